@@ -1,0 +1,58 @@
+"""Typed Moodle failures, each naming who must act (the seed's "Points of Failure" table)."""
+
+from __future__ import annotations
+
+OWNER_MOODLE = "Moodle administrator"
+OWNER_MOODLE_IT = "Moodle administrator / IT (network)"
+OWNER_PSIBER_SETUP = "PSIber setup (integration connection)"
+
+
+class MoodleError(Exception):
+    """A failed Moodle web-service call.
+
+    ``transient`` failures (timeouts, 5xx, resets) are worth retrying; the others are not.
+    """
+
+    transient = False
+    owner = OWNER_MOODLE
+
+    def __init__(self, message: str, *, errorcode: str | None = None, wsfunction: str | None = None):
+        self.errorcode = errorcode
+        self.wsfunction = wsfunction
+        self.moodle_message = message
+        where = f" in {wsfunction}" if wsfunction else ""
+        code = f" [{errorcode}]" if errorcode else ""
+        super().__init__(f"Moodle{where}{code}: {message} (owner: {self.owner})")
+
+
+class MoodleTransientError(MoodleError):
+    """Timeout, 5xx or reset: Moodle may answer if asked again later."""
+
+    transient = True
+    owner = OWNER_MOODLE_IT
+
+
+class MoodleUnreachableError(MoodleTransientError):
+    """Nothing answered at the configured URL (down, firewalled or not public)."""
+
+
+class MoodleInvalidTokenError(MoodleError):
+    """Token unknown, expired or restricted to other addresses."""
+
+
+class MoodleFunctionUnavailableError(MoodleError):
+    """The function is not in the token's external service (or the site does not have it)."""
+
+
+class MoodleWebServicesDisabledError(MoodleError):
+    """Web services or the REST protocol are switched off on the site."""
+
+
+class MoodleNotASiteError(MoodleError):
+    """The URL answers, but not like a Moodle web-service endpoint: the URL is probably wrong."""
+
+    owner = OWNER_PSIBER_SETUP
+
+
+class MoodleRequestError(MoodleError):
+    """Moodle refused the request's data (invalid parameter, duplicate, …)."""

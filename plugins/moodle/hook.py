@@ -1,0 +1,155 @@
+"""Talks to one Moodle site through its REST web-service protocol."""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from typing import Any
+
+import requests
+import tenacity
+from airflow.providers.http.hooks.http import HttpHook
+from requests import Request
+
+from moodle.exceptions import (
+    MoodleError,
+    MoodleFunctionUnavailableError,
+    MoodleInvalidTokenError,
+    MoodleNotASiteError,
+    MoodleRequestError,
+    MoodleTransientError,
+    MoodleUnreachableError,
+    MoodleWebServicesDisabledError,
+)
+from moodle.form_encoding import flatten_params
+
+REST_ENDPOINT = "webservice/rest/server.php"
+
+_TOKEN_ERRORS = {"invalidtoken", "invalidtimedtoken", "invalidiptoken"}
+_FUNCTION_ERRORS = {"accessexception", "servicenotavailable", "invalidrecord"}
+_DISABLED_ERRORS = {"enablewsdescription", "webservicesnotenabled", "wsdisabled"}
+
+
+class MoodleHook(HttpHook):
+    """Calls Moodle web-service functions with a token kept in an Airflow Connection.
+
+    Connection fields (type HTTP):
+
+    * **Host**: the site's base URL, e.g. ``https://moodle.example.com`` (a sub-path such as
+      ``https://example.com/moodle`` works too).
+    * **Password**: the web-service token issued in Moodle (Site administration > Server >
+      Web services > Manage tokens). It is sent in the POST body only, never in a URL.
+    * **Extra** (optional): ``{"timeout": 60}`` seconds per request; other HTTP options as in
+      the HTTP provider (``verify``, ``proxies``).
+
+    Transient faults (timeouts, 5xx, resets, refused connections) are retried with
+    exponential backoff; a bad token, a missing function or a wrong URL fail at once.
+    """
+
+    conn_name_attr = "moodle_conn_id"
+    default_conn_name = "moodle_default"
+    hook_name = "Moodle"
+
+    def __init__(
+        self,
+        moodle_conn_id: str = default_conn_name,
+        *,
+        max_attempts: int = 4,
+        backoff_seconds: float = 2.0,
+        default_timeout: float = 60.0,
+    ) -> None:
+        super().__init__(method="POST", http_conn_id=moodle_conn_id)
+        self.moodle_conn_id = moodle_conn_id
+        self.max_attempts = max_attempts
+        self.backoff_seconds = backoff_seconds
+        self.default_timeout = default_timeout
+        self.calls_made = 0
+
+    @cached_property
+    def _session(self) -> requests.Session:
+        return self.get_conn()
+
+    @cached_property
+    def _token(self) -> str:
+        token = self.get_connection(self.moodle_conn_id).password
+        if not token:
+            raise MoodleInvalidTokenError(
+                f"connection '{self.moodle_conn_id}' has no token in its Password field"
+            )
+        return token
+
+    def call(self, wsfunction: str, **params: Any) -> Any:
+        """Call one web-service function and return its decoded JSON answer.
+
+        Nested ``params`` (lists of dicts) are form-encoded the way Moodle expects.
+        Raises a :class:`~moodle.exceptions.MoodleError` subclass on any failure.
+        """
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.max_attempts),
+            wait=tenacity.wait_exponential(multiplier=self.backoff_seconds, max=60),
+            retry=tenacity.retry_if_exception(lambda error: isinstance(error, MoodleError) and error.transient),
+            before_sleep=lambda state: self.log.warning(
+                "Moodle %s attempt %d failed (%s); retrying", wsfunction, state.attempt_number,
+                state.outcome.exception(),
+            ),
+            reraise=True,
+        )
+        return retrying(self._call_once, wsfunction, params)
+
+    def get_site_info(self) -> dict[str, Any]:
+        return self.call("core_webservice_get_site_info")
+
+    def _call_once(self, wsfunction: str, params: dict[str, Any]) -> Any:
+        body = [("wstoken", self._token), ("wsfunction", wsfunction), ("moodlewsrestformat", "json")]
+        body += flatten_params(params)
+        session = self._session
+        request = session.prepare_request(Request("POST", self.url_from_endpoint(REST_ENDPOINT), data=body))
+        options = {"timeout": self.default_timeout, **self.merged_extra, "check_response": False}
+        self.calls_made += 1
+        try:
+            response = self.run_and_check(session, request, options)
+        except requests.Timeout as error:
+            raise MoodleTransientError(f"no answer within {options['timeout']} s", wsfunction=wsfunction) from error
+        except requests.ConnectionError as error:
+            raise MoodleUnreachableError(
+                f"cannot connect to {self.base_url} ({type(error).__name__})", wsfunction=wsfunction
+            ) from error
+        return self._decode(response, wsfunction)
+
+    def _decode(self, response: requests.Response, wsfunction: str) -> Any:
+        status = response.status_code
+        if status >= 500 or status == 429:
+            raise MoodleTransientError(f"HTTP {status} from the site", wsfunction=wsfunction)
+        if status == 403:
+            raise MoodleWebServicesDisabledError(
+                "HTTP 403: web services or the REST protocol are disabled on the site", wsfunction=wsfunction
+            )
+        if status != 200:
+            raise MoodleNotASiteError(
+                f"HTTP {status} at {self.base_url}/{REST_ENDPOINT}: is the URL the Moodle site's?",
+                wsfunction=wsfunction,
+            )
+        try:
+            answer = response.json()
+        except (ValueError, json.JSONDecodeError):
+            raise MoodleNotASiteError(
+                f"{self.base_url} answered with something that is not Moodle's JSON: is the URL right?",
+                wsfunction=wsfunction,
+            ) from None
+        if isinstance(answer, dict) and "exception" in answer and "errorcode" in answer:
+            raise _error_from_moodle(answer, wsfunction)
+        return answer
+
+
+def _error_from_moodle(answer: dict[str, Any], wsfunction: str) -> MoodleError:
+    code = str(answer.get("errorcode"))
+    message = str(answer.get("message", ""))
+    if code in _TOKEN_ERRORS:
+        kind: type[MoodleError] = MoodleInvalidTokenError
+    elif code in _FUNCTION_ERRORS:
+        kind = MoodleFunctionUnavailableError
+    elif code in _DISABLED_ERRORS:
+        kind = MoodleWebServicesDisabledError
+    else:
+        kind = MoodleRequestError
+    return kind(message, errorcode=code, wsfunction=wsfunction)

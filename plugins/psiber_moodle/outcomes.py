@@ -1,0 +1,29 @@
+"""Record-level outcomes of a run: what happened to one employee, why, and who can fix it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+OWNER_PSIBER_HR = "PSIber HR (employee record)"
+OWNER_MOODLE_ADMIN = "Moodle administrator"
+OWNER_NONE = ""
+
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+)")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    employee_id: int | None
+    employee_number: str | None
+    action: str
+    reason: str = ""
+    owner: str = OWNER_NONE
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def mask_emails(text: str) -> str:
+    """Hide the local part of any e-mail in a message bound for logs or reports."""
+    return _EMAIL.sub(lambda match: f"{match.group(1)}***@{match.group(2)}", text)

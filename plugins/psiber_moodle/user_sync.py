@@ -1,0 +1,246 @@
+"""The steps of the employees → Moodle users flow (F1, F2), one function per DAG task.
+
+Each step reads its inputs from the run directory and writes its result there, so that any
+task can be re-run from the Airflow UI on its own. Return values are small XComs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from moodle.exceptions import MoodleFunctionUnavailableError, MoodleRequestError
+from moodle.hook import MoodleHook
+from psiber_moodle.config import Integration, PasswordPolicy
+from psiber_moodle.outcomes import OWNER_MOODLE_ADMIN, OWNER_PSIBER_HR, Outcome, mask_emails
+from psiber_moodle.psiber_db import select_employees, select_user_links, upsert_user_links
+from psiber_moodle.run_files import read_frame, read_json, write_frame, write_json
+from psiber_moodle.user_plan import check_suspend_guard, plan_user_changes
+from psiber_moodle.user_transform import build_target_users
+from psiber_moodle.validation import validate_employees
+
+log = logging.getLogger(__name__)
+
+REQUIRED_FUNCTIONS = {
+    "users": ("core_user_get_users_by_field", "core_user_create_users", "core_user_update_users"),
+}
+LOOKUP_CHUNK = 200
+_PLAN_ONLY_KEYS = ("employee_id", "employee_number", "action", "changed", "reason")
+
+
+class IntegrationDisabledError(RuntimeError):
+    pass
+
+
+class TooManyInvalidRecordsError(RuntimeError):
+    pass
+
+
+def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def preflight(integration: Integration, hook: MoodleHook) -> dict:
+    """Fail fast, naming the owner, when the site cannot serve this integration's flows."""
+    if not integration.enabled:
+        raise IntegrationDisabledError(
+            f"integration '{integration.name}' is disabled (enabled: false in its file); "
+            "owner: PSIber setup"
+        )
+    info = hook.get_site_info()
+    available = {function["name"] for function in info.get("functions", [])}
+    needed = {name for flow in integration.flows for name in REQUIRED_FUNCTIONS[flow]}
+    missing = sorted(needed - available)
+    if missing:
+        raise MoodleFunctionUnavailableError(
+            f"the token's external service lacks {', '.join(missing)}; add them under Site administration > "
+            "Server > Web services > External services > Functions",
+            wsfunction="core_webservice_get_site_info",
+        )
+    log.info("Moodle site '%s' (%s) offers the %d functions needed", info.get("sitename"), info.get("release"),
+             len(needed))
+    return {"site": info.get("sitename"), "release": info.get("release"), "functions_checked": len(needed)}
+
+
+def extract_employees(integration: Integration, engine: Engine, run_dir: Path) -> dict:
+    payrolls = None if integration.payrolls == "all" else integration.payrolls
+    employees = select_employees(engine, payrolls)
+    write_frame(run_dir / "employees.parquet", employees)
+    log.info("Extracted %d employees from payrolls %s", len(employees), integration.payrolls)
+    return {"extracted": len(employees)}
+
+
+def validate_extracted_employees(integration: Integration, run_dir: Path) -> dict:
+    """Keep the valid employees; report the others one by one; stop if too many are bad."""
+    result = validate_employees(read_frame(run_dir / "employees.parquet"))
+    write_frame(run_dir / "valid_employees.parquet", result.valid)
+    invalid = [
+        Outcome(record.employee_id, record.employee_number, "invalid", "; ".join(record.reasons), record.owner)
+        for record in result.invalid
+    ]
+    write_json(run_dir / "invalid_employees.json", [outcome.to_dict() for outcome in invalid])
+    for outcome in invalid:
+        log.warning("Employee %s skipped: %s", outcome.employee_number, outcome.reason)
+    limit = integration.safety.max_invalid_share
+    if result.invalid_share > limit:
+        raise TooManyInvalidRecordsError(
+            f"{len(invalid)} of {result.checked} employees ({result.invalid_share:.0%}) are invalid, more than the "
+            f"allowed {limit:.0%}; fix them in PSIber (owner: {OWNER_PSIBER_HR}) — the list is in the run summary"
+        )
+    return {"checked": result.checked, "invalid": len(invalid)}
+
+
+def transform_employees(integration: Integration, run_dir: Path) -> dict:
+    targets, outcomes = build_target_users(read_frame(run_dir / "valid_employees.parquet"), integration)
+    write_json(run_dir / "target_users.json", targets.to_dict("records"))
+    write_json(run_dir / "transform_outcomes.json", [outcome.to_dict() for outcome in outcomes])
+    return {"targets": len(targets), "conflicts": sum(o.action == "conflict" for o in outcomes),
+            "warnings": sum(o.action == "warning" for o in outcomes)}
+
+
+def extract_moodle_users(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: Path) -> dict:
+    """Read only the Moodle users that concern this extract: by link, ID number, username and e-mail."""
+    targets = read_json(run_dir / "target_users.json")
+    links = select_user_links(engine, integration.key)
+    write_frame(run_dir / "user_links.parquet", links)
+    wanted = {
+        "id": sorted({int(value) for value in links["moodle_user_id"]}),
+        "idnumber": sorted({t["idnumber"] for t in targets}),
+        "username": sorted({t["username"] for t in targets}),
+        "email": sorted({t["email"] for t in targets}),
+    }
+    users: dict[int, dict] = {}
+    for field, values in wanted.items():
+        for chunk in _chunks(values, LOOKUP_CHUNK):
+            for user in hook.call("core_user_get_users_by_field", field=field, values=list(chunk)):
+                users[int(user["id"])] = user
+    write_json(run_dir / "moodle_users.json", list(users.values()))
+    return {"moodle_users": len(users)}
+
+
+def plan_users(integration: Integration, run_dir: Path, allow_mass_suspension: bool) -> dict:
+    targets = pd.DataFrame(read_json(run_dir / "target_users.json"))
+    if targets.empty:
+        targets = pd.DataFrame(columns=["employee_id", "employee_number", "idnumber", "username", "email",
+                                        "suspended", "customfields"])
+    plan = plan_user_changes(
+        targets,
+        read_json(run_dir / "moodle_users.json"),
+        read_frame(run_dir / "user_links.parquet"),
+        read_frame(run_dir / "employees.parquet")["employee_id"].astype(int),
+    )
+    write_json(run_dir / "user_plan.json", {
+        "creates": plan.creates, "updates": plan.updates, "links": plan.links,
+        "outcomes": [outcome.to_dict() for outcome in plan.outcomes],
+    })
+    if not allow_mass_suspension:
+        check_suspend_guard(plan, integration.safety.max_suspend_share, integration.safety.min_users_for_suspend_guard)
+    counts = {"create": len(plan.creates), "update": len(plan.updates), "suspend": plan.suspensions,
+              "linked": len(plan.links)}
+    log.info("Plan: %s", counts)
+    return counts
+
+
+def _new_user_password_fields(integration: Integration, password: str | None) -> dict:
+    if integration.users.new_user_passwords.policy is PasswordPolicy.initial_password:
+        return {"password": password, "preferences": [{"type": "auth_forcepasswordchange", "value": 1}]}
+    return {"createpassword": 1}
+
+
+def _moodle_entry(item: dict) -> dict:
+    return {key: value for key, value in item.items() if key not in _PLAN_ONLY_KEYS}
+
+
+def _outcome_of_failure(item: dict, error: MoodleRequestError) -> Outcome:
+    return Outcome(item["employee_id"], item["employee_number"], "failed",
+                   f"Moodle refused it: {mask_emails(error.moodle_message)}", OWNER_MOODLE_ADMIN)
+
+
+def _create_isolating_failures(hook: MoodleHook, batch: Sequence[dict], extra: dict,
+                               created: list, outcomes: list) -> None:
+    """create_users is all-or-nothing: on refusal, split the batch until the bad record stands alone."""
+    try:
+        answer = hook.call("core_user_create_users", users=[{**_moodle_entry(i), **extra} for i in batch])
+    except MoodleRequestError as error:
+        if len(batch) == 1:
+            outcomes.append(_outcome_of_failure(batch[0], error))
+            return
+        middle = len(batch) // 2
+        _create_isolating_failures(hook, batch[:middle], extra, created, outcomes)
+        _create_isolating_failures(hook, batch[middle:], extra, created, outcomes)
+        return
+    ids = {user["username"]: int(user["id"]) for user in answer}
+    for item in batch:
+        created.append((item["employee_id"], ids[item["username"]], item["username"]))
+        outcomes.append(Outcome(item["employee_id"], item["employee_number"], "created"))
+
+
+def _update_isolating_failures(hook: MoodleHook, batch: Sequence[dict], outcomes: list) -> None:
+    """update_users reports per-user warnings; a refused request is split like creates."""
+    try:
+        answer = hook.call("core_user_update_users", users=[_moodle_entry(item) for item in batch])
+    except MoodleRequestError as error:
+        if len(batch) == 1:
+            outcomes.append(_outcome_of_failure(batch[0], error))
+            return
+        middle = len(batch) // 2
+        _update_isolating_failures(hook, batch[:middle], outcomes)
+        _update_isolating_failures(hook, batch[middle:], outcomes)
+        return
+    warned = {int(w["itemid"]): w for w in (answer or {}).get("warnings", []) if w.get("item") == "user"}
+    for item in batch:
+        warning = warned.get(item["id"])
+        if warning:
+            outcomes.append(Outcome(item["employee_id"], item["employee_number"], "failed",
+                                    f"Moodle refused it: {mask_emails(warning.get('message', ''))}",
+                                    OWNER_MOODLE_ADMIN))
+        else:
+            outcomes.append(Outcome(item["employee_id"], item["employee_number"], item["action"],
+                                    item.get("reason") or f"changed: {', '.join(item['changed'])}"))
+
+
+def apply_user_changes(integration: Integration, hook: MoodleHook, run_dir: Path, password: str | None) -> dict:
+    """Write the plan to Moodle in batches; one refused record never fails its batch-mates.
+
+    Users this task created in an earlier attempt (a retry after a timeout) are found by
+    username and ID number first, so a retry never creates them twice.
+    """
+    plan = read_json(run_dir / "user_plan.json")
+    creates, created, outcomes = plan["creates"], [], []
+    already = {}
+    for chunk in _chunks([item["username"] for item in creates], LOOKUP_CHUNK):
+        for user in hook.call("core_user_get_users_by_field", field="username", values=list(chunk)):
+            already[user["username"]] = user
+    pending = []
+    for item in creates:
+        user = already.get(item["username"])
+        if user is not None and user.get("idnumber") == item["idnumber"]:
+            created.append((item["employee_id"], int(user["id"]), item["username"]))
+            outcomes.append(Outcome(item["employee_id"], item["employee_number"], "created",
+                                    "created by an earlier attempt of this run"))
+        else:
+            pending.append(item)
+    extra = _new_user_password_fields(integration, password)
+    for batch in _chunks(pending, integration.users.batch_size):
+        _create_isolating_failures(hook, batch, extra, created, outcomes)
+    for batch in _chunks(plan["updates"], integration.users.batch_size):
+        _update_isolating_failures(hook, batch, outcomes)
+    write_json(run_dir / "applied.json", {"created_links": created,
+                                          "outcomes": [outcome.to_dict() for outcome in outcomes]})
+    failed = sum(outcome.action == "failed" for outcome in outcomes)
+    log.info("Applied: %d created, %d updates, %d failed, %d Moodle calls",
+             len(created), len(plan["updates"]), failed, hook.calls_made)
+    return {"created": len(created), "failed": failed, "moodle_calls": hook.calls_made}
+
+
+def record_user_links(integration: Integration, engine: Engine, run_dir: Path) -> dict:
+    plan = read_json(run_dir / "user_plan.json")
+    applied = read_json(run_dir / "applied.json")
+    links = [tuple(link) for link in plan["links"] + applied["created_links"]]
+    written = upsert_user_links(engine, integration.key, links)
+    return {"links": len(links), "written": written}

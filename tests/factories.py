@@ -1,0 +1,30 @@
+"""Small builders for plain test tables."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from psiber_moodle.config import Integration
+
+EMPLOYEE_COLUMNS = ["employee_id", "employee_number", "payroll_code", "payroll_name", "uif_ref", "sdl_ref",
+                    "first_name", "surname", "email", "id_number", "passport_number", "employment_status",
+                    "employment_type", "gender", "disability"]
+
+
+def integration(**overrides) -> Integration:
+    settings = {"name": "Driver Training", "moodle_conn_id": "moodle", "psiber_conn_id": "psiber",
+                "pass_result": "Competent", "fail_result": "Not Yet Competent", "pseudo_email_domain": "jhb.com"}
+    return Integration.model_validate({**settings, **overrides})
+
+
+def employee(employee_id: int, **fields) -> dict:
+    row = {"employee_id": employee_id, "employee_number": f"E{employee_id:03d}", "payroll_code": "ABG",
+           "payroll_name": "ABG Consulting", "uif_ref": "U1", "sdl_ref": "L1", "first_name": "Thabo",
+           "surname": "Mokoena", "email": f"thabo{employee_id}@example.com", "id_number": "8001015009087",
+           "passport_number": None, "employment_status": "Active", "employment_type": "Permanent",
+           "gender": "Male", "disability": "No"}
+    return {**row, **fields}
+
+
+def employees(*rows: dict) -> pd.DataFrame:
+    return pd.DataFrame(list(rows), columns=EMPLOYEE_COLUMNS)
