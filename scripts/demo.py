@@ -73,12 +73,14 @@ def main() -> int:
     from moodle_stand_in import MoodleStandIn
     from sqlalchemy import create_engine
 
-    from psiber_moodle.demo_company import seed_demo_company
+    from psiber_moodle.demo_company import HAND_MADE_MOODLE_USER, seed_demo_company
 
     if seed_demo_company(create_engine(f"sqlite:///{DEMO / 'psiber.db'}")):
         print("Seeded the demo PSIber company into .demo/psiber.db")
     token = secrets.token_hex(16)
     with MoodleStandIn(token, state_path=DEMO / "moodle-stand-in.json") as moodle:
+        if not any(user["username"] == HAND_MADE_MOODLE_USER["username"] for user in moodle.users.values()):
+            moodle.add_user(**HAND_MADE_MOODLE_USER)
         connect(moodle.base_url, token)
         from airflow.dag_processing.dagbag import DagBag
 

@@ -1,5 +1,5 @@
 -- Employees of the integration's payrolls, with the payroll elements that can be matched to Moodle.
--- :all_payrolls is 1 to take every payroll; otherwise :payrolls lists the payroll codes.
+-- all_payrolls is 1 to take every payroll; otherwise the payrolls parameter lists the payroll codes.
 SELECT e.employee_id,
        e.employee_number,
        e.payroll_code,

@@ -20,6 +20,9 @@ PAYROLLS = (
     ("ASB2", "ASB 2 Consulting"), ("ASB3", "ASB 3 Consulting (Staff)"), ("ASB4", "ASB 4 Consulting"),
     ("BW", "Botswana"),
 )
+# An account made by hand in Moodle before the integration, holding employee 20's e-mail.
+HAND_MADE_MOODLE_USER = {"username": "lnaidoo", "email": "lerato.naidoo@abg-demo.co.za", "firstname": "Lerato",
+                         "lastname": "Naidoo", "idnumber": ""}
 PICKLISTS = {
     "result": ("Competent", "Not Yet Competent", "Absent"),
     "course_category": ("Driver Training", "Health and Safety"),
@@ -57,13 +60,15 @@ def _employees(count: int, rng: random.Random) -> list[dict]:
             "engaged_on": date(2015, 1, 1) + timedelta(days=rng.randint(0, 3650)),
             "terminated_on": None,
         })
-    # The awkward records every real payroll has (all on payrolls the demo integration covers).
-    rows[10]["email"] = rows[11]["email"] = "shared.inbox@abg-demo.co.za"
-    rows[12]["email"] = "thabo.mokoena(at)abg-demo.co.za"
-    rows[13].update(email=None, id_number=None, passport_number=None)
-    rows[14]["surname"] = None
-    rows[15].update(email=None, id_number=None, passport_number="A011455", employee_number="cc220")
-    rows[16]["employment_type"] = "Learnership"
+    # The awkward records every real payroll has, all on payrolls the demo integration covers.
+    by_id = {row["employee_id"]: row for row in rows}
+    by_id[11]["email"] = by_id[14]["email"] = "shared.inbox@abg-demo.co.za"
+    by_id[13]["email"] = "thabo.mokoena(at)abg-demo.co.za"
+    by_id[15].update(email=None, id_number=None, passport_number=None)
+    by_id[16]["surname"] = None
+    by_id[17].update(email=None, id_number=None, passport_number="A011455", employee_number="cc220")
+    by_id[18]["employment_type"] = "Learnership"
+    by_id[20].update(email="lerato.naidoo@abg-demo.co.za", employment_status="Active")
     return rows
 
 

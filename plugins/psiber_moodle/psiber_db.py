@@ -27,12 +27,13 @@ def engine_from_connection(conn_id: str) -> Engine:
 
     conn = BaseHook.get_connection(conn_id)
     if conn.conn_type == "sqlite":
-        return create_engine(URL.create("sqlite", database=conn.host))
+        return create_engine(URL.create("sqlite", database=conn.host), hide_parameters=True)
     if conn.conn_type in _DRIVERS:
         return create_engine(
             URL.create(_DRIVERS[conn.conn_type], username=conn.login, password=conn.password,
                        host=conn.host, port=conn.port, database=conn.schema),
             pool_pre_ping=True,
+            hide_parameters=True,  # errors must not print employees' personal data into task logs
         )
     raise ValueError(
         f"connection '{conn_id}' is of type '{conn.conn_type}'; PSIber must be 'sqlite' or 'postgres' "
@@ -51,18 +52,18 @@ def create_schema(engine: Engine) -> None:
 def select_employees(engine: Engine, payrolls: Iterable[str] | None) -> pd.DataFrame:
     """Employees of the given payroll codes, or of every payroll when ``payrolls`` is None."""
     query = text(sql("select_employees")).bindparams(bindparam("payrolls", expanding=True))
-    with engine.connect() as connection:
-        frame = pd.read_sql(
-            query, connection,
-            params={"all_payrolls": int(payrolls is None), "payrolls": list(payrolls or [""])},
-        )
-    return frame.astype({column: "object" for column in frame.columns if column != "employee_id"})
+    return _frame(engine, query, {"all_payrolls": int(payrolls is None), "payrolls": list(payrolls or [""])})
 
 
 def select_user_links(engine: Engine, integration_name: str) -> pd.DataFrame:
+    return _frame(engine, text(sql("select_user_links")), {"integration_name": integration_name})
+
+
+def _frame(engine: Engine, query, params: dict) -> pd.DataFrame:
+    """Rows as a frame of Python objects (text stays text: employee numbers like '007')."""
     with engine.connect() as connection:
-        return pd.read_sql(text(sql("select_user_links")), connection,
-                           params={"integration_name": integration_name})
+        result = connection.execute(query, params)
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()), dtype=object)
 
 
 def upsert_user_links(engine: Engine, integration_name: str, links: Iterable[tuple[int, int, str]]) -> int:
