@@ -63,28 +63,29 @@ def test_site_info(moodle, monkeypatch):
     assert "core_user_create_users" in {f["name"] for f in info["functions"]}
 
 
-@pytest.mark.parametrize(("setup", "error"), [
-    ({"token": "wrong"}, MoodleInvalidTokenError),
-    ({"expired_token": True}, MoodleInvalidTokenError),
-    ({"web_services_enabled": False}, MoodleWebServicesDisabledError),
+@pytest.mark.parametrize(("setup", "error", "message", "calls"), [
+    ({"token": "wrong"}, MoodleInvalidTokenError, "Invalid token - token not found", 1),
+    ({"expired_token": True}, MoodleInvalidTokenError, "the token has expired", 2),
+    ({"web_services_enabled": False}, MoodleWebServicesDisabledError, "HTTP 403", 1),
 ])
-def test_permanent_failures_are_typed_and_not_retried(moodle, monkeypatch, setup, error):
+def test_permanent_failures_are_typed_and_not_retried(moodle, monkeypatch, setup, error, message, calls):
     token = setup.pop("token", TOKEN)
     for name, value in setup.items():
         setattr(moodle, name, value)
     hook = hook_for(monkeypatch, moodle.base_url, token=token)
     with pytest.raises(error) as raised:
         hook.get_site_info()
-    assert hook.calls_made == 1
+    assert hook.calls_made == calls
+    assert message in str(raised.value)
     assert "owner: Moodle administrator" in str(raised.value)
 
 
 def test_function_missing_from_the_service_is_typed_and_not_retried(monkeypatch):
     with MoodleStandIn(TOKEN, functions=["core_webservice_get_site_info"]) as moodle:
         hook = hook_for(monkeypatch, moodle.base_url)
-        with pytest.raises(MoodleFunctionUnavailableError):
-            hook.call("core_user_create_users", users=[])
-        assert hook.calls_made == 1
+        with pytest.raises(MoodleFunctionUnavailableError, match="core_user_create_users is not in the token's"):
+            hook.call("core_user_create_users", users=[{"username": "a", "createpassword": 1}])
+        assert hook.calls_made == 2  # the second call tells a missing function from an expired token
 
 
 def test_refused_data_is_a_request_error(moodle, monkeypatch):
@@ -134,13 +135,15 @@ def test_unreachable_site_is_transient_and_names_it(monkeypatch):
     assert hook.calls_made == hook.max_attempts
 
 
-def test_the_token_never_reaches_the_logs(moodle, monkeypatch, caplog):
+def test_the_token_never_reaches_the_logs(moodle, monkeypatch, caplog, capsys):
     caplog.set_level(logging.DEBUG)
     moodle.fail_next_requests(1, status=500)
     hook = hook_for(monkeypatch, moodle.base_url)
     hook.get_site_info()
     with pytest.raises(MoodleInvalidTokenError) as raised:
         hook_for(monkeypatch, moodle.base_url, token=TOKEN[::-1]).get_site_info()
-    assert "retrying" in caplog.text
-    assert TOKEN not in caplog.text and TOKEN[::-1] not in caplog.text
+    logged = caplog.text + "".join(capsys.readouterr())
+    assert "POST /webservice/rest/server.php" in logged  # the requests were logged, at DEBUG level
+    assert "attempt 1 failed (Moodle in core_webservice_get_site_info: HTTP 500" in logged
+    assert TOKEN not in logged and TOKEN[::-1] not in logged
     assert TOKEN[::-1] not in str(raised.value)

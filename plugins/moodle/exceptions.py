@@ -16,10 +16,12 @@ class MoodleError(Exception):
     transient = False
     owner = OWNER_MOODLE
 
-    def __init__(self, message: str, *, errorcode: str | None = None, wsfunction: str | None = None):
+    def __init__(self, message: str, *, errorcode: str | None = None, wsfunction: str | None = None,
+                 debuginfo: str | None = None):
         self.errorcode = errorcode
         self.wsfunction = wsfunction
         self.moodle_message = message
+        self.debuginfo = debuginfo  # only sent by sites with debugging on; may name the bad value
         where = f" in {wsfunction}" if wsfunction else ""
         code = f" [{errorcode}]" if errorcode else ""
         super().__init__(f"Moodle{where}{code}: {message} (owner: {self.owner})")

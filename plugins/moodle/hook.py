@@ -26,7 +26,8 @@ from moodle.form_encoding import flatten_params
 REST_ENDPOINT = "webservice/rest/server.php"
 
 _TOKEN_ERRORS = {"invalidtoken", "invalidtimedtoken", "invalidiptoken"}
-_FUNCTION_ERRORS = {"accessexception", "servicenotavailable", "invalidrecord"}
+_ACCESS_ERROR = "accessexception"
+_FUNCTION_ERRORS = {_ACCESS_ERROR, "servicenotavailable", "invalidrecord"}
 _DISABLED_ERRORS = {"enablewsdescription", "webservicesnotenabled", "wsdisabled"}
 
 
@@ -100,6 +101,27 @@ class MoodleHook(HttpHook):
         return self.call("core_webservice_get_site_info")
 
     def _call_once(self, wsfunction: str, params: dict[str, Any]) -> Any:
+        try:
+            return self._post(wsfunction, params)
+        except MoodleFunctionUnavailableError as error:
+            if error.errorcode != _ACCESS_ERROR:
+                raise
+            # Moodle answers an expired token with the same access exception as a function
+            # missing from the service, and deletes the token: asking again tells them apart.
+            # Nothing ran the first time, so asking again is safe even for writes.
+            try:
+                self._post(wsfunction, params)
+            except MoodleInvalidTokenError:
+                raise MoodleInvalidTokenError(
+                    "the token has expired (Moodle has now deleted it); issue a new one", errorcode="expiredtoken",
+                    wsfunction=wsfunction) from None
+            except MoodleFunctionUnavailableError:
+                pass
+            raise MoodleFunctionUnavailableError(
+                f"{wsfunction} is not in the token's external service (Access control exception)",
+                errorcode=_ACCESS_ERROR, wsfunction=wsfunction) from None
+
+    def _post(self, wsfunction: str, params: dict[str, Any]) -> Any:
         body = [("wstoken", self._token), ("wsfunction", wsfunction), ("moodlewsrestformat", "json")]
         body += flatten_params(params)
         session = self._session
@@ -152,4 +174,5 @@ def _error_from_moodle(answer: dict[str, Any], wsfunction: str) -> MoodleError:
         kind = MoodleWebServicesDisabledError
     else:
         kind = MoodleRequestError
-    return kind(message, errorcode=code, wsfunction=wsfunction)
+    debuginfo = answer.get("debuginfo")
+    return kind(message, errorcode=code, wsfunction=wsfunction, debuginfo=str(debuginfo) if debuginfo else None)

@@ -156,9 +156,19 @@ def _moodle_entry(item: dict) -> dict:
     return {key: value for key, value in item.items() if key not in _PLAN_ONLY_KEYS}
 
 
-def _outcome_of_failure(item: dict, error: MoodleRequestError) -> Outcome:
+def _outcome_of_failure(hook: MoodleHook, item: dict, error: MoodleRequestError) -> Outcome:
+    """Say why Moodle refused one record: production sites only answer "Invalid parameter value
+    detected", so look for the usual cause, a username or e-mail another Moodle user already has."""
+    clashes = [
+        f"its {field} is already used by Moodle user #{user['id']}"
+        for field in ("username", "email") if item.get(field)
+        for user in hook.call("core_user_get_users_by_field", field=field, values=[item[field]])
+        if user.get("id") != item.get("id")
+    ]
+    detail = "; ".join(clashes) or error.debuginfo or "check the record against the site's rules"
     return Outcome(item["employee_id"], item["employee_number"], "failed",
-                   f"Moodle refused it: {mask_emails(error.moodle_message)}", OWNER_MOODLE_ADMIN)
+                   mask_emails(f"Moodle refused it ({error.moodle_message}): {detail}"),
+                   f"{OWNER_MOODLE_ADMIN} / {OWNER_PSIBER_HR}")
 
 
 def _create_isolating_failures(hook: MoodleHook, batch: Sequence[dict], extra: dict,
@@ -168,7 +178,7 @@ def _create_isolating_failures(hook: MoodleHook, batch: Sequence[dict], extra: d
         answer = hook.call("core_user_create_users", users=[{**_moodle_entry(i), **extra} for i in batch])
     except MoodleRequestError as error:
         if len(batch) == 1:
-            outcomes.append(_outcome_of_failure(batch[0], error))
+            outcomes.append(_outcome_of_failure(hook, batch[0], error))
             return
         middle = len(batch) // 2
         _create_isolating_failures(hook, batch[:middle], extra, created, outcomes)
@@ -186,7 +196,7 @@ def _update_isolating_failures(hook: MoodleHook, batch: Sequence[dict], outcomes
         answer = hook.call("core_user_update_users", users=[_moodle_entry(item) for item in batch])
     except MoodleRequestError as error:
         if len(batch) == 1:
-            outcomes.append(_outcome_of_failure(batch[0], error))
+            outcomes.append(_outcome_of_failure(hook, batch[0], error))
             return
         middle = len(batch) // 2
         _update_isolating_failures(hook, batch[:middle], outcomes)

@@ -1,0 +1,11 @@
+"""A stand-in for a Moodle 4.5 site's REST web services, for tests and the local demo.
+
+It is a real HTTP server on localhost with in-memory (optionally file-backed) state, so the
+project's Moodle client is exercised over the same wire protocol as in production. Importing the
+package registers every implemented function family.
+"""
+
+from . import users  # noqa: F401  (registers the core_user_* functions)
+from .server import FUNCTIONS, MoodleError, MoodleStandIn, ws_function
+
+__all__ = ["FUNCTIONS", "MoodleError", "MoodleStandIn", "ws_function"]

@@ -1,0 +1,120 @@
+"""The flow's steps against the Moodle stand-in and a SQLite PSIber: failures, isolation, retries."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+from sqlalchemy import create_engine
+
+from factories import integration
+from moodle.hook import MoodleHook
+from moodle_stand_in import MoodleStandIn
+from psiber_moodle import user_sync
+from psiber_moodle.demo_company import seed_demo_company
+from psiber_moodle.run_files import read_json, write_json
+from psiber_moodle.task_failures import fail_fast_unless_transient
+
+TOKEN = "feedfacefeedfacefeedfacefeedface"
+
+
+@pytest.fixture
+def moodle(monkeypatch):
+    with MoodleStandIn(TOKEN) as stand_in:
+        monkeypatch.setenv("AIRFLOW_CONN_MOODLE", json.dumps({"conn_type": "http", "host": stand_in.base_url,
+                                                              "password": TOKEN}))
+        yield stand_in
+
+
+def hook() -> MoodleHook:
+    return MoodleHook("moodle", backoff_seconds=0.01)
+
+
+def create_entry(number: int) -> dict:
+    return {"employee_id": number, "employee_number": f"E{number:03d}", "username": f"user{number}@example.com",
+            "email": f"user{number}@example.com", "firstname": "Thabo", "lastname": "Mokoena",
+            "idnumber": f"E{number:03d}", "customfields": []}
+
+
+def test_preflight_names_every_missing_function_and_fails_without_retry(monkeypatch):
+    with MoodleStandIn(TOKEN, functions=["core_webservice_get_site_info", "core_user_get_users_by_field"]) as site:
+        monkeypatch.setenv("AIRFLOW_CONN_MOODLE", json.dumps({"conn_type": "http", "host": site.base_url,
+                                                              "password": TOKEN}))
+        with pytest.raises(AirflowFailException, match="lacks core_user_create_users, core_user_update_users"):
+            fail_fast_unless_transient(user_sync.preflight)(integration(), hook())
+
+
+def test_preflight_refuses_a_disabled_integration(moodle):
+    with pytest.raises(AirflowFailException, match="disabled.*owner: PSIber setup"):
+        fail_fast_unless_transient(user_sync.preflight)(integration(enabled=False), hook())
+    assert moodle.calls == []
+
+
+def test_transient_failures_keep_airflows_retries(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_MOODLE", json.dumps({"conn_type": "http", "host": "http://127.0.0.1:9",
+                                                          "password": TOKEN}))
+    from moodle.exceptions import MoodleUnreachableError
+
+    with pytest.raises(MoodleUnreachableError):
+        fail_fast_unless_transient(user_sync.preflight)(integration(), MoodleHook("moodle", backoff_seconds=0.01))
+
+
+def test_too_many_invalid_employees_fail_the_run_after_listing_them(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'psiber.db'}")
+    seed_demo_company(engine, employees=40)
+    user_sync.extract_employees(integration(), engine, tmp_path)
+    with pytest.raises(AirflowFailException, match=r"3 of 40 employees \(8%\) are invalid, more than the allowed 5%"):
+        fail_fast_unless_transient(user_sync.validate_extracted_employees)(
+            integration(safety={"max_invalid_share": 0.05}), tmp_path)
+    listed = read_json(tmp_path / "invalid_employees.json")
+    assert [o["employee_number"] for o in listed] == ["EE00013", "EE00015", "EE00016"]
+
+
+def test_one_refused_record_does_not_fail_its_batch_mates(moodle, tmp_path):
+    creates = [create_entry(n) for n in range(1, 8)]
+    write_json(tmp_path / "user_plan.json", {"creates": creates, "updates": [], "links": [], "outcomes": []})
+    clash = moodle.add_user(username="user4@example.com", email="other@example.com", idnumber="SOMEONE-ELSE")
+    result = user_sync.apply_user_changes(integration(users={"batch_size": 10}), hook(), tmp_path, None)
+    outcomes = read_json(tmp_path / "applied.json")["outcomes"]
+    assert result["created"] == 6 and result["failed"] == 1
+    [failed] = [o for o in outcomes if o["action"] == "failed"]
+    assert failed["employee_number"] == "E004"
+    assert failed["reason"] == ("Moodle refused it (Invalid parameter value detected): "
+                                f"its username is already used by Moodle user #{clash['id']}")
+    assert sorted(u["idnumber"] for u in moodle.users.values() if u["idnumber"].startswith("E0")) == \
+        ["E001", "E002", "E003", "E005", "E006", "E007"]
+
+
+def test_a_retried_apply_adopts_what_the_first_attempt_created(moodle, tmp_path):
+    creates = [create_entry(n) for n in range(1, 6)]
+    write_json(tmp_path / "user_plan.json", {"creates": creates, "updates": [], "links": [], "outcomes": []})
+    settings = integration(users={"batch_size": 2})
+    moodle.fail_next_requests(0)
+    user_sync.apply_user_changes(settings, hook(), tmp_path, None)
+    users_after_first = len(moodle.users)
+    result = user_sync.apply_user_changes(settings, hook(), tmp_path, None)
+    assert len(moodle.users) == users_after_first
+    assert result == {"created": 5, "failed": 0, "moodle_calls": 1}
+    assert {link[1] for link in read_json(tmp_path / "applied.json")["created_links"]} == \
+        {u["id"] for u in moodle.users.values() if u["idnumber"].startswith("E0")}
+
+
+def test_initial_password_policy_forces_a_change_at_first_login(moodle, tmp_path):
+    write_json(tmp_path / "user_plan.json", {"creates": [create_entry(1)], "updates": [], "links": [],
+                                             "outcomes": []})
+    settings = integration(users={"new_user_passwords": {"policy": "initial_password", "connection_id": "pw"}})
+    user_sync.apply_user_changes(settings, hook(), tmp_path, "First-Pa55word!")
+    [(name, params)] = [call for call in moodle.calls if call[0] == "core_user_create_users"]
+    [sent] = params["users"]
+    assert sent["password"] == "First-Pa55word!"
+    assert sent["preferences"] == [{"type": "auth_forcepasswordchange", "value": "1"}]
+    assert "First-Pa55word!" not in (tmp_path / "user_plan.json").read_text() + (tmp_path / "applied.json").read_text()
+
+
+def test_moodle_generated_password_policy_asks_moodle_to_make_one(moodle, tmp_path):
+    write_json(tmp_path / "user_plan.json", {"creates": [create_entry(1)], "updates": [], "links": [],
+                                             "outcomes": []})
+    user_sync.apply_user_changes(integration(), hook(), tmp_path, None)
+    [(name, params)] = [call for call in moodle.calls if call[0] == "core_user_create_users"]
+    assert params["users"][0]["createpassword"] == "1" and "password" not in params["users"][0]
