@@ -52,7 +52,7 @@ def print_summary(summary: dict, moodle_calls: int, seconds: float) -> None:
     print("  " + ", ".join(f"{name} {value}" for name, value in counts.items()))
     problems = [o for o in summary["outcomes"] if o["action"] in ("invalid", "conflict", "failed", "warning")]
     for outcome in problems:
-        print(f"  - employee {outcome['employee_number']}: {outcome['action']}: {outcome['reason']}"
+        print(f"  - {outcome['record']}: {outcome['action']}: {outcome['reason']}"
               f" (owner: {outcome['owner'] or 'n/a'})")
     print(f"  Moodle web-service calls: {moodle_calls}; wall time of the DAG run: {seconds:.1f} s")
 

@@ -78,7 +78,7 @@ def demo_run(airflow_db, psiber, tmp_path, monkeypatch):
 
 
 def by_number(summary: dict, action: str) -> dict[str, str]:
-    return {o["employee_number"]: o["reason"] for o in summary["outcomes"] if o["action"] == action}
+    return {o["record"]: o["reason"] for o in summary["outcomes"] if o["action"] == action}
 
 
 def moodle_user(moodle: MoodleStandIn, idnumber: str) -> dict:

@@ -68,7 +68,7 @@ def test_too_many_invalid_employees_fail_the_run_after_listing_them(tmp_path):
         fail_fast_unless_transient(user_sync.validate_extracted_employees)(
             integration(safety={"max_invalid_share": 0.05}), tmp_path)
     listed = read_json(tmp_path / "invalid_employees.json")
-    assert [o["employee_number"] for o in listed] == ["EE00013", "EE00015", "EE00016"]
+    assert [o["record"] for o in listed] == ["EE00013", "EE00015", "EE00016"]
 
 
 def test_one_refused_record_does_not_fail_its_batch_mates(moodle, tmp_path):
@@ -79,7 +79,7 @@ def test_one_refused_record_does_not_fail_its_batch_mates(moodle, tmp_path):
     outcomes = read_json(tmp_path / "applied.json")["outcomes"]
     assert result["created"] == 6 and result["failed"] == 1
     [failed] = [o for o in outcomes if o["action"] == "failed"]
-    assert failed["employee_number"] == "E004"
+    assert failed["record"] == "E004"
     assert failed["reason"] == ("Moodle refused it (Invalid parameter value detected): "
                                 f"its username is already used by Moodle user #{clash['id']}")
     assert sorted(u["idnumber"] for u in moodle.users.values() if u["idnumber"].startswith("E0")) == \

@@ -47,7 +47,7 @@ def test_matched_profile_fields_and_menu_values_outside_options_are_warnings():
         employees(employee(1), employee(2, employment_type="Learnership")), config)
     assert targets.iloc[0]["customfields"] == {"gender": "Male", "employmenttype": "Permanent", "uifref": "U1"}
     assert targets.iloc[1]["customfields"] == {"gender": "Male", "uifref": "U1"}
-    assert [(o.employee_number, o.action) for o in outcomes] == [("E002", "warning")]
+    assert [(o.record, o.action) for o in outcomes] == [("E002", "warning")]
     assert "'Learnership' is not an option of Moodle menu field 'employmenttype'" in outcomes[0].reason
 
 
@@ -57,6 +57,6 @@ def test_employees_sharing_an_email_are_both_conflicts_and_get_no_user():
         integration(),
     )
     assert list(targets["employee_number"]) == ["E003"]
-    assert sorted((o.employee_number, o.action) for o in outcomes) == [("E001", "conflict"), ("E002", "conflict")]
+    assert sorted((o.record, o.action) for o in outcomes) == [("E001", "conflict"), ("E002", "conflict")]
     assert "also used by employee(s) E002" in outcomes[0].reason
     assert "shared@" not in " ".join(o.reason for o in outcomes)

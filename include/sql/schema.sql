@@ -43,3 +43,52 @@ CREATE TABLE IF NOT EXISTS moodle_user_link (
 );
 
 CREATE UNIQUE INDEX IF NOT EXISTS moodle_user_link_user_idx ON moodle_user_link (integration_name, moodle_user_id);
+
+CREATE TABLE IF NOT EXISTS course (
+    course_code      VARCHAR(100) PRIMARY KEY,
+    description      VARCHAR(255) NOT NULL,
+    category         VARCHAR(120),
+    status           VARCHAR(10)  NOT NULL,
+    start_date       DATE,
+    saqa_id          VARCHAR(40),
+    nqf_recognised   INTEGER,
+    min_pass_rate    NUMERIC(5, 2),
+    nqf_level        VARCHAR(40),
+    course_level     VARCHAR(40),
+    source           VARCHAR(10)  NOT NULL,
+    integration_name VARCHAR(80),
+    moodle_course_id INTEGER,
+    updated_at       TIMESTAMP    NOT NULL
+);
+
+CREATE UNIQUE INDEX IF NOT EXISTS course_moodle_idx ON course (integration_name, moodle_course_id);
+
+CREATE TABLE IF NOT EXISTS course_completion (
+    employee_id  INTEGER      NOT NULL REFERENCES employee (employee_id),
+    course_code  VARCHAR(100) NOT NULL REFERENCES course (course_code),
+    completed_on DATE         NOT NULL,
+    result       VARCHAR(120) NOT NULL,
+    source       VARCHAR(10)  NOT NULL,
+    updated_at   TIMESTAMP    NOT NULL,
+    PRIMARY KEY (employee_id, course_code)
+);
+
+CREATE TABLE IF NOT EXISTS course_attempt (
+    attempt_key  VARCHAR(200) PRIMARY KEY,
+    employee_id  INTEGER      NOT NULL REFERENCES employee (employee_id),
+    course_code  VARCHAR(100) NOT NULL REFERENCES course (course_code),
+    attempt_date DATE         NOT NULL,
+    result       VARCHAR(120) NOT NULL,
+    grade        NUMERIC(7, 2),
+    source       VARCHAR(10)  NOT NULL,
+    recorded_at  TIMESTAMP    NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS course_attempt_employee_idx ON course_attempt (employee_id, course_code);
+
+CREATE TABLE IF NOT EXISTS sync_watermark (
+    integration_name VARCHAR(80) NOT NULL,
+    flow             VARCHAR(20) NOT NULL,
+    synced_until     BIGINT      NOT NULL,
+    PRIMARY KEY (integration_name, flow)
+);

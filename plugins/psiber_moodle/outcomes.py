@@ -14,11 +14,13 @@ _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+)")
 
 @dataclass(frozen=True)
 class Outcome:
-    employee_id: int | None
-    employee_number: str | None
+    """``record`` is what support searches PSIber for: an employee number, a course code."""
+
+    record: str | None
     action: str
     reason: str = ""
     owner: str = OWNER_NONE
+    flow: str = "users"
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -51,7 +51,7 @@ def write_run_summary(summary: dict, run_dir: Path) -> Path:
     log.info("Run summary of '%s': %s", summary["integration"], summary["counts"])
     for outcome in summary["outcomes"]:
         if outcome["action"] in PROBLEM_ACTIONS:
-            log.warning("employee %s: %s — %s (owner: %s)", outcome["employee_number"], outcome["action"],
+            log.warning("%s: %s — %s (owner: %s)", outcome["record"], outcome["action"],
                         outcome["reason"], outcome["owner"] or "n/a")
     return path
 
@@ -62,7 +62,7 @@ def small_summary(summary: dict, path: Path) -> dict:
     return {
         "complete": summary["complete"],
         "counts": summary["counts"],
-        "problems": [f"{o['employee_number']}: {o['action']}: {o['reason']}" for o in problems[:20]],
+        "problems": [f"{o['record']}: {o['action']}: {o['reason']}" for o in problems[:20]],
         "more_problems": max(0, len(problems) - 20),
         "summary_path": str(path),
     }

@@ -85,20 +85,20 @@ def plan_user_changes(
 
     plan = UserPlan()
     for target in targets.to_dict("records"):
-        employee = (target["employee_id"], target["employee_number"])
+        employee = target["employee_number"]
         user = users.get(linked_user_of.get(target["employee_id"], -1)) or by_idnumber.get(target["idnumber"])
         if user is None:
             owner = by_login.get(target["username"]) or by_login.get(target["email"])
             if owner is not None:
                 plan.outcomes.append(Outcome(
-                    *employee, "conflict",
+                    employee, "conflict",
                     f"the e-mail/username is already used by Moodle user #{owner['id']} with ID number "
                     f"'{owner.get('idnumber') or ''}'; if that account is this employee's, set its ID number to "
                     f"'{target['idnumber']}' in Moodle, otherwise correct the e-mail in PSIber",
                     f"{OWNER_MOODLE_ADMIN} / {OWNER_PSIBER_HR}",
                 ))
             elif target["suspended"]:
-                plan.outcomes.append(Outcome(*employee, "skipped", "not active and has no Moodle account"))
+                plan.outcomes.append(Outcome(employee, "skipped", "not active and has no Moodle account"))
             else:
                 entry = {name: target[name] for name in _PLAIN_FIELDS}
                 entry["customfields"] = [{"type": k, "value": v} for k, v in target["customfields"].items() if v]
@@ -113,7 +113,7 @@ def plan_user_changes(
             holder = by_login.get(str(changes.get(name, "")).casefold())
             if name in changes and holder is not None and holder["id"] != user["id"]:
                 plan.outcomes.append(Outcome(
-                    *employee, "conflict",
+                    employee, "conflict",
                     f"new {name} is already used by Moodle user #{holder['id']}; {name} left unchanged",
                     f"{OWNER_MOODLE_ADMIN} / {OWNER_PSIBER_HR}",
                 ))
@@ -128,7 +128,7 @@ def plan_user_changes(
                                  "action": action, "id": int(user["id"]),
                                  "changed": sorted(changes), **changes})
         else:
-            plan.outcomes.append(Outcome(*employee, "unchanged"))
+            plan.outcomes.append(Outcome(employee, "unchanged"))
 
     extracted = set(extracted_employee_ids)
     for employee_id, user_id in linked_user_of.items():

@@ -80,12 +80,12 @@ def validate_extracted_employees(integration: Integration, run_dir: Path) -> dic
     result = validate_employees(read_frame(run_dir / "employees.parquet"))
     write_frame(run_dir / "valid_employees.parquet", result.valid)
     invalid = [
-        Outcome(record.employee_id, record.employee_number, "invalid", "; ".join(record.reasons), record.owner)
+        Outcome(record.employee_number, "invalid", "; ".join(record.reasons), record.owner)
         for record in result.invalid
     ]
     write_json(run_dir / "invalid_employees.json", [outcome.to_dict() for outcome in invalid])
     for outcome in invalid:
-        log.warning("Employee %s skipped: %s", outcome.employee_number, outcome.reason)
+        log.warning("Employee %s skipped: %s", outcome.record, outcome.reason)
     limit = integration.safety.max_invalid_share
     if result.invalid_share > limit:
         raise TooManyInvalidRecordsError(
@@ -166,7 +166,7 @@ def _outcome_of_failure(hook: MoodleHook, item: dict, error: MoodleRequestError)
         if user.get("id") != item.get("id")
     ]
     detail = "; ".join(clashes) or error.debuginfo or "check the record against the site's rules"
-    return Outcome(item["employee_id"], item["employee_number"], "failed",
+    return Outcome(item["employee_number"], "failed",
                    mask_emails(f"Moodle refused it ({error.moodle_message}): {detail}"),
                    f"{OWNER_MOODLE_ADMIN} / {OWNER_PSIBER_HR}")
 
@@ -187,7 +187,7 @@ def _create_isolating_failures(hook: MoodleHook, batch: Sequence[dict], extra: d
     ids = {user["username"]: int(user["id"]) for user in answer}
     for item in batch:
         created.append((item["employee_id"], ids[item["username"]], item["username"]))
-        outcomes.append(Outcome(item["employee_id"], item["employee_number"], "created"))
+        outcomes.append(Outcome(item["employee_number"], "created"))
 
 
 def _update_isolating_failures(hook: MoodleHook, batch: Sequence[dict], outcomes: list) -> None:
@@ -206,11 +206,11 @@ def _update_isolating_failures(hook: MoodleHook, batch: Sequence[dict], outcomes
     for item in batch:
         warning = warned.get(item["id"])
         if warning:
-            outcomes.append(Outcome(item["employee_id"], item["employee_number"], "failed",
+            outcomes.append(Outcome(item["employee_number"], "failed",
                                     f"Moodle refused it: {mask_emails(warning.get('message', ''))}",
                                     OWNER_MOODLE_ADMIN))
         else:
-            outcomes.append(Outcome(item["employee_id"], item["employee_number"], item["action"],
+            outcomes.append(Outcome(item["employee_number"], item["action"],
                                     item.get("reason") or f"changed: {', '.join(item['changed'])}"))
 
 
@@ -231,7 +231,7 @@ def apply_user_changes(integration: Integration, hook: MoodleHook, run_dir: Path
         user = already.get(item["username"])
         if user is not None and user.get("idnumber") == item["idnumber"]:
             created.append((item["employee_id"], int(user["id"]), item["username"]))
-            outcomes.append(Outcome(item["employee_id"], item["employee_number"], "created",
+            outcomes.append(Outcome(item["employee_number"], "created",
                                     "created by an earlier attempt of this run"))
         else:
             pending.append(item)

@@ -47,7 +47,7 @@ def build_target_users(employees: pd.DataFrame, integration: Integration) -> tup
             if match.menu_options is not None and value and value not in match.menu_options:
                 outcomes.append(
                     Outcome(
-                        record["employee_id"], number, "warning",
+                        number, "warning",
                         f"{match.psiber_element} value '{value}' is not an option of Moodle menu field "
                         f"'{match.moodle_field}' (options: {', '.join(match.menu_options)}); field left unset",
                         OWNER_PSIBER_HR,
@@ -78,7 +78,7 @@ def build_target_users(employees: pd.DataFrame, integration: Integration) -> tup
         others = targets[(targets["email"] == record["email"]) & (targets["employee_id"] != record["employee_id"])]
         outcomes.append(
             Outcome(
-                record["employee_id"], record["employee_number"], "conflict",
+                record["employee_number"], "conflict",
                 "e-mail address is also used by employee(s) "
                 f"{', '.join(others['employee_number'])}; give each employee their own address",
                 OWNER_PSIBER_HR,
