@@ -1,6 +1,7 @@
-"""One DAG per integration file in include/integrations/: PSIber employees → Moodle users.
+"""One DAG per integration file in include/integrations/: employees → Moodle users, Moodle courses and
+results → PSIber.
 
-This file only wires tasks; the steps live in plugins/psiber_moodle/user_sync.py.
+This file only wires tasks; the steps live in plugins/psiber_moodle/{user,course,result}_sync.py.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from pathlib import Path
 from airflow.sdk import DAG, Param, dag, get_current_context, task
 
 from moodle.hook import MoodleHook
-from psiber_moodle import user_sync
+from psiber_moodle import course_sync, result_sync, user_sync
 from psiber_moodle.config import Integration, load_integrations
 from psiber_moodle.config_errors import ConfigErrorTimetable, describe_config_errors
+from psiber_moodle.preflight import preflight
 from psiber_moodle.psiber_db import engine_from_connection
 from psiber_moodle.run_files import run_directory
 from psiber_moodle.run_summary import build_run_summary, small_summary, write_run_summary
@@ -26,22 +28,33 @@ INTEGRATIONS_DIR = Path(
 TASK_RETRIES = int(os.environ.get("PSIBER_MOODLE_TASK_RETRIES", "2"))
 
 
-def _run_dir(integration: Integration) -> Path:
-    return run_directory(integration, get_current_context()["run_id"])
-
-
 def build_dag(integration: Integration, source: Path) -> DAG:
+    flows = set(integration.flows)
+
+    def moodle() -> MoodleHook:
+        return MoodleHook(integration.moodle_conn_id)
+
+    def psiber():
+        return engine_from_connection(integration.psiber_conn_id)
+
+    def run_dir() -> Path:
+        return run_directory(integration, get_current_context()["run_id"])
+
     @dag(
         dag_id=f"psiber_moodle_{integration.key}",
-        description=f"PSIber → Moodle: {integration.name} ({source.name})",
+        description=f"PSIber ↔ Moodle: {integration.name} ({source.name})",
         schedule=integration.schedule if integration.enabled else None,
         start_date=datetime(2026, 1, 1),
         catchup=False,
         max_active_runs=1,
         is_paused_upon_creation=not integration.enabled,
-        tags=["psiber", "moodle"],
-        params={"allow_mass_suspension": Param(False, type="boolean",
-                                               description="Let this run suspend more users than the guard allows.")},
+        tags=["psiber", "moodle", *integration.flows],
+        params={
+            "allow_mass_suspension": Param(False, type="boolean",
+                                           description="Let this run suspend more users than the guard allows."),
+            "full_results_sync": Param(False, type="boolean",
+                                       description="Read every linked user's results, not only recent changes."),
+        },
         default_args={"retries": TASK_RETRIES, "retry_delay": timedelta(minutes=1),
                       "retry_exponential_backoff": True, "max_retry_delay": timedelta(minutes=15)},
         doc_md=__doc__,
@@ -49,34 +62,31 @@ def build_dag(integration: Integration, source: Path) -> DAG:
     def sync():
         @task
         @fail_fast_unless_transient
-        def preflight() -> dict:
-            return user_sync.preflight(integration, MoodleHook(integration.moodle_conn_id))
+        def check_moodle_site() -> dict:
+            return preflight(integration, moodle())
 
         @task
         def extract_employees() -> dict:
-            return user_sync.extract_employees(
-                integration, engine_from_connection(integration.psiber_conn_id), _run_dir(integration))
+            return user_sync.extract_employees(integration, psiber(), run_dir())
 
         @task
         @fail_fast_unless_transient
         def validate_employees() -> dict:
-            return user_sync.validate_extracted_employees(integration, _run_dir(integration))
+            return user_sync.validate_extracted_employees(integration, run_dir())
 
         @task
         def transform_employees() -> dict:
-            return user_sync.transform_employees(integration, _run_dir(integration))
+            return user_sync.transform_employees(integration, run_dir())
 
         @task
         @fail_fast_unless_transient
         def extract_moodle_users() -> dict:
-            return user_sync.extract_moodle_users(
-                integration, MoodleHook(integration.moodle_conn_id),
-                engine_from_connection(integration.psiber_conn_id), _run_dir(integration))
+            return user_sync.extract_moodle_users(integration, moodle(), psiber(), run_dir())
 
         @task
         @fail_fast_unless_transient
         def plan_user_changes(params: dict | None = None) -> dict:
-            return user_sync.plan_users(integration, _run_dir(integration), bool(params["allow_mass_suspension"]))
+            return user_sync.plan_users(integration, run_dir(), bool(params["allow_mass_suspension"]))
 
         @task
         @fail_fast_unless_transient
@@ -84,31 +94,86 @@ def build_dag(integration: Integration, source: Path) -> DAG:
             passwords = integration.users.new_user_passwords
             password = (MoodleHook.get_connection(passwords.connection_id).password
                         if passwords.connection_id else None)
-            return user_sync.apply_user_changes(
-                integration, MoodleHook(integration.moodle_conn_id), _run_dir(integration), password)
+            return user_sync.apply_user_changes(integration, moodle(), run_dir(), password)
 
         @task
         def record_user_links() -> dict:
-            return user_sync.record_user_links(
-                integration, engine_from_connection(integration.psiber_conn_id), _run_dir(integration))
+            return user_sync.record_user_links(integration, psiber(), run_dir())
+
+        @task
+        @fail_fast_unless_transient
+        def extract_moodle_courses() -> dict:
+            return course_sync.extract_moodle_courses(moodle(), run_dir())
+
+        @task
+        def plan_course_changes() -> dict:
+            return course_sync.plan_courses(integration, psiber(), run_dir())
+
+        @task
+        def load_courses() -> dict:
+            return course_sync.load_courses(integration, psiber(), run_dir())
+
+        @task
+        @fail_fast_unless_transient
+        def find_changed_learners(params: dict | None = None) -> dict:
+            return result_sync.find_changed_learners(integration, moodle(), psiber(), run_dir(),
+                                                     bool(params["full_results_sync"]))
+
+        @task
+        def plan_grade_reads() -> list[list[int]]:
+            return result_sync.grade_read_batches(integration, run_dir())
+
+        @task(pool=integration.results.moodle_pool or "default_pool",
+              max_active_tis_per_dagrun=integration.results.max_parallel_reads)
+        @fail_fast_unless_transient
+        def read_course_grades(course_ids: list[int]) -> dict:
+            return result_sync.read_course_grades(moodle(), run_dir(), course_ids)
+
+        @task
+        @fail_fast_unless_transient
+        def read_completions() -> dict:
+            return result_sync.read_completions(integration, moodle(), psiber(), run_dir())
+
+        @task
+        @fail_fast_unless_transient
+        def plan_result_changes() -> dict:
+            return result_sync.plan_result_changes(integration, psiber(), run_dir())
+
+        @task
+        def load_results() -> dict:
+            return result_sync.load_results(integration, psiber(), run_dir())
 
         @task(trigger_rule="all_done", retries=0)
         def summarize_run() -> dict:
             context = get_current_context()
             states = context["ti"].get_task_states(dag_id=context["dag"].dag_id, run_ids=[context["run_id"]])
             others = {t: s for t, s in states.get(context["run_id"], {}).items() if t != context["ti"].task_id}
-            run_dir = _run_dir(integration)
-            summary = build_run_summary(integration, context["run_id"], run_dir, others)
-            result = small_summary(summary, write_run_summary(summary, run_dir))
+            summary = build_run_summary(integration, context["run_id"], run_dir(), others)
+            result = small_summary(summary, write_run_summary(summary, run_dir()))
             context["ti"].xcom_push(key="summary", value=result)
             if not summary["complete"]:
                 raise RuntimeError(f"run incomplete, tasks not finished: {', '.join(summary['unfinished_tasks'])}")
             return result
 
-        checked = preflight()
-        employees = extract_employees() >> validate_employees() >> transform_employees()
-        planned = [checked, employees] >> extract_moodle_users() >> plan_user_changes()
-        planned >> apply_user_changes() >> record_user_links() >> summarize_run()
+        checked = check_moodle_site()
+        finished = []
+        if "users" in flows:
+            employees = extract_employees() >> validate_employees() >> transform_employees()
+            users_linked = [checked, employees] >> extract_moodle_users() >> plan_user_changes() \
+                >> apply_user_changes() >> record_user_links()
+            finished.append(users_linked)
+        if "courses" in flows:
+            courses_loaded = checked >> extract_moodle_courses() >> plan_course_changes() >> load_courses()
+            finished.append(courses_loaded)
+        if "results" in flows:
+            learners = find_changed_learners()
+            finished >> learners
+            batches = plan_grade_reads()
+            learners >> batches
+            results = read_course_grades.expand(course_ids=batches) >> read_completions() \
+                >> plan_result_changes() >> load_results()
+            finished = [results]
+        finished >> summarize_run()
 
     return sync()
 

@@ -46,13 +46,13 @@ def connect(moodle_url: str, token: str) -> None:
 
 
 def print_summary(summary: dict, moodle_calls: int, seconds: float) -> None:
-    counts = summary["counts"]
     print(f"\nRun {summary['run_id']} of '{summary['integration']}': "
           f"{'complete' if summary['complete'] else 'INCOMPLETE: ' + ', '.join(summary['unfinished_tasks'])}")
-    print("  " + ", ".join(f"{name} {value}" for name, value in counts.items()))
+    for flow, counts in summary["counts"].items():
+        print(f"  {flow:8} " + ", ".join(f"{name} {value}" for name, value in counts.items()))
     problems = [o for o in summary["outcomes"] if o["action"] in ("invalid", "conflict", "failed", "warning")]
     for outcome in problems:
-        print(f"  - {outcome['record']}: {outcome['action']}: {outcome['reason']}"
+        print(f"  - {outcome['flow']}: {outcome['record']}: {outcome['action']}: {outcome['reason']}"
               f" (owner: {outcome['owner'] or 'n/a'})")
     print(f"  Moodle web-service calls: {moodle_calls}; wall time of the DAG run: {seconds:.1f} s")
 

@@ -77,8 +77,8 @@ def demo_run(airflow_db, psiber, tmp_path, monkeypatch):
     moodle.stop()
 
 
-def by_number(summary: dict, action: str) -> dict[str, str]:
-    return {o["record"]: o["reason"] for o in summary["outcomes"] if o["action"] == action}
+def by_number(summary: dict, action: str, flow: str = "users") -> dict[str, str]:
+    return {o["record"]: o["reason"] for o in summary["outcomes"] if o["action"] == action and o["flow"] == flow}
 
 
 def moodle_user(moodle: MoodleStandIn, idnumber: str) -> dict:
@@ -88,7 +88,7 @@ def moodle_user(moodle: MoodleStandIn, idnumber: str) -> dict:
 
 def test_first_run_creates_second_changes_nothing_then_rename_and_termination_follow(demo_run):
     first = demo_run()
-    counts = first["counts"]
+    counts = first["counts"]["users"]
     assert first["state"] == "success" and first["complete"]
     assert counts["created"] > 80
     employees_with_users = counts["created"]
@@ -107,9 +107,9 @@ def test_first_run_creates_second_changes_nothing_then_rename_and_termination_fo
 
     second = demo_run()
     assert second["state"] == "success"
-    assert {k: second["counts"][k] for k in ("created", "updated", "suspended", "unsuspended", "failed")} == \
+    assert {k: second["counts"]["users"][k] for k in ("created", "updated", "suspended", "unsuspended", "failed")} == \
         {"created": 0, "updated": 0, "suspended": 0, "unsuspended": 0, "failed": 0}
-    assert second["counts"]["unchanged"] == employees_with_users
+    assert second["counts"]["users"]["unchanged"] == employees_with_users
     assert len(demo_run.moodle.users) == employees_with_users + 3  # plus admin, guest and the hand-made user
 
     renamed, terminated = sorted(by_number(first, "created"))[:2]
@@ -123,7 +123,7 @@ def test_first_run_creates_second_changes_nothing_then_rename_and_termination_fo
     assert set(by_number(third, "suspended")) == {terminated}
     assert moodle_user(demo_run.moodle, renamed)["lastname"] == "Renamed"
     assert moodle_user(demo_run.moodle, terminated)["suspended"] in (True, 1)
-    assert third["counts"]["created"] == 0
+    assert third["counts"]["users"]["created"] == 0
 
 
 def test_an_emptied_payroll_extract_trips_the_suspend_guard_before_any_write(demo_run):
@@ -138,4 +138,4 @@ def test_an_emptied_payroll_extract_trips_the_suspend_guard_before_any_write(dem
     assert not any(u.get("suspended") for u in demo_run.moodle.users.values())
 
     allowed = demo_run(allow_mass_suspension=True)
-    assert allowed["complete"] and allowed["counts"]["suspended"] > 50
+    assert allowed["complete"] and allowed["counts"]["users"]["suspended"] > 50

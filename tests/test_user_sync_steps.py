@@ -12,6 +12,7 @@ from factories import integration
 from moodle.hook import MoodleHook
 from moodle_stand_in import MoodleStandIn
 from psiber_moodle import user_sync
+from psiber_moodle.preflight import preflight
 from psiber_moodle.demo_company import seed_demo_company
 from psiber_moodle.run_files import read_json, write_json
 from psiber_moodle.task_failures import fail_fast_unless_transient
@@ -42,12 +43,12 @@ def test_preflight_names_every_missing_function_and_fails_without_retry(monkeypa
         monkeypatch.setenv("AIRFLOW_CONN_MOODLE", json.dumps({"conn_type": "http", "host": site.base_url,
                                                               "password": TOKEN}))
         with pytest.raises(AirflowFailException, match="lacks core_user_create_users, core_user_update_users"):
-            fail_fast_unless_transient(user_sync.preflight)(integration(), hook())
+            fail_fast_unless_transient(preflight)(integration(flows=["users"]), hook())
 
 
 def test_preflight_refuses_a_disabled_integration(moodle):
     with pytest.raises(AirflowFailException, match="disabled.*owner: PSIber setup"):
-        fail_fast_unless_transient(user_sync.preflight)(integration(enabled=False), hook())
+        fail_fast_unless_transient(preflight)(integration(enabled=False), hook())
     assert moodle.calls == []
 
 
@@ -57,7 +58,7 @@ def test_transient_failures_keep_airflows_retries(monkeypatch):
     from moodle.exceptions import MoodleUnreachableError
 
     with pytest.raises(MoodleUnreachableError):
-        fail_fast_unless_transient(user_sync.preflight)(integration(), MoodleHook("moodle", backoff_seconds=0.01))
+        fail_fast_unless_transient(preflight)(integration(), MoodleHook("moodle", backoff_seconds=0.01))
 
 
 def test_too_many_invalid_employees_fail_the_run_after_listing_them(tmp_path):

@@ -29,6 +29,15 @@ MATCHABLE_EMPLOYEE_ELEMENTS = (
     "sdl_ref",
 )
 
+# PSIber course elements a Moodle course custom field may fill, and how its value is read.
+COURSE_ELEMENT_KINDS = {
+    "saqa_id": "text",
+    "nqf_recognised": "flag",
+    "min_pass_rate": "number",
+    "nqf_level": "picklist",
+    "course_level": "picklist",
+}
+
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9-]+\.)+[a-z]{2,}$", re.IGNORECASE)
 _CONN_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -80,6 +89,29 @@ class ProfileFieldMatch(_Strict):
     menu_options: tuple[str, ...] | None = None
 
 
+class CourseFieldMatch(_Strict):
+    """A Moodle course custom field copied into a PSIber course element (picklist values must exist)."""
+
+    moodle_field: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_]+$")]
+    psiber_element: Literal[tuple(COURSE_ELEMENT_KINDS)]  # type: ignore[valid-type]
+
+
+class CourseSync(_Strict):
+    custom_field_matches: tuple[CourseFieldMatch, ...] = ()
+
+
+class ResultSync(_Strict):
+    """How results are read: per-course grade reads split into chunks that workers share.
+
+    ``moodle_pool`` names an Airflow pool (create it first) that bounds Moodle calls across
+    all runs; ``max_parallel_reads`` bounds them within one run.
+    """
+
+    courses_per_read_task: Annotated[int, Field(ge=1, le=500)] = 10
+    max_parallel_reads: Annotated[int, Field(ge=1, le=64)] = 4
+    moodle_pool: Annotated[str, Field(pattern=_CONN_ID.pattern)] | None = None
+
+
 class UserSync(_Strict):
     active_statuses: tuple[str, ...] = ("Active",)
     new_user_passwords: NewUserPasswords = NewUserPasswords()
@@ -107,8 +139,10 @@ class Integration(_Strict):
     pass_result: Annotated[str, Field(min_length=1)]
     fail_result: Annotated[str, Field(min_length=1)]
     pseudo_email_domain: str
-    flows: tuple[Literal["users"], ...] = ("users",)
+    flows: tuple[Literal["users", "courses", "results"], ...] = ("users", "courses", "results")
     users: UserSync = UserSync()
+    courses: CourseSync = CourseSync()
+    results: ResultSync = ResultSync()
     safety: Safety = Safety()
     data_dir: str | None = Field(default=None, description="Where runs keep their working files.")
 
@@ -118,6 +152,13 @@ class Integration(_Strict):
         if not _DOMAIN.match(value):
             raise ValueError(f"'{value}' is not a domain name like 'jhb.com'")
         return value.lower()
+
+    @field_validator("flows")
+    @classmethod
+    def _results_need_users_and_courses(cls, value):
+        if "results" in value and not {"users", "courses"} <= set(value):
+            raise ValueError("'results' needs the 'users' and 'courses' flows too (results are linked through them)")
+        return value
 
     @field_validator("payrolls")
     @classmethod

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from functools import cache
 from pathlib import Path
 
@@ -68,7 +68,7 @@ def _frame(engine: Engine, query, params: dict) -> pd.DataFrame:
 
 def upsert_user_links(engine: Engine, integration_name: str, links: Iterable[tuple[int, int, str]]) -> int:
     """Write employee ↔ Moodle user links; returns how many rows were new or changed."""
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = _now()
     written = 0
     with engine.begin() as connection:
         for employee_id, moodle_user_id, username in links:
@@ -79,3 +79,76 @@ def upsert_user_links(engine: Engine, integration_name: str, links: Iterable[tup
                                         {**keys, "moodle_username": username, "linked_at": now})
             written += result.rowcount
     return written
+
+
+def _rows(engine: Engine, name: str, params: dict | None = None) -> list[dict]:
+    with engine.connect() as connection:
+        return [dict(row) for row in connection.execute(text(sql(name)), params or {}).mappings()]
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def select_courses(engine: Engine) -> list[dict]:
+    return _rows(engine, "select_courses")
+
+
+def select_picklists(engine: Engine) -> dict[str, set[str]]:
+    picklists: dict[str, set[str]] = {}
+    for row in _rows(engine, "select_picklist_items"):
+        picklists.setdefault(row["picklist"], set()).add(row["item_value"])
+    return picklists
+
+
+def save_courses(engine: Engine, integration_name: str, courses: list[dict], new_categories: list[str]) -> int:
+    """Add new categories to the course category picklist and write the courses, in one transaction."""
+    now = _now()
+    written = 0
+    with engine.begin() as connection:
+        for category in new_categories:
+            connection.execute(text(sql("add_picklist_item")), {"picklist": "course_category", "item_value": category})
+        for course in courses:
+            written += connection.execute(text(sql("upsert_course")), {
+                **{key: course.get(key) for key in ("course_code", "description", "category", "status", "saqa_id",
+                                                    "nqf_recognised", "min_pass_rate", "nqf_level", "course_level",
+                                                    "moodle_course_id")},
+                "start_date": date.fromisoformat(str(course["start_date"])[:10]) if course.get("start_date") else None,
+                "integration_name": integration_name, "updated_at": now,
+            }).rowcount
+    return written
+
+
+def select_watermark(engine: Engine, integration_name: str, flow: str) -> int:
+    rows = _rows(engine, "select_watermark", {"integration_name": integration_name, "flow": flow})
+    return int(rows[0]["synced_until"]) if rows else 0
+
+
+def select_moodle_completions(engine: Engine, integration_name: str) -> set[tuple[int, int]]:
+    rows = _rows(engine, "select_moodle_completions", {"integration_name": integration_name})
+    return {(int(row["employee_id"]), int(row["moodle_course_id"])) for row in rows}
+
+
+def save_results(engine: Engine, integration_name: str, attempts: list[dict], completions: list[dict],
+                 synced_until: int) -> tuple[list[str], int]:
+    """Write attempts and completions and move the watermark, all or nothing.
+
+    Returns (keys of the attempts that were new, number of changed completions): results
+    already in PSIber add nothing.
+    """
+    now = _now()
+    new_attempts: list[str] = []
+    changed_completions = 0
+    with engine.begin() as connection:
+        for attempt in attempts:
+            inserted = connection.execute(text(sql("insert_course_attempt")), {
+                key: attempt[key] for key in ("attempt_key", "employee_id", "course_code", "attempt_date", "result",
+                                              "grade")} | {"recorded_at": now}).rowcount
+            if inserted:
+                new_attempts.append(attempt["attempt_key"])
+        for completion in completions:
+            changed_completions += connection.execute(text(sql("upsert_course_completion")),
+                                                      {**completion, "updated_at": now}).rowcount
+        connection.execute(text(sql("upsert_watermark")), {"integration_name": integration_name, "flow": "results",
+                                                            "synced_until": synced_until})
+    return new_attempts, changed_completions

@@ -12,27 +12,46 @@ from psiber_moodle.run_files import read_frame, read_json, write_json
 
 log = logging.getLogger(__name__)
 
-COUNTED_ACTIONS = ("created", "updated", "suspended", "unsuspended", "unchanged", "invalid", "conflict",
-                   "failed", "skipped", "warning")
+COUNTED_ACTIONS = {
+    "users": ("created", "updated", "suspended", "unsuspended", "unchanged", "invalid", "conflict", "failed",
+              "skipped", "warning"),
+    "courses": ("created", "updated", "unchanged", "deactivated", "conflict", "warning"),
+    "results": ("recorded", "skipped", "warning"),
+}
 PROBLEM_ACTIONS = ("invalid", "conflict", "failed", "warning")
+# Files holding record-level outcomes: (file, key of the outcome list or None for a bare list).
+_OUTCOME_FILES = (
+    ("invalid_employees.json", None), ("transform_outcomes.json", None), ("user_plan.json", "outcomes"),
+    ("applied.json", "outcomes"), ("course_plan.json", "outcomes"), ("completion_outcomes.json", None),
+    ("result_plan.json", "outcomes"), ("results_loaded.json", "outcomes"),
+)
+
+
+def _read_if_present(path: Path, key: str | None = None, default=None):
+    if not path.exists():
+        return default
+    content = read_json(path)
+    return content[key] if key else content
 
 
 def _outcomes_in(run_dir: Path) -> list[dict]:
-    outcomes: list[dict] = []
-    for name, key in (("invalid_employees.json", None), ("transform_outcomes.json", None),
-                      ("user_plan.json", "outcomes"), ("applied.json", "outcomes")):
-        path = run_dir / name
-        if path.exists():
-            content = read_json(path)
-            outcomes += content[key] if key else content
-    return outcomes
+    return [outcome for name, key in _OUTCOME_FILES for outcome in _read_if_present(run_dir / name, key, [])]
 
 
 def build_run_summary(integration: Integration, run_id: str, run_dir: Path, task_states: dict[str, str]) -> dict:
-    """Summarise what the run did, including the steps that did not finish and why it matters."""
-    employees = run_dir / "employees.parquet"
+    """Summarise what the run did per flow, including the steps that did not finish."""
     outcomes = _outcomes_in(run_dir)
-    counts = Counter(outcome["action"] for outcome in outcomes)
+    actions = Counter((outcome["flow"], outcome["action"]) for outcome in outcomes)
+    counts = {flow: {action: actions.get((flow, action), 0) for action in COUNTED_ACTIONS[flow]}
+              for flow in integration.flows}
+    employees = run_dir / "employees.parquet"
+    if "users" in counts:
+        counts["users"] = {"extracted": len(read_frame(employees)) if employees.exists() else 0, **counts["users"]}
+    if "courses" in counts:
+        moodle_courses = _read_if_present(run_dir / "moodle_courses.json", default=[])
+        counts["courses"] = {"in_moodle": sum(c.get("format") != "site" for c in moodle_courses), **counts["courses"]}
+    if "results" in counts:
+        counts["results"].update(_read_if_present(run_dir / "results_loaded.json", "counts", {}))
     unfinished = sorted(task for task, state in task_states.items() if state not in ("success", "skipped"))
     return {
         "integration": integration.name,
@@ -40,15 +59,15 @@ def build_run_summary(integration: Integration, run_id: str, run_dir: Path, task
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "complete": not unfinished,
         "unfinished_tasks": unfinished,
-        "counts": {"extracted": len(read_frame(employees)) if employees.exists() else 0,
-                   **{action: counts.get(action, 0) for action in COUNTED_ACTIONS}},
+        "counts": counts,
         "outcomes": outcomes,
     }
 
 
 def write_run_summary(summary: dict, run_dir: Path) -> Path:
     path = write_json(run_dir / "summary.json", summary)
-    log.info("Run summary of '%s': %s", summary["integration"], summary["counts"])
+    for flow, counts in summary["counts"].items():
+        log.info("Run summary of '%s', %s: %s", summary["integration"], flow, counts)
     for outcome in summary["outcomes"]:
         if outcome["action"] in PROBLEM_ACTIONS:
             log.warning("%s: %s — %s (owner: %s)", outcome["record"], outcome["action"],

@@ -10,12 +10,14 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from moodle.exceptions import MoodleError
 from psiber_moodle.user_plan import SuspendGuardTripped
-from psiber_moodle.user_sync import IntegrationDisabledError, TooManyInvalidRecordsError
+from psiber_moodle.preflight import IntegrationDisabledError
+from psiber_moodle.result_sync import ResultPicklistError
+from psiber_moodle.user_sync import TooManyInvalidRecordsError
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_PERMANENT = (IntegrationDisabledError, TooManyInvalidRecordsError, SuspendGuardTripped)
+_PERMANENT = (IntegrationDisabledError, TooManyInvalidRecordsError, SuspendGuardTripped, ResultPicklistError)
 
 
 def fail_fast_unless_transient(step: Callable[P, R]) -> Callable[P, R]:

@@ -1,4 +1,4 @@
-"""The steps of the employees → Moodle users flow (F1, F2), one function per DAG task.
+"""The steps of the employees → Moodle users flow (F2), one function per DAG task.
 
 Each step reads its inputs from the run directory and writes its result there, so that any
 task can be re-run from the Airflow UI on its own. Return values are small XComs.
@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Engine
 
-from moodle.exceptions import MoodleFunctionUnavailableError, MoodleRequestError
+from moodle.exceptions import MoodleRequestError
 from moodle.hook import MoodleHook
 from psiber_moodle.config import Integration, PasswordPolicy
 from psiber_moodle.outcomes import OWNER_MOODLE_ADMIN, OWNER_PSIBER_HR, Outcome, mask_emails
@@ -25,46 +25,17 @@ from psiber_moodle.validation import validate_employees
 
 log = logging.getLogger(__name__)
 
-REQUIRED_FUNCTIONS = {
-    "users": ("core_user_get_users_by_field", "core_user_create_users", "core_user_update_users"),
-}
 LOOKUP_CHUNK = 200
 _PLAN_ONLY_KEYS = ("employee_id", "employee_number", "action", "changed", "reason")
-
-
-class IntegrationDisabledError(RuntimeError):
-    pass
 
 
 class TooManyInvalidRecordsError(RuntimeError):
     pass
 
 
-def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
+def chunks(items: Sequence, size: int) -> Iterator[Sequence]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
-
-
-def preflight(integration: Integration, hook: MoodleHook) -> dict:
-    """Fail fast, naming the owner, when the site cannot serve this integration's flows."""
-    if not integration.enabled:
-        raise IntegrationDisabledError(
-            f"integration '{integration.name}' is disabled (enabled: false in its file); "
-            "owner: PSIber setup"
-        )
-    info = hook.get_site_info()
-    available = {function["name"] for function in info.get("functions", [])}
-    needed = {name for flow in integration.flows for name in REQUIRED_FUNCTIONS[flow]}
-    missing = sorted(needed - available)
-    if missing:
-        raise MoodleFunctionUnavailableError(
-            f"the token's external service lacks {', '.join(missing)}; add them under Site administration > "
-            "Server > Web services > External services > Functions",
-            wsfunction="core_webservice_get_site_info",
-        )
-    log.info("Moodle site '%s' (%s) offers the %d functions needed", info.get("sitename"), info.get("release"),
-             len(needed))
-    return {"site": info.get("sitename"), "release": info.get("release"), "functions_checked": len(needed)}
 
 
 def extract_employees(integration: Integration, engine: Engine, run_dir: Path) -> dict:
@@ -116,7 +87,7 @@ def extract_moodle_users(integration: Integration, hook: MoodleHook, engine: Eng
     }
     users: dict[int, dict] = {}
     for field, values in wanted.items():
-        for chunk in _chunks(values, LOOKUP_CHUNK):
+        for chunk in chunks(values, LOOKUP_CHUNK):
             for user in hook.call("core_user_get_users_by_field", field=field, values=list(chunk)):
                 users[int(user["id"])] = user
     write_json(run_dir / "moodle_users.json", list(users.values()))
@@ -223,7 +194,7 @@ def apply_user_changes(integration: Integration, hook: MoodleHook, run_dir: Path
     plan = read_json(run_dir / "user_plan.json")
     creates, created, outcomes = plan["creates"], [], []
     already = {}
-    for chunk in _chunks([item["username"] for item in creates], LOOKUP_CHUNK):
+    for chunk in chunks([item["username"] for item in creates], LOOKUP_CHUNK):
         for user in hook.call("core_user_get_users_by_field", field="username", values=list(chunk)):
             already[user["username"]] = user
     pending = []
@@ -236,9 +207,9 @@ def apply_user_changes(integration: Integration, hook: MoodleHook, run_dir: Path
         else:
             pending.append(item)
     extra = _new_user_password_fields(integration, password)
-    for batch in _chunks(pending, integration.users.batch_size):
+    for batch in chunks(pending, integration.users.batch_size):
         _create_isolating_failures(hook, batch, extra, created, outcomes)
-    for batch in _chunks(plan["updates"], integration.users.batch_size):
+    for batch in chunks(plan["updates"], integration.users.batch_size):
         _update_isolating_failures(hook, batch, outcomes)
     write_json(run_dir / "applied.json", {"created_links": created,
                                           "outcomes": [outcome.to_dict() for outcome in outcomes]})

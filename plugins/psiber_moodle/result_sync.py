@@ -1,0 +1,174 @@
+"""The steps of the Moodle results → PSIber completions and attempts flow (F4).
+
+Nightly cost follows the changes: grades are read per course for all users at once (one call
+per course, split across workers); completions only for the users Moodle saw active or graded
+since the last run's watermark; completion times only for completions PSIber does not hold yet.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from moodle.exceptions import MoodleRequestError
+from moodle.hook import MoodleHook
+from psiber_moodle.config import Integration
+from psiber_moodle.course_plan import NO_COMPLETION_CRITERIA, OWNER_TRAINING_ADMIN
+from psiber_moodle.outcomes import OWNER_MOODLE_ADMIN, Outcome
+from psiber_moodle.psiber_db import (
+    save_results,
+    select_courses,
+    select_moodle_completions,
+    select_picklists,
+    select_user_links,
+    select_watermark,
+)
+from psiber_moodle.result_plan import plan_results
+from psiber_moodle.run_files import read_json, write_json
+from psiber_moodle.user_sync import LOOKUP_CHUNK, chunks
+
+log = logging.getLogger(__name__)
+
+_NO_CRITERIA_ERRORS = {"nocriteriaset", "completionnotenabled"}
+
+
+class ResultPicklistError(RuntimeError):
+    """The configured pass or fail result is not a value of PSIber's result picklist."""
+
+
+def find_changed_learners(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: Path,
+                          full: bool) -> dict:
+    """Linked Moodle users active since the watermark (all of them on a first or full run)."""
+    started = int(time.time())
+    watermark = 0 if full else select_watermark(engine, integration.key, "results")
+    links = select_user_links(engine, integration.key)
+    user_ids = sorted(int(value) for value in links["moodle_user_id"])
+    active = []
+    for chunk in chunks(user_ids, LOOKUP_CHUNK):
+        for user in hook.call("core_user_get_users_by_field", field="id", values=list(chunk)):
+            if int(user.get("lastaccess") or 0) > watermark:
+                active.append(int(user["id"]))
+    courses = [int(c["id"]) for c in read_json(run_dir / "moodle_courses.json") if c.get("format") != "site"]
+    write_json(run_dir / "learners.json", {
+        "started": started, "watermark": watermark, "active": active, "course_ids": courses,
+        "links": {int(row.moodle_user_id): [int(row.employee_id), row.employee_number] for row in links.itertuples()},
+    })
+    log.info("%d of %d linked Moodle users active since %s", len(active), len(user_ids),
+             datetime.fromtimestamp(watermark, timezone.utc).isoformat() if watermark else "ever")
+    return {"linked": len(user_ids), "active": len(active), "watermark": watermark}
+
+
+def grade_read_batches(integration: Integration, run_dir: Path) -> list[list[int]]:
+    """Course ids in batches, one mapped task each (small XCom: ids only)."""
+    courses = read_json(run_dir / "learners.json")["course_ids"]
+    return [list(batch) for batch in chunks(courses, integration.results.courses_per_read_task)]
+
+
+def read_course_grades(hook: MoodleHook, run_dir: Path, course_ids: list[int]) -> dict:
+    """Course totals of the linked users, one call per course for all its users."""
+    linked = {int(user_id) for user_id in read_json(run_dir / "learners.json")["links"]}
+    totals = []
+    for course_id in course_ids:
+        for user in hook.call("gradereport_user_get_grade_items", courseid=course_id)["usergrades"]:
+            if int(user["userid"]) not in linked:
+                continue
+            for item in user["gradeitems"]:
+                if item.get("itemtype") == "course":
+                    totals.append({"courseid": course_id, "userid": int(user["userid"]),
+                                   "graderaw": item.get("graderaw"), "grademin": item.get("grademin"),
+                                   "grademax": item.get("grademax"), "gradedategraded": item.get("gradedategraded")})
+    folder = run_dir / "grades"
+    folder.mkdir(exist_ok=True)
+    write_json(folder / f"courses-{course_ids[0]}.json", totals)
+    return {"courses": len(course_ids), "grades": len(totals)}
+
+
+def _all_grades(run_dir: Path) -> list[dict]:
+    return [total for path in sorted((run_dir / "grades").glob("*.json")) for total in read_json(path)]
+
+
+def _completion_time(hook: MoodleHook, course_id: int, user_id: int) -> int | None:
+    status = hook.call("core_completion_get_course_completion_status", courseid=course_id, userid=user_id)
+    times = [int(c["timecompleted"]) for c in status["completionstatus"].get("completions", [])
+             if c.get("timecompleted")]
+    return max(times) if times else None
+
+
+def read_completions(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: Path) -> dict:
+    """Completion flags of the users active or graded since the watermark, and new completions' times."""
+    learners = read_json(run_dir / "learners.json")
+    links = {int(user_id): value for user_id, value in learners["links"].items()}
+    graded = {int(g["userid"]) for g in _all_grades(run_dir)
+              if int(g.get("gradedategraded") or 0) > learners["watermark"]}
+    already = select_moodle_completions(engine, integration.key)
+    completions, outcomes, warned = [], [], set()
+    for user_id in sorted(set(learners["active"]) | graded):
+        for course in hook.call("core_enrol_get_users_courses", userid=user_id):
+            entry = {"courseid": int(course["id"]), "userid": user_id, "completed": bool(course.get("completed")),
+                     "timecompleted": None}
+            if entry["completed"] and (links[user_id][0], entry["courseid"]) not in already:
+                try:
+                    entry["timecompleted"] = _completion_time(hook, entry["courseid"], user_id)
+                except MoodleRequestError as error:
+                    if error.errorcode not in _NO_CRITERIA_ERRORS:
+                        raise
+                    if entry["courseid"] not in warned:
+                        warned.add(entry["courseid"])
+                        outcomes.append(Outcome(course.get("idnumber") or course.get("shortname"), "warning",
+                                                f"{NO_COMPLETION_CRITERIA}: {error.moodle_message}",
+                                                OWNER_MOODLE_ADMIN, flow="results"))
+            completions.append(entry)
+    write_json(run_dir / "completions.json", completions)
+    write_json(run_dir / "completion_outcomes.json", [outcome.to_dict() for outcome in outcomes])
+    return {"users_read": len({c["userid"] for c in completions}), "completions": len(completions)}
+
+
+def plan_result_changes(integration: Integration, engine: Engine, run_dir: Path) -> dict:
+    learners = read_json(run_dir / "learners.json")
+    results = select_picklists(engine).get("result", set())
+    missing = [value for value in (integration.pass_result, integration.fail_result) if value not in results]
+    if missing:
+        raise ResultPicklistError(
+            f"pass_result/fail_result {missing} are not values of PSIber's result picklist "
+            f"({', '.join(sorted(results)) or 'empty'}); fix the integration file or the picklist "
+            f"(owner: {OWNER_TRAINING_ADMIN} / PSIber setup)")
+    moodle_ends = {int(c["id"]): int(c.get("enddate") or 0) for c in read_json(run_dir / "moodle_courses.json")}
+    courses = {int(row["moodle_course_id"]): {**row, "enddate": moodle_ends.get(int(row["moodle_course_id"]), 0)}
+               for row in select_courses(engine)
+               if row["source"] == "moodle" and row["integration_name"] == integration.key}
+    plan = plan_results(
+        integration_key=integration.key,
+        links={int(k): (v[0], v[1]) for k, v in learners["links"].items()},
+        courses=courses, grades=_all_grades(run_dir), completions=read_json(run_dir / "completions.json"),
+        changed_since=learners["watermark"], pass_result=integration.pass_result,
+        fail_result=integration.fail_result, sync_date=datetime.fromtimestamp(learners["started"], timezone.utc).date(),
+        now=learners["started"],
+    )
+    write_json(run_dir / "result_plan.json", {
+        "attempts": plan.attempts, "completions": plan.completions, "in_progress": plan.in_progress,
+        "outcomes": [outcome.to_dict() for outcome in plan.outcomes],
+    })
+    return {"attempts": len(plan.attempts), "in_progress": plan.in_progress}
+
+
+def load_results(integration: Integration, engine: Engine, run_dir: Path) -> dict:
+    """Write attempts and completions, then move the watermark to this run's start."""
+    plan = read_json(run_dir / "result_plan.json")
+    learners = read_json(run_dir / "learners.json")
+    new, changed = save_results(engine, integration.key, plan["attempts"], plan["completions"], learners["started"])
+    new_keys = set(new)
+    outcomes = [
+        Outcome(attempt["record"], "recorded",
+                f"{attempt['result']}, grade {attempt['grade'] if attempt['grade'] is not None else 'none'}, "
+                f"on {attempt['attempt_date']}", flow="results")
+        for attempt in plan["attempts"] if attempt["attempt_key"] in new_keys
+    ]
+    counts = {"new_attempts": len(new), "already_recorded": len(plan["attempts"]) - len(new),
+              "completions_changed": changed, "in_progress": plan["in_progress"]}
+    write_json(run_dir / "results_loaded.json", {"counts": counts, "outcomes": [o.to_dict() for o in outcomes]})
+    log.info("Results: %s", counts)
+    return counts
