@@ -13,7 +13,7 @@ from pathlib import Path
 from airflow.sdk import DAG, Param, dag, get_current_context, task
 
 from moodle.hook import MoodleHook
-from psiber_moodle import course_sync, result_sync, user_sync
+from psiber_moodle import course_sync, field_discovery, result_sync, user_sync
 from psiber_moodle.config import Integration, load_integrations
 from psiber_moodle.config_errors import ConfigErrorTimetable, describe_config_errors
 from psiber_moodle.preflight import preflight
@@ -110,6 +110,11 @@ def build_dag(integration: Integration, source: Path) -> DAG:
             return course_sync.plan_courses(integration, psiber(), run_dir())
 
         @task
+        @fail_fast_unless_transient
+        def discover_custom_fields() -> dict:
+            return field_discovery.discover_custom_fields(integration, moodle(), run_dir())
+
+        @task
         def load_courses() -> dict:
             return course_sync.load_courses(integration, psiber(), run_dir())
 
@@ -163,8 +168,11 @@ def build_dag(integration: Integration, source: Path) -> DAG:
                 >> apply_user_changes() >> record_user_links()
             finished.append(users_linked)
         if "courses" in flows:
-            courses_loaded = checked >> extract_moodle_courses() >> plan_course_changes() >> load_courses()
-            finished.append(courses_loaded)
+            courses = checked >> extract_moodle_courses()
+            finished.append(courses >> plan_course_changes() >> load_courses())
+            finished.append(courses >> discover_custom_fields())
+        else:
+            finished.append(checked >> discover_custom_fields())
         if "results" in flows:
             learners = find_changed_learners()
             finished >> learners

@@ -17,13 +17,14 @@ COUNTED_ACTIONS = {
               "skipped", "warning"),
     "courses": ("created", "updated", "unchanged", "deactivated", "conflict", "warning"),
     "results": ("recorded", "skipped", "warning"),
+    "fields": ("warning",),
 }
 PROBLEM_ACTIONS = ("invalid", "conflict", "failed", "warning")
 # Files holding record-level outcomes: (file, key of the outcome list or None for a bare list).
 _OUTCOME_FILES = (
     ("invalid_employees.json", None), ("transform_outcomes.json", None), ("user_plan.json", "outcomes"),
     ("applied.json", "outcomes"), ("course_plan.json", "outcomes"), ("completion_outcomes.json", None),
-    ("result_plan.json", "outcomes"), ("results_loaded.json", "outcomes"),
+    ("result_plan.json", "outcomes"), ("results_loaded.json", "outcomes"), ("field_matches.json", "outcomes"),
 )
 
 
@@ -43,7 +44,7 @@ def build_run_summary(integration: Integration, run_id: str, run_dir: Path, task
     outcomes = _outcomes_in(run_dir)
     actions = Counter((outcome["flow"], outcome["action"]) for outcome in outcomes)
     counts = {flow: {action: actions.get((flow, action), 0) for action in COUNTED_ACTIONS[flow]}
-              for flow in integration.flows}
+              for flow in (*integration.flows, "fields")}
     employees = run_dir / "employees.parquet"
     if "users" in counts:
         counts["users"] = {"extracted": len(read_frame(employees)) if employees.exists() else 0, **counts["users"]}
