@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -71,6 +72,7 @@ def main() -> int:
                        stdout=subprocess.DEVNULL)
 
     from moodle_stand_in import MoodleStandIn
+    from moodle_stand_in.demo_site import add_demo_courses, simulate_learning
     from sqlalchemy import create_engine
 
     from psiber_moodle.demo_company import HAND_MADE_MOODLE_USER, seed_demo_company
@@ -79,23 +81,43 @@ def main() -> int:
         print("Seeded the demo PSIber company into .demo/psiber.db")
     token = secrets.token_hex(16)
     with MoodleStandIn(token, state_path=DEMO / "moodle-stand-in.json") as moodle:
-        if not any(user["username"] == HAND_MADE_MOODLE_USER["username"] for user in moodle.users.values()):
-            moodle.add_user(**HAND_MADE_MOODLE_USER)
         connect(moodle.base_url, token)
-        from airflow.dag_processing.dagbag import DagBag
-
-        bag = DagBag(dag_folder=str(ROOT / "dags"))
-        if bag.import_errors:
-            print(f"DAG import errors: {bag.import_errors}")
+        first_time = not moodle.courses
+        if first_time:
+            moodle.add_user(**HAND_MADE_MOODLE_USER)
+            course_ids = add_demo_courses(moodle, start=int(time.time()) - 60 * 86_400)
+            print(f"Moodle stand-in: {len(course_ids)} courses set up by the 'Moodle administrator'")
+        dag = load_demo_dag()
+        if dag is None:
             return 1
-        started = time.monotonic()
-        bag.get_dag(DAG_ID).test()
-        seconds = time.monotonic() - started
-        calls = len(moodle.calls)
-    summaries = sorted((DEMO / "runs").glob("*/*/summary.json"), key=lambda path: path.stat().st_mtime)
-    summary = json.loads(summaries[-1].read_text())
-    print_summary(summary, calls, seconds)
-    return 0 if summary["complete"] else 1
+        complete = run_and_report(dag, moodle)
+        if first_time and complete:
+            enrolments = simulate_learning(moodle, course_ids, now=int(time.time()))
+            print(f"\nLearners studied in Moodle: {enrolments} enrolments, with grades and completions. "
+                  "The next night's run:")
+            complete = run_and_report(dag, moodle)
+    return 0 if complete else 1
+
+
+def load_demo_dag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    if bag.import_errors:
+        print(f"DAG import errors: {bag.import_errors}")
+        return None
+    return bag.dags[DAG_ID]
+
+
+def run_and_report(dag, moodle) -> bool:
+    calls_before = len(moodle.calls)
+    started = time.monotonic()
+    dag_run = dag.test()
+    seconds = time.monotonic() - started
+    [path] = (DEMO / "runs").glob(f"*/{re.sub(r'[^A-Za-z0-9_.-]+', '_', dag_run.run_id)}/summary.json")
+    summary = json.loads(path.read_text())
+    print_summary(summary, len(moodle.calls) - calls_before, seconds)
+    return summary["complete"]
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from moodle_stand_in import MoodleStandIn
+from moodle_stand_in.demo_site import DAY, add_demo_courses, simulate_learning
 from psiber_moodle.demo_company import HAND_MADE_MOODLE_USER, seed_demo_company
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,3 +141,67 @@ def test_an_emptied_payroll_extract_trips_the_suspend_guard_before_any_write(dem
 
     allowed = demo_run(allow_mass_suspension=True)
     assert allowed["complete"] and allowed["counts"]["users"]["suspended"] > 50
+
+
+def count(engine, query: str, **params) -> int:
+    with engine.connect() as connection:
+        return connection.execute(text(query), params).scalar_one()
+
+
+def test_courses_and_results_flow_into_psiber_once_and_follow_changes(demo_run):
+    moodle, engine = demo_run.moodle, demo_run.engine
+    now = int(time.time())
+    course_ids = add_demo_courses(moodle, start=now - 60 * DAY)
+    with engine.begin() as connection:  # a result captured by hand in PSIber, and a hand-made course
+        connection.execute(text("INSERT INTO course (course_code, description, status, source, updated_at) "
+                                "VALUES ('HR-MANUAL', 'Captured by HR', 'Active', 'psiber', CURRENT_TIMESTAMP)"))
+        connection.execute(text("INSERT INTO course_attempt (attempt_key, employee_id, course_code, attempt_date, "
+                                "result, source, recorded_at) VALUES ('manual-1', 1, 'HR-MANUAL', '2026-01-05', "
+                                "'Competent', 'psiber', CURRENT_TIMESTAMP)"))
+
+    first = demo_run()
+    assert first["complete"]
+    courses = first["counts"]["courses"]
+    assert (courses["in_moodle"], courses["created"]) == (7, 7)
+    assert by_number(first, "warning", "courses")["ONB-1"].startswith("Course completion criteria not defined")
+    status = dict(engine.connect().execute(text("SELECT course_code, status FROM course")).all())
+    assert status["DRV-OLD"] == "Inactive" and status["DRV-101"] == "Active" and status["DG-TRANSPORT"] == "Active"
+    row = engine.connect().execute(text("SELECT saqa_id, nqf_recognised, min_pass_rate, nqf_level, course_level "
+                                        "FROM course WHERE course_code = 'DRV-201'")).one()
+    assert tuple(row[:2]) == ("123259", 1) and float(row[2]) == 75.0 and tuple(row[3:]) == ("NQF 4", "Intermediate")
+    assert count(engine, "SELECT COUNT(*) FROM picklist_item WHERE picklist = 'course_category' "
+                         "AND item_value = 'Onboarding'") == 1
+    assert first["counts"]["results"]["new_attempts"] == 0
+
+    simulate_learning(moodle, course_ids, now=now)
+    second = demo_run()
+    recorded = second["counts"]["results"]["new_attempts"]
+    assert second["complete"] and recorded > 50
+    assert count(engine, "SELECT COUNT(*) FROM course_attempt WHERE source = 'moodle'") == recorded
+    assert count(engine, "SELECT COUNT(*) FROM course_attempt WHERE result = 'Not Yet Competent'") > 0
+    assert count(engine, "SELECT COUNT(*) FROM course_completion") == recorded
+
+    third = demo_run(full_results_sync=True)
+    assert third["counts"]["results"]["new_attempts"] == 0
+    assert third["counts"]["results"]["already_recorded"] == recorded
+    assert count(engine, "SELECT COUNT(*) FROM course_attempt WHERE source = 'moodle'") == recorded
+
+    [(user_id, course_code, grade)] = engine.connect().execute(text(
+        "SELECT l.moodle_user_id, a.course_code, a.grade FROM course_attempt a JOIN moodle_user_link l "
+        "ON l.employee_id = a.employee_id WHERE a.result = 'Competent' AND a.grade IS NOT NULL "
+        "ORDER BY a.attempt_key LIMIT 1")).all()
+    moodle.set_grade(course_ids[course_code], user_id, float(grade) - 1, dategraded=int(time.time()))
+    moodle.update_course(course_ids["HS-102"], visible=0)
+    moodle.delete_course(course_ids["DG-TRANSPORT"])
+    fourth = demo_run()
+    assert fourth["counts"]["results"]["new_attempts"] == 1
+    assert by_number(fourth, "updated", "courses") == {"HS-102": "changed: status"}
+    assert by_number(fourth, "deactivated", "courses") == {"DG-TRANSPORT": "no longer in Moodle"}
+    status = dict(engine.connect().execute(text("SELECT course_code, status FROM course")).all())
+    assert status["HS-102"] == status["DG-TRANSPORT"] == "Inactive"
+    assert count(engine, "SELECT COUNT(*) FROM course WHERE course_code = 'DG-TRANSPORT'") == 1
+
+    manual = engine.connect().execute(text("SELECT result, attempt_date FROM course_attempt "
+                                           "WHERE attempt_key = 'manual-1'")).one()
+    assert manual[0] == "Competent" and str(manual[1]).startswith("2026-01-05")
+    assert not any(name.startswith("core_course_create") for name, _ in moodle.calls)

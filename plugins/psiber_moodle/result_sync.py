@@ -34,6 +34,9 @@ from psiber_moodle.user_sync import LOOKUP_CHUNK, chunks
 log = logging.getLogger(__name__)
 
 _NO_CRITERIA_ERRORS = {"nocriteriaset", "completionnotenabled"}
+# The watermark is set this far before the run's start, so clock skew between Airflow and Moodle
+# or a change made while the run read cannot slip through; re-reading the overlap adds nothing.
+WATERMARK_OVERLAP_SECONDS = 3600
 
 
 class ResultPicklistError(RuntimeError):
@@ -156,10 +159,11 @@ def plan_result_changes(integration: Integration, engine: Engine, run_dir: Path)
 
 
 def load_results(integration: Integration, engine: Engine, run_dir: Path) -> dict:
-    """Write attempts and completions, then move the watermark to this run's start."""
+    """Write attempts and completions, then move the watermark to (just before) this run's start."""
     plan = read_json(run_dir / "result_plan.json")
     learners = read_json(run_dir / "learners.json")
-    new, changed = save_results(engine, integration.key, plan["attempts"], plan["completions"], learners["started"])
+    new, changed = save_results(engine, integration.key, plan["attempts"], plan["completions"],
+                                learners["started"] - WATERMARK_OVERLAP_SECONDS)
     new_keys = set(new)
     outcomes = [
         Outcome(attempt["record"], "recorded",
