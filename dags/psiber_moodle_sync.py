@@ -134,7 +134,7 @@ def build_dag(integration: Integration, source: Path) -> DAG:
         def read_course_grades(course_ids: list[int]) -> dict:
             return result_sync.read_course_grades(moodle(), run_dir(), course_ids)
 
-        @task
+        @task(trigger_rule="none_failed")  # also after a site with no course to read grades from
         @fail_fast_unless_transient
         def read_completions() -> dict:
             return result_sync.read_completions(integration, moodle(), psiber(), run_dir())

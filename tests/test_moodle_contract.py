@@ -29,7 +29,8 @@ SHARED_DIR = REPO_ROOT.parent / "shared" / "moodle-contract"
 TOKEN = "0123456789abcdef0123456789abcdef"
 VOLATILE = {"id", "userid", "itemid", "siteid", "siteurl", "userpictureurl", "profileimageurl",
             "profileimageurlsmall", "userprivateaccesskey", "firstaccess", "lastaccess", "timecreated",
-            "timemodified", "_lastloaded"}
+            "timemodified", "_lastloaded", "courseimage", "gradedatesubmitted"}
+PLACEHOLDERS = {"$id:": "id", "$course:": "course", "$category:": "category"}
 ERROR_KEYS = ("exception", "errorcode", "message")
 
 
@@ -77,27 +78,55 @@ def compare(expected, actual, *, exact: bool, path: str = "body", key: str = "")
     return []
 
 
-def resolve(value, ids: dict[str, int]):
-    """'$id:jdoe' in a recording's params means the id the setup user jdoe got."""
+def resolve(value, refs: dict[str, dict[str, int]]):
+    """'$id:jdoe', '$course:DRV101' and '$category:Driver Training' in a recording's setup and params
+    mean the id that setup user, course (by shortname) or category (by name) got."""
     if isinstance(value, dict):
-        return {k: resolve(v, ids) for k, v in value.items()}
+        return {k: resolve(v, refs) for k, v in value.items()}
     if isinstance(value, list):
-        return [resolve(v, ids) for v in value]
-    if isinstance(value, str) and value.startswith("$id:"):
-        return ids[value[4:]]
+        return [resolve(v, refs) for v in value]
+    if isinstance(value, str):
+        for prefix, kind in PLACEHOLDERS.items():
+            if value.startswith(prefix):
+                return refs[kind][value[len(prefix):]]
     return value
 
 
-def replay(recording: dict, *, exact: bool) -> None:
-    setup = recording.get("setup") or {}
+def build_site(setup: dict) -> tuple[MoodleStandIn, dict[str, dict[str, int]]]:
+    """A fresh stand-in with the recording's setup applied, in order: users, categories, courses,
+    enrolments, grades, completions, access times (MoodleStandIn.touch)."""
     site = MoodleStandIn(TOKEN, functions=setup.get("functions"),
                          allow_accounts_same_email=setup.get("allow_accounts_same_email", False))
-    ids = {user["username"]: site.add_user(**user)["id"] for user in setup.get("users", [])}
+    refs: dict[str, dict[str, int]] = {"id": {}, "course": {}, "category": {}}
+    for user in setup.get("users", []):
+        refs["id"][user["username"]] = site.add_user(**user)["id"]
+    for category in setup.get("categories", []):
+        category = resolve(category, refs)  # one at a time: a parent is an earlier category
+        name = category.pop("name")
+        refs["category"][name] = site.add_category(name, **category)["id"]
+    for course in setup.get("courses", []):
+        course = resolve(course, refs)
+        shortname = course.pop("shortname")
+        refs["course"][shortname] = site.add_course(shortname, **course)["id"]
+    for enrolment in resolve(setup.get("enrolments", []), refs):
+        site.enrol(**enrolment)
+    for grade in resolve(setup.get("grades", []), refs):
+        site.set_grade(**grade)
+    for completion in resolve(setup.get("completions", []), refs):
+        site.complete(**completion)
+    for access in resolve(setup.get("access", []), refs):
+        site.touch(**access)
     site.web_services_enabled = setup.get("web_services_enabled", True)
     site.expired_token = setup.get("expired_token", False)
+    site.signup_enabled = setup.get("signup_enabled", True)
+    return site, refs
+
+
+def replay(recording: dict, *, exact: bool) -> None:
+    site, refs = build_site(recording.get("setup") or {})
     request = recording["request"]
     pairs = [("wstoken", request.get("wstoken", TOKEN)), ("wsfunction", request["wsfunction"]),
-             ("moodlewsrestformat", "json")] + flatten_params(resolve(request.get("params", {}), ids))
+             ("moodlewsrestformat", "json")] + flatten_params(resolve(request.get("params", {}), refs))
     with site:
         status, text = post(site.base_url, pairs)
     expected = recording["response"]

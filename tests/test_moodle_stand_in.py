@@ -178,12 +178,13 @@ def test_calls_are_recorded_without_the_token(site):
 
 
 def test_service_functions_limit_calls_and_site_info():
-    with MoodleStandIn(TOKEN, functions=["core_webservice_get_site_info", "core_course_get_courses"]) as site:
+    unimplemented = "core_course_get_enrolled_courses_by_timeline_classification"
+    with MoodleStandIn(TOKEN, functions=["core_webservice_get_site_info", unimplemented]) as site:
         _, info = call(site, "core_webservice_get_site_info")
-        assert [f["name"] for f in info["functions"]] == ["core_webservice_get_site_info", "core_course_get_courses"]
+        assert [f["name"] for f in info["functions"]] == ["core_webservice_get_site_info", unimplemented]
         assert call(site, "core_user_get_users", {"criteria": [{"key": "id", "value": 2}]})[1]["errorcode"] \
             == "accessexception"
-        status, text = call(site, "core_course_get_courses")
+        status, text = call(site, unimplemented)
         assert status == 501 and "does not implement" in text
 
 
@@ -285,3 +286,203 @@ def test_cli_prints_its_url_and_serves(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "moodle_stand_in"], capture_output=True, text=True,
                              env={k: v for k, v in env.items() if k != "MOODLE_STAND_IN_TOKEN"})
     assert missing.returncode == 2 and "MOODLE_STAND_IN_TOKEN" in missing.stderr
+
+
+# --------------------------------------------------------------------------- courses, enrolments, grades, completion
+
+
+def driver_course(site: MoodleStandIn, **extra) -> tuple[dict, dict]:
+    """A category, a course in it with custom fields, and an enrolled student."""
+    category = site.add_category("Driver Training", idnumber="DT")
+    course = site.add_course("DRV101", "Defensive driving", categoryid=category["id"], idnumber="D101",
+                             customfields={"nqflevel": "NQF 4", "saqaregistered": "1", "unitstandardid": "US 9"},
+                             **extra)
+    user = site.add_user(username="jdoe", firstname="John", lastname="Doe", email="jdoe@example.com", idnumber="E1")
+    site.enrol(user["id"], course["id"])
+    return course, user
+
+
+def test_course_state_survives_a_restart(tmp_path):
+    state = tmp_path / "moodle.json"
+    with MoodleStandIn(TOKEN, state_path=state) as first:
+        course, user = driver_course(first)
+        first.set_grade(course["id"], user["id"], 81.5, dategraded=1_700_000_000)
+        first.complete(course["id"], user["id"], timecompleted=1_700_000_100)
+        first.touch(user["id"], 1_700_000_200)
+        first.course_custom_fields.append({"shortname": "extra", "name": "Extra", "type": "text"})
+        first.update_course(course["id"], customfields={"extra": "kept"})
+    with MoodleStandIn(TOKEN, state_path=state) as second:
+        _, courses = call(second, "core_course_get_courses", {"options": {"ids": [course["id"]]}})
+        fields = {f["shortname"]: (f["valueraw"], f["value"]) for f in courses[0]["customfields"]}
+        assert fields["nqflevel"] == (4, "NQF 4") and fields["saqaregistered"] == (1, "Yes")
+        assert fields["extra"] == ("kept", "kept")
+        _, grades = call(second, "gradereport_user_get_grade_items", {"courseid": course["id"]})
+        item = grades["usergrades"][0]["gradeitems"][0]
+        assert (item["graderaw"], item["gradedategraded"]) == (81.5, 1_700_000_000)
+        _, status = call(second, "core_completion_get_course_completion_status",
+                         {"courseid": course["id"], "userid": user["id"]})
+        assert status["completionstatus"]["completed"] is True
+        assert status["completionstatus"]["completions"][0]["timecompleted"] == 1_700_000_100
+        _, mine = call(second, "core_enrol_get_users_courses", {"userid": user["id"]})
+        assert [(c["id"], c["lastaccess"]) for c in mine] == [(course["id"], 1_700_000_200)]
+        again = second.add_course("DRV102", categoryid=course["category"])
+        assert again["id"] == course["id"] + 1  # ids carry on after a restart
+
+
+def test_an_old_state_file_without_courses_still_loads(tmp_path):
+    state = tmp_path / "moodle.json"
+    state.write_text(json.dumps({"next_id": 3, "users": {}}))
+    with MoodleStandIn(TOKEN, state_path=state) as site:
+        _, courses = call(site, "core_course_get_courses")
+        assert [(c["id"], c["format"]) for c in courses] == [(1, "site")]
+
+
+def test_deleted_course_disappears(site):
+    course, user = driver_course(site)
+    _, before = call(site, "core_course_get_courses")
+    assert [c["id"] for c in before] == [1, course["id"]]
+    site.delete_course(course["id"])
+    _, after = call(site, "core_course_get_courses")
+    assert [c["id"] for c in after] == [1]
+    assert call(site, "core_enrol_get_users_courses", {"userid": user["id"]})[1] == []
+    _, error = call(site, "core_enrol_get_enrolled_users", {"courseid": course["id"]})
+    assert (error["exception"], error["message"]) == ("dml_missing_record_exception",
+                                                      "Can't find data record in database table course.")
+
+
+def test_hidden_course_is_visible_0_and_hidden_from_students(site):
+    course, student = driver_course(site)
+    teacher = site.add_user(username="teach", email="teach@example.com")
+    site.enrol(teacher["id"], course["id"], role="editingteacher")
+    site.update_course(course["id"], visible=0)
+    _, courses = call(site, "core_course_get_courses", {"options": {"ids": [course["id"]]}})
+    assert courses[0]["visible"] == 0
+    assert call(site, "core_enrol_get_users_courses", {"userid": student["id"]})[1] == []
+    _, teaching = call(site, "core_enrol_get_users_courses", {"userid": teacher["id"]})
+    assert [(c["id"], c["visible"]) for c in teaching] == [(course["id"], 0)]
+    _, members = call(site, "core_enrol_get_enrolled_users", {"courseid": course["id"]})
+    assert [m["id"] for m in members] == [student["id"], teacher["id"]]  # still enrolled, just not told
+
+
+def test_suspended_enrolment_is_only_in_get_enrolled_users(site):
+    course, user = driver_course(site)
+    site.enrol(user["id"], course["id"], suspended=True)
+    assert call(site, "core_enrol_get_users_courses", {"userid": user["id"]})[1] == []
+    assert [m["id"] for m in call(site, "core_enrol_get_enrolled_users", {"courseid": course["id"]})[1]] \
+        == [user["id"]]
+    active = call(site, "core_enrol_get_enrolled_users",
+                  {"courseid": course["id"], "options": [{"name": "onlyactive", "value": "1"}]})[1]
+    assert active == []
+    assert call(site, "gradereport_user_get_grade_items", {"courseid": course["id"]})[1]["usergrades"] == []
+    _, error = call(site, "core_completion_get_course_completion_status",
+                    {"courseid": course["id"], "userid": user["id"]})
+    assert error["errorcode"] == "usernotenroled"
+
+
+def test_grade_change_updates_gradedategraded(site):
+    course, user = driver_course(site)
+
+    def total() -> dict:
+        _, body = call(site, "gradereport_user_get_grade_items", {"courseid": course["id"], "userid": user["id"]})
+        return body["usergrades"][0]["gradeitems"][0]
+
+    assert (total()["graderaw"], total()["gradedategraded"], total()["gradeformatted"]) == (None, None, "-")
+    site.set_grade(course["id"], user["id"], 40, grademax=80, dategraded=1_600_000_000)
+    first = total()
+    assert (first["graderaw"], first["gradedategraded"], first["percentageformatted"], first["rangeformatted"]) \
+        == (40.0, 1_600_000_000, "50.00 %", "0&ndash;80")
+    site.set_grade(course["id"], user["id"], 60, grademax=80)
+    second = total()
+    assert second["graderaw"] == 60.0 and second["gradedategraded"] > 1_600_000_000
+    assert second["gradedatesubmitted"] == first["gradedatesubmitted"]  # the grade record's creation time
+
+
+def test_touch_moves_lastaccess_everywhere(site):
+    course, user = driver_course(site)
+    _, found = call(site, "core_user_get_users_by_field", {"field": "id", "values": [user["id"]]})
+    assert (found[0]["firstaccess"], found[0]["lastaccess"]) == (0, 0)
+    assert call(site, "core_enrol_get_users_courses", {"userid": user["id"]})[1][0]["lastaccess"] is None
+    site.touch(user["id"], 1_650_000_000)
+    site.touch(user["id"], 1_650_000_900)
+    _, found = call(site, "core_user_get_users_by_field", {"field": "id", "values": [user["id"]]})
+    assert (found[0]["firstaccess"], found[0]["lastaccess"]) == (1_650_000_000, 1_650_000_900)
+    assert call(site, "core_enrol_get_users_courses", {"userid": user["id"]})[1][0]["lastaccess"] == 1_650_000_900
+    _, members = call(site, "core_enrol_get_enrolled_users", {"courseid": course["id"]})
+    assert members[0]["lastcourseaccess"] == 1_650_000_900
+
+
+def test_completion_errors_in_moodle_order(site):
+    course, user = driver_course(site, has_completion_criteria=False)
+    ask = {"courseid": course["id"], "userid": user["id"]}
+    assert call(site, "core_completion_get_course_completion_status", ask)[1]["errorcode"] == "nocriteriaset"
+    site.unenrol(user["id"], course["id"])
+    assert call(site, "core_completion_get_course_completion_status", ask)[1]["errorcode"] == "usernotenroled"
+    site.update_course(course["id"], enablecompletion=0)
+    assert call(site, "core_completion_get_course_completion_status", ask)[1]["errorcode"] == "cannotviewreport"
+    _, admin = call(site, "core_completion_get_course_completion_status", {"courseid": 1, "userid": 2})
+    assert (admin["errorcode"], admin["message"]) == ("notenroled", "You are not enrolled in this course")
+
+
+def test_categories_sort_by_sortorder_as_strings(site):
+    for n in range(10):
+        site.add_category(f"C{n + 2}")
+    _, categories = call(site, "core_course_get_categories")
+    orders = [c["sortorder"] for c in categories]
+    assert orders[:3] == [10000, 100000, 110000]  # strcmp: "100000" < "20000"
+    _, only = call(site, "core_course_get_categories", {"criteria": [{"key": "name", "value": "C5"}]})
+    assert [c["name"] for c in only] == ["C5"]
+
+
+def test_custom_field_values_and_defaults(site):
+    site.course_custom_fields[0]["includetime"] = 1  # testdates
+    site.course_custom_fields.append({"shortname": "secret", "name": "Secret", "type": "text", "visibility": 0})
+    category = site.add_category("Other")
+    course = site.add_course("X1", categoryid=category["id"], customfields={
+        "testdates": 1_704_103_200, "anothertest": "Expert", "nqflevel": "NQF 10", "passrate": "A & B",
+        "secret": "hidden"})
+    _, courses = call(site, "core_course_get_courses", {"options": {"ids": [course["id"]]}})
+    fields = {f["shortname"]: (f["valueraw"], f["value"]) for f in courses[0]["customfields"]}
+    assert fields["testdates"] == (1_704_103_200, "Monday, 1 January 2024, 10:00 AM")
+    assert fields["anothertest"] == (0, None)  # not an option: stored as 0, no value
+    assert fields["nqflevel"] == (10, "NQF 10")
+    assert fields["passrate"] == ("A & B", "A &amp; B")
+    assert fields["saqaregistered"] == (0, "No") and fields["testtextarea"] == ("", None)
+    assert "secret" not in fields  # visibility 0: not even an admin sees it
+
+
+def test_signup_settings_list_signup_fields_until_disabled(site):
+    site.profile_fields[0]["signup"] = 0
+    _, settings = call(site, "auth_email_get_signup_settings")
+    assert [f["shortname"] for f in settings["profilefields"]] == [
+        "disability", "employmenttype", "uifref", "sdlref", "employeenumber"]
+    site.signup_enabled = False
+    _, error = call(site, "auth_email_get_signup_settings")
+    assert (error["errorcode"], error["message"]) == ("registrationdisabled", "Registration is disabled on this site")
+
+
+def test_control_methods_are_thread_safe(tmp_path):
+    with MoodleStandIn(TOKEN, state_path=tmp_path / "state.json") as site:
+        category = site.add_category("Load")
+        users = [site.add_user(username=f"u{n}", email=f"u{n}@example.com") for n in range(10)]
+        errors = []
+
+        def work(n: int) -> None:
+            try:
+                course = site.add_course(f"C{n}", categoryid=category["id"])
+                for user in users:
+                    site.enrol(user["id"], course["id"])
+                    site.set_grade(course["id"], user["id"], n)
+                status, body = call(site, "core_enrol_get_enrolled_users", {"courseid": course["id"]})
+                assert status == 200 and len(body) == len(users)
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert len(site.courses) == 9 and len({c["gradeitemid"] for c in site.courses.values()}) == 9
+    saved = json.loads((tmp_path / "state.json").read_text())
+    assert len(saved["courses"]) == 9 and sum(len(v) for v in saved["grades"].values()) == 80

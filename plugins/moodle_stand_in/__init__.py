@@ -6,6 +6,9 @@ package registers every implemented function family.
 """
 
 from . import users  # noqa: F401  (registers the core_user_* functions)
+from . import courses  # noqa: F401  (core_course_get_courses/get_categories, core_enrol_*)
+from . import grades  # noqa: F401  (gradereport_user_get_grade_items, core_completion_*)
+from . import signup  # noqa: F401  (auth_email_get_signup_settings)
 from .server import FUNCTIONS, MoodleError, MoodleStandIn, ws_function
 
 __all__ = ["FUNCTIONS", "MoodleError", "MoodleStandIn", "ws_function"]

@@ -7,9 +7,10 @@ form arrays validated as strictly as ``external_api::validate_parameters`` does,
 names are the 4.5 namespaced ones. ``tests/contract/README.md`` lists each quirk with the Moodle
 source it was checked against.
 
-Function families live in their own modules (``users.py`` now; courses, enrolments, grades later) and
-register themselves with :func:`ws_function`, declaring their parameters with :class:`Value`,
-:class:`Single` and :class:`Multiple` the way Moodle's ``*_parameters()`` methods do.
+Function families live in their own modules (``users.py``; ``courses.py`` for courses, categories and
+enrolments; ``grades.py`` for the user grade report and course completion; ``signup.py`` for
+auth_email) and register themselves with :func:`ws_function`, declaring their parameters with
+:class:`Value`, :class:`Single` and :class:`Multiple` the way Moodle's ``*_parameters()`` methods do.
 """
 
 from __future__ import annotations
@@ -346,11 +347,39 @@ class MoodleStandIn:
 
     Tests read ``users``/``calls`` directly and steer faults with ``fail_next_requests``,
     ``delay_next_requests``, ``web_services_enabled``, ``expired_token`` and ``debug``.
+
+    Courses, enrolments, grades and completions (all kept in the state file too)::
+
+        course_custom_fields: list[dict]   # definitions, in display order: shortname, name, type
+                                           # ("text", "textarea", "select", "checkbox", "date"), options
+                                           # (select: the option texts; Moodle stores the 1-based index),
+                                           # optional defaultvalue, checkbydefault, includetime, visibility
+                                           # (2 everyone, 1 teachers, 0 nobody - not even an admin sees it)
+        signup_enabled: bool = True        # False: auth_email_get_signup_settings -> registrationdisabled
+        add_category(name, *, parent=0, idnumber="") -> dict
+        add_course(shortname, fullname=None, *, categoryid, idnumber="", visible=1, startdate=0,
+                   enablecompletion=1, has_completion_criteria=True,
+                   customfields: dict[str, str] | None = None, **more_mdl_course_fields) -> dict
+            # customfields by shortname with the DISPLAY value: select option text (unknown text
+            # stores 0 = no value), checkbox "1"/"0", date int timestamp, text/textarea string
+        update_course(courseid, **fields)  # mdl_course fields, categoryid, customfields (merged)
+        delete_course(courseid)            # its enrolments, grades and completions go with it
+        enrol(userid, courseid, role="student", *, suspended=False) ; unenrol(userid, courseid)
+        set_grade(courseid, userid, grade: float | None, *, grademax=100.0, dategraded: int | None = None)
+            # the course total; dategraded defaults to now, so every change moves gradedategraded
+        complete(courseid, userid, *, timecompleted: int | None)  # None removes the completion
+        touch(userid, when: int)           # user lastaccess (firstaccess if unset) and the course
+                                           # lastaccess of every course the user is enrolled in
+
+    The site starts with the site course (id 1) and the category "Category 1" (id 1). The state is
+    plain data on the object (``courses``, ``categories``, ``enrolments``, ``grades``,
+    ``completions``, ``course_access``): read it freely, change it only through these methods.
     """
 
     def __init__(self, token: str, *, functions: Iterable[str] | None = None, state_path: Path | None = None,
                  host: str = "127.0.0.1", port: int = 0, allow_accounts_same_email: bool = False):
-        from .users import DEFAULT_PROFILE_FIELDS, seed_users  # users.py imports this module
+        from .courses import seed_course_state  # the function modules import this module
+        from .users import DEFAULT_PROFILE_FIELDS, seed_users
 
         self.token = token
         self._functions = None if functions is None else list(functions)
@@ -365,8 +394,11 @@ class MoodleStandIn:
         self.token_user_id = ADMIN_ID
         self.private_access_key = secrets.token_hex(16)
         self.profile_fields: list[dict] = copy.deepcopy(DEFAULT_PROFILE_FIELDS)
+        for field in self.profile_fields:  # "Display on signup page", so signup settings list them
+            field.setdefault("signup", 1)
         self.users: dict[int, dict] = seed_users()
         self.next_id = max(self.users) + 1
+        seed_course_state(self)
         self.calls: list[tuple[str, dict]] = []
         self._lock = threading.RLock()
         self._fail = [0, 503]
@@ -421,6 +453,75 @@ class MoodleStandIn:
             self._save()
             return copy.deepcopy(record)
 
+    def add_category(self, name: str, *, parent: int = 0, idnumber: str = "") -> dict:
+        """A course category made by an admin (appended after its siblings)."""
+        from . import courses
+        with self._lock:
+            record = courses.add_category(self, name, parent, idnumber)
+            self._save()
+            return copy.deepcopy(record)
+
+    def add_course(self, shortname: str, fullname: str | None = None, *, categoryid: int, idnumber: str = "",
+                   visible: int = 1, startdate: int = 0, enablecompletion: int = 1,
+                   has_completion_criteria: bool = True, customfields: dict | None = None, **fields) -> dict:
+        """A course made by an admin; ``customfields`` by shortname with display values (see class doc)."""
+        from . import courses
+        with self._lock:
+            record = courses.add_course(self, shortname, fullname, categoryid, idnumber=idnumber, visible=visible,
+                                        startdate=startdate, enablecompletion=enablecompletion,
+                                        has_completion_criteria=has_completion_criteria, customfields=customfields,
+                                        **fields)
+            self._save()
+            return copy.deepcopy(record)
+
+    def update_course(self, courseid: int, **fields) -> dict:
+        from . import courses
+        with self._lock:
+            record = courses.update_course(self, courseid, fields)
+            self._save()
+            return copy.deepcopy(record)
+
+    def delete_course(self, courseid: int) -> None:
+        from . import courses
+        with self._lock:
+            courses.delete_course(self, courseid)
+            self._save()
+
+    def enrol(self, userid: int, courseid: int, role: str = "student", *, suspended: bool = False) -> None:
+        """A manual enrolment with one role; enrolling again changes the role or status."""
+        from . import courses
+        with self._lock:
+            courses.enrol(self, userid, courseid, role, suspended)
+            self._save()
+
+    def unenrol(self, userid: int, courseid: int) -> None:
+        from . import courses
+        with self._lock:
+            courses.unenrol(self, userid, courseid)
+            self._save()
+
+    def set_grade(self, courseid: int, userid: int, grade: float | None, *, grademax: float = 100.0,
+                  dategraded: int | None = None) -> None:
+        """The user's course total (None: no grade); dategraded defaults to now."""
+        from . import grades
+        with self._lock:
+            grades.set_grade(self, courseid, userid, grade, grademax, dategraded)
+            self._save()
+
+    def complete(self, courseid: int, userid: int, *, timecompleted: int | None) -> None:
+        """Mark the course complete for the user at ``timecompleted`` (None: not complete)."""
+        from . import grades
+        with self._lock:
+            grades.complete(self, courseid, userid, timecompleted)
+            self._save()
+
+    def touch(self, userid: int, when: int) -> None:
+        """The user was on the site at ``when``: moves lastaccess and every enrolled course's lastaccess."""
+        from . import courses
+        with self._lock:
+            courses.touch(self, userid, when)
+            self._save()
+
     def fail_next_requests(self, count: int, status: int = 503) -> None:
         """The next ``count`` HTTP requests get ``status`` from 'the proxy': Moodle never sees them."""
         with self._lock:
@@ -445,17 +546,21 @@ class MoodleStandIn:
     # -- persistence
 
     def _load(self) -> None:
+        from .courses import load_course_state
         if self.state_path and self.state_path.exists():
             state = json.loads(self.state_path.read_text(encoding="utf-8"))
             self.users = {int(uid): record for uid, record in state["users"].items()}
             self.next_id = state["next_id"]
+            load_course_state(self, state)
 
     def _save(self) -> None:
         """Atomic replace, so a killed stand-in never leaves half a state file."""
         if not self.state_path:
             return
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        state = {"next_id": self.next_id, "users": {str(uid): u for uid, u in self.users.items()}}
+        from .courses import dump_course_state
+        state = {"next_id": self.next_id, "users": {str(uid): u for uid, u in self.users.items()},
+                 **dump_course_state(self)}
         fd, tmp = tempfile.mkstemp(dir=self.state_path.parent, prefix=self.state_path.name, suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(state, handle, indent=1)
