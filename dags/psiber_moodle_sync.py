@@ -135,11 +135,16 @@ def build_dag(integration: Integration, source: Path) -> DAG:
             return result_sync.read_course_grades(moodle(), run_dir(), course_ids)
 
         @task(trigger_rule="none_failed")  # also after a site with no course to read grades from
-        @fail_fast_unless_transient
-        def read_completions() -> dict:
-            return result_sync.read_completions(integration, moodle(), psiber(), run_dir())
+        def plan_completion_reads() -> list[list[int]]:
+            return result_sync.completion_read_batches(integration, run_dir())
 
-        @task
+        @task(pool=integration.results.moodle_pool or "default_pool",
+              max_active_tis_per_dagrun=integration.results.max_parallel_reads)
+        @fail_fast_unless_transient
+        def read_completions(user_ids: list[int]) -> dict:
+            return result_sync.read_completions(integration, moodle(), psiber(), run_dir(), user_ids)
+
+        @task(trigger_rule="none_failed")  # also when no user was active since the last run
         @fail_fast_unless_transient
         def plan_result_changes() -> dict:
             return result_sync.plan_result_changes(integration, psiber(), run_dir())
@@ -178,8 +183,10 @@ def build_dag(integration: Integration, source: Path) -> DAG:
             finished >> learners
             batches = plan_grade_reads()
             learners >> batches
-            results = read_course_grades.expand(course_ids=batches) >> read_completions() \
-                >> plan_result_changes() >> load_results()
+            grades = read_course_grades.expand(course_ids=batches)
+            user_batches = plan_completion_reads()
+            grades >> user_batches
+            results = read_completions.expand(user_ids=user_batches) >> plan_result_changes() >> load_results()
             finished = [results]
         finished >> summarize_run()
 

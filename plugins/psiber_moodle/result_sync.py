@@ -1,8 +1,9 @@
 """The steps of the Moodle results → PSIber completions and attempts flow (F4).
 
 Nightly cost follows the changes: grades are read per course for all users at once (one call
-per course, split across workers); completions only for the users Moodle saw active or graded
-since the last run's watermark; completion times only for completions PSIber does not hold yet.
+per course); completions only for the users Moodle saw active or graded since the last run's
+watermark; completion times only for completions PSIber does not hold yet. Both reads are split
+into batches that mapped tasks, and so several workers, share.
 """
 
 from __future__ import annotations
@@ -101,15 +102,22 @@ def _completion_time(hook: MoodleHook, course_id: int, user_id: int) -> int | No
     return max(times) if times else None
 
 
-def read_completions(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: Path) -> dict:
-    """Completion flags of the users active or graded since the watermark, and new completions' times."""
+def completion_read_batches(integration: Integration, run_dir: Path) -> list[list[int]]:
+    """Users whose completions must be read (active or graded since the watermark), in batches."""
     learners = read_json(run_dir / "learners.json")
-    links = {int(user_id): value for user_id, value in learners["links"].items()}
     graded = {int(g["userid"]) for g in _all_grades(run_dir)
               if int(g.get("gradedategraded") or 0) > learners["watermark"]}
+    users = sorted(set(learners["active"]) | graded)
+    return [list(batch) for batch in chunks(users, integration.results.users_per_read_task)]
+
+
+def read_completions(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: Path,
+                     user_ids: list[int]) -> dict:
+    """Completion flags of these users' courses, and the completion time of completions PSIber lacks."""
+    links = {int(user_id): value for user_id, value in read_json(run_dir / "learners.json")["links"].items()}
     already = select_moodle_completions(engine, integration.key)
-    completions, outcomes, warned = [], [], set()
-    for user_id in sorted(set(learners["active"]) | graded):
+    completions, outcomes = [], []
+    for user_id in user_ids:
         for course in hook.call("core_enrol_get_users_courses", userid=user_id):
             entry = {"courseid": int(course["id"]), "userid": user_id, "completed": bool(course.get("completed")),
                      "timecompleted": None}
@@ -119,15 +127,24 @@ def read_completions(integration: Integration, hook: MoodleHook, engine: Engine,
                 except MoodleRequestError as error:
                     if error.errorcode not in _NO_CRITERIA_ERRORS:
                         raise
-                    if entry["courseid"] not in warned:
-                        warned.add(entry["courseid"])
-                        outcomes.append(Outcome(course.get("idnumber") or course.get("shortname"), "warning",
-                                                f"{NO_COMPLETION_CRITERIA}: {error.moodle_message}",
-                                                OWNER_MOODLE_ADMIN, flow="results"))
+                    outcomes.append(Outcome(course.get("idnumber") or course.get("shortname"), "warning",
+                                            f"{NO_COMPLETION_CRITERIA}: {error.moodle_message}",
+                                            OWNER_MOODLE_ADMIN, flow="results").to_dict())
             completions.append(entry)
-    write_json(run_dir / "completions.json", completions)
-    write_json(run_dir / "completion_outcomes.json", [outcome.to_dict() for outcome in outcomes])
-    return {"users_read": len({c["userid"] for c in completions}), "completions": len(completions)}
+    folder = run_dir / "completions"
+    folder.mkdir(exist_ok=True)
+    write_json(folder / f"users-{user_ids[0]}.json", {"completions": completions, "outcomes": outcomes})
+    return {"users": len(user_ids), "completions": len(completions)}
+
+
+def _all_completions(run_dir: Path) -> tuple[list[dict], list[dict]]:
+    """Every batch's completions, and its warnings once per course."""
+    completions, outcomes = [], {}
+    for path in sorted((run_dir / "completions").glob("*.json")):
+        batch = read_json(path)
+        completions += batch["completions"]
+        outcomes.update({outcome["record"]: outcome for outcome in batch["outcomes"]})
+    return completions, list(outcomes.values())
 
 
 def plan_result_changes(integration: Integration, engine: Engine, run_dir: Path) -> dict:
@@ -139,6 +156,7 @@ def plan_result_changes(integration: Integration, engine: Engine, run_dir: Path)
             f"pass_result/fail_result {missing} are not values of PSIber's result picklist "
             f"({', '.join(sorted(results)) or 'empty'}); fix the integration file or the picklist "
             f"(owner: {OWNER_TRAINING_ADMIN} / PSIber setup)")
+    completions, warnings = _all_completions(run_dir)
     moodle_ends = {int(c["id"]): int(c.get("enddate") or 0) for c in read_json(run_dir / "moodle_courses.json")}
     courses = {int(row["moodle_course_id"]): {**row, "enddate": moodle_ends.get(int(row["moodle_course_id"]), 0)}
                for row in select_courses(engine)
@@ -146,14 +164,14 @@ def plan_result_changes(integration: Integration, engine: Engine, run_dir: Path)
     plan = plan_results(
         integration_key=integration.key,
         links={int(k): (v[0], v[1]) for k, v in learners["links"].items()},
-        courses=courses, grades=_all_grades(run_dir), completions=read_json(run_dir / "completions.json"),
+        courses=courses, grades=_all_grades(run_dir), completions=completions,
         changed_since=learners["watermark"], pass_result=integration.pass_result,
         fail_result=integration.fail_result, sync_date=datetime.fromtimestamp(learners["started"], timezone.utc).date(),
         now=learners["started"],
     )
     write_json(run_dir / "result_plan.json", {
         "attempts": plan.attempts, "completions": plan.completions, "in_progress": plan.in_progress,
-        "outcomes": [outcome.to_dict() for outcome in plan.outcomes],
+        "outcomes": warnings + [outcome.to_dict() for outcome in plan.outcomes],
     })
     return {"attempts": len(plan.attempts), "in_progress": plan.in_progress}
 

@@ -23,7 +23,7 @@ PROBLEM_ACTIONS = ("invalid", "conflict", "failed", "warning")
 # Files holding record-level outcomes: (file, key of the outcome list or None for a bare list).
 _OUTCOME_FILES = (
     ("invalid_employees.json", None), ("transform_outcomes.json", None), ("user_plan.json", "outcomes"),
-    ("applied.json", "outcomes"), ("course_plan.json", "outcomes"), ("completion_outcomes.json", None),
+    ("applied.json", "outcomes"), ("course_plan.json", "outcomes"),
     ("result_plan.json", "outcomes"), ("results_loaded.json", "outcomes"), ("field_matches.json", "outcomes"),
 )
 
