@@ -57,14 +57,6 @@ def test_course_without_completion_is_kept_and_flagged_with_the_seed_warning():
     assert outcome.owner == "Moodle administrator"
 
 
-def test_two_moodle_courses_with_one_code_are_conflicts():
-    rows, outcomes = psiber_courses_from_moodle(
-        [moodle_course(5, "A", idnumber="X"), moodle_course(6, "B", idnumber="X"), moodle_course(7, "C")],
-        CATEGORIES, SETTINGS, PICKLISTS)
-    assert [row["course_code"] for row in rows] == ["C"]
-    assert [(o.record, o.action) for o in outcomes] == [("X", "conflict")]
-
-
 def psiber_row(code, moodle_id, **fields):
     row = {"course_code": code, "description": f"{code} course", "category": "Driver Training", "status": "Active",
            "start_date": "2026-01-01", "saqa_id": None, "nqf_recognised": None, "min_pass_rate": None,

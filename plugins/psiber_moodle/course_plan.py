@@ -17,7 +17,7 @@ OWNER_TRAINING_ADMIN = "PSIber training administrator"
 NO_COMPLETION_CRITERIA = "Course completion criteria not defined"
 COMPARED = ("description", "category", "status", "start_date", *COURSE_ELEMENT_KINDS)
 _TAGS = re.compile(r"<[^>]+>")
-_SITE_FORMAT = "site"
+SITE_FORMAT = "site"
 
 
 def course_code(course: dict) -> str:
@@ -60,12 +60,12 @@ def _outcome(code: str, action: str, reason: str = "", owner: str = "") -> Outco
 def psiber_courses_from_moodle(
     moodle_courses: list[dict], categories: list[dict], integration: Integration, picklists: dict[str, set[str]],
 ) -> tuple[list[dict], list[Outcome]]:
-    """The PSIber course each Moodle course should be, plus record-level warnings."""
+    """The PSIber course each (validated) Moodle course should be, plus record-level warnings."""
     category_names = {int(category["id"]): category["name"] for category in categories}
     rows: list[dict] = []
     outcomes: list[Outcome] = []
     for course in moodle_courses:
-        if course.get("format") == _SITE_FORMAT:
+        if course.get("format") == SITE_FORMAT:
             continue
         code = course_code(course)
         row = {
@@ -93,13 +93,7 @@ def psiber_courses_from_moodle(
             outcomes.append(_outcome(code, "warning", f"{NO_COMPLETION_CRITERIA}: no results can be read for this "
                                      "course until completion tracking and criteria are set", OWNER_MOODLE_ADMIN))
         rows.append(row)
-    codes = [row["course_code"] for row in rows]
-    shared = {code for code in codes if codes.count(code) > 1}
-    for code in sorted(shared):
-        ids = ", ".join(f"#{row['moodle_course_id']}" for row in rows if row["course_code"] == code)
-        outcomes.append(_outcome(code, "conflict", f"Moodle courses {ids} share this ID number/short name; "
-                                 "give each its own ID number in Moodle", OWNER_MOODLE_ADMIN))
-    return [row for row in rows if row["course_code"] not in shared], outcomes
+    return rows, outcomes
 
 
 def _comparable(value):

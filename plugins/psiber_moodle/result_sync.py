@@ -13,12 +13,14 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
 from sqlalchemy import Engine
 
 from moodle.exceptions import MoodleRequestError
 from moodle.hook import MoodleHook
 from psiber_moodle.config import Integration
-from psiber_moodle.course_plan import NO_COMPLETION_CRITERIA, OWNER_TRAINING_ADMIN
+from psiber_moodle.course_plan import NO_COMPLETION_CRITERIA, OWNER_TRAINING_ADMIN, SITE_FORMAT
+from psiber_moodle.invalid_records import check_invalid_share, invalid_outcomes
 from psiber_moodle.outcomes import OWNER_MOODLE_ADMIN, Outcome
 from psiber_moodle.psiber_db import (
     save_results,
@@ -31,6 +33,7 @@ from psiber_moodle.psiber_db import (
 from psiber_moodle.result_plan import plan_results
 from psiber_moodle.run_files import read_json, write_json
 from psiber_moodle.user_sync import LOOKUP_CHUNK, chunks
+from psiber_moodle.validation import COMPLETION_COLUMNS, GRADE_COLUMNS, validate_completions, validate_course_grades
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +59,7 @@ def find_changed_learners(integration: Integration, hook: MoodleHook, engine: En
         for user in hook.call("core_user_get_users_by_field", field="id", values=list(chunk)):
             if int(user.get("lastaccess") or 0) > watermark:
                 active.append(int(user["id"]))
-    courses = [int(c["id"]) for c in read_json(run_dir / "moodle_courses.json") if c.get("format") != "site"]
+    courses = [int(c["id"]) for c in read_json(run_dir / "moodle_courses.json") if c.get("format") != SITE_FORMAT]
     write_json(run_dir / "learners.json", {
         "started": started, "watermark": watermark, "active": active, "course_ids": courses,
         "links": {int(row.moodle_user_id): [int(row.employee_id), row.employee_number] for row in links.itertuples()},
@@ -147,7 +150,16 @@ def _all_completions(run_dir: Path) -> tuple[list[dict], list[dict]]:
     return completions, list(outcomes.values())
 
 
+def _rejected_pairs(rows: list[dict], columns, validate, labels: dict, now: int):
+    """GX's verdict on the rows, and the (course, user) pairs it rejects."""
+    frame = pd.DataFrame([{**row, "record": labels.get((int(row["courseid"]), int(row["userid"])))} for row in rows],
+                         columns=list(columns))
+    checked = validate(frame, now)
+    return checked, {(int(r.courseid), int(r.userid)) for r in checked.rejected.itertuples()}
+
+
 def plan_result_changes(integration: Integration, engine: Engine, run_dir: Path) -> dict:
+    """Validate the results read, then decide attempts and completions (pure planning)."""
     learners = read_json(run_dir / "learners.json")
     results = select_picklists(engine).get("result", set())
     missing = [value for value in (integration.pass_result, integration.fail_result) if value not in results]
@@ -156,24 +168,39 @@ def plan_result_changes(integration: Integration, engine: Engine, run_dir: Path)
             f"pass_result/fail_result {missing} are not values of PSIber's result picklist "
             f"({', '.join(sorted(results)) or 'empty'}); fix the integration file or the picklist "
             f"(owner: {OWNER_TRAINING_ADMIN} / PSIber setup)")
-    completions, warnings = _all_completions(run_dir)
     moodle_ends = {int(c["id"]): int(c.get("enddate") or 0) for c in read_json(run_dir / "moodle_courses.json")}
     courses = {int(row["moodle_course_id"]): {**row, "enddate": moodle_ends.get(int(row["moodle_course_id"]), 0)}
                for row in select_courses(engine)
                if row["source"] == "moodle" and row["integration_name"] == integration.key}
+    links = {int(k): (v[0], v[1]) for k, v in learners["links"].items()}
+    labels = {(course_id, user_id): f"{links[user_id][1]} / {course['course_code']}"
+              for course_id, course in courses.items() for user_id in links}
+    grades, (completions, warnings) = _all_grades(run_dir), _all_completions(run_dir)
+    now = learners["started"]
+    grade_check, bad_grade_pairs = _rejected_pairs(grades, GRADE_COLUMNS, validate_course_grades, labels, now)
+    completion_check, bad_completion_pairs = _rejected_pairs(completions, COMPLETION_COLUMNS, validate_completions,
+                                                             labels, now)
+    excluded = bad_grade_pairs | bad_completion_pairs
+    invalid = invalid_outcomes(((p.record, p.reasons, p.owner) for p in grade_check.invalid + completion_check.invalid),
+                               flow="results")
+
+    def kept(rows: list[dict]) -> list[dict]:
+        return [row for row in rows if (int(row["courseid"]), int(row["userid"])) not in excluded]
+
     plan = plan_results(
-        integration_key=integration.key,
-        links={int(k): (v[0], v[1]) for k, v in learners["links"].items()},
-        courses=courses, grades=_all_grades(run_dir), completions=completions,
+        integration_key=integration.key, links=links, courses=courses, grades=kept(grades),
+        completions=kept(completions),
         changed_since=learners["watermark"], pass_result=integration.pass_result,
-        fail_result=integration.fail_result, sync_date=datetime.fromtimestamp(learners["started"], timezone.utc).date(),
-        now=learners["started"],
+        fail_result=integration.fail_result, sync_date=datetime.fromtimestamp(now, timezone.utc).date(), now=now,
     )
     write_json(run_dir / "result_plan.json", {
         "attempts": plan.attempts, "completions": plan.completions, "in_progress": plan.in_progress,
-        "outcomes": warnings + [outcome.to_dict() for outcome in plan.outcomes],
+        "outcomes": warnings + [o.to_dict() for o in invalid + plan.outcomes],
     })
-    return {"attempts": len(plan.attempts), "in_progress": plan.in_progress}
+    for check, what in ((grade_check, "course grades"), (completion_check, "course completions")):
+        check_invalid_share(len(check.invalid), check.checked, integration.safety.max_invalid_share, what,
+                            OWNER_MOODLE_ADMIN)
+    return {"attempts": len(plan.attempts), "in_progress": plan.in_progress, "invalid": len(invalid)}
 
 
 def load_results(integration: Integration, engine: Engine, run_dir: Path) -> dict:

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from psiber_moodle.config import Integration
+from psiber_moodle.course_plan import SITE_FORMAT
 from psiber_moodle.run_files import read_frame, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -15,8 +16,8 @@ log = logging.getLogger(__name__)
 COUNTED_ACTIONS = {
     "users": ("created", "updated", "suspended", "unsuspended", "unchanged", "invalid", "conflict", "failed",
               "skipped", "warning"),
-    "courses": ("created", "updated", "unchanged", "deactivated", "conflict", "warning"),
-    "results": ("recorded", "skipped", "warning"),
+    "courses": ("created", "updated", "unchanged", "deactivated", "invalid", "conflict", "warning"),
+    "results": ("recorded", "invalid", "skipped", "warning"),
     "fields": ("warning",),
 }
 PROBLEM_ACTIONS = ("invalid", "conflict", "failed", "warning")
@@ -50,7 +51,7 @@ def build_run_summary(integration: Integration, run_id: str, run_dir: Path, task
         counts["users"] = {"extracted": len(read_frame(employees)) if employees.exists() else 0, **counts["users"]}
     if "courses" in counts:
         moodle_courses = _read_if_present(run_dir / "moodle_courses.json", default=[])
-        counts["courses"] = {"in_moodle": sum(c.get("format") != "site" for c in moodle_courses), **counts["courses"]}
+        counts["courses"] = {"in_moodle": sum(c.get("format") != SITE_FORMAT for c in moodle_courses), **counts["courses"]}
     if "results" in counts:
         counts["results"].update(_read_if_present(run_dir / "results_loaded.json", "counts", {}))
     unfinished = sorted(task for task, state in task_states.items() if state not in ("success", "skipped"))

@@ -10,9 +10,9 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from moodle.exceptions import MoodleError
 from psiber_moodle.user_plan import SuspendGuardTripped
+from psiber_moodle.invalid_records import TooManyInvalidRecordsError
 from psiber_moodle.preflight import IntegrationDisabledError
 from psiber_moodle.result_sync import ResultPicklistError
-from psiber_moodle.user_sync import TooManyInvalidRecordsError
 
 P = ParamSpec("P")
 R = TypeVar("R")

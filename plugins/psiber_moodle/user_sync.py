@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from moodle.exceptions import MoodleRequestError
 from moodle.hook import MoodleHook
 from psiber_moodle.config import Integration, PasswordPolicy
+from psiber_moodle.invalid_records import check_invalid_share, invalid_outcomes
 from psiber_moodle.outcomes import OWNER_MOODLE_ADMIN, OWNER_PSIBER_HR, Outcome, mask_emails
 from psiber_moodle.psiber_db import select_employees, select_user_links, upsert_user_links
 from psiber_moodle.run_files import read_frame, read_json, write_frame, write_json
@@ -27,10 +28,6 @@ log = logging.getLogger(__name__)
 
 LOOKUP_CHUNK = 200
 _PLAN_ONLY_KEYS = ("employee_id", "employee_number", "action", "changed", "reason")
-
-
-class TooManyInvalidRecordsError(RuntimeError):
-    pass
 
 
 def chunks(items: Sequence, size: int) -> Iterator[Sequence]:
@@ -50,19 +47,10 @@ def validate_extracted_employees(integration: Integration, run_dir: Path) -> dic
     """Keep the valid employees; report the others one by one; stop if too many are bad."""
     result = validate_employees(read_frame(run_dir / "employees.parquet"))
     write_frame(run_dir / "valid_employees.parquet", result.valid)
-    invalid = [
-        Outcome(record.employee_number, "invalid", "; ".join(record.reasons), record.owner)
-        for record in result.invalid
-    ]
+    invalid = invalid_outcomes(((r.employee_number, r.reasons, r.owner) for r in result.invalid), flow="users")
     write_json(run_dir / "invalid_employees.json", [outcome.to_dict() for outcome in invalid])
-    for outcome in invalid:
-        log.warning("Employee %s skipped: %s", outcome.record, outcome.reason)
-    limit = integration.safety.max_invalid_share
-    if result.invalid_share > limit:
-        raise TooManyInvalidRecordsError(
-            f"{len(invalid)} of {result.checked} employees ({result.invalid_share:.0%}) are invalid, more than the "
-            f"allowed {limit:.0%}; fix them in PSIber (owner: {OWNER_PSIBER_HR}) — the list is in the run summary"
-        )
+    check_invalid_share(len(invalid), result.checked, integration.safety.max_invalid_share, "employees",
+                        f"{OWNER_PSIBER_HR}, in PSIber")
     return {"checked": result.checked, "invalid": len(invalid)}
 
 

@@ -1,0 +1,93 @@
+"""Course and result steps on plain run files and a SQLite PSIber: validation, thresholds, exclusions."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+from sqlalchemy import create_engine, text
+
+from factories import integration
+from psiber_moodle import course_sync, result_sync
+from psiber_moodle.demo_company import seed_demo_company
+from psiber_moodle.run_files import read_json, write_json
+from psiber_moodle.task_failures import fail_fast_unless_transient
+
+NOW = int(time.time())
+SETTINGS = integration(safety={"max_invalid_share": 0.5})
+
+
+@pytest.fixture
+def engine(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'psiber.db'}")
+    seed_demo_company(engine, employees=30)
+    return engine
+
+
+def course(course_id, code, **fields):
+    return {"id": course_id, "shortname": code, "idnumber": code, "fullname": f"{code} course", "categoryid": 1,
+            "visible": 1, "startdate": NOW - 86_400 * 30, "enddate": 0, "enablecompletion": 1, "format": "topics",
+            "customfields": [], **fields}
+
+
+def write_courses(run_dir, *courses):
+    write_json(run_dir / "moodle_courses.json", [course(1, "site", format="site"), *courses])
+    write_json(run_dir / "moodle_categories.json", [{"id": 1, "name": "Driver Training"}])
+
+
+def test_an_invalid_moodle_course_is_reported_and_not_copied(engine, tmp_path):
+    write_courses(tmp_path, course(5, "DRV-101"), course(6, "BAD", enddate=NOW - 86_400 * 60))
+    course_sync.plan_courses(SETTINGS, engine, tmp_path)
+    course_sync.load_courses(SETTINGS, engine, tmp_path)
+    outcomes = read_json(tmp_path / "course_plan.json")["outcomes"]
+    assert [(o["record"], o["action"], o["reason"]) for o in outcomes if o["action"] == "invalid"] == [
+        ("BAD", "invalid", "course end date is before its start date")]
+    codes = {row[0] for row in engine.connect().execute(text("SELECT course_code FROM course"))}
+    assert codes == {"DRV-101"}
+
+
+def test_too_many_invalid_courses_stop_the_run_after_listing_them(engine, tmp_path):
+    write_courses(tmp_path, course(5, "A", idnumber="X"), course(6, "B", idnumber="X"), course(7, "C"))
+    with pytest.raises(AirflowFailException, match=r"2 of 3 Moodle courses \(67%\) are invalid"):
+        fail_fast_unless_transient(course_sync.plan_courses)(SETTINGS, engine, tmp_path)
+    invalid = [o for o in read_json(tmp_path / "course_plan.json")["outcomes"] if o["action"] == "invalid"]
+    assert [o["record"] for o in invalid] == ["X", "X"]
+    assert "used by more than one Moodle course" in invalid[0]["reason"]
+
+
+def test_results_with_bad_grades_or_future_completions_are_invalid_and_make_no_attempt(engine, tmp_path):
+    write_courses(tmp_path, course(5, "DRV-101"))
+    course_sync.plan_courses(SETTINGS, engine, tmp_path)
+    course_sync.load_courses(SETTINGS, engine, tmp_path)
+    write_json(tmp_path / "learners.json", {"started": NOW, "watermark": 0, "active": [100, 101, 102],
+                                            "course_ids": [5], "links": {"100": [1, "EE00001"], "101": [2, "EE00002"],
+                                                                         "102": [3, "EE00003"]}})
+    (tmp_path / "grades").mkdir()
+    write_json(tmp_path / "grades" / "courses-5.json", [
+        {"courseid": 5, "userid": 100, "graderaw": 80.0, "grademin": 0.0, "grademax": 100.0,
+         "gradedategraded": NOW - 60},
+        {"courseid": 5, "userid": 101, "graderaw": 150.0, "grademin": 0.0, "grademax": 100.0,
+         "gradedategraded": NOW - 60},
+        {"courseid": 5, "userid": 102, "graderaw": 90.0, "grademin": 0.0, "grademax": 100.0,
+         "gradedategraded": NOW - 60}])
+    (tmp_path / "completions").mkdir()
+    write_json(tmp_path / "completions" / "users-100.json", {"outcomes": [], "completions": [
+        {"courseid": 5, "userid": 100, "completed": True, "timecompleted": NOW - 30},
+        {"courseid": 5, "userid": 101, "completed": True, "timecompleted": NOW - 30},
+        {"courseid": 5, "userid": 102, "completed": True, "timecompleted": NOW + 86_400}]})
+    result_sync.plan_result_changes(SETTINGS, engine, tmp_path)
+    plan = read_json(tmp_path / "result_plan.json")
+    assert [a["record"] for a in plan["attempts"]] == ["EE00001 / DRV-101"]
+    assert sorted((o["record"], o["reason"]) for o in plan["outcomes"] if o["action"] == "invalid") == [
+        ("EE00002 / DRV-101", "grade 150 is outside its range 0–100"),
+        ("EE00003 / DRV-101", "completion time is in the future")]
+
+
+def test_a_pass_result_missing_from_the_picklist_fails_fast_naming_the_setting(engine, tmp_path):
+    write_courses(tmp_path, course(5, "DRV-101"))
+    write_json(tmp_path / "learners.json", {"started": NOW, "watermark": 0, "active": [], "course_ids": [5],
+                                            "links": {}})
+    with pytest.raises(AirflowFailException, match=r"pass_result/fail_result \['Passed'\] are not values"):
+        fail_fast_unless_transient(result_sync.plan_result_changes)(integration(pass_result="Passed"), engine,
+                                                                     tmp_path)
