@@ -18,7 +18,7 @@ from psiber_moodle.config import Integration, load_integrations
 from psiber_moodle.config_errors import ConfigErrorTimetable, describe_config_errors
 from psiber_moodle.preflight import preflight
 from psiber_moodle.psiber_db import engine_from_connection
-from psiber_moodle.run_files import run_directory
+from psiber_moodle.run_files import prune_old_runs, run_directory
 from psiber_moodle.run_summary import build_run_summary, small_summary, write_run_summary
 from psiber_moodle.task_failures import fail_fast_unless_transient
 
@@ -160,6 +160,7 @@ def build_dag(integration: Integration, source: Path) -> DAG:
             others = {t: s for t, s in states.get(context["run_id"], {}).items() if t != context["ti"].task_id}
             summary = build_run_summary(integration, context["run_id"], run_dir(), others)
             result = small_summary(summary, write_run_summary(summary, run_dir()))
+            prune_old_runs(integration, integration.keep_run_files_days, run_dir())
             context["ti"].xcom_push(key="summary", value=result)
             if not summary["complete"]:
                 raise RuntimeError(f"run incomplete, tasks not finished: {', '.join(summary['unfinished_tasks'])}")

@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from psiber_moodle.config import Integration
+
+# A minimal valid integration file.
+GOOD = """
+name: Driver Training
+moodle_conn_id: moodle_demo
+psiber_conn_id: psiber_demo
+pass_result: Competent
+fail_result: Not Yet Competent
+pseudo_email_domain: JHB.com
+"""
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
+
 
 EMPLOYEE_COLUMNS = ["employee_id", "employee_number", "payroll_code", "payroll_name", "uif_ref", "sdl_ref",
                     "first_name", "surname", "email", "id_number", "passport_number", "employment_status",

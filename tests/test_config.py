@@ -2,25 +2,10 @@ from pathlib import Path
 
 import pytest
 
+from factories import GOOD, write
 from psiber_moodle.config import IntegrationConfigError, load_integration, load_integrations
 
 ROOT = Path(__file__).resolve().parents[1]
-GOOD = """
-name: Driver Training
-moodle_conn_id: moodle_demo
-psiber_conn_id: psiber_demo
-pass_result: Competent
-fail_result: Not Yet Competent
-pseudo_email_domain: JHB.com
-"""
-
-
-def write(folder: Path, name: str, text: str) -> Path:
-    path = folder / name
-    path.write_text(text)
-    return path
-
-
 def test_the_shipped_demo_integration_is_valid():
     integration = load_integration(ROOT / "include" / "integrations" / "demo.yaml")
     assert integration.key == "driver_training"
@@ -67,3 +52,4 @@ def test_bad_files_are_reported_apart_and_duplicate_names_refused(tmp_path):
     assert [p.name for p in good] == ["a.yaml"]
     assert sorted(p.name for p in bad) == ["b.yaml", "c.yaml"]
     assert "already used by" in str(bad[tmp_path / "b.yaml"])
+

@@ -147,6 +147,7 @@ class Integration(_Strict):
     results: ResultSync = ResultSync()
     safety: Safety = Safety()
     data_dir: str | None = Field(default=None, description="Where runs keep their working files.")
+    keep_run_files_days: Annotated[int, Field(ge=1)] = 30
 
     @field_validator("pseudo_email_domain")
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 
-OWNER_PSIBER_HR = "PSIber HR (employee record)"
+OWNER_PSIBER_HR = "PSIber HR"
 OWNER_MOODLE_ADMIN = "Moodle administrator"
 OWNER_NONE = ""
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,17 @@ def run_directory(integration: Integration, run_id: str) -> Path:
     folder = data_root(integration) / integration.key / re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def prune_old_runs(integration: Integration, keep_days: int, current: Path) -> int:
+    """Delete run directories older than ``keep_days``: they hold personal data (e-mails, ID numbers)."""
+    cutoff = time.time() - keep_days * 86_400
+    removed = 0
+    for folder in (data_root(integration) / integration.key).iterdir():
+        if folder.is_dir() and folder != current and folder.stat().st_mtime < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def write_json(path: Path, content: Any) -> Path:

@@ -50,7 +50,7 @@ def validate_extracted_employees(integration: Integration, run_dir: Path) -> dic
     invalid = invalid_outcomes(((r.employee_number, r.reasons, r.owner) for r in result.invalid), flow="users")
     write_json(run_dir / "invalid_employees.json", [outcome.to_dict() for outcome in invalid])
     check_invalid_share(len(invalid), result.checked, integration.safety.max_invalid_share, "employees",
-                        f"{OWNER_PSIBER_HR}, in PSIber")
+                        OWNER_PSIBER_HR)
     return {"checked": result.checked, "invalid": len(invalid)}
 
 

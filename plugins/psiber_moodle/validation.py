@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from psiber_moodle.outcomes import OWNER_MOODLE_ADMIN
+from psiber_moodle.outcomes import OWNER_MOODLE_ADMIN, OWNER_PSIBER_HR
 
 if TYPE_CHECKING:
     import great_expectations as gx
@@ -73,7 +73,7 @@ GRADE_OUT_OF_RANGE = "grade {graderaw} is outside its range {grademin}–{gradem
 GRADED_IN_FUTURE = "grading time is in the future"
 COMPLETED_IN_FUTURE = "completion time is in the future"
 
-_EMPLOYEE_OWNER = "PSIber HR"
+_EMPLOYEE_OWNER = OWNER_PSIBER_HR
 
 # COMPLETE is the only format that lists every failing row, not just a sample of 20.
 # Without unexpected_index_column_names the pandas engine reports the index labels of the
