@@ -64,13 +64,13 @@ def test_results_with_bad_grades_or_future_completions_are_invalid_and_make_no_a
                                             "course_ids": [5], "links": {"100": [1, "EE00001"], "101": [2, "EE00002"],
                                                                          "102": [3, "EE00003"]}})
     (tmp_path / "grades").mkdir()
-    write_json(tmp_path / "grades" / "courses-5.json", [
+    write_json(tmp_path / "grades" / "courses-5.json", {"outcomes": [], "grades": [
         {"courseid": 5, "userid": 100, "graderaw": 80.0, "grademin": 0.0, "grademax": 100.0,
          "gradedategraded": NOW - 60},
         {"courseid": 5, "userid": 101, "graderaw": 150.0, "grademin": 0.0, "grademax": 100.0,
          "gradedategraded": NOW - 60},
         {"courseid": 5, "userid": 102, "graderaw": 90.0, "grademin": 0.0, "grademax": 100.0,
-         "gradedategraded": NOW - 60}])
+         "gradedategraded": NOW - 60}]})
     (tmp_path / "completions").mkdir()
     write_json(tmp_path / "completions" / "users-100.json", {"outcomes": [], "completions": [
         {"courseid": 5, "userid": 100, "completed": True, "timecompleted": NOW - 30},
@@ -91,3 +91,55 @@ def test_a_pass_result_missing_from_the_picklist_fails_fast_naming_the_setting(e
     with pytest.raises(AirflowFailException, match=r"pass_result/fail_result \['Passed'\] are not values"):
         fail_fast_unless_transient(result_sync.plan_result_changes)(integration(pass_result="Passed"), engine,
                                                                      tmp_path)
+
+
+def test_a_course_whose_grades_cannot_be_read_is_a_warning_and_the_batch_goes_on(tmp_path, monkeypatch):
+    import json
+
+    from moodle.hook import MoodleHook
+    from moodle_stand_in import MoodleStandIn
+
+    with MoodleStandIn("t0ken-t0ken-t0ken-t0ken") as moodle:
+        monkeypatch.setenv("AIRFLOW_CONN_MOODLE", json.dumps({"conn_type": "http", "host": moodle.base_url,
+                                                              "password": "t0ken-t0ken-t0ken-t0ken"}))
+        category = moodle.add_category("Driver Training")["id"]
+        real = moodle.add_course("DRV-101", categoryid=category)["id"]
+        user = moodle.add_user(username="thabo@example.com", email="thabo@example.com", idnumber="EE00001")
+        moodle.enrol(user["id"], real)
+        moodle.set_grade(real, user["id"], 80.0)
+        write_json(tmp_path / "learners.json", {"links": {str(user["id"]): [1, "EE00001"]}})
+        result = result_sync.read_course_grades(MoodleHook("moodle", backoff_seconds=0.01), tmp_path, [999, real])
+    batch = read_json(tmp_path / "grades" / "courses-999.json")
+    assert result == {"courses": 2, "grades": 1, "warnings": 1}
+    assert [(g["courseid"], g["graderaw"]) for g in batch["grades"]] == [(real, 80.0)]
+    [warning] = batch["outcomes"]
+    assert warning["record"] == "Moodle course #999" and warning["reason"].startswith("grades could not be read")
+
+
+class _SiteAnswering:
+    """A hook whose completion-status call is refused with ``errorcode``."""
+
+    def __init__(self, errorcode: str):
+        self.errorcode = errorcode
+
+    def call(self, wsfunction, **params):
+        from moodle.exceptions import MoodleRequestError
+
+        if wsfunction == "core_enrol_get_users_courses":
+            return [{"id": 5, "idnumber": "DRV-101", "shortname": "drv", "completed": True},
+                    {"id": 6, "idnumber": "HS-1", "shortname": "hs", "completed": False}]
+        raise MoodleRequestError("refused", errorcode=self.errorcode, wsfunction=wsfunction)
+
+
+@pytest.mark.parametrize(("errorcode", "record", "reason"), [
+    ("nocriteriaset", "DRV-101", "Course completion criteria not defined: refused"),
+    ("usernotenroled", "EE00001 / DRV-101", "completion time could not be read (refused); the date of sync is used"),
+])
+def test_a_refused_completion_time_is_a_warning_and_the_completion_still_counts(engine, tmp_path, errorcode,
+                                                                                record, reason):
+    write_json(tmp_path / "learners.json", {"links": {"100": [1, "EE00001"]}})
+    result_sync.read_completions(SETTINGS, _SiteAnswering(errorcode), engine, tmp_path, [100])
+    batch = read_json(tmp_path / "completions" / "users-100.json")
+    assert [(c["courseid"], c["completed"], c["timecompleted"]) for c in batch["completions"]] == [
+        (5, True, None), (6, False, None)]
+    assert [(o["record"], o["reason"]) for o in batch["outcomes"]] == [(record, reason)]

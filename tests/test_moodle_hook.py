@@ -88,6 +88,14 @@ def test_function_missing_from_the_service_is_typed_and_not_retried(monkeypatch)
         assert hook.calls_made == 2  # the second call tells a missing function from an expired token
 
 
+def test_an_unknown_function_is_unavailable_but_a_missing_course_is_refused_data(moodle, monkeypatch):
+    hook = hook_for(monkeypatch, moodle.base_url)
+    with pytest.raises(MoodleFunctionUnavailableError, match="external_functions"):
+        hook.call("local_nothing_here")
+    with pytest.raises(MoodleRequestError, match="invalidrecord"):
+        hook.call("gradereport_user_get_grade_items", courseid=999)
+
+
 def test_refused_data_is_a_request_error(moodle, monkeypatch):
     hook = hook_for(monkeypatch, moodle.base_url)
     with pytest.raises(MoodleRequestError):

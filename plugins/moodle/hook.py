@@ -27,7 +27,9 @@ REST_ENDPOINT = "webservice/rest/server.php"
 
 _TOKEN_ERRORS = {"invalidtoken", "invalidtimedtoken", "invalidiptoken"}
 _ACCESS_ERROR = "accessexception"
-_FUNCTION_ERRORS = {_ACCESS_ERROR, "servicenotavailable", "invalidrecord"}
+_FUNCTION_ERRORS = {_ACCESS_ERROR, "servicenotavailable"}
+# Any missing database row is "invalidrecord"; only a missing external_functions row means an unknown function.
+_MISSING_RECORD = "invalidrecord"
 _DISABLED_ERRORS = {"enablewsdescription", "webservicesnotenabled", "wsdisabled"}
 
 
@@ -168,7 +170,7 @@ def _error_from_moodle(answer: dict[str, Any], wsfunction: str) -> MoodleError:
     message = str(answer.get("message", ""))
     if code in _TOKEN_ERRORS:
         kind: type[MoodleError] = MoodleInvalidTokenError
-    elif code in _FUNCTION_ERRORS:
+    elif code in _FUNCTION_ERRORS or (code == _MISSING_RECORD and "external_functions" in message):
         kind = MoodleFunctionUnavailableError
     elif code in _DISABLED_ERRORS:
         kind = MoodleWebServicesDisabledError

@@ -37,7 +37,7 @@ from psiber_moodle.validation import COMPLETION_COLUMNS, GRADE_COLUMNS, validate
 
 log = logging.getLogger(__name__)
 
-_NO_CRITERIA_ERRORS = {"nocriteriaset", "completionnotenabled"}
+_NO_CRITERIA_ERROR = "nocriteriaset"
 # The watermark is set this far before the run's start, so clock skew between Airflow and Moodle
 # or a change made while the run read cannot slip through; re-reading the overlap adds nothing.
 WATERMARK_OVERLAP_SECONDS = 3600
@@ -76,11 +76,22 @@ def grade_read_batches(integration: Integration, run_dir: Path) -> list[list[int
 
 
 def read_course_grades(hook: MoodleHook, run_dir: Path, course_ids: list[int]) -> dict:
-    """Course totals of the linked users, one call per course for all its users."""
+    """Course totals of the linked users, one call per course for all its users.
+
+    A course Moodle refuses to report on (deleted meanwhile, no gradebook access) is a warning;
+    the other courses of the batch are still read.
+    """
     linked = {int(user_id) for user_id in read_json(run_dir / "learners.json")["links"]}
-    totals = []
+    totals, outcomes = [], []
     for course_id in course_ids:
-        for user in hook.call("gradereport_user_get_grade_items", courseid=course_id)["usergrades"]:
+        try:
+            usergrades = hook.call("gradereport_user_get_grade_items", courseid=course_id)["usergrades"]
+        except MoodleRequestError as error:
+            outcomes.append(Outcome(f"Moodle course #{course_id}", "warning",
+                                    f"grades could not be read: {error.moodle_message}", OWNER_MOODLE_ADMIN,
+                                    flow="results").to_dict())
+            continue
+        for user in usergrades:
             if int(user["userid"]) not in linked:
                 continue
             for item in user["gradeitems"]:
@@ -90,12 +101,18 @@ def read_course_grades(hook: MoodleHook, run_dir: Path, course_ids: list[int]) -
                                    "grademax": item.get("grademax"), "gradedategraded": item.get("gradedategraded")})
     folder = run_dir / "grades"
     folder.mkdir(exist_ok=True)
-    write_json(folder / f"courses-{course_ids[0]}.json", totals)
-    return {"courses": len(course_ids), "grades": len(totals)}
+    write_json(folder / f"courses-{course_ids[0]}.json", {"grades": totals, "outcomes": outcomes})
+    return {"courses": len(course_ids), "grades": len(totals), "warnings": len(outcomes)}
 
 
-def _all_grades(run_dir: Path) -> list[dict]:
-    return [total for path in sorted((run_dir / "grades").glob("*.json")) for total in read_json(path)]
+def _batches(run_dir: Path, folder: str, key: str) -> tuple[list[dict], list[dict]]:
+    """Every mapped batch's rows, and its warnings once per record."""
+    rows, outcomes = [], {}
+    for path in sorted((run_dir / folder).glob("*.json")):
+        batch = read_json(path)
+        rows += batch[key]
+        outcomes.update({outcome["record"]: outcome for outcome in batch["outcomes"]})
+    return rows, list(outcomes.values())
 
 
 def _completion_time(hook: MoodleHook, course_id: int, user_id: int) -> int | None:
@@ -108,7 +125,7 @@ def _completion_time(hook: MoodleHook, course_id: int, user_id: int) -> int | No
 def completion_read_batches(integration: Integration, run_dir: Path) -> list[list[int]]:
     """Users whose completions must be read (active or graded since the watermark), in batches."""
     learners = read_json(run_dir / "learners.json")
-    graded = {int(g["userid"]) for g in _all_grades(run_dir)
+    graded = {int(g["userid"]) for g in _batches(run_dir, "grades", "grades")[0]
               if int(g.get("gradedategraded") or 0) > learners["watermark"]}
     users = sorted(set(learners["active"]) | graded)
     return [list(batch) for batch in chunks(users, integration.results.users_per_read_task)]
@@ -127,27 +144,21 @@ def read_completions(integration: Integration, hook: MoodleHook, engine: Engine,
             if entry["completed"] and (links[user_id][0], entry["courseid"]) not in already:
                 try:
                     entry["timecompleted"] = _completion_time(hook, entry["courseid"], user_id)
-                except MoodleRequestError as error:
-                    if error.errorcode not in _NO_CRITERIA_ERRORS:
-                        raise
-                    outcomes.append(Outcome(course.get("idnumber") or course.get("shortname"), "warning",
-                                            f"{NO_COMPLETION_CRITERIA}: {error.moodle_message}",
-                                            OWNER_MOODLE_ADMIN, flow="results").to_dict())
+                except MoodleRequestError as error:  # the date of sync stands in; the rest goes on
+                    code = course.get("idnumber") or course.get("shortname")
+                    if error.errorcode == _NO_CRITERIA_ERROR:
+                        outcomes.append(Outcome(code, "warning", f"{NO_COMPLETION_CRITERIA}: {error.moodle_message}",
+                                                OWNER_MOODLE_ADMIN, flow="results").to_dict())
+                    else:
+                        outcomes.append(Outcome(f"{links[user_id][1]} / {code}", "warning",
+                                                f"completion time could not be read ({error.moodle_message}); "
+                                                "the date of sync is used", OWNER_MOODLE_ADMIN,
+                                                flow="results").to_dict())
             completions.append(entry)
     folder = run_dir / "completions"
     folder.mkdir(exist_ok=True)
     write_json(folder / f"users-{user_ids[0]}.json", {"completions": completions, "outcomes": outcomes})
     return {"users": len(user_ids), "completions": len(completions)}
-
-
-def _all_completions(run_dir: Path) -> tuple[list[dict], list[dict]]:
-    """Every batch's completions, and its warnings once per course."""
-    completions, outcomes = [], {}
-    for path in sorted((run_dir / "completions").glob("*.json")):
-        batch = read_json(path)
-        completions += batch["completions"]
-        outcomes.update({outcome["record"]: outcome for outcome in batch["outcomes"]})
-    return completions, list(outcomes.values())
 
 
 def _rejected_pairs(rows: list[dict], columns, validate, labels: dict, now: int):
@@ -175,7 +186,8 @@ def plan_result_changes(integration: Integration, engine: Engine, run_dir: Path)
     links = {int(k): (v[0], v[1]) for k, v in learners["links"].items()}
     labels = {(course_id, user_id): f"{links[user_id][1]} / {course['course_code']}"
               for course_id, course in courses.items() for user_id in links}
-    grades, (completions, warnings) = _all_grades(run_dir), _all_completions(run_dir)
+    grades, grade_warnings = _batches(run_dir, "grades", "grades")
+    completions, completion_warnings = _batches(run_dir, "completions", "completions")
     now = learners["started"]
     grade_check, bad_grade_pairs = _rejected_pairs(grades, GRADE_COLUMNS, validate_course_grades, labels, now)
     completion_check, bad_completion_pairs = _rejected_pairs(completions, COMPLETION_COLUMNS, validate_completions,
@@ -195,7 +207,7 @@ def plan_result_changes(integration: Integration, engine: Engine, run_dir: Path)
     )
     write_json(run_dir / "result_plan.json", {
         "attempts": plan.attempts, "completions": plan.completions, "in_progress": plan.in_progress,
-        "outcomes": warnings + [o.to_dict() for o in invalid + plan.outcomes],
+        "outcomes": grade_warnings + completion_warnings + [o.to_dict() for o in invalid + plan.outcomes],
     })
     for check, what in ((grade_check, "course grades"), (completion_check, "course completions")):
         check_invalid_share(len(check.invalid), check.checked, integration.safety.max_invalid_share, what,
