@@ -78,7 +78,8 @@ def _yaml_list(values) -> str:
 def render_field_report(matches: dict, note: str | None = None) -> str:
     """A table of the fields and a ready-to-paste config block for the unmatched ones."""
     lines = []
-    for kind, title in (("user_fields", "Moodle user profile fields"), ("course_fields", "Moodle course custom fields")):
+    titles = (("user_fields", "Moodle user profile fields"), ("course_fields", "Moodle course custom fields"))
+    for kind, title in titles:
         lines.append(f"{title}:")
         for field in matches[kind]:
             options = f" options: {', '.join(field['options'])}" if field["options"] else ""
@@ -101,7 +102,8 @@ def render_field_report(matches: dict, note: str | None = None) -> str:
             lines.append(f"    - {{moodle_field: {field['shortname']}, psiber_element: CHOOSE{options}}}")
     if unmatched_courses:
         lines += ["courses:", "  custom_field_matches:"]
-        lines += [f"    - {{moodle_field: {field['shortname']}, psiber_element: CHOOSE}}" for field in unmatched_courses]
+        lines += [f"    - {{moodle_field: {field['shortname']}, psiber_element: CHOOSE}}"
+                  for field in unmatched_courses]
     return "\n".join(lines)
 
 

@@ -51,7 +51,8 @@ def build_run_summary(integration: Integration, run_id: str, run_dir: Path, task
         counts["users"] = {"extracted": len(read_frame(employees)) if employees.exists() else 0, **counts["users"]}
     if "courses" in counts:
         moodle_courses = _read_if_present(run_dir / "moodle_courses.json", default=[])
-        counts["courses"] = {"in_moodle": sum(c.get("format") != SITE_FORMAT for c in moodle_courses), **counts["courses"]}
+        in_moodle = sum(course.get("format") != SITE_FORMAT for course in moodle_courses)
+        counts["courses"] = {"in_moodle": in_moodle, **counts["courses"]}
     if "results" in counts:
         counts["results"].update(_read_if_present(run_dir / "results_loaded.json", "counts", {}))
     unfinished = sorted(task for task, state in task_states.items() if state not in ("success", "skipped"))

@@ -20,7 +20,7 @@ imports this module (via user_sync) on every parse.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from string import Formatter
 from typing import TYPE_CHECKING, Any
@@ -31,7 +31,6 @@ import pandas as pd
 from psiber_moodle.outcomes import OWNER_MOODLE_ADMIN, OWNER_PSIBER_HR
 
 if TYPE_CHECKING:
-    import great_expectations as gx
     from great_expectations.data_context import EphemeralDataContext
     from great_expectations.expectations import Expectation
 
