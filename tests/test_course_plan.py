@@ -102,3 +102,11 @@ def test_a_course_whose_code_changed_in_moodle_keeps_its_psiber_code():
                                SETTINGS, {"Driver Training"}, {5})
     assert plan.upserts == []
     assert [(o.record, o.action) for o in plan.outcomes] == [("A", "warning"), ("A", "unchanged")]
+
+
+def test_names_formatted_for_html_by_moodle_are_stored_as_plain_text():
+    [row], _ = psiber_courses_from_moodle(
+        [moodle_course(5, "HS", fullname="Fire &amp; <b>Safety</b>", categoryid=9,
+                       customfields=[field("unitstandardid", "<p>A&amp;B</p>")])],
+        [{"id": 9, "name": "Health &amp; Safety"}], SETTINGS, PICKLISTS)
+    assert (row["description"], row["category"], row["saqa_id"]) == ("Fire & Safety", "Health & Safety", "A&B")

@@ -6,6 +6,7 @@ Inactive in PSIber and is never deleted; a course made by hand in PSIber is neve
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -25,13 +26,18 @@ def course_code(course: dict) -> str:
     return (course.get("idnumber") or "").strip() or course["shortname"].strip()
 
 
+def _plain(text) -> str:
+    """Moodle formats names for HTML (tags, '&amp;'); PSIber stores the plain text."""
+    return html.unescape(_TAGS.sub("", str(text or ""))).strip()
+
+
 def _date(timestamp) -> str | None:
     return datetime.fromtimestamp(int(timestamp), timezone.utc).date().isoformat() if timestamp else None
 
 
 def _element_value(kind: str, raw: dict, picklist: set[str]) -> tuple[object, str | None]:
     """(value for PSIber, problem) of one custom field; a problem leaves the element empty."""
-    shown = _TAGS.sub("", str(raw.get("value") or "")).strip()
+    shown = _plain(raw.get("value"))
     if kind == "flag":
         return int(str(raw.get("valueraw") or "0").strip() not in ("", "0")), None
     if not shown:
@@ -61,7 +67,7 @@ def psiber_courses_from_moodle(
     moodle_courses: list[dict], categories: list[dict], integration: Integration, picklists: dict[str, set[str]],
 ) -> tuple[list[dict], list[Outcome]]:
     """The PSIber course each (validated) Moodle course should be, plus record-level warnings."""
-    category_names = {int(category["id"]): category["name"] for category in categories}
+    category_names = {int(category["id"]): _plain(category["name"]) for category in categories}
     rows: list[dict] = []
     outcomes: list[Outcome] = []
     for course in moodle_courses:
@@ -70,7 +76,7 @@ def psiber_courses_from_moodle(
         code = course_code(course)
         row = {
             "course_code": code,
-            "description": course["fullname"],
+            "description": _plain(course["fullname"]),
             "category": category_names.get(int(course.get("categoryid") or 0)),
             "status": "Active" if course.get("visible") else "Inactive",
             "start_date": _date(course.get("startdate")),
