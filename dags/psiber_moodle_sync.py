@@ -96,7 +96,7 @@ def build_dag(integration: Integration, source: Path) -> DAG:
                         if passwords.connection_id else None)
             return user_sync.apply_user_changes(integration, moodle(), run_dir(), password)
 
-        @task
+        @task(trigger_rule="all_done")  # keeps the links of users an interrupted apply did create
         def record_user_links() -> dict:
             return user_sync.record_user_links(integration, psiber(), run_dir())
 

@@ -119,3 +119,37 @@ def test_moodle_generated_password_policy_asks_moodle_to_make_one(moodle, tmp_pa
     user_sync.apply_user_changes(integration(), hook(), tmp_path, None)
     [(name, params)] = [call for call in moodle.calls if call[0] == "core_user_create_users"]
     assert params["users"][0]["createpassword"] == "1" and "password" not in params["users"][0]
+
+
+def test_a_refusal_with_no_clash_points_at_the_sites_rules(moodle, tmp_path):
+    write_json(tmp_path / "user_plan.json", {"creates": [create_entry(1)], "updates": [], "links": [],
+                                             "outcomes": []})
+    settings = integration(users={"new_user_passwords": {"policy": "initial_password", "connection_id": "pw"}})
+    result = user_sync.apply_user_changes(settings, hook(), tmp_path, "weak")
+    [failed] = read_json(tmp_path / "applied.json")["outcomes"]
+    assert result["failed"] == 1 and failed["action"] == "failed"
+    assert "password policy for the initial password" in failed["reason"]
+    assert "weak" not in failed["reason"]
+
+
+def test_refusals_with_no_visible_cause_stop_the_step_and_keep_what_was_done(moodle, tmp_path):
+    write_json(tmp_path / "user_plan.json", {"creates": [create_entry(n) for n in range(1, 9)], "updates": [],
+                                             "links": [], "outcomes": []})
+    settings = integration(users={"batch_size": 4,
+                                  "new_user_passwords": {"policy": "initial_password", "connection_id": "pw"}})
+    with pytest.raises(AirflowFailException, match="refused 5 records in a row .*password policy"):
+        fail_fast_unless_transient(user_sync.apply_user_changes)(settings, hook(), tmp_path, "weak")
+    outcomes = read_json(tmp_path / "applied.json")["outcomes"]
+    assert [o["record"] for o in outcomes] == ["E001", "E002", "E003", "E004", "E005"]
+    assert sum(1 for name, _ in moodle.calls if name == "core_user_create_users") < 16
+
+
+def test_links_are_recorded_from_whatever_apply_wrote_and_skipped_when_it_never_ran(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'psiber.db'}")
+    seed_demo_company(engine, employees=30)
+    assert user_sync.record_user_links(integration(), engine, tmp_path) == {"links": 0, "written": 0}
+    write_json(tmp_path / "user_plan.json", {"creates": [], "updates": [], "links": [[1, 70, "a@example.com"]],
+                                             "outcomes": []})
+    write_json(tmp_path / "applied.json", {"created_links": [[2, 71, "b@example.com"]], "outcomes": []})
+    assert user_sync.record_user_links(integration(), engine, tmp_path) == {"links": 2, "written": 2}
+    assert user_sync.record_user_links(integration(), engine, tmp_path) == {"links": 2, "written": 0}

@@ -73,7 +73,10 @@ def _employees(count: int, rng: random.Random) -> list[dict]:
 
 
 def seed_demo_company(engine: Engine, employees: int = 300, seed: int = 20261123) -> bool:
-    """Create the schema and fill an empty PSIber database; returns False if it already had employees."""
+    """Create the schema and fill an empty PSIber database (20 employees or more; the awkward records are
+    among the first 20); returns False if it already had employees."""
+    if employees < 20:
+        raise ValueError("the demo company needs at least 20 employees")
     create_schema(engine)
     with engine.begin() as connection:
         if connection.execute(text("SELECT COUNT(*) FROM employee")).scalar_one():

@@ -10,6 +10,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from moodle.exceptions import MoodleError
 from psiber_moodle.user_plan import SuspendGuardTripped
+from psiber_moodle.user_sync import UnexplainedRefusalsError
 from psiber_moodle.invalid_records import TooManyInvalidRecordsError
 from psiber_moodle.preflight import IntegrationDisabledError
 from psiber_moodle.result_sync import ResultPicklistError
@@ -17,7 +18,8 @@ from psiber_moodle.result_sync import ResultPicklistError
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_PERMANENT = (IntegrationDisabledError, TooManyInvalidRecordsError, SuspendGuardTripped, ResultPicklistError)
+_PERMANENT = (IntegrationDisabledError, TooManyInvalidRecordsError, SuspendGuardTripped, ResultPicklistError,
+              UnexplainedRefusalsError)
 
 
 def fail_fast_unless_transient(step: Callable[P, R]) -> Callable[P, R]:

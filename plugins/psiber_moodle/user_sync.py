@@ -7,7 +7,7 @@ task can be re-run from the Airflow UI on its own. Return values are small XComs
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -115,62 +115,66 @@ def _moodle_entry(item: dict) -> dict:
     return {key: value for key, value in item.items() if key not in _PLAN_ONLY_KEYS}
 
 
-def _outcome_of_failure(hook: MoodleHook, item: dict, error: MoodleRequestError) -> Outcome:
-    """Say why Moodle refused one record: production sites only answer "Invalid parameter value
-    detected", so look for the usual cause, a username or e-mail another Moodle user already has."""
+class UnexplainedRefusalsError(RuntimeError):
+    """Moodle refuses record after record with no visible cause: a site rule, not the records."""
+
+
+MAX_UNEXPLAINED_REFUSALS = 5
+
+
+def _outcome_of_failure(hook: MoodleHook, item: dict, error: MoodleRequestError) -> tuple[Outcome, bool]:
+    """Say why Moodle refused one record, and whether a cause was found.
+
+    Production sites only answer "Invalid parameter value detected", so look for the usual
+    cause: a username or e-mail another Moodle user already has.
+    """
     clashes = [
         f"its {field} is already used by Moodle user #{user['id']}"
         for field in ("username", "email") if item.get(field)
         for user in hook.call("core_user_get_users_by_field", field=field, values=[item[field]])
         if user.get("id") != item.get("id")
     ]
-    detail = "; ".join(clashes) or error.debuginfo or "check the record against the site's rules"
-    return Outcome(item["employee_number"], "failed",
-                   mask_emails(f"Moodle refused it ({error.moodle_message}): {detail}"),
-                   f"{OWNER_MOODLE_ADMIN} / {OWNER_PSIBER_HR}")
+    detail = "; ".join(clashes) or error.debuginfo or (
+        "no clash with another user: check the site's rules (password policy for the initial password, "
+        "characters allowed in usernames, required profile fields)")
+    outcome = Outcome(item["employee_number"], "failed", mask_emails(f"Moodle refused it ({error.moodle_message}): "
+                                                                     f"{detail}"),
+                      f"{OWNER_MOODLE_ADMIN} / {OWNER_PSIBER_HR}")
+    return outcome, bool(clashes or error.debuginfo)
 
 
-def _create_isolating_failures(hook: MoodleHook, batch: Sequence[dict], extra: dict,
-                               created: list, outcomes: list) -> None:
-    """create_users is all-or-nothing: on refusal, split the batch until the bad record stands alone."""
-    try:
-        answer = hook.call("core_user_create_users", users=[{**_moodle_entry(i), **extra} for i in batch])
-    except MoodleRequestError as error:
-        if len(batch) == 1:
-            outcomes.append(_outcome_of_failure(hook, batch[0], error))
+class _Sender:
+    """Sends batches, splitting a refused one until the bad record stands alone.
+
+    create_users is all-or-nothing and update_users refuses a whole request for one bad
+    value, so only splitting keeps batch-mates safe. A run of refusals with no visible cause
+    stops the step: bisecting every batch against a site rule would cost thousands of calls.
+    """
+
+    def __init__(self, hook: MoodleHook, outcomes: list[Outcome]):
+        self.hook, self.outcomes, self.unexplained = hook, outcomes, 0
+
+    def send(self, batch: Sequence[dict], call: Callable[[Sequence[dict]], object],
+             accept: Callable[[Sequence[dict], object], None]) -> None:
+        try:
+            answer = call(batch)
+        except MoodleRequestError as error:
+            if len(batch) > 1:
+                middle = len(batch) // 2
+                self.send(batch[:middle], call, accept)
+                self.send(batch[middle:], call, accept)
+                return
+            outcome, explained = _outcome_of_failure(self.hook, batch[0], error)
+            self.outcomes.append(outcome)
+            self.unexplained = 0 if explained else self.unexplained + 1
+            if self.unexplained >= MAX_UNEXPLAINED_REFUSALS:
+                raise UnexplainedRefusalsError(
+                    f"Moodle refused {self.unexplained} records in a row with no clash to explain it "
+                    f"({error.moodle_message}); stopped so as not to try every record. Check the site's password "
+                    "policy against the initial password, username rules and required profile fields "
+                    f"(owner: {OWNER_MOODLE_ADMIN})") from error
             return
-        middle = len(batch) // 2
-        _create_isolating_failures(hook, batch[:middle], extra, created, outcomes)
-        _create_isolating_failures(hook, batch[middle:], extra, created, outcomes)
-        return
-    ids = {user["username"]: int(user["id"]) for user in answer}
-    for item in batch:
-        created.append((item["employee_id"], ids[item["username"]], item["username"]))
-        outcomes.append(Outcome(item["employee_number"], "created"))
-
-
-def _update_isolating_failures(hook: MoodleHook, batch: Sequence[dict], outcomes: list) -> None:
-    """update_users reports per-user warnings; a refused request is split like creates."""
-    try:
-        answer = hook.call("core_user_update_users", users=[_moodle_entry(item) for item in batch])
-    except MoodleRequestError as error:
-        if len(batch) == 1:
-            outcomes.append(_outcome_of_failure(hook, batch[0], error))
-            return
-        middle = len(batch) // 2
-        _update_isolating_failures(hook, batch[:middle], outcomes)
-        _update_isolating_failures(hook, batch[middle:], outcomes)
-        return
-    warned = {int(w["itemid"]): w for w in (answer or {}).get("warnings", []) if w.get("item") == "user"}
-    for item in batch:
-        warning = warned.get(item["id"])
-        if warning:
-            outcomes.append(Outcome(item["employee_number"], "failed",
-                                    f"Moodle refused it: {mask_emails(warning.get('message', ''))}",
-                                    OWNER_MOODLE_ADMIN))
-        else:
-            outcomes.append(Outcome(item["employee_number"], item["action"],
-                                    item.get("reason") or f"changed: {', '.join(item['changed'])}"))
+        accept(batch, answer)
 
 
 def apply_user_changes(integration: Integration, hook: MoodleHook, run_dir: Path, password: str | None) -> dict:
@@ -195,12 +199,38 @@ def apply_user_changes(integration: Integration, hook: MoodleHook, run_dir: Path
         else:
             pending.append(item)
     extra = _new_user_password_fields(integration, password)
-    for batch in chunks(pending, integration.users.batch_size):
-        _create_isolating_failures(hook, batch, extra, created, outcomes)
-    for batch in chunks(plan["updates"], integration.users.batch_size):
-        _update_isolating_failures(hook, batch, outcomes)
-    write_json(run_dir / "applied.json", {"created_links": created,
-                                          "outcomes": [outcome.to_dict() for outcome in outcomes]})
+
+    def create(batch):
+        return hook.call("core_user_create_users", users=[{**_moodle_entry(item), **extra} for item in batch])
+
+    def accept_created(batch, answer):
+        ids = {user["username"]: int(user["id"]) for user in answer}
+        for item in batch:
+            created.append((item["employee_id"], ids[item["username"]], item["username"]))
+            outcomes.append(Outcome(item["employee_number"], "created"))
+
+    def update(batch):
+        return hook.call("core_user_update_users", users=[_moodle_entry(item) for item in batch])
+
+    def accept_updated(batch, answer):
+        warned = {int(w["itemid"]): w for w in (answer or {}).get("warnings", []) if w.get("item") == "user"}
+        for item in batch:
+            warning = warned.get(item["id"])
+            outcomes.append(
+                Outcome(item["employee_number"], "failed", f"Moodle refused it: {mask_emails(warning['message'])}",
+                        OWNER_MOODLE_ADMIN) if warning else
+                Outcome(item["employee_number"], item["action"],
+                        item.get("reason") or f"changed: {', '.join(item['changed'])}"))
+
+    sender = _Sender(hook, outcomes)
+    try:
+        for batch in chunks(pending, integration.users.batch_size):
+            sender.send(batch, create, accept_created)
+        for batch in chunks(plan["updates"], integration.users.batch_size):
+            sender.send(batch, update, accept_updated)
+    finally:  # what was written is recorded even when the step stops half-way
+        write_json(run_dir / "applied.json", {"created_links": created,
+                                              "outcomes": [outcome.to_dict() for outcome in outcomes]})
     failed = sum(outcome.action == "failed" for outcome in outcomes)
     log.info("Applied: %d created, %d updates, %d failed, %d Moodle calls",
              len(created), len(plan["updates"]), failed, hook.calls_made)
@@ -208,6 +238,9 @@ def apply_user_changes(integration: Integration, hook: MoodleHook, run_dir: Path
 
 
 def record_user_links(integration: Integration, engine: Engine, run_dir: Path) -> dict:
+    """Record the links of matched and created users, also after an apply that stopped half-way."""
+    if not (run_dir / "applied.json").exists():
+        return {"links": 0, "written": 0}
     plan = read_json(run_dir / "user_plan.json")
     applied = read_json(run_dir / "applied.json")
     links = [tuple(link) for link in plan["links"] + applied["created_links"]]
