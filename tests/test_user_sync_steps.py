@@ -8,14 +8,16 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from sqlalchemy import create_engine
 
-from factories import integration
+from factories import employee, employees, integration
 from moodle.hook import MoodleHook
 from moodle_stand_in import MoodleStandIn
 from psiber_moodle import user_sync
 from psiber_moodle.preflight import preflight
 from psiber_moodle.demo_company import seed_demo_company
-from psiber_moodle.run_files import read_json, write_json
+from psiber_moodle.run_files import read_frame, read_json, write_json
 from psiber_moodle.task_failures import fail_fast_unless_transient
+from psiber_moodle.user_plan import plan_user_changes
+from psiber_moodle.user_transform import build_target_users
 
 TOKEN = "feedfacefeedfacefeedfacefeedface"
 
@@ -153,3 +155,17 @@ def test_links_are_recorded_from_whatever_apply_wrote_and_skipped_when_it_never_
     write_json(tmp_path / "applied.json", {"created_links": [[2, 71, "b@example.com"]], "outcomes": []})
     assert user_sync.record_user_links(integration(), engine, tmp_path) == {"links": 2, "written": 2}
     assert user_sync.record_user_links(integration(), engine, tmp_path) == {"links": 2, "written": 0}
+
+
+def test_a_moodle_user_whose_email_differs_only_in_case_is_found_and_is_a_conflict(moodle, tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'psiber.db'}")
+    seed_demo_company(engine, employees=30)
+    settings = integration()
+    targets, _ = build_target_users(employees(employee(1, email="Thabo.Mokoena@Example.com")), settings)
+    write_json(tmp_path / "target_users.json", targets.to_dict("records"))
+    holder = moodle.add_user(username="tmokoena", email="Thabo.Mokoena@Example.com", idnumber="")
+    user_sync.extract_moodle_users(settings, hook(), engine, tmp_path)
+    moodle_users = read_json(tmp_path / "moodle_users.json")
+    assert [u["id"] for u in moodle_users] == [holder["id"]]
+    result = plan_user_changes(targets, moodle_users, read_frame(tmp_path / "user_links.parquet"), [1])
+    assert result.creates == [] and [o.action for o in result.outcomes] == ["conflict"]

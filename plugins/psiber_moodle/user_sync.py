@@ -71,7 +71,7 @@ def extract_moodle_users(integration: Integration, hook: MoodleHook, engine: Eng
         "id": sorted({int(value) for value in links["moodle_user_id"]}),
         "idnumber": sorted({t["idnumber"] for t in targets}),
         "username": sorted({t["username"] for t in targets}),
-        "email": sorted({t["email"] for t in targets}),
+        "email": sorted({t["email"] for t in targets} | {t["email_as_given"] for t in targets}),
     }
     users: dict[int, dict] = {}
     for field, values in wanted.items():

@@ -25,8 +25,9 @@ def build_target_users(employees: pd.DataFrame, integration: Integration) -> tup
     """Map validated employees to the Moodle users they should be.
 
     Returns one row per employee that can have a Moodle account (columns: employee_id,
-    employee_number, username, email, firstname, lastname, idnumber, suspended,
-    customfields) and the record-level outcomes found on the way: employees sharing an
+    employee_number, username, email, email_as_given, firstname, lastname, idnumber,
+    suspended, customfields; ``email_as_given`` keeps PSIber's letter case, because Moodle's
+    e-mail look-up is case-sensitive on some databases) and the record-level outcomes found on the way: employees sharing an
     e-mail are conflicts (nobody can tell whose it is), menu values outside the field's
     options are warnings and are left out of the user.
     """
@@ -61,6 +62,7 @@ def build_target_users(employees: pd.DataFrame, integration: Integration) -> tup
                 "employee_number": number,
                 "username": address.lower(),
                 "email": address.lower(),
+                "email_as_given": address,
                 "firstname": _text(record["first_name"]),
                 "lastname": _text(record["surname"]),
                 "idnumber": number,
@@ -70,7 +72,7 @@ def build_target_users(employees: pd.DataFrame, integration: Integration) -> tup
         )
     targets = pd.DataFrame(
         rows,
-        columns=["employee_id", "employee_number", "username", "email", "firstname", "lastname",
+        columns=["employee_id", "employee_number", "username", "email", "email_as_given", "firstname", "lastname",
                  "idnumber", "suspended", "customfields"],
     )
     shared = targets["email"].duplicated(keep=False)
