@@ -167,29 +167,29 @@ def build_dag(integration: Integration, source: Path) -> DAG:
             return result
 
         checked = check_moodle_site()
-        finished = []
+        results_wait_for = []
         if "users" in flows:
             employees = extract_employees() >> validate_employees() >> transform_employees()
             users_linked = [checked, employees] >> extract_moodle_users() >> plan_user_changes() \
                 >> apply_user_changes() >> record_user_links()
-            finished.append(users_linked)
+            results_wait_for.append(users_linked)
         if "courses" in flows:
             courses = checked >> extract_moodle_courses()
-            finished.append(courses >> plan_course_changes() >> load_courses())
-            finished.append(courses >> discover_custom_fields())
+            results_wait_for.append(courses >> plan_course_changes() >> load_courses())
+            results_wait_for.append(courses >> discover_custom_fields())
         else:
-            finished.append(checked >> discover_custom_fields())
+            results_wait_for.append(checked >> discover_custom_fields())
         if "results" in flows:
             learners = find_changed_learners()
-            finished >> learners
+            results_wait_for >> learners
             batches = plan_grade_reads()
             learners >> batches
             grades = read_course_grades.expand(course_ids=batches)
             user_batches = plan_completion_reads()
             grades >> user_batches
-            results = read_completions.expand(user_ids=user_batches) >> plan_result_changes() >> load_results()
-            finished = [results]
-        finished >> summarize_run()
+            read_completions.expand(user_ids=user_batches) >> plan_result_changes() >> load_results()
+        summary = summarize_run().operator
+        summary.set_upstream([other for other in summary.dag.tasks if other is not summary])  # waits for all
 
     return sync()
 
