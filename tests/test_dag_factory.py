@@ -21,6 +21,7 @@ def test_shipped_integrations_parse_into_one_dag_each(monkeypatch):
     assert dag.max_active_runs == 1
     assert dag.schedule == "@daily"
     assert [t.task_id for t in dag.topological_sort()][-1] == "summarize_run"
+    assert dag.task_dict["summarize_run"].upstream_task_ids == set(dag.task_ids) - {"summarize_run"}
     assert dag.params["allow_mass_suspension"] is False
 
 
@@ -47,3 +48,10 @@ def test_no_secret_lives_in_an_integration_file(secret_word):
     for path in (ROOT / "include" / "integrations").glob("*.yaml"):
         settings = [line for line in path.read_text().splitlines() if not line.lstrip().startswith("#")]
         assert not any(secret_word in line for line in settings), path
+
+
+def test_only_the_configured_flows_become_tasks(tmp_path, monkeypatch):
+    (tmp_path / "demo.yaml").write_text(DEMO.replace("flows: [users, courses, results]", "flows: [courses]"))
+    dag = parse(tmp_path, monkeypatch).dags["psiber_moodle_driver_training"]
+    assert set(dag.task_ids) == {"check_moodle_site", "extract_moodle_courses", "plan_course_changes",
+                                 "load_courses", "discover_custom_fields", "summarize_run"}
