@@ -103,7 +103,7 @@ def test_first_run_creates_second_changes_nothing_then_rename_and_termination_fo
     conflicts = by_number(first, "conflict")
     assert set(conflicts) == {"EE00011", "EE00014", "EE00020"}
     assert "already used by Moodle user" in conflicts["EE00020"]
-    assert "Learnership" in by_number(first, "warning")["EE00018"]
+    assert "employment_type value is not an option" in by_number(first, "warning")["EE00018"]
     assert moodle_user(demo_run.moodle, "cc220")["email"] == "a011455cc220@jhb.com"
     assert counts["skipped"] > 0  # terminated employees who never had a Moodle account
 

@@ -114,3 +114,13 @@ def test_suspend_guard_trips_above_the_share_and_names_the_way_out():
         check_suspend_guard(plan, max_share=0.2, min_users=10)
     check_suspend_guard(plan, max_share=0.25, min_users=10)
     check_suspend_guard(plan, max_share=0.2, min_users=21)
+
+
+def test_with_emailed_passwords_an_employee_without_email_is_not_created():
+    targets = targets_of(employee(1, email=None), employee(2))
+    plan = plan_user_changes(targets, [], NO_LINKS, [1, 2], passwords_by_email=True)
+    assert [c["employee_number"] for c in plan.creates] == ["E002"]
+    assert [(o.record, o.action) for o in plan.outcomes] == [("E001", "skipped")]
+    assert "initial_password policy" in plan.outcomes[0].reason
+    assert [c["employee_number"] for c in plan_user_changes(targets, [], NO_LINKS, [1, 2]).creates] == \
+        ["E001", "E002"]

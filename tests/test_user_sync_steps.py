@@ -169,3 +169,18 @@ def test_a_moodle_user_whose_email_differs_only_in_case_is_found_and_is_a_confli
     assert [u["id"] for u in moodle_users] == [holder["id"]]
     result = plan_user_changes(targets, moodle_users, read_frame(tmp_path / "user_links.parquet"), [1])
     assert result.creates == [] and [o.action for o in result.outcomes] == ["conflict"]
+
+
+def test_scattered_refusals_do_not_stop_the_step_and_leavers_are_suspended_first(moodle, tmp_path):
+    leaver = moodle.add_user(username="leaver@example.com", email="leaver@example.com", idnumber="E999")
+    creates = [create_entry(n) for n in range(1, 41)]
+    for n in (8, 16, 24, 32, 40):  # refused with no visible cause (Moodle wants a first name)
+        creates[n - 1]["firstname"] = ""
+    write_json(tmp_path / "user_plan.json", {"creates": creates, "links": [], "outcomes": [], "updates": [
+        {"employee_id": 999, "employee_number": "E999", "action": "suspended", "id": leaver["id"],
+         "changed": ["suspended"], "suspended": 1}]})
+    result = user_sync.apply_user_changes(integration(users={"batch_size": 8}), hook(), tmp_path, None)
+    assert result["created"] == 35 and result["failed"] == 5
+    assert moodle.users[leaver["id"]]["suspended"] in (True, 1)
+    assert [name for name, _ in moodle.calls if name.startswith("core_user_") and "get" not in name][0] == \
+        "core_user_update_users"

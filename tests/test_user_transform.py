@@ -48,7 +48,8 @@ def test_matched_profile_fields_and_menu_values_outside_options_are_warnings():
     assert targets.iloc[0]["customfields"] == {"gender": "Male", "employmenttype": "Permanent", "uifref": "U1"}
     assert targets.iloc[1]["customfields"] == {"gender": "Male", "uifref": "U1"}
     assert [(o.record, o.action) for o in outcomes] == [("E002", "warning")]
-    assert "'Learnership' is not an option of Moodle menu field 'employmenttype'" in outcomes[0].reason
+    assert "employment_type value is not an option of Moodle menu field 'employmenttype'" in outcomes[0].reason
+    assert "Learnership" not in outcomes[0].reason
 
 
 def test_employees_sharing_an_email_are_both_conflicts_and_get_no_user():
@@ -60,3 +61,15 @@ def test_employees_sharing_an_email_are_both_conflicts_and_get_no_user():
     assert sorted((o.record, o.action) for o in outcomes) == [("E001", "conflict"), ("E002", "conflict")]
     assert "also used by employee(s) E002" in outcomes[0].reason
     assert "shared@" not in " ".join(o.reason for o in outcomes)
+
+
+def test_an_address_moodle_cannot_take_as_username_is_invalid_unless_extended_chars_are_allowed():
+    rows = employees(employee(1, email="Sean.O'Neill@example.com"), employee(2, email="a+b@example.com"),
+                     employee(3, email=None, id_number=None, passport_number="AB/123"), employee(4))
+    targets, outcomes = build_target_users(rows, integration())
+    assert list(targets["employee_number"]) == ["E004"]
+    assert [(o.record, o.action) for o in outcomes] == [("E001", "invalid"), ("E002", "invalid"),
+                                                        ("E003", "invalid")]
+    assert "pseudo e-mail (ID/passport + employee number) has characters" in outcomes[2].reason
+    extended, _ = build_target_users(rows, integration(users={"extended_username_chars": True}))
+    assert len(extended) == 4

@@ -115,7 +115,10 @@ class ResultSync(_Strict):
 
 
 class UserSync(_Strict):
+    """``extended_username_chars`` mirrors Moodle's setting of that name (off by default)."""
+
     active_statuses: tuple[str, ...] = ("Active",)
+    extended_username_chars: bool = False
     new_user_passwords: NewUserPasswords = NewUserPasswords()
     profile_field_matches: tuple[ProfileFieldMatch, ...] = ()
     batch_size: Annotated[int, Field(ge=1, le=500)] = 50

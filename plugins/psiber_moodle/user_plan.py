@@ -65,13 +65,16 @@ def plan_user_changes(
     moodle_users: Iterable[dict],
     links: pd.DataFrame,
     extracted_employee_ids: Iterable[int],
+    passwords_by_email: bool = False,
 ) -> UserPlan:
     """Decide create / update / suspend / unsuspend / unchanged for every target user.
 
     A target is matched to Moodle through its link row, else through Moodle's ID number.
     An unmatched target whose username or e-mail belongs to another Moodle user is a
     conflict (never a second account). Linked users whose employee left the extract
-    (terminated out of the payroll, payroll disabled) are suspended, never deleted.
+    (terminated out of the payroll, payroll disabled) are suspended, never deleted. With
+    ``passwords_by_email`` (Moodle e-mails a generated password), an employee with only a
+    pseudo e-mail is not created: the password would go to an address nobody reads.
     """
     users = {int(user["id"]): user for user in moodle_users}
     by_idnumber = {str(u.get("idnumber")): u for u in users.values() if u.get("idnumber")}
@@ -99,6 +102,10 @@ def plan_user_changes(
                 ))
             elif target["suspended"]:
                 plan.outcomes.append(Outcome(employee, "skipped", "not active and has no Moodle account"))
+            elif passwords_by_email and target.get("pseudo_email"):
+                plan.outcomes.append(Outcome(
+                    employee, "skipped", "no real e-mail to send Moodle's generated password to; give the employee "
+                    "an e-mail in PSIber, or use the initial_password policy", OWNER_PSIBER_HR))
             else:
                 entry = {name: target[name] for name in _PLAIN_FIELDS}
                 entry["customfields"] = [{"type": k, "value": v} for k, v in target["customfields"].items() if v]

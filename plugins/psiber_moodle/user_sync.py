@@ -92,6 +92,7 @@ def plan_users(integration: Integration, run_dir: Path, allow_mass_suspension: b
         read_json(run_dir / "moodle_users.json"),
         read_frame(run_dir / "user_links.parquet"),
         read_frame(run_dir / "employees.parquet")["employee_id"].astype(int),
+        passwords_by_email=integration.users.new_user_passwords.policy is PasswordPolicy.moodle_generated,
     )
     write_json(run_dir / "user_plan.json", {
         "creates": plan.creates, "updates": plan.updates, "links": plan.links,
@@ -174,6 +175,7 @@ class _Sender:
                     "policy against the initial password, username rules and required profile fields "
                     f"(owner: {OWNER_MOODLE_ADMIN})") from error
             return
+        self.unexplained = 0
         accept(batch, answer)
 
 
@@ -223,11 +225,11 @@ def apply_user_changes(integration: Integration, hook: MoodleHook, run_dir: Path
                         item.get("reason") or f"changed: {', '.join(item['changed'])}"))
 
     sender = _Sender(hook, outcomes)
-    try:
-        for batch in chunks(pending, integration.users.batch_size):
-            sender.send(batch, create, accept_created)
+    try:  # updates first: suspending leavers matters more than creating newcomers
         for batch in chunks(plan["updates"], integration.users.batch_size):
             sender.send(batch, update, accept_updated)
+        for batch in chunks(pending, integration.users.batch_size):
+            sender.send(batch, create, accept_created)
     finally:  # what was written is recorded even when the step stops half-way
         write_json(run_dir / "applied.json", {"created_links": created,
                                               "outcomes": [outcome.to_dict() for outcome in outcomes]})
