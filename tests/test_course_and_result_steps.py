@@ -143,3 +143,24 @@ def test_a_refused_completion_time_is_a_warning_and_the_completion_still_counts(
     assert [(c["courseid"], c["completed"], c["timecompleted"]) for c in batch["completions"]] == [
         (5, True, None), (6, False, None)]
     assert [(o["record"], o["reason"]) for o in batch["outcomes"]] == [(record, reason)]
+
+
+def test_a_result_read_again_with_a_vaguer_date_leaves_the_completion_date_alone(engine, tmp_path):
+    from datetime import date
+
+    from psiber_moodle.psiber_db import save_results
+
+    write_courses(tmp_path, course(5, "DRV-101"))
+    course_sync.plan_courses(SETTINGS, engine, tmp_path)
+    course_sync.load_courses(SETTINGS, engine, tmp_path)
+
+    def result(day):
+        attempt = {"attempt_key": "moodle:k:5:100:pass:80.0", "employee_id": 1, "course_code": "DRV-101",
+                   "attempt_date": day, "result": "Competent", "grade": 80.0}
+        return [attempt], [{"attempt_key": attempt["attempt_key"], "employee_id": 1, "course_code": "DRV-101",
+                            "completed_on": day, "result": "Competent"}]
+
+    assert save_results(engine, "k", *result(date(2026, 11, 3)), synced_until=1)[1] == 1
+    assert save_results(engine, "k", *result(date(2026, 11, 23)), synced_until=2) == ([], 0)
+    stored = engine.connect().execute(text("SELECT completed_on FROM course_completion")).scalar_one()
+    assert str(stored).startswith("2026-11-03")

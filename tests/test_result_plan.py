@@ -48,8 +48,8 @@ def test_completion_with_a_passing_grade_is_one_pass_attempt_dated_by_moodle():
     assert attempt == {"attempt_key": "moodle:drv:5:100:pass:80.0", "employee_id": 1, "course_code": "DRV-101",
                        "attempt_date": date(2026, 1, 1), "result": "Competent", "grade": 80.0,
                        "record": "EE00001 / DRV-101"}
-    assert result.completions == [{"employee_id": 1, "course_code": "DRV-101", "completed_on": date(2026, 1, 1),
-                                   "result": "Competent"}]
+    assert result.completions == [{"attempt_key": "moodle:drv:5:100:pass:80.0", "employee_id": 1,
+                                   "course_code": "DRV-101", "completed_on": date(2026, 1, 1), "result": "Competent"}]
 
 
 def test_same_result_gives_the_same_key_and_a_changed_grade_a_new_one():

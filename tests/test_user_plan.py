@@ -124,3 +124,12 @@ def test_with_emailed_passwords_an_employee_without_email_is_not_created():
     assert "initial_password policy" in plan.outcomes[0].reason
     assert [c["employee_number"] for c in plan_user_changes(targets, [], NO_LINKS, [1, 2]).creates] == \
         ["E001", "E002"]
+
+
+def test_a_transferred_employee_keeps_the_account_the_new_record_matched():
+    users = [moodle_user(70, "thabo1@example.com", "E001")]
+    plan = plan_user_changes(targets_of(employee(11, employee_number="E001", email="thabo1@example.com")), users,
+                             links((10, "E001", 70, "thabo1@example.com")), [11])
+    assert plan.updates == []
+    assert plan.links == [(11, 70, "thabo1@example.com")]
+    assert [(o.record, o.action) for o in plan.outcomes] == [("E001", "unchanged")]

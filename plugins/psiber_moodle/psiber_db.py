@@ -133,8 +133,9 @@ def save_results(engine: Engine, integration_name: str, attempts: list[dict], co
                  synced_until: int) -> tuple[list[str], int]:
     """Write attempts and completions and move the watermark, all or nothing.
 
-    Returns (keys of the attempts that were new, number of changed completions): results
-    already in PSIber add nothing.
+    A completion changes only with a new attempt: a result read again (perhaps with a less
+    precise date, when Moodle's completion time is not re-read) leaves it as it was.
+    Returns (keys of the attempts that were new, number of changed completions).
     """
     now = _now()
     new_attempts: list[str] = []
@@ -146,9 +147,12 @@ def save_results(engine: Engine, integration_name: str, attempts: list[dict], co
                                               "grade")} | {"recorded_at": now}).rowcount
             if inserted:
                 new_attempts.append(attempt["attempt_key"])
+        new_keys = set(new_attempts)
         for completion in completions:
-            changed_completions += connection.execute(text(sql("upsert_course_completion")),
-                                                      {**completion, "updated_at": now}).rowcount
+            if completion["attempt_key"] in new_keys:
+                changed_completions += connection.execute(text(sql("upsert_course_completion")), {
+                    key: completion[key] for key in ("employee_id", "course_code", "completed_on", "result")
+                } | {"updated_at": now}).rowcount
         connection.execute(text(sql("upsert_watermark")), {"integration_name": integration_name, "flow": "results",
                                                             "synced_until": synced_until})
     return new_attempts, changed_completions

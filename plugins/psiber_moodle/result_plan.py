@@ -107,6 +107,7 @@ def plan_results(
             "employee_id": employee_id, "course_code": course["course_code"], "attempt_date": attempt_date,
             "result": result, "grade": percent, "record": f"{employee_number} / {course['course_code']}",
         })
-        plan.completions.append({"employee_id": employee_id, "course_code": course["course_code"],
-                                 "completed_on": attempt_date, "result": result})
+        plan.completions.append({"attempt_key": plan.attempts[-1]["attempt_key"], "employee_id": employee_id,
+                                 "course_code": course["course_code"], "completed_on": attempt_date,
+                                 "result": result})
     return plan

@@ -138,9 +138,10 @@ def plan_user_changes(
             plan.outcomes.append(Outcome(employee, "unchanged"))
 
     extracted = set(extracted_employee_ids)
+    matched_now = {user_id for _, user_id, _ in plan.links}  # e.g. a transfer: new employee row, same number
     for employee_id, user_id in linked_user_of.items():
         user = users.get(user_id)
-        if employee_id in extracted or user is None:
+        if employee_id in extracted or user is None or user_id in matched_now:
             continue
         if user.get("suspended"):
             continue
