@@ -184,3 +184,27 @@ def test_scattered_refusals_do_not_stop_the_step_and_leavers_are_suspended_first
     assert moodle.users[leaver["id"]]["suspended"] in (True, 1)
     assert [name for name, _ in moodle.calls if name.startswith("core_user_") and "get" not in name][0] == \
         "core_user_update_users"
+
+
+def test_a_create_that_went_through_before_a_timeout_is_adopted_not_failed(moodle, tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_MOODLE", json.dumps({"conn_type": "http", "host": moodle.base_url,
+                                                          "password": TOKEN, "extra": {"timeout": 0.5}}))
+    write_json(tmp_path / "user_plan.json", {"creates": [create_entry(n) for n in range(1, 4)], "updates": [],
+                                             "links": [], "outcomes": []})
+    slow = MoodleHook("moodle", backoff_seconds=0.01)
+    call = slow.call
+
+    def create_answered_too_late(wsfunction, **params):
+        if wsfunction == "core_user_create_users" and not moodle.users_created_late:
+            moodle.users_created_late = True
+            moodle.delay_next_requests(1, seconds=1.5)  # Moodle creates them, the answer comes too late
+        return call(wsfunction, **params)
+
+    moodle.users_created_late = False
+    monkeypatch.setattr(slow, "call", create_answered_too_late)
+    result = user_sync.apply_user_changes(integration(), slow, tmp_path, None)
+    applied = read_json(tmp_path / "applied.json")
+    assert result["created"] == 3 and result["failed"] == 0
+    assert sum(1 for name, _ in moodle.calls if name == "core_user_create_users") == 2  # sent, then retried
+    assert sorted(link[0] for link in applied["created_links"]) == [1, 2, 3]
+    assert sum(1 for u in moodle.users.values() if u["idnumber"].startswith("E0")) == 3

@@ -156,27 +156,40 @@ class _Sender:
         self.hook, self.outcomes, self.unexplained = hook, outcomes, 0
 
     def send(self, batch: Sequence[dict], call: Callable[[Sequence[dict]], object],
-             accept: Callable[[Sequence[dict], object], None]) -> None:
+             accept: Callable[[Sequence[dict], object], None],
+             adopt: Callable[[Sequence[dict]], tuple[list[dict], object]] | None = None) -> None:
+        """``adopt`` finds records of a refused batch that Moodle already has (a retried request
+        that had in fact gone through): they are accepted as done, the others sent again."""
         try:
             answer = call(batch)
         except MoodleRequestError as error:
-            if len(batch) > 1:
+            done, answer = adopt(batch) if adopt else ([], None)
+            if done:
+                self.unexplained = 0
+                accept(done, answer)
+                rest = [item for item in batch if item not in done]
+                if rest:
+                    self.send(rest, call, accept, adopt)
+            elif len(batch) > 1:
                 middle = len(batch) // 2
-                self.send(batch[:middle], call, accept)
-                self.send(batch[middle:], call, accept)
-                return
-            outcome, explained = _outcome_of_failure(self.hook, batch[0], error)
-            self.outcomes.append(outcome)
-            self.unexplained = 0 if explained else self.unexplained + 1
-            if self.unexplained >= MAX_UNEXPLAINED_REFUSALS:
-                raise UnexplainedRefusalsError(
-                    f"Moodle refused {self.unexplained} records in a row with no clash to explain it "
-                    f"({error.moodle_message}); stopped so as not to try every record. Check the site's password "
-                    "policy against the initial password, username rules and required profile fields "
-                    f"(owner: {OWNER_MOODLE_ADMIN})") from error
+                self.send(batch[:middle], call, accept, adopt)
+                self.send(batch[middle:], call, accept, adopt)
+            else:
+                self._refused(batch[0], error)
             return
         self.unexplained = 0
         accept(batch, answer)
+
+    def _refused(self, item: dict, error: MoodleRequestError) -> None:
+        outcome, explained = _outcome_of_failure(self.hook, item, error)
+        self.outcomes.append(outcome)
+        self.unexplained = 0 if explained else self.unexplained + 1
+        if self.unexplained >= MAX_UNEXPLAINED_REFUSALS:
+            raise UnexplainedRefusalsError(
+                f"Moodle refused {self.unexplained} records in a row with no clash to explain it "
+                f"({error.moodle_message}); stopped so as not to try every record. Check the site's password "
+                "policy against the initial password, username rules and required profile fields "
+                f"(owner: {OWNER_MOODLE_ADMIN})") from error
 
 
 def apply_user_changes(integration: Integration, hook: MoodleHook, run_dir: Path, password: str | None) -> dict:
@@ -186,30 +199,32 @@ def apply_user_changes(integration: Integration, hook: MoodleHook, run_dir: Path
     username and ID number first, so a retry never creates them twice.
     """
     plan = read_json(run_dir / "user_plan.json")
-    creates, created, outcomes = plan["creates"], [], []
-    already = {}
-    for chunk in chunks([item["username"] for item in creates], LOOKUP_CHUNK):
-        for user in hook.call("core_user_get_users_by_field", field="username", values=list(chunk)):
-            already[user["username"]] = user
-    pending = []
-    for item in creates:
-        user = already.get(item["username"])
-        if user is not None and user.get("idnumber") == item["idnumber"]:
-            created.append((item["employee_id"], int(user["id"]), item["username"]))
-            outcomes.append(Outcome(item["employee_number"], "created",
-                                    "created by an earlier attempt of this run"))
-        else:
-            pending.append(item)
+    created, outcomes = [], []
+
+    def already_created(batch: Sequence[dict]) -> tuple[list[dict], list[dict]]:
+        """The batch's users Moodle already has with our username and ID number, as create_users answers."""
+        found = {}
+        for chunk in chunks([item["username"] for item in batch], LOOKUP_CHUNK):
+            for user in hook.call("core_user_get_users_by_field", field="username", values=list(chunk)):
+                found[user["username"]] = user
+        done = [item for item in batch
+                if item["username"] in found and found[item["username"]].get("idnumber") == item["idnumber"]]
+        return done, [{"id": found[item["username"]]["id"], "username": item["username"]} for item in done]
+
+    earlier, earlier_answer = already_created(plan["creates"])
+    pending = [item for item in plan["creates"] if item not in earlier]
     extra = _new_user_password_fields(integration, password)
 
     def create(batch):
         return hook.call("core_user_create_users", users=[{**_moodle_entry(item), **extra} for item in batch])
 
-    def accept_created(batch, answer):
+    def accept_created(batch, answer, note=""):
         ids = {user["username"]: int(user["id"]) for user in answer}
         for item in batch:
             created.append((item["employee_id"], ids[item["username"]], item["username"]))
-            outcomes.append(Outcome(item["employee_number"], "created"))
+            outcomes.append(Outcome(item["employee_number"], "created", note))
+
+    accept_created(earlier, earlier_answer, "created by an earlier attempt of this run")
 
     def update(batch):
         return hook.call("core_user_update_users", users=[_moodle_entry(item) for item in batch])
@@ -229,7 +244,7 @@ def apply_user_changes(integration: Integration, hook: MoodleHook, run_dir: Path
         for batch in chunks(plan["updates"], integration.users.batch_size):
             sender.send(batch, update, accept_updated)
         for batch in chunks(pending, integration.users.batch_size):
-            sender.send(batch, create, accept_created)
+            sender.send(batch, create, accept_created, adopt=already_created)
     finally:  # what was written is recorded even when the step stops half-way
         write_json(run_dir / "applied.json", {"created_links": created,
                                               "outcomes": [outcome.to_dict() for outcome in outcomes]})
