@@ -106,6 +106,7 @@ def build_dag(integration: Integration, source: Path) -> DAG:
             return course_sync.extract_moodle_courses(moodle(), run_dir())
 
         @task
+        @fail_fast_unless_transient
         def plan_course_changes() -> dict:
             return course_sync.plan_courses(integration, psiber(), run_dir())
 

@@ -28,6 +28,7 @@ def test_defaults_are_daily_all_payrolls_and_moodle_generated_passwords(tmp_path
      "users.profile_field_matches.0.psiber_element"),
     ("moodle_token: abc", "moodle_token"),
     ("safety: {max_suspend_share: 2}", "safety.max_suspend_share"),
+    ("schedule: every night", "schedule"),
 ])
 def test_a_bad_field_is_named_with_the_file_and_owner(tmp_path, extra, field):
     text = "\n".join(line for line in GOOD.splitlines() if not line.startswith(extra.split(":")[0] + ":"))
@@ -53,3 +54,8 @@ def test_bad_files_are_reported_apart_and_duplicate_names_refused(tmp_path):
     assert sorted(p.name for p in bad) == ["b.yaml", "c.yaml"]
     assert "already used by" in str(bad[tmp_path / "b.yaml"])
 
+
+
+def test_cron_schedules_and_presets_are_accepted(tmp_path):
+    assert load_integration(write(tmp_path, "a.yaml", GOOD + "schedule: '30 1 * * 1-5'\n")).schedule == "30 1 * * 1-5"
+    assert load_integration(write(tmp_path, "b.yaml", GOOD + "schedule: '@weekly'\n")).schedule == "@weekly"

@@ -155,3 +155,12 @@ def test_the_token_never_reaches_the_logs(moodle, monkeypatch, caplog, capsys):
     assert "attempt 1 failed (Moodle in core_webservice_get_site_info: HTTP 500" in logged
     assert TOKEN not in logged and TOKEN[::-1] not in logged
     assert TOKEN[::-1] not in str(raised.value)
+
+
+def test_maintenance_mode_is_transient():
+    from moodle.hook import _error_from_moodle
+
+    error = _error_from_moodle({"exception": "moodle_exception", "errorcode": "sitemaintenance",
+                                "message": "Site is undergoing maintenance and is currently not available"},
+                               "core_webservice_get_site_info")
+    assert isinstance(error, MoodleTransientError) and error.transient

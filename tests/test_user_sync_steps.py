@@ -208,3 +208,16 @@ def test_a_create_that_went_through_before_a_timeout_is_adopted_not_failed(moodl
     assert sum(1 for name, _ in moodle.calls if name == "core_user_create_users") == 2  # sent, then retried
     assert sorted(link[0] for link in applied["created_links"]) == [1, 2, 3]
     assert sum(1 for u in moodle.users.values() if u["idnumber"].startswith("E0")) == 3
+
+
+def test_field_discovery_of_a_users_only_integration_needs_no_course_function(monkeypatch, tmp_path):
+    from psiber_moodle.field_discovery import discover_custom_fields
+    from psiber_moodle.preflight import REQUIRED_FUNCTIONS
+
+    functions = ["core_webservice_get_site_info", "auth_email_get_signup_settings", *REQUIRED_FUNCTIONS["users"]]
+    with MoodleStandIn(TOKEN, functions=functions) as site:
+        monkeypatch.setenv("AIRFLOW_CONN_MOODLE", json.dumps({"conn_type": "http", "host": site.base_url,
+                                                              "password": TOKEN}))
+        counts = discover_custom_fields(integration(flows=["users"]), hook(), tmp_path)
+    assert counts["course_fields"] == 0 and counts["user_fields"] > 0
+    assert not any(name.startswith("core_course") for name, _ in site.calls)

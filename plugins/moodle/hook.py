@@ -31,6 +31,7 @@ _FUNCTION_ERRORS = {_ACCESS_ERROR, "servicenotavailable"}
 # Any missing database row is "invalidrecord"; only a missing external_functions row means an unknown function.
 _MISSING_RECORD = "invalidrecord"
 _DISABLED_ERRORS = {"enablewsdescription", "webservicesnotenabled", "wsdisabled"}
+_TRANSIENT_ERRORS = {"sitemaintenance"}  # an upgrade window: worth asking again later
 
 
 class MoodleHook(HttpHook):
@@ -174,6 +175,8 @@ def _error_from_moodle(answer: dict[str, Any], wsfunction: str) -> MoodleError:
         kind = MoodleFunctionUnavailableError
     elif code in _DISABLED_ERRORS:
         kind = MoodleWebServicesDisabledError
+    elif code in _TRANSIENT_ERRORS:
+        kind = MoodleTransientError
     else:
         kind = MoodleRequestError
     debuginfo = answer.get("debuginfo")

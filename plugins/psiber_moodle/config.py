@@ -40,6 +40,7 @@ COURSE_ELEMENT_KINDS = {
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9-]+\.)+[a-z]{2,}$", re.IGNORECASE)
 _CONN_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
+_SCHEDULE_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly")
 
 
 class IntegrationConfigError(ValueError):
@@ -158,6 +159,15 @@ class Integration(_Strict):
         if not _DOMAIN.match(value):
             raise ValueError(f"'{value}' is not a domain name like 'jhb.com'")
         return value.lower()
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        from croniter import croniter
+
+        if value not in _SCHEDULE_PRESETS and not croniter.is_valid(value):
+            raise ValueError(f"'{value}' is neither a cron expression nor one of {', '.join(_SCHEDULE_PRESETS)}")
+        return value
 
     @field_validator("flows")
     @classmethod

@@ -110,8 +110,8 @@ def render_field_report(matches: dict, note: str | None = None) -> str:
 def discover_custom_fields(integration: Integration, hook: MoodleHook, run_dir: Path) -> dict:
     """DAG step: record the field matches of this run and warn about unmatched fields."""
     user_fields, note = read_user_fields(hook)
-    courses_file = run_dir / "moodle_courses.json"
-    courses = read_json(courses_file) if courses_file.exists() else hook.call("core_course_get_courses")
+    courses_file = run_dir / "moodle_courses.json"  # only the courses flow reads courses (and may)
+    courses = read_json(courses_file) if courses_file.exists() else []
     matches = field_matches(user_fields, read_course_fields(courses), integration)
     warnings = unmatched_field_warnings(matches)
     write_json(run_dir / "field_matches.json", {**matches, "note": note,
