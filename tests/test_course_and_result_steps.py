@@ -164,3 +164,14 @@ def test_a_result_read_again_with_a_vaguer_date_leaves_the_completion_date_alone
     assert save_results(engine, "k", *result(date(2026, 11, 23)), synced_until=2) == ([], 0)
     stored = engine.connect().execute(text("SELECT completed_on FROM course_completion")).scalar_one()
     assert str(stored).startswith("2026-11-03")
+
+
+def test_a_restored_course_is_relinked_in_psiber(engine, tmp_path):
+    write_courses(tmp_path, course(5, "DRV-101"))
+    course_sync.plan_courses(SETTINGS, engine, tmp_path)
+    course_sync.load_courses(SETTINGS, engine, tmp_path)
+    write_courses(tmp_path, course(9, "DRV-101"))
+    course_sync.plan_courses(SETTINGS, engine, tmp_path)
+    course_sync.load_courses(SETTINGS, engine, tmp_path)
+    rows = engine.connect().execute(text("SELECT course_code, moodle_course_id, status FROM course")).all()
+    assert [tuple(row) for row in rows] == [("DRV-101", 9, "Active")]

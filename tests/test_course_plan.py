@@ -110,3 +110,13 @@ def test_names_formatted_for_html_by_moodle_are_stored_as_plain_text():
                        customfields=[field("unitstandardid", "<p>A&amp;B</p>")])],
         [{"id": 9, "name": "Health &amp; Safety"}], SETTINGS, PICKLISTS)
     assert (row["description"], row["category"], row["saqa_id"]) == ("Fire & Safety", "Health & Safety", "A&B")
+
+
+def test_a_recreated_course_takes_over_its_psiber_course_and_a_live_namesake_is_a_conflict():
+    plan = plan_course_changes(wanted(moodle_course(9, "A")), [psiber_row("A", 5)], SETTINGS, {"Driver Training"},
+                               {9})
+    assert [(o.record, o.action, o.reason) for o in plan.outcomes] == [("A", "updated", "changed: moodle_course_id")]
+    assert [(row["course_code"], row["moodle_course_id"], row["status"]) for row in plan.upserts] == [("A", 9, "Active")]
+    clash = plan_course_changes(wanted(moodle_course(9, "A")), [psiber_row("A", 5)], SETTINGS, {"Driver Training"},
+                                {5, 9})
+    assert clash.upserts == [] and [(o.record, o.action) for o in clash.outcomes] == [("A", "conflict")]

@@ -13,5 +13,6 @@ ON CONFLICT (course_code) DO UPDATE
        min_pass_rate = excluded.min_pass_rate,
        nqf_level = excluded.nqf_level,
        course_level = excluded.course_level,
+       moodle_course_id = excluded.moodle_course_id,
        updated_at = excluded.updated_at
  WHERE course.source = 'moodle' AND course.integration_name = excluded.integration_name

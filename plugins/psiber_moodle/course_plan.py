@@ -117,9 +117,12 @@ def plan_course_changes(
     """Create, update changed fields, or deactivate PSIber courses; hand-made ones are left alone.
 
     ``moodle_course_ids`` are all courses Moodle has (also those not copied because of a
-    conflict): only a course missing from Moodle is deactivated.
+    conflict): only a course missing from Moodle is deactivated. A Moodle course that takes
+    over the code of one that left Moodle (re-created, restored from a backup) takes over its
+    PSIber course too, so the results that follow land on it.
     """
     plan = CoursePlan()
+    relinked: set[int] = set()
     by_code = {row["course_code"]: row for row in existing}
     ours = {int(row["moodle_course_id"]): row for row in existing
             if row["source"] == "moodle" and row["integration_name"] == integration.key}
@@ -132,7 +135,15 @@ def plan_course_changes(
             plan.outcomes.append(_outcome(code, "conflict", f"a PSIber course with this code was {who}; the Moodle "
                                           "course was not copied over it", OWNER_TRAINING_ADMIN))
             continue
-        if current is not None and current["course_code"] != code:
+        previous_id = int(current["moodle_course_id"]) if current is not None else row["moodle_course_id"]
+        if previous_id != row["moodle_course_id"]:
+            if previous_id in moodle_course_ids:
+                plan.outcomes.append(_outcome(code, "conflict", f"PSIber's course with this code belongs to Moodle "
+                                              f"course #{previous_id}; give Moodle course #{row['moodle_course_id']} "
+                                              "its own ID number", OWNER_MOODLE_ADMIN))
+                continue
+            relinked.add(previous_id)
+        elif current is not None and current["course_code"] != code:
             plan.outcomes.append(_outcome(current["course_code"], "warning", f"Moodle now calls this course '{code}'; "
                                           "PSIber keeps its code so its history stays attached"))
             row = {**row, "course_code": current["course_code"]}
@@ -142,14 +153,15 @@ def plan_course_changes(
             plan.upserts.append(row)
             plan.outcomes.append(_outcome(row["course_code"], "created"))
             continue
-        changed = [name for name in COMPARED if _comparable(current.get(name)) != _comparable(row[name])]
+        changed = [name for name in (*COMPARED, "moodle_course_id")
+                   if _comparable(current.get(name)) != _comparable(row[name])]
         if changed:
             plan.upserts.append(row)
             plan.outcomes.append(_outcome(row["course_code"], "updated", f"changed: {', '.join(changed)}"))
         else:
             plan.outcomes.append(_outcome(row["course_code"], "unchanged"))
     for moodle_id, current in ours.items():
-        if moodle_id not in moodle_course_ids and current["status"] != "Inactive":
+        if moodle_id not in moodle_course_ids and moodle_id not in relinked and current["status"] != "Inactive":
             plan.upserts.append({**current, "status": "Inactive"})
             plan.outcomes.append(_outcome(current["course_code"], "deactivated", "no longer in Moodle"))
     return plan
