@@ -120,3 +120,11 @@ def test_a_recreated_course_takes_over_its_psiber_course_and_a_live_namesake_is_
     clash = plan_course_changes(wanted(moodle_course(9, "A")), [psiber_row("A", 5)], SETTINGS, {"Driver Training"},
                                 {5, 9})
     assert clash.upserts == [] and [(o.record, o.action) for o in clash.outcomes] == [("A", "conflict")]
+
+
+def test_pass_rates_outside_0_to_100_and_overlong_texts_are_warnings():
+    course = moodle_course(5, "DRV", customfields=[field("passrate", "1000"), field("unitstandardid", "9" * 300)])
+    [row], outcomes = psiber_courses_from_moodle([course], CATEGORIES, SETTINGS, PICKLISTS)
+    assert (row["min_pass_rate"], row["saqa_id"]) == (None, None)
+    assert [o.reason.split(": ", 1)[1] for o in outcomes] == [
+        "the value is longer than PSIber's 255 characters; left empty", "1000 is not a percentage from 0 to 100; left empty"]

@@ -10,7 +10,7 @@ CREATE TABLE IF NOT EXISTS payroll (
 
 CREATE TABLE IF NOT EXISTS picklist_item (
     picklist        VARCHAR(40)  NOT NULL,
-    item_value      VARCHAR(120) NOT NULL,
+    item_value      VARCHAR(255) NOT NULL,
     PRIMARY KEY (picklist, item_value)
 );
 
@@ -45,12 +45,12 @@ CREATE TABLE IF NOT EXISTS moodle_user_link (
 CREATE UNIQUE INDEX IF NOT EXISTS moodle_user_link_user_idx ON moodle_user_link (integration_name, moodle_user_id);
 
 CREATE TABLE IF NOT EXISTS course (
-    course_code      VARCHAR(100) PRIMARY KEY,
+    course_code      VARCHAR(255) PRIMARY KEY,
     description      VARCHAR(255) NOT NULL,
-    category         VARCHAR(120),
+    category         VARCHAR(255),
     status           VARCHAR(10)  NOT NULL,
     start_date       DATE,
-    saqa_id          VARCHAR(40),
+    saqa_id          VARCHAR(255),
     nqf_recognised   INTEGER,
     min_pass_rate    NUMERIC(5, 2),
     nqf_level        VARCHAR(40),
@@ -65,7 +65,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS course_moodle_idx ON course (integration_name,
 
 CREATE TABLE IF NOT EXISTS course_completion (
     employee_id  INTEGER      NOT NULL REFERENCES employee (employee_id),
-    course_code  VARCHAR(100) NOT NULL REFERENCES course (course_code),
+    course_code  VARCHAR(255) NOT NULL REFERENCES course (course_code),
     completed_on DATE         NOT NULL,
     result       VARCHAR(120) NOT NULL,
     source       VARCHAR(10)  NOT NULL,
@@ -76,7 +76,7 @@ CREATE TABLE IF NOT EXISTS course_completion (
 CREATE TABLE IF NOT EXISTS course_attempt (
     attempt_key  VARCHAR(200) PRIMARY KEY,
     employee_id  INTEGER      NOT NULL REFERENCES employee (employee_id),
-    course_code  VARCHAR(100) NOT NULL REFERENCES course (course_code),
+    course_code  VARCHAR(255) NOT NULL REFERENCES course (course_code),
     attempt_date DATE         NOT NULL,
     result       VARCHAR(120) NOT NULL,
     grade        NUMERIC(7, 2),

@@ -18,6 +18,7 @@ OWNER_TRAINING_ADMIN = "PSIber training administrator"
 NO_COMPLETION_CRITERIA = "Course completion criteria not defined"
 COMPARED = ("description", "category", "status", "start_date", *COURSE_ELEMENT_KINDS)
 _TAGS = re.compile(r"<[^>]+>")
+TEXT_LIMIT = 255  # PSIber's course text columns
 SITE_FORMAT = "site"
 
 
@@ -44,9 +45,12 @@ def _element_value(kind: str, raw: dict, picklist: set[str]) -> tuple[object, st
         return None, None
     if kind == "number":
         try:
-            return float(shown.rstrip("%").strip()), None
+            rate = float(shown.rstrip("%").strip())
         except ValueError:
             return None, f"'{shown}' is not a number"
+        return (rate, None) if 0 <= rate <= 100 else (None, f"{shown} is not a percentage from 0 to 100")
+    if len(shown) > TEXT_LIMIT:
+        return None, f"the value is longer than PSIber's {TEXT_LIMIT} characters"
     if kind == "picklist" and shown not in picklist:
         return None, f"'{shown}' is not a value of the PSIber picklist (values: {', '.join(sorted(picklist))})"
     return shown, None
