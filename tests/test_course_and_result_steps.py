@@ -127,7 +127,8 @@ class _SiteAnswering:
 
         if wsfunction == "core_enrol_get_users_courses":
             return [{"id": 5, "idnumber": "DRV-101", "shortname": "drv", "completed": True},
-                    {"id": 6, "idnumber": "HS-1", "shortname": "hs", "completed": False}]
+                    {"id": 6, "idnumber": "HS-1", "shortname": "hs", "completed": False, "enablecompletion": True,
+                     "completionhascriteria": False}]
         raise MoodleRequestError("refused", errorcode=self.errorcode, wsfunction=wsfunction)
 
 
@@ -142,7 +143,10 @@ def test_a_refused_completion_time_is_a_warning_and_the_completion_still_counts(
     batch = read_json(tmp_path / "completions" / "users-100.json")
     assert [(c["courseid"], c["completed"], c["timecompleted"]) for c in batch["completions"]] == [
         (5, True, None), (6, False, None)]
-    assert [(o["record"], o["reason"]) for o in batch["outcomes"]] == [(record, reason)]
+    assert [(o["record"], o["reason"]) for o in batch["outcomes"]] == [
+        (record, reason),
+        ("HS-1", "Course completion criteria not defined: completion tracking is on but has no criteria, "
+                 "so nobody can complete it")]
 
 
 def test_a_result_read_again_with_a_vaguer_date_leaves_the_completion_date_alone(engine, tmp_path):

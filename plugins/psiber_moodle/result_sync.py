@@ -139,6 +139,10 @@ def read_completions(integration: Integration, hook: MoodleHook, engine: Engine,
     completions, outcomes = [], []
     for user_id in user_ids:
         for course in hook.call("core_enrol_get_users_courses", userid=user_id):
+            if course.get("enablecompletion") and course.get("completionhascriteria") is False:
+                outcomes.append(Outcome(course.get("idnumber") or course.get("shortname"), "warning",
+                                        f"{NO_COMPLETION_CRITERIA}: completion tracking is on but has no criteria, "
+                                        "so nobody can complete it", OWNER_MOODLE_ADMIN, flow="results").to_dict())
             entry = {"courseid": int(course["id"]), "userid": user_id, "completed": bool(course.get("completed")),
                      "timecompleted": None}
             if entry["completed"] and (links[user_id][0], entry["courseid"]) not in already:
