@@ -179,3 +179,42 @@ def test_a_restored_course_is_relinked_in_psiber(engine, tmp_path):
     course_sync.load_courses(SETTINGS, engine, tmp_path)
     rows = engine.connect().execute(text("SELECT course_code, moodle_course_id, status FROM course")).all()
     assert [tuple(row) for row in rows] == [("DRV-101", 9, "Active")]
+
+
+def test_full_result_reads_come_by_themselves_and_an_incomplete_read_holds_the_watermark(engine, tmp_path,
+                                                                                          monkeypatch):
+    import json
+
+    from moodle.hook import MoodleHook
+    from moodle_stand_in import MoodleStandIn
+    from psiber_moodle.psiber_db import select_watermark, upsert_user_links
+
+    def load(reads_complete: bool) -> None:
+        write_json(tmp_path / "result_plan.json", {"reads_complete": reads_complete, "attempts": [],
+                                                   "completions": [], "in_progress": 0, "outcomes": []})
+        result_sync.load_results(SETTINGS, engine, tmp_path)
+
+    write_json(tmp_path / "moodle_courses.json", [])
+    with MoodleStandIn("t0ken-t0ken-t0ken-t0ken") as moodle:
+        monkeypatch.setenv("AIRFLOW_CONN_MOODLE", json.dumps({"conn_type": "http", "host": moodle.base_url,
+                                                              "password": "t0ken-t0ken-t0ken-t0ken"}))
+        user = moodle.add_user(username="thabo@example.com", email="thabo@example.com", idnumber="EE00001")
+        upsert_user_links(engine, SETTINGS.key, [(1, user["id"], "thabo@example.com")])
+        hook = MoodleHook("moodle", backoff_seconds=0.01)
+
+        first = result_sync.find_changed_learners(SETTINGS, hook, engine, tmp_path, full=False)
+        assert first["full"] is True  # never read in full yet
+        load(reads_complete=True)
+        stored = select_watermark(engine, SETTINGS.key, "results")
+        assert stored == read_json(tmp_path / "learners.json")["started"] - result_sync.WATERMARK_OVERLAP_SECONDS
+
+        second = result_sync.find_changed_learners(SETTINGS, hook, engine, tmp_path, full=False)
+        assert second == {"linked": 1, "active": 0, "watermark": stored, "full": False}
+        with engine.begin() as connection:  # a week later
+            connection.execute(text("UPDATE sync_watermark SET synced_until = synced_until - 8 * 86400 "
+                                    "WHERE flow = 'results_full'"))
+        assert result_sync.find_changed_learners(SETTINGS, hook, engine, tmp_path, full=False)["full"] is True
+
+        result_sync.find_changed_learners(SETTINGS, hook, engine, tmp_path, full=False)
+        load(reads_complete=False)
+        assert select_watermark(engine, SETTINGS.key, "results") == stored

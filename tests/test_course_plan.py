@@ -116,7 +116,8 @@ def test_a_recreated_course_takes_over_its_psiber_course_and_a_live_namesake_is_
     plan = plan_course_changes(wanted(moodle_course(9, "A")), [psiber_row("A", 5)], SETTINGS, {"Driver Training"},
                                {9})
     assert [(o.record, o.action, o.reason) for o in plan.outcomes] == [("A", "updated", "changed: moodle_course_id")]
-    assert [(row["course_code"], row["moodle_course_id"], row["status"]) for row in plan.upserts] == [("A", 9, "Active")]
+    assert [(row["course_code"], row["moodle_course_id"], row["status"]) for row in plan.upserts] == [
+        ("A", 9, "Active")]
     clash = plan_course_changes(wanted(moodle_course(9, "A")), [psiber_row("A", 5)], SETTINGS, {"Driver Training"},
                                 {5, 9})
     assert clash.upserts == [] and [(o.record, o.action) for o in clash.outcomes] == [("A", "conflict")]
@@ -127,4 +128,5 @@ def test_pass_rates_outside_0_to_100_and_overlong_texts_are_warnings():
     [row], outcomes = psiber_courses_from_moodle([course], CATEGORIES, SETTINGS, PICKLISTS)
     assert (row["min_pass_rate"], row["saqa_id"]) == (None, None)
     assert [o.reason.split(": ", 1)[1] for o in outcomes] == [
-        "the value is longer than PSIber's 255 characters; left empty", "1000 is not a percentage from 0 to 100; left empty"]
+        "the value is longer than PSIber's 255 characters; left empty",
+        "1000 is not a percentage from 0 to 100; left empty"]

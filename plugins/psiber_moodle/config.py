@@ -103,7 +103,8 @@ class CourseSync(_Strict):
 
 class ResultSync(_Strict):
     """How results are read: per-course grade reads and per-user completion reads, in batches
-    that mapped tasks (and so several workers) share.
+    that mapped tasks (and so several workers) share; everyone's results again every
+    ``full_sync_every_days``, for changes no learner activity reveals.
 
     ``moodle_pool`` names an Airflow pool (create it first) that bounds Moodle calls across
     all runs; ``max_parallel_reads`` bounds them within one run.
@@ -111,6 +112,7 @@ class ResultSync(_Strict):
 
     courses_per_read_task: Annotated[int, Field(ge=1, le=500)] = 10
     users_per_read_task: Annotated[int, Field(ge=1, le=5000)] = 100
+    full_sync_every_days: Annotated[int, Field(ge=1)] = 7
     max_parallel_reads: Annotated[int, Field(ge=1, le=64)] = 4
     moodle_pool: Annotated[str, Field(pattern=_CONN_ID.pattern)] | None = None
 

@@ -130,7 +130,7 @@ def select_moodle_completions(engine: Engine, integration_name: str) -> set[tupl
 
 
 def save_results(engine: Engine, integration_name: str, attempts: list[dict], completions: list[dict],
-                 synced_until: int) -> tuple[list[str], int]:
+                 synced_until: int, full_sync_at: int | None = None) -> tuple[list[str], int]:
     """Write attempts and completions and move the watermark, all or nothing.
 
     A completion changes only with a new attempt: a result read again (perhaps with a less
@@ -153,6 +153,8 @@ def save_results(engine: Engine, integration_name: str, attempts: list[dict], co
                 changed_completions += connection.execute(text(sql("upsert_course_completion")), {
                     key: completion[key] for key in ("employee_id", "course_code", "completed_on", "result")
                 } | {"updated_at": now}).rowcount
-        connection.execute(text(sql("upsert_watermark")), {"integration_name": integration_name, "flow": "results",
-                                                            "synced_until": synced_until})
+        marks = {"results": synced_until} | ({"results_full": full_sync_at} if full_sync_at else {})
+        for flow, until in marks.items():
+            connection.execute(text(sql("upsert_watermark")), {"integration_name": integration_name, "flow": flow,
+                                                                "synced_until": until})
     return new_attempts, changed_completions

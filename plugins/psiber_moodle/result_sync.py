@@ -49,9 +49,16 @@ class ResultPicklistError(RuntimeError):
 
 def find_changed_learners(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: Path,
                           full: bool) -> dict:
-    """Linked Moodle users active since the watermark (all of them on a first or full run)."""
+    """Linked Moodle users active since the watermark; all of them on a first or full run.
+
+    A full run comes by itself every ``results.full_sync_every_days``: it picks up what no
+    activity shows (a teacher completing a learner by hand, completions cron aggregated late).
+    """
     started = int(time.time())
-    watermark = 0 if full else select_watermark(engine, integration.key, "results")
+    stored = select_watermark(engine, integration.key, "results")
+    last_full = select_watermark(engine, integration.key, "results_full")
+    full = full or started - last_full >= integration.results.full_sync_every_days * 86_400
+    watermark = 0 if full else stored
     links = select_user_links(engine, integration.key)
     user_ids = sorted(int(value) for value in links["moodle_user_id"])
     active = []
@@ -61,12 +68,13 @@ def find_changed_learners(integration: Integration, hook: MoodleHook, engine: En
                 active.append(int(user["id"]))
     courses = [int(c["id"]) for c in read_json(run_dir / "moodle_courses.json") if c.get("format") != SITE_FORMAT]
     write_json(run_dir / "learners.json", {
-        "started": started, "watermark": watermark, "active": active, "course_ids": courses,
+        "started": started, "watermark": watermark, "stored_watermark": stored, "full": full, "active": active,
+        "course_ids": courses,
         "links": {int(row.moodle_user_id): [int(row.employee_id), row.employee_number] for row in links.itertuples()},
     })
     log.info("%d of %d linked Moodle users active since %s", len(active), len(user_ids),
              datetime.fromtimestamp(watermark, timezone.utc).isoformat() if watermark else "ever")
-    return {"linked": len(user_ids), "active": len(active), "watermark": watermark}
+    return {"linked": len(user_ids), "active": len(active), "watermark": watermark, "full": full}
 
 
 def grade_read_batches(integration: Integration, run_dir: Path) -> list[list[int]]:
@@ -210,6 +218,7 @@ def plan_result_changes(integration: Integration, engine: Engine, run_dir: Path)
         fail_result=integration.fail_result, sync_date=datetime.fromtimestamp(now, timezone.utc).date(), now=now,
     )
     write_json(run_dir / "result_plan.json", {
+        "reads_complete": not (grade_warnings or invalid),
         "attempts": plan.attempts, "completions": plan.completions, "in_progress": plan.in_progress,
         "outcomes": grade_warnings + completion_warnings + [o.to_dict() for o in invalid + plan.outcomes],
     })
@@ -220,11 +229,17 @@ def plan_result_changes(integration: Integration, engine: Engine, run_dir: Path)
 
 
 def load_results(integration: Integration, engine: Engine, run_dir: Path) -> dict:
-    """Write attempts and completions, then move the watermark to (just before) this run's start."""
+    """Write attempts and completions, then move the watermark to (just before) this run's start.
+
+    When part of Moodle's answers could not be used (a course's grades unreadable, rejected
+    rows), the watermark stays where it was, so the next run asks about them again.
+    """
     plan = read_json(run_dir / "result_plan.json")
     learners = read_json(run_dir / "learners.json")
-    new, changed = save_results(engine, integration.key, plan["attempts"], plan["completions"],
-                                learners["started"] - WATERMARK_OVERLAP_SECONDS)
+    complete = plan["reads_complete"]
+    until = learners["started"] - WATERMARK_OVERLAP_SECONDS if complete else learners["stored_watermark"]
+    new, changed = save_results(engine, integration.key, plan["attempts"], plan["completions"], until,
+                                full_sync_at=learners["started"] if learners["full"] and complete else None)
     new_keys = set(new)
     outcomes = [
         Outcome(attempt["record"], "recorded",
