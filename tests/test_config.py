@@ -29,6 +29,7 @@ def test_defaults_are_daily_all_payrolls_and_moodle_generated_passwords(tmp_path
     ("moodle_token: abc", "moodle_token"),
     ("safety: {max_suspend_share: 2}", "safety.max_suspend_share"),
     ("schedule: every night", "schedule"),
+    ("timezone: Mars/Olympus", "timezone"),
 ])
 def test_a_bad_field_is_named_with_the_file_and_owner(tmp_path, extra, field):
     text = "\n".join(line for line in GOOD.splitlines() if not line.startswith(extra.split(":")[0] + ":"))

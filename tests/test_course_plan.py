@@ -130,3 +130,12 @@ def test_pass_rates_outside_0_to_100_and_overlong_texts_are_warnings():
     assert [o.reason.split(": ", 1)[1] for o in outcomes] == [
         "the value is longer than PSIber's 255 characters; left empty",
         "1000 is not a percentage from 0 to 100; left empty"]
+
+
+def test_start_dates_are_days_in_the_sites_time_zone():
+    sast_midnight = 1772402400  # 2026-03-02 00:00 in Johannesburg, 2026-03-01 22:00 UTC
+    course = moodle_course(5, "DRV", startdate=sast_midnight)
+    [utc], _ = psiber_courses_from_moodle([course], CATEGORIES, SETTINGS, PICKLISTS)
+    local = SETTINGS.model_copy(update={"timezone": "Africa/Johannesburg"})
+    [sast], _ = psiber_courses_from_moodle([course], CATEGORIES, local, PICKLISTS)
+    assert (utc["start_date"], sast["start_date"]) == ("2026-03-01", "2026-03-02")

@@ -81,3 +81,14 @@ def test_unlinked_users_are_ignored_and_unknown_courses_skipped():
     assert result.attempts == []
     assert [(o.record, o.action, o.flow) for o in result.outcomes] == [
         ("EE00001 / Moodle course #77", "skipped", "results")]
+
+
+def test_attempt_dates_are_days_in_the_sites_time_zone():
+    from zoneinfo import ZoneInfo
+
+    completion = [{"courseid": 5, "userid": 100, "completed": True, "timecompleted": 1772407800}]  # 01:30 SAST
+    utc = plan(completions=completion).attempts[0]["attempt_date"]
+    sast = plan_results(integration_key="drv", links=LINKS, courses=COURSES, grades=[], completions=completion,
+                        changed_since=0, pass_result="Competent", fail_result="Not Yet Competent",
+                        sync_date=date(2026, 11, 23), now=NOW, zone=ZoneInfo("Africa/Johannesburg"))
+    assert (utc, sast.attempts[0]["attempt_date"]) == (date(2026, 3, 1), date(2026, 3, 2))

@@ -10,6 +10,7 @@ import re
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -147,6 +148,7 @@ class Integration(_Strict):
     pass_result: Annotated[str, Field(min_length=1)]
     fail_result: Annotated[str, Field(min_length=1)]
     pseudo_email_domain: str
+    timezone: str = Field(default="UTC", description="The Moodle site's time zone: dates are taken in it.")
     flows: tuple[Literal["users", "courses", "results"], ...] = ("users", "courses", "results")
     users: UserSync = UserSync()
     courses: CourseSync = CourseSync()
@@ -161,6 +163,19 @@ class Integration(_Strict):
         if not _DOMAIN.match(value):
             raise ValueError(f"'{value}' is not a domain name like 'jhb.com'")
         return value.lower()
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not a time zone name like 'Africa/Johannesburg'") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @field_validator("schedule")
     @classmethod

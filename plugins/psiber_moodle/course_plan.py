@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, tzinfo
 
 from psiber_moodle.config import COURSE_ELEMENT_KINDS, Integration
 from psiber_moodle.outcomes import OWNER_MOODLE_ADMIN, Outcome
@@ -32,8 +32,9 @@ def _plain(text) -> str:
     return html.unescape(_TAGS.sub("", str(text or ""))).strip()
 
 
-def _date(timestamp) -> str | None:
-    return datetime.fromtimestamp(int(timestamp), timezone.utc).date().isoformat() if timestamp else None
+def _date(timestamp, zone: tzinfo) -> str | None:
+    """Moodle stores midnight in the site's time zone: the day is read there, not in UTC."""
+    return datetime.fromtimestamp(int(timestamp), zone).date().isoformat() if timestamp else None
 
 
 def _element_value(kind: str, raw: dict, picklist: set[str]) -> tuple[object, str | None]:
@@ -83,7 +84,7 @@ def psiber_courses_from_moodle(
             "description": _plain(course["fullname"]),
             "category": category_names.get(int(course.get("categoryid") or 0)),
             "status": "Active" if course.get("visible") else "Inactive",
-            "start_date": _date(course.get("startdate")),
+            "start_date": _date(course.get("startdate"), integration.zone),
             "moodle_course_id": int(course["id"]),
             "enddate": int(course.get("enddate") or 0),
             **{element: None for element in COURSE_ELEMENT_KINDS},

@@ -11,7 +11,8 @@ The pass/fail rule, for one employee in one course:
 
 The pass mark is the course's PSIber "min pass rate" (a percentage, from the matched course
 custom field). The grade is the course total as a percentage of its range. Date of attempt =
-Moodle's completion time, else the grading time, else the date of sync.
+Moodle's completion time, else the grading time, else the date of sync, each as a day in the
+site's time zone (the integration's ``timezone``).
 
 An attempt is keyed by the integration, course, user, verdict and grade, so syncing the same
 result again finds the same key (one attempt) whatever dates Moodle reports on the way, and a
@@ -22,7 +23,7 @@ read, changed or sent to Moodle.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timezone, tzinfo
 
 from psiber_moodle.outcomes import Outcome
 
@@ -54,8 +55,8 @@ class ResultPlan:
     in_progress: int = 0
 
 
-def _day(timestamp: int | None, fallback: date) -> date:
-    return datetime.fromtimestamp(int(timestamp), timezone.utc).date() if timestamp else fallback
+def _day(timestamp: int | None, fallback: date, zone: tzinfo) -> date:
+    return datetime.fromtimestamp(int(timestamp), zone).date() if timestamp else fallback
 
 
 def plan_results(
@@ -70,6 +71,7 @@ def plan_results(
     fail_result: str,
     sync_date: date,
     now: int,
+    zone: tzinfo = timezone.utc,
 ) -> ResultPlan:
     """Attempts and completions for the (user, course) pairs Moodle reports as changed.
 
@@ -101,7 +103,7 @@ def plan_results(
             continue
         moodle_time = completion.get("timecompleted") or grade.get("gradedategraded")
         result = pass_result if verdict == PASS else fail_result
-        attempt_date = _day(moodle_time, sync_date)
+        attempt_date = _day(moodle_time, sync_date, zone)
         plan.attempts.append({
             "attempt_key": f"moodle:{integration_key}:{course_id}:{user_id}:{verdict}:{percent}",
             "employee_id": employee_id, "course_code": course["course_code"], "attempt_date": attempt_date,

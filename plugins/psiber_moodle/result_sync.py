@@ -215,7 +215,8 @@ def plan_result_changes(integration: Integration, engine: Engine, run_dir: Path)
         integration_key=integration.key, links=links, courses=courses, grades=kept(grades),
         completions=kept(completions),
         changed_since=learners["watermark"], pass_result=integration.pass_result,
-        fail_result=integration.fail_result, sync_date=datetime.fromtimestamp(now, timezone.utc).date(), now=now,
+        fail_result=integration.fail_result, sync_date=datetime.fromtimestamp(now, integration.zone).date(), now=now,
+        zone=integration.zone,
     )
     write_json(run_dir / "result_plan.json", {
         "reads_complete": not (grade_warnings or invalid),
