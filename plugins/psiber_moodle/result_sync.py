@@ -32,7 +32,7 @@ from psiber_moodle.psiber_db import (
 )
 from psiber_moodle.result_plan import plan_results
 from psiber_moodle.run_files import read_json, write_json
-from psiber_moodle.user_sync import LOOKUP_CHUNK, chunks
+from psiber_moodle.user_sync import chunks, users_by_field
 from psiber_moodle.validation import COMPLETION_COLUMNS, GRADE_COLUMNS, validate_completions, validate_course_grades
 
 log = logging.getLogger(__name__)
@@ -62,10 +62,9 @@ def find_changed_learners(integration: Integration, hook: MoodleHook, engine: En
     links = select_user_links(engine, integration.key)
     user_ids = sorted(int(value) for value in links["moodle_user_id"])
     active = []
-    for chunk in chunks(user_ids, LOOKUP_CHUNK):
-        for user in hook.call("core_user_get_users_by_field", field="id", values=list(chunk)):
-            if int(user.get("lastaccess") or 0) > watermark:
-                active.append(int(user["id"]))
+    for user in users_by_field(hook, "id", user_ids):
+        if int(user.get("lastaccess") or 0) > watermark:
+            active.append(int(user["id"]))
     courses = [int(c["id"]) for c in read_json(run_dir / "moodle_courses.json") if c.get("format") != SITE_FORMAT]
     write_json(run_dir / "learners.json", {
         "started": started, "watermark": watermark, "stored_watermark": stored, "full": full, "active": active,

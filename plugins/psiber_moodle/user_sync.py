@@ -30,6 +30,12 @@ LOOKUP_CHUNK = 200
 _PLAN_ONLY_KEYS = ("employee_id", "employee_number", "action", "changed", "reason")
 
 
+def users_by_field(hook: MoodleHook, field: str, values: Sequence) -> Iterator[dict]:
+    """Moodle users whose ``field`` is one of ``values``, asked in chunks Moodle's input limits allow."""
+    for chunk in chunks(values, LOOKUP_CHUNK):
+        yield from hook.call("core_user_get_users_by_field", field=field, values=list(chunk))
+
+
 def chunks(items: Sequence, size: int) -> Iterator[Sequence]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -75,9 +81,8 @@ def extract_moodle_users(integration: Integration, hook: MoodleHook, engine: Eng
     }
     users: dict[int, dict] = {}
     for field, values in wanted.items():
-        for chunk in chunks(values, LOOKUP_CHUNK):
-            for user in hook.call("core_user_get_users_by_field", field=field, values=list(chunk)):
-                users[int(user["id"])] = user
+        for user in users_by_field(hook, field, values):
+            users[int(user["id"])] = user
     write_json(run_dir / "moodle_users.json", list(users.values()))
     return {"moodle_users": len(users)}
 
@@ -204,9 +209,8 @@ def apply_user_changes(integration: Integration, hook: MoodleHook, run_dir: Path
     def already_created(batch: Sequence[dict]) -> tuple[list[dict], list[dict]]:
         """The batch's users Moodle already has with our username and ID number, as create_users answers."""
         found = {}
-        for chunk in chunks([item["username"] for item in batch], LOOKUP_CHUNK):
-            for user in hook.call("core_user_get_users_by_field", field="username", values=list(chunk)):
-                found[user["username"]] = user
+        for user in users_by_field(hook, "username", [item["username"] for item in batch]):
+            found[user["username"]] = user
         done = [item for item in batch
                 if item["username"] in found and found[item["username"]].get("idnumber") == item["idnumber"]]
         return done, [{"id": found[item["username"]]["id"], "username": item["username"]} for item in done]
