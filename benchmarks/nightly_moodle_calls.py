@@ -42,7 +42,7 @@ def main() -> None:
         "PSIBER_MOODLE_DATA_DIR": str(home / "runs"),
         "PSIBER_MOODLE_INTEGRATIONS": str(ROOT / "include" / "integrations"),
     })
-    sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "dags")]
+    sys.path[:0] = [str(ROOT), str(ROOT / "plugins"), str(ROOT / "dags")]
     subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], check=True,
                    stdout=subprocess.DEVNULL)
 
@@ -50,7 +50,7 @@ def main() -> None:
     from sqlalchemy import create_engine, text
 
     from moodle_stand_in import MoodleStandIn
-    from psiber_moodle.demo_company import seed_demo_company
+    from psiber.demo_company import seed_demo_company
 
     engine = create_engine(f"sqlite:///{home / 'psiber.db'}")
     seed_demo_company(engine, employees=round(args.employees / 0.8))  # the demo integration covers 8 of 10 payrolls

@@ -1,7 +1,7 @@
 """One DAG per integration file in include/integrations/: employees → Moodle users, Moodle courses and
 results → PSIber.
 
-This file only wires tasks; the steps live in plugins/psiber_moodle/{user,course,result}_sync.py.
+This file only wires tasks; the steps live in plugins/psiber/{user,course,result}_sync.py.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from pathlib import Path
 from airflow.sdk import DAG, Param, dag, get_current_context, task
 
 from moodle.hook import MoodleHook
-from psiber_moodle import course_sync, field_discovery, result_sync, user_sync
-from psiber_moodle.config import Integration, load_integrations
-from psiber_moodle.config_errors import ConfigErrorTimetable, describe_config_errors
-from psiber_moodle.preflight import preflight
-from psiber_moodle.psiber_db import engine_from_connection
-from psiber_moodle.run_files import prune_old_runs, run_directory
-from psiber_moodle.run_summary import build_run_summary, small_summary, write_run_summary
-from psiber_moodle.task_failures import fail_fast_unless_transient
+from psiber import course_sync, field_discovery, result_sync, user_sync
+from psiber.config import Integration, load_integrations
+from psiber.preflight import preflight
+from psiber.psiber_db import engine_from_connection
+from sync_common.config_errors import ConfigErrorTimetable, describe_config_errors
+from sync_common.run_files import prune_old_runs, run_directory
+from sync_common.run_summary import build_run_summary, small_summary, write_run_summary
+from sync_common.task_failures import fail_fast_unless_transient
 
 INTEGRATIONS_DIR = Path(
     os.environ.get("PSIBER_MOODLE_INTEGRATIONS", Path(__file__).resolve().parents[1] / "include" / "integrations")

@@ -35,7 +35,7 @@ def configure_airflow() -> None:
         "PSIBER_MOODLE_INTEGRATIONS": str(ROOT / "include" / "integrations"),
         "PSIBER_MOODLE_TASK_RETRIES": "0",
     })
-    sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "dags")]
+    sys.path[:0] = [str(ROOT), str(ROOT / "plugins"), str(ROOT / "dags")]
 
 
 def connect(moodle_url: str, token: str) -> None:
@@ -71,11 +71,11 @@ def main() -> int:
         subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], check=True,
                        stdout=subprocess.DEVNULL)
 
-    from moodle_stand_in import MoodleStandIn
-    from moodle_stand_in.demo_site import add_demo_courses, simulate_learning
     from sqlalchemy import create_engine
 
-    from psiber_moodle.demo_company import HAND_MADE_MOODLE_USER, seed_demo_company
+    from moodle_stand_in import MoodleStandIn
+    from moodle_stand_in.demo_site import add_demo_courses, simulate_learning
+    from psiber.demo_company import HAND_MADE_MOODLE_USER, seed_demo_company
 
     if seed_demo_company(create_engine(f"sqlite:///{DEMO / 'psiber.db'}")):
         print("Seeded the demo PSIber company into .demo/psiber.db")

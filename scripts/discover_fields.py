@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "plugins")]
 
 from moodle.hook import MoodleHook  # noqa: E402
-from psiber_moodle.config import load_integration  # noqa: E402
-from psiber_moodle.field_discovery import (  # noqa: E402
+from psiber.config import load_integration  # noqa: E402
+from psiber.field_discovery import (  # noqa: E402
     field_matches,
     read_course_fields,
     read_user_fields,

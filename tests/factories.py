@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from psiber_moodle.config import Integration
+from psiber.config import Integration
 
 # A minimal valid integration file.
 GOOD = """

@@ -1,0 +1,365 @@
+"""core_user_* functions of the Moodle stand-in, written from Moodle 4.5's user/externallib.php.
+
+What a sync client must cope with is kept: create_users is one transaction (the first bad user fails
+the call and nothing is created), update_users tries every user on its own and reports failures as
+warnings, a menu profile field silently falls back to its default for a value outside its options,
+and the per-record reasons of create_users are debuginfo only (invisible unless the site debugs).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import html
+import re
+import time
+
+from .server import (
+    ADMIN_ID,
+    DEFAULT,
+    GUEST_ID,
+    OPTIONAL,
+    MoodleError,
+    MoodleStandIn,
+    Multiple,
+    Single,
+    Value,
+    clean_param,
+    coding_exception,
+    invalid_parameter,
+    moodle_exception,
+    php_empty,
+    ws_function,
+)
+
+DEFAULT_PROFILE_FIELDS = [
+    {"id": i, "shortname": short, "name": name, "datatype": kind, "param1": options, "defaultdata": "",
+     "categoryid": 1, "sortorder": i, "required": 0, "visible": 2}
+    for i, (short, name, kind, options) in enumerate([
+        ("gender", "Gender", "menu", "Male\nFemale\nOther"),
+        ("disability", "Disability", "menu", "Yes\nNo"),
+        ("employmenttype", "Employment type", "menu", "Permanent\nContract\nTemporary"),
+        ("uifref", "UIF reference", "text", ""),
+        ("sdlref", "SDL reference", "text", ""),
+        ("employeenumber", "Employee number", "text", ""),
+    ], start=1)
+]
+
+INTERNAL_AUTHS = {"manual", "email", "nologin", "none"}
+# Preferences core_user lets an admin set for another user; Moodle silently skips any other name.
+KNOWN_PREFERENCES = {"auth_forcepasswordchange", "htmleditor", "forum_markasreadonnotification",
+                     "badgeprivacysetting", "blogpagesize", "calendar_timeformat", "calendar_startwday",
+                     "calendar_maxevents", "calendar_lookahead", "calendar_persistflt", "message_blocknoncontacts"}
+
+_NAME_VALUE = {"customfields": Multiple(Single({"type": Value("alphanumext"), "value": Value("raw")}), OPTIONAL),
+               "preferences": Multiple(Single({"type": Value("raw"), "value": Value("raw")}), OPTIONAL)}
+_OPTIONAL_FIELDS = {name: Value(ptype, OPTIONAL) for name, ptype in [
+    ("maildisplay", "int"), ("city", "text"), ("country", "alpha"), ("timezone", "timezone"),
+    ("description", "raw"), ("firstnamephonetic", "notags"), ("lastnamephonetic", "notags"),
+    ("middlename", "notags"), ("alternatename", "notags"), ("interests", "text"), ("institution", "text"),
+    ("department", "text"), ("phone1", "notags"), ("phone2", "notags"), ("address", "text"),
+    ("theme", "theme"), ("mailformat", "int")]}
+
+# create_users_parameters() in 4.5: no 'suspended' (sending it is "Unexpected keys"), no 'id'.
+CREATE_FIELDS = {
+    "createpassword": Value("bool", OPTIONAL), "username": Value("username"),
+    "auth": Value("auth", DEFAULT, "manual"), "password": Value("raw", OPTIONAL),
+    "firstname": Value("notags"), "lastname": Value("notags"), "email": Value("raw_trimmed"),
+    "idnumber": Value("raw", DEFAULT, ""), "lang": Value("lang", DEFAULT, "en"),
+    "calendartype": Value("plugin", DEFAULT, "gregorian"), **_OPTIONAL_FIELDS, **_NAME_VALUE,
+}
+UPDATE_FIELDS = {
+    "id": Value("int"), "username": Value("username", OPTIONAL), "auth": Value("auth", OPTIONAL),
+    "suspended": Value("bool", OPTIONAL), "password": Value("raw", OPTIONAL),
+    "firstname": Value("notags", OPTIONAL), "lastname": Value("notags", OPTIONAL),
+    "email": Value("raw_trimmed", OPTIONAL), "userpicture": Value("int", OPTIONAL),
+    "idnumber": Value("raw", OPTIONAL), "lang": Value("lang", OPTIONAL), "calendartype": Value("plugin", OPTIONAL),
+    **_OPTIONAL_FIELDS, **_NAME_VALUE,
+}
+# Key order of core_user_external::user_description(); clean_returnvalue() emits keys in this order.
+DETAIL_ORDER = ["id", "username", "firstname", "lastname", "fullname", "email", "address", "phone1", "phone2",
+                "department", "institution", "idnumber", "interests", "firstaccess", "lastaccess", "auth",
+                "suspended", "confirmed", "lang", "calendartype", "theme", "timezone", "mailformat", "trackforums",
+                "description", "descriptionformat", "city", "country", "profileimageurlsmall", "profileimageurl",
+                "customfields", "preferences"]
+
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9]+(?:-+[A-Za-z0-9]+)*"
+_EMAIL = re.compile(rf"(?=.{{1,64}}@){_ATEXT}(?:\.{_ATEXT})*@(?:{_LABEL}\.)+[A-Za-z][A-Za-z0-9]*(?:-+[A-Za-z0-9]+)*")
+
+
+def valid_email(address: str) -> bool:
+    """validate_email(): PHPMailer's default check is PHP's FILTER_VALIDATE_EMAIL (needs a dotted domain)."""
+    return bool(address) and len(address) <= 254 and bool(_EMAIL.fullmatch(address)) and not re.search("[<>]", address)
+
+
+def password_policy_errors(password: str) -> str:
+    """check_password_policy() with Moodle's default policy; '' when the password is acceptable."""
+    rules = [(len(password) >= 8, "Passwords must be at least 8 characters long."),
+             (any(c.isdigit() for c in password), "Passwords must have at least 1 digit(s)."),
+             (any(c.islower() for c in password), "Passwords must have at least 1 lower case letter(s)."),
+             (any(c.isupper() for c in password), "Passwords must have at least 1 upper case letter(s)."),
+             (any(not (c.isdigit() or c.islower() or c.isupper()) for c in password),
+              "The password must have at least 1 special character(s) such as *, -, or #.")]
+    return "".join(f"<div>{message}</div>" for ok, message in rules if not ok)
+
+
+def _hash(password: str) -> str:
+    return hashlib.sha256(password.encode()).hexdigest()
+
+
+def _trim(text: str) -> str:
+    return text.strip(" \t\n\r\0\x0b")
+
+
+# --------------------------------------------------------------------------- records
+
+
+def new_record(site: MoodleStandIn, fields: dict) -> dict:
+    """A mdl_user row with Moodle's defaults; ``customfields``/``preferences`` as dicts or {type,value} lists."""
+    fields, now = dict(fields), int(time.time())
+    record = {"id": fields.pop("id", None) or site.allocate_id(), "username": "", "auth": "manual",
+              "confirmed": 1, "suspended": 0, "firstname": "", "lastname": "", "email": "", "idnumber": "",
+              "lang": "en", "calendartype": "gregorian", "theme": "", "timezone": "99", "mailformat": 1,
+              "maildisplay": 2, "trackforums": 0, "city": "", "country": "", "institution": "", "department": "",
+              "phone1": "", "phone2": "", "address": "", "interests": "", "description": None,
+              "descriptionformat": 1, "firstaccess": 0, "lastaccess": 0, "timecreated": now, "timemodified": now,
+              "password_hash": "", "customfields": {}, "preferences": {}}
+    for key in ("customfields", "preferences"):
+        value = fields.pop(key, None) or {}
+        record[key] = dict(value) if isinstance(value, dict) else {item["type"]: item["value"] for item in value}
+    if "password" in fields:
+        record["password_hash"] = _hash(fields.pop("password"))
+    if "suspended" in fields:
+        fields["suspended"] = int(bool(fields["suspended"]))
+    record.update(fields)
+    return record
+
+
+def seed_users() -> dict[int, dict]:
+    """Every Moodle site starts with the guest (id 1) and the admin (id 2)."""
+    now = int(time.time())
+    base = {"auth": "manual", "confirmed": 1, "suspended": 0, "idnumber": "", "lang": "en", "calendartype": "gregorian",
+            "theme": "", "timezone": "99", "mailformat": 1, "maildisplay": 2, "trackforums": 0, "city": "",
+            "country": "", "institution": "", "department": "", "phone1": "", "phone2": "", "address": "",
+            "interests": "", "description": None, "descriptionformat": 1, "firstaccess": 0, "lastaccess": 0,
+            "timecreated": now, "timemodified": now, "password_hash": "", "customfields": {}, "preferences": {}}
+    return {GUEST_ID: {**base, "id": GUEST_ID, "username": "guest", "firstname": "Guest user", "lastname": " ",
+                       "email": "root@localhost"},
+            ADMIN_ID: {**copy.deepcopy(base), "id": ADMIN_ID, "username": "admin", "firstname": "Admin",
+                       "lastname": "User", "email": "admin@example.com"}}
+
+
+def save_profile_data(site: MoodleStandIn, record: dict, customfields: list[dict]) -> None:
+    """profile_save_data(): unknown shortnames are ignored; a menu value outside the options
+    (exact, case-sensitive match) is replaced by the field's default - no error, no warning."""
+    given = {item["type"]: item["value"] for item in customfields}
+    for field in site.profile_fields:
+        if field["shortname"] not in given:
+            continue
+        value = given[field["shortname"]]
+        if field["datatype"] == "menu" and value not in field["param1"].split("\n"):
+            value = field["defaultdata"]
+        record["customfields"][field["shortname"]] = value
+
+
+def save_preferences(record: dict, preferences: list[dict]) -> None:
+    for item in preferences:
+        if item["type"] in KNOWN_PREFERENCES:
+            record["preferences"][item["type"]] = item["value"]
+
+
+def user_details(site: MoodleStandIn, user: dict) -> dict:
+    """user_get_user_details() as seen by the admin token user, keys in user_description() order."""
+    details = {"id": user["id"], "username": user["username"], "firstname": user["firstname"],
+               "lastname": user["lastname"], "fullname": f"{user['firstname']} {user['lastname']}",
+               "email": user["email"], "department": user["department"], "firstaccess": user["firstaccess"],
+               "lastaccess": user["lastaccess"], "auth": user["auth"], "suspended": bool(user["suspended"]),
+               "confirmed": bool(user["confirmed"]), "lang": user["lang"], "theme": user["theme"],
+               "mailformat": user["mailformat"], "trackforums": user["trackforums"],
+               "profileimageurlsmall": site.picture_url("f2"), "profileimageurl": site.picture_url("f1")}
+    for key in ("address", "phone1", "phone2", "institution", "idnumber", "interests", "timezone", "city", "country"):
+        if user.get(key):
+            details[key] = user[key]
+    if user.get("description") is not None:
+        details["description"], details["descriptionformat"] = user["description"], user["descriptionformat"]
+    fields = []
+    for field in site.profile_fields:  # only fields with content are shown (show_field_content)
+        value = user["customfields"].get(field["shortname"], field["defaultdata"])
+        if value not in (None, ""):
+            fields.append({"type": field["datatype"], "value": value, "displayvalue": html.escape(value, quote=False),
+                           "name": field["name"], "shortname": field["shortname"]})
+    if fields:
+        details["customfields"] = fields
+    if user["id"] == site.token_user_id:  # preferences are only returned for the calling user
+        details["preferences"] = [{"name": k, "value": v} for k, v in user["preferences"].items()]
+        details["preferences"].append({"name": "_lastloaded", "value": str(int(time.time()))})
+    return {key: details[key] for key in DETAIL_ORDER if key in details}
+
+
+def _like(pattern: str, text: str) -> bool:
+    """$DB->sql_like(..., casesensitive false): % and _ are wildcards, backslash escapes."""
+    regex, i = [], 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\" and i + 1 < len(pattern):
+            regex.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        regex.append(".*" if char == "%" else "." if char == "_" else re.escape(char))
+        i += 1
+    return re.fullmatch("".join(regex), text, re.IGNORECASE | re.DOTALL) is not None
+
+
+# --------------------------------------------------------------------------- functions
+
+
+@ws_function("core_user_create_users", {"users": Multiple(Single(CREATE_FIELDS))}, writes=True)
+def create_users(site: MoodleStandIn, users: list[dict]) -> list[dict]:
+    """One delegated transaction: the first bad user fails the whole call and nothing is kept.
+
+    Ids taken by users inserted before the failure are not given back (a database sequence is not
+    rolled back), so ids on a real site have gaps after a failed batch; the stand-in does the same.
+    """
+    created: list[dict] = []
+    for user in users:
+        _check_new_user(site, user, created)
+        created.append(_insert_new_user(site, user))
+    for record in created:
+        site.users[record["id"]] = record
+    return [{"id": record["id"], "username": record["username"]} for record in created]
+
+
+def _check_new_user(site: MoodleStandIn, user: dict, pending: list[dict]) -> None:
+    for name in ("username", "firstname", "lastname"):
+        if _trim(user[name]) == "":
+            raise invalid_parameter(f"The field {name} cannot be blank")
+    everyone = [*site.users.values(), *pending]
+    if any(other["username"] == user["username"] for other in everyone):
+        raise invalid_parameter(f"Username already exists: {user['username']}")
+    if user["auth"] in ("mnet", "webservice"):
+        raise invalid_parameter(f"Invalid authentication type: {user['auth']}")
+    internal = user["auth"] in INTERNAL_AUTHS
+    if internal and php_empty(user.get("password")) and php_empty(user.get("createpassword")):
+        raise invalid_parameter("Invalid password: you must provide a password, or set createpassword.")
+    if not valid_email(user["email"]):
+        raise invalid_parameter(f"Email address is invalid: {user['email']}")
+    if not site.allow_accounts_same_email and any(o["email"].lower() == user["email"].lower() for o in everyone):
+        raise invalid_parameter(f"Email address already exists: {user['email']}")
+    if internal and not user.get("createpassword"):
+        errors = password_policy_errors(user["password"])
+        if errors:  # user_create_user(): new moodle_exception($errmsg) - the errorcode is the HTML text
+            raise moodle_exception(errors)
+
+
+def _insert_new_user(site: MoodleStandIn, user: dict) -> dict:
+    user = dict(user)
+    createpassword = user.pop("createpassword", False)
+    password = user.pop("password", None)
+    customfields, preferences = user.pop("customfields", []), user.pop("preferences", [])
+    record = new_record(site, user)
+    if user["auth"] in INTERNAL_AUTHS and not createpassword:
+        record["password_hash"] = _hash(password)
+    save_profile_data(site, record, customfields)
+    if createpassword:  # Moodle mails a generated password and forces a change at first login
+        record["preferences"]["auth_forcepasswordchange"] = "1"
+    save_preferences(record, preferences)
+    return record
+
+
+@ws_function("core_user_update_users", {"users": Multiple(Single(UPDATE_FIELDS))}, writes=True)
+def update_users(site: MoodleStandIn, users: list[dict]) -> dict:
+    """Each user in its own transaction; a failure becomes a warning and the others still apply."""
+    warnings = []
+    for user in users:
+        try:
+            _update_user(site, user)
+        except MoodleError as exc:
+            warnings.append({"item": "user", "itemid": user["id"], "warningcode": exc.errorcode,
+                             "message": exc.text(site.debug)})
+    return {"warnings": warnings}
+
+
+def _update_user(site: MoodleStandIn, user: dict) -> None:
+    existing = site.users.get(user["id"])
+    if existing is None:
+        raise moodle_exception("invaliduserid", "Invalid user ID", "Invalid user ID")
+    if existing["id"] == GUEST_ID:
+        raise moodle_exception("usernotupdatedguest", None, "Cannot update guest account")
+    email = user.get("email")
+    if email is not None and email != existing["email"]:
+        if not valid_email(email):
+            raise moodle_exception("useremailinvalid", None, "Invalid email address")
+        if not site.allow_accounts_same_email and any(
+                other["id"] != existing["id"] and other["email"].lower() == email.lower()
+                for other in site.users.values()):
+            raise moodle_exception("useremailduplicate", "Duplicate address", "Duplicate email address")
+    if "password" in user:
+        errors = password_policy_errors(user["password"])
+        if errors:
+            raise moodle_exception(errors)
+    username = user.get("username")
+    if username is not None and any(o["username"] == username and o["id"] != existing["id"]
+                                    for o in site.users.values()):  # unique index (mnethostid, username)
+        raise MoodleError("dml_write_exception", "dmlwriteexception", "Error writing to database",
+                          "duplicate key value violates unique constraint")
+    record = copy.deepcopy(existing)
+    for key, value in user.items():
+        if key not in ("id", "password", "customfields", "preferences", "userpicture"):
+            record[key] = int(value) if key == "suspended" else value
+    if "password" in user:
+        record["password_hash"] = _hash(user["password"])
+    save_profile_data(site, record, user.get("customfields", []))
+    save_preferences(record, user.get("preferences", []))
+    if record != existing:
+        record["timemodified"] = int(time.time())
+    site.users[existing["id"]] = record
+
+
+_FIELD_TYPES = {"id": "int", "idnumber": "raw", "username": "username", "email": "raw_trimmed"}
+
+
+@ws_function("core_user_get_users_by_field", {"field": Value("alpha"), "values": Multiple(Value("raw"))})
+def get_users_by_field(site: MoodleStandIn, field: str, values: list[str]) -> list[dict]:
+    """Exact match (a plain SQL IN): values not found are simply absent from the answer."""
+    if field not in _FIELD_TYPES:
+        raise coding_exception("invalid field parameter",
+                               f"The search field '{field}' is not supported, look at the web service documentation")
+    wanted = set()
+    for value in values:
+        cleaned = clean_param(value, _FIELD_TYPES[field])
+        same = re.fullmatch(r"\s*[+-]?\d+\s*", value) is not None if field == "id" else value == cleaned
+        if not same:
+            raise invalid_parameter(f"The field '{field}' value is invalid: {value}(cleaned value: {cleaned})")
+        wanted.add(cleaned)
+    found = [user_details(site, u) for _, u in sorted(site.users.items()) if u[field] in wanted]
+    return [details for details in found if not php_empty(details.get(field))]
+
+
+_CRITERIA_TYPES = {"id": "int", "idnumber": "raw", "username": "username", "email": "raw_trimmed",
+                   "auth": "auth", "lastname": "notags", "firstname": "notags"}
+
+
+@ws_function("core_user_get_users",
+             {"criteria": Multiple(Single({"key": Value("alpha"), "value": Value("raw")}))})
+def get_users(site: MoodleStandIn, criteria: list[dict]) -> dict:
+    """AND of the criteria; email, firstname and lastname use a case-insensitive LIKE (% and _)."""
+    warnings, used, conditions = [], set(), []
+    for criterion in criteria:
+        key = criterion["key"]
+        if key in used:
+            raise moodle_exception("keyalreadyset", None, f"The key {key} can only be sent once")
+        used.add(key)
+        if key not in _CRITERIA_TYPES:
+            warnings.append({"item": key, "warningcode": "invalidfieldparameter", "message":
+                             f"The search key '{key}' is not supported, look at the web service documentation"})
+            continue
+        conditions.append((key, clean_param(criterion["value"], _CRITERIA_TYPES[key])))
+
+    def matches(user: dict) -> bool:
+        return all(_like(value, user[key]) if key in ("email", "firstname", "lastname") else user[key] == value
+                   for key, value in conditions)
+
+    found = [user_details(site, u) for _, u in sorted(site.users.items()) if matches(u)]
+    return {"users": [d for d in found if all(not php_empty(d.get(key)) for key, _ in conditions)],
+            "warnings": warnings}

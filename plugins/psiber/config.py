@@ -1,0 +1,246 @@
+"""Integration settings: one YAML file per integration, checked before any DAG is built.
+
+The file holds no secrets: the Moodle URL and token, the PSIber database and the initial
+password of new users live in Airflow Connections, referenced here by id.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+CONFIG_OWNER = "the data engineer who maintains the integration files"
+
+# PSIber employee columns that may be matched to Moodle user profile fields.
+MATCHABLE_EMPLOYEE_ELEMENTS = (
+    "employee_number",
+    "employment_status",
+    "employment_type",
+    "gender",
+    "disability",
+    "payroll_code",
+    "payroll_name",
+    "uif_ref",
+    "sdl_ref",
+)
+
+# PSIber course elements a Moodle course custom field may fill, and how its value is read.
+COURSE_ELEMENT_KINDS = {
+    "saqa_id": "text",
+    "nqf_recognised": "flag",
+    "min_pass_rate": "number",
+    "nqf_level": "picklist",
+    "course_level": "picklist",
+}
+
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9-]+\.)+[a-z]{2,}$", re.IGNORECASE)
+_CONN_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
+_SCHEDULE_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly")
+
+
+class IntegrationConfigError(ValueError):
+    """An integration file that cannot be used; the message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+ConnectionId = Annotated[str, Field(pattern=_CONN_ID.pattern, min_length=1)]
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class PasswordPolicy(StrEnum):
+    initial_password = "initial_password"
+    moodle_generated = "moodle_generated"
+
+
+class NewUserPasswords(_Strict):
+    """How new Moodle users get their first password.
+
+    ``initial_password``: the password stored in the Airflow Connection ``connection_id``
+    (the seed's fixed training password), with a forced change at first login.
+    ``moodle_generated``: Moodle makes a password and e-mails it to the user.
+    """
+
+    policy: PasswordPolicy = PasswordPolicy.moodle_generated
+    connection_id: ConnectionId | None = None
+
+    @model_validator(mode="after")
+    def _connection_for_initial_password(self) -> NewUserPasswords:
+        if self.policy is PasswordPolicy.initial_password and not self.connection_id:
+            raise ValueError("policy 'initial_password' needs 'connection_id', the Airflow Connection holding it")
+        return self
+
+
+class ProfileFieldMatch(_Strict):
+    """A Moodle user profile field filled from a PSIber employee element.
+
+    ``menu_options`` lists a drop-down field's options: a value outside them is a
+    record-level warning (Moodle would silently store nothing).
+    """
+
+    moodle_field: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_]+$")]
+    psiber_element: Literal[MATCHABLE_EMPLOYEE_ELEMENTS]  # type: ignore[valid-type]
+    menu_options: tuple[str, ...] | None = None
+
+
+class CourseFieldMatch(_Strict):
+    """A Moodle course custom field copied into a PSIber course element (picklist values must exist)."""
+
+    moodle_field: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_]+$")]
+    psiber_element: Literal[tuple(COURSE_ELEMENT_KINDS)]  # type: ignore[valid-type]
+
+
+class CourseSync(_Strict):
+    custom_field_matches: tuple[CourseFieldMatch, ...] = ()
+
+
+class ResultSync(_Strict):
+    """How results are read: per-course grade reads and per-user completion reads, in batches
+    that mapped tasks (and so several workers) share; everyone's results again every
+    ``full_sync_every_days``, for changes no learner activity reveals.
+
+    ``moodle_pool`` names an Airflow pool (create it first) that bounds Moodle calls across
+    all runs; ``max_parallel_reads`` bounds them within one run.
+    """
+
+    courses_per_read_task: Annotated[int, Field(ge=1, le=500)] = 10
+    users_per_read_task: Annotated[int, Field(ge=1, le=5000)] = 100
+    full_sync_every_days: Annotated[int, Field(ge=1)] = 7
+    max_parallel_reads: Annotated[int, Field(ge=1, le=64)] = 4
+    moodle_pool: Annotated[str, Field(pattern=_CONN_ID.pattern)] | None = None
+
+
+class UserSync(_Strict):
+    """``extended_username_chars`` mirrors Moodle's setting of that name (off by default)."""
+
+    active_statuses: tuple[str, ...] = ("Active",)
+    extended_username_chars: bool = False
+    new_user_passwords: NewUserPasswords = NewUserPasswords()
+    profile_field_matches: tuple[ProfileFieldMatch, ...] = ()
+    batch_size: Annotated[int, Field(ge=1, le=500)] = 50
+
+
+class Safety(_Strict):
+    """Thresholds that stop a run before it writes, when the input looks wrong."""
+
+    max_invalid_share: Share = 0.10
+    max_suspend_share: Share = 0.20
+    min_users_for_suspend_guard: Annotated[int, Field(ge=0)] = 10
+
+
+class Integration(_Strict):
+    """One Moodle site + one PSIber company (and the payrolls it covers)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=80)]
+    enabled: bool = True
+    schedule: str = "@daily"
+    moodle_conn_id: ConnectionId
+    psiber_conn_id: ConnectionId
+    payrolls: Literal["all"] | tuple[Annotated[str, Field(min_length=1)], ...] = "all"
+    pass_result: Annotated[str, Field(min_length=1)]
+    fail_result: Annotated[str, Field(min_length=1)]
+    pseudo_email_domain: str
+    timezone: str = Field(default="UTC", description="The Moodle site's time zone: dates are taken in it.")
+    flows: tuple[Literal["users", "courses", "results"], ...] = ("users", "courses", "results")
+    users: UserSync = UserSync()
+    courses: CourseSync = CourseSync()
+    results: ResultSync = ResultSync()
+    safety: Safety = Safety()
+    data_dir: str | None = Field(default=None, description="Where runs keep their working files.")
+    keep_run_files_days: Annotated[int, Field(ge=1)] = 30
+
+    @field_validator("pseudo_email_domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        if not _DOMAIN.match(value):
+            raise ValueError(f"'{value}' is not a domain name like 'jhb.com'")
+        return value.lower()
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not a time zone name like 'Africa/Johannesburg'") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        from croniter import croniter
+
+        if value not in _SCHEDULE_PRESETS and not croniter.is_valid(value):
+            raise ValueError(f"'{value}' is neither a cron expression nor one of {', '.join(_SCHEDULE_PRESETS)}")
+        return value
+
+    @field_validator("flows")
+    @classmethod
+    def _results_need_users_and_courses(cls, value):
+        if "results" in value and not {"users", "courses"} <= set(value):
+            raise ValueError("'results' needs the 'users' and 'courses' flows too (results are linked through them)")
+        return value
+
+    @field_validator("payrolls")
+    @classmethod
+    def _payrolls_not_empty(cls, value):
+        if value != "all" and not value:
+            raise ValueError("list at least one payroll, or write 'all'")
+        return value
+
+    @property
+    def key(self) -> str:
+        """Stable identifier of the integration, used in DAG ids and link rows."""
+        return re.sub(r"[^a-z0-9]+", "_", self.name.lower()).strip("_")
+
+
+def load_integration(path: Path) -> Integration:
+    """Read and check one integration file; errors name the file, the field and who fixes it."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise IntegrationConfigError(f"{path}: cannot be read as YAML ({error}); owner: {CONFIG_OWNER}") from error
+    if not isinstance(raw, dict):
+        raise IntegrationConfigError(f"{path}: expected a mapping of settings; owner: {CONFIG_OWNER}")
+    try:
+        return Integration.model_validate(raw)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"field '{'.'.join(str(part) for part in issue['loc']) or '(top)'}': {issue['msg']}"
+            for issue in error.errors()
+        )
+        raise IntegrationConfigError(f"{path}: {problems}; owner: {CONFIG_OWNER}") from None
+
+
+def load_integrations(folder: Path) -> tuple[dict[Path, Integration], dict[Path, IntegrationConfigError]]:
+    """Every ``*.yaml`` in ``folder``: the good ones and, separately, the errors of the bad ones."""
+    good: dict[Path, Integration] = {}
+    bad: dict[Path, IntegrationConfigError] = {}
+    for path in sorted(folder.glob("*.y*ml")):
+        try:
+            good[path] = load_integration(path)
+        except IntegrationConfigError as error:
+            bad[path] = error
+    keys: dict[str, Path] = {}
+    for path, integration in list(good.items()):
+        if integration.key in keys:
+            bad[path] = IntegrationConfigError(
+                f"{path}: field 'name': '{integration.name}' is already used by {keys[integration.key]}; "
+                f"owner: {CONFIG_OWNER}"
+            )
+            del good[path]
+        else:
+            keys[integration.key] = path
+    return good, bad

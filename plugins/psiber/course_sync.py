@@ -1,0 +1,63 @@
+"""The steps of the Moodle courses → PSIber courses flow (F3), one function per DAG task."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from moodle.hook import MoodleHook
+from psiber.config import Integration
+from psiber.course_plan import SITE_FORMAT, course_code, plan_course_changes, psiber_courses_from_moodle
+from psiber.psiber_db import save_courses, select_courses, select_picklists
+from sync_common.invalid_records import check_invalid_share, invalid_outcomes
+from sync_common.outcomes import OWNER_MOODLE_ADMIN
+from sync_common.run_files import read_json, write_json
+from sync_common.validation import COURSE_COLUMNS, validate_moodle_courses
+
+log = logging.getLogger(__name__)
+
+
+def extract_moodle_courses(hook: MoodleHook, run_dir: Path) -> dict:
+    """All courses and categories: two calls, whatever the size of the site."""
+    courses = hook.call("core_course_get_courses")
+    categories = hook.call("core_course_get_categories")
+    write_json(run_dir / "moodle_courses.json", courses)
+    write_json(run_dir / "moodle_categories.json", categories)
+    return {"courses": sum(course.get("format") != SITE_FORMAT for course in courses), "categories": len(categories)}
+
+
+def _course_frame(courses: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame([{"id": int(c["id"]), "code": course_code(c), "fullname": c.get("fullname"),
+                          "startdate": int(c.get("startdate") or 0), "enddate": int(c.get("enddate") or 0),
+                          "visible": c.get("visible")} for c in courses], columns=list(COURSE_COLUMNS))
+
+
+def plan_courses(integration: Integration, engine: Engine, run_dir: Path) -> dict:
+    """Validate Moodle's courses, map the valid ones, and plan PSIber's changes; too many bad ones stop the run."""
+    moodle_courses = read_json(run_dir / "moodle_courses.json")
+    real_courses = [course for course in moodle_courses if course.get("format") != SITE_FORMAT]
+    checked = validate_moodle_courses(_course_frame(real_courses))
+    outcomes = invalid_outcomes(((p.record, p.reasons, p.owner) for p in checked.invalid), flow="courses")
+    valid_ids = set(checked.valid["id"].astype(int))
+    picklists = select_picklists(engine)
+    wanted, mapping_outcomes = psiber_courses_from_moodle(
+        [course for course in real_courses if int(course["id"]) in valid_ids],
+        read_json(run_dir / "moodle_categories.json"), integration, picklists)
+    plan = plan_course_changes(wanted, select_courses(engine), integration, picklists.get("course_category", set()),
+                               {int(course["id"]) for course in moodle_courses})
+    outcomes += mapping_outcomes + plan.outcomes
+    write_json(run_dir / "course_plan.json", {"upserts": plan.upserts, "new_categories": plan.new_categories,
+                                              "outcomes": [outcome.to_dict() for outcome in outcomes]})
+    check_invalid_share(len(checked.invalid), checked.checked, integration.safety.max_invalid_share,
+                        "Moodle courses", OWNER_MOODLE_ADMIN)
+    return {"upserts": len(plan.upserts), "new_categories": len(plan.new_categories)}
+
+
+def load_courses(integration: Integration, engine: Engine, run_dir: Path) -> dict:
+    plan = read_json(run_dir / "course_plan.json")
+    written = save_courses(engine, integration.key, plan["upserts"], plan["new_categories"])
+    log.info("PSIber courses written: %d; new course categories: %s", written, plan["new_categories"] or "none")
+    return {"written": written}

@@ -1,0 +1,255 @@
+"""The steps of the Moodle results → PSIber completions and attempts flow (F4).
+
+Nightly cost follows the changes: grades are read per course for all users at once (one call
+per course); completions only for the users Moodle saw active or graded since the last run's
+watermark; completion times only for completions PSIber does not hold yet. Both reads are split
+into batches that mapped tasks, and so several workers, share.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from moodle.exceptions import MoodleRequestError
+from moodle.hook import MoodleHook
+from psiber.config import Integration
+from psiber.course_plan import NO_COMPLETION_CRITERIA, OWNER_TRAINING_ADMIN, SITE_FORMAT
+from psiber.psiber_db import (
+    save_results,
+    select_courses,
+    select_moodle_completions,
+    select_picklists,
+    select_user_links,
+    select_watermark,
+)
+from psiber.result_plan import plan_results
+from psiber.user_sync import chunks, users_by_field
+from sync_common.errors import PermanentStepError
+from sync_common.invalid_records import check_invalid_share, invalid_outcomes
+from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
+from sync_common.run_files import read_json, write_json
+from sync_common.validation import COMPLETION_COLUMNS, GRADE_COLUMNS, validate_completions, validate_course_grades
+
+log = logging.getLogger(__name__)
+
+_NO_CRITERIA_ERROR = "nocriteriaset"
+# The watermark is set this far before the run's start, so clock skew between Airflow and Moodle
+# or a change made while the run read cannot slip through; re-reading the overlap adds nothing.
+WATERMARK_OVERLAP_SECONDS = 3600
+
+
+class ResultPicklistError(PermanentStepError):
+    """The configured pass or fail result is not a value of PSIber's result picklist."""
+
+
+def find_changed_learners(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: Path,
+                          full: bool) -> dict:
+    """Linked Moodle users active since the watermark; all of them on a first or full run.
+
+    A full run comes by itself every ``results.full_sync_every_days``: it picks up what no
+    activity shows (a teacher completing a learner by hand, completions cron aggregated late).
+    """
+    started = int(time.time())
+    stored = select_watermark(engine, integration.key, "results")
+    last_full = select_watermark(engine, integration.key, "results_full")
+    full = full or started - last_full >= integration.results.full_sync_every_days * 86_400
+    watermark = 0 if full else stored
+    links = select_user_links(engine, integration.key)
+    user_ids = sorted(int(value) for value in links["moodle_user_id"])
+    active = []
+    for user in users_by_field(hook, "id", user_ids):
+        if int(user.get("lastaccess") or 0) > watermark:
+            active.append(int(user["id"]))
+    courses = [int(c["id"]) for c in read_json(run_dir / "moodle_courses.json") if c.get("format") != SITE_FORMAT]
+    write_json(run_dir / "learners.json", {
+        "started": started, "watermark": watermark, "stored_watermark": stored, "full": full, "active": active,
+        "course_ids": courses,
+        "links": {int(row.moodle_user_id): [int(row.employee_id), row.employee_number] for row in links.itertuples()},
+    })
+    log.info("%d of %d linked Moodle users active since %s", len(active), len(user_ids),
+             datetime.fromtimestamp(watermark, UTC).isoformat() if watermark else "ever")
+    return {"linked": len(user_ids), "active": len(active), "watermark": watermark, "full": full}
+
+
+def grade_read_batches(integration: Integration, run_dir: Path) -> list[list[int]]:
+    """Course ids in batches, one mapped task each (small XCom: ids only)."""
+    courses = read_json(run_dir / "learners.json")["course_ids"]
+    return [list(batch) for batch in chunks(courses, integration.results.courses_per_read_task)]
+
+
+def read_course_grades(hook: MoodleHook, run_dir: Path, course_ids: list[int]) -> dict:
+    """Course totals of the linked users, one call per course for all its users.
+
+    A course Moodle refuses to report on (deleted meanwhile, no gradebook access) is a warning;
+    the other courses of the batch are still read.
+    """
+    linked = {int(user_id) for user_id in read_json(run_dir / "learners.json")["links"]}
+    totals, outcomes = [], []
+    for course_id in course_ids:
+        try:
+            usergrades = hook.call("gradereport_user_get_grade_items", courseid=course_id)["usergrades"]
+        except MoodleRequestError as error:
+            outcomes.append(Outcome(f"Moodle course #{course_id}", "warning",
+                                    f"grades could not be read: {error.moodle_message}", OWNER_MOODLE_ADMIN,
+                                    flow="results").to_dict())
+            continue
+        for user in usergrades:
+            if int(user["userid"]) not in linked:
+                continue
+            for item in user["gradeitems"]:
+                if item.get("itemtype") == "course":
+                    totals.append({"courseid": course_id, "userid": int(user["userid"]),
+                                   "graderaw": item.get("graderaw"), "grademin": item.get("grademin"),
+                                   "grademax": item.get("grademax"), "gradedategraded": item.get("gradedategraded")})
+    folder = run_dir / "grades"
+    folder.mkdir(exist_ok=True)
+    write_json(folder / f"courses-{course_ids[0]}.json", {"grades": totals, "outcomes": outcomes})
+    return {"courses": len(course_ids), "grades": len(totals), "warnings": len(outcomes)}
+
+
+def _batches(run_dir: Path, folder: str, key: str) -> tuple[list[dict], list[dict]]:
+    """Every mapped batch's rows, and its warnings once per record."""
+    rows, outcomes = [], {}
+    for path in sorted((run_dir / folder).glob("*.json")):
+        batch = read_json(path)
+        rows += batch[key]
+        outcomes.update({outcome["record"]: outcome for outcome in batch["outcomes"]})
+    return rows, list(outcomes.values())
+
+
+def _completion_time(hook: MoodleHook, course_id: int, user_id: int) -> int | None:
+    status = hook.call("core_completion_get_course_completion_status", courseid=course_id, userid=user_id)
+    times = [int(c["timecompleted"]) for c in status["completionstatus"].get("completions", [])
+             if c.get("timecompleted")]
+    return max(times) if times else None
+
+
+def completion_read_batches(integration: Integration, run_dir: Path) -> list[list[int]]:
+    """Users whose completions must be read (active or graded since the watermark), in batches."""
+    learners = read_json(run_dir / "learners.json")
+    graded = {int(g["userid"]) for g in _batches(run_dir, "grades", "grades")[0]
+              if int(g.get("gradedategraded") or 0) > learners["watermark"]}
+    users = sorted(set(learners["active"]) | graded)
+    return [list(batch) for batch in chunks(users, integration.results.users_per_read_task)]
+
+
+def read_completions(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: Path,
+                     user_ids: list[int]) -> dict:
+    """Completion flags of these users' courses, and the completion time of completions PSIber lacks."""
+    links = {int(user_id): value for user_id, value in read_json(run_dir / "learners.json")["links"].items()}
+    already = select_moodle_completions(engine, integration.key)
+    completions, outcomes = [], []
+    for user_id in user_ids:
+        for course in hook.call("core_enrol_get_users_courses", userid=user_id):
+            if course.get("enablecompletion") and course.get("completionhascriteria") is False:
+                outcomes.append(Outcome(course.get("idnumber") or course.get("shortname"), "warning",
+                                        f"{NO_COMPLETION_CRITERIA}: completion tracking is on but has no criteria, "
+                                        "so nobody can complete it", OWNER_MOODLE_ADMIN, flow="results").to_dict())
+            entry = {"courseid": int(course["id"]), "userid": user_id, "completed": bool(course.get("completed")),
+                     "timecompleted": None}
+            if entry["completed"] and (links[user_id][0], entry["courseid"]) not in already:
+                try:
+                    entry["timecompleted"] = _completion_time(hook, entry["courseid"], user_id)
+                except MoodleRequestError as error:  # the date of sync stands in; the rest goes on
+                    code = course.get("idnumber") or course.get("shortname")
+                    if error.errorcode == _NO_CRITERIA_ERROR:
+                        outcomes.append(Outcome(code, "warning", f"{NO_COMPLETION_CRITERIA}: {error.moodle_message}",
+                                                OWNER_MOODLE_ADMIN, flow="results").to_dict())
+                    else:
+                        outcomes.append(Outcome(f"{links[user_id][1]} / {code}", "warning",
+                                                f"completion time could not be read ({error.moodle_message}); "
+                                                "the date of sync is used", OWNER_MOODLE_ADMIN,
+                                                flow="results").to_dict())
+            completions.append(entry)
+    folder = run_dir / "completions"
+    folder.mkdir(exist_ok=True)
+    write_json(folder / f"users-{user_ids[0]}.json", {"completions": completions, "outcomes": outcomes})
+    return {"users": len(user_ids), "completions": len(completions)}
+
+
+def _rejected_pairs(rows: list[dict], columns, validate, labels: dict, now: int):
+    """GX's verdict on the rows, and the (course, user) pairs it rejects."""
+    frame = pd.DataFrame([{**row, "record": labels.get((int(row["courseid"]), int(row["userid"])))} for row in rows],
+                         columns=list(columns))
+    checked = validate(frame, now)
+    return checked, {(int(r.courseid), int(r.userid)) for r in checked.rejected.itertuples()}
+
+
+def plan_result_changes(integration: Integration, engine: Engine, run_dir: Path) -> dict:
+    """Validate the results read, then decide attempts and completions (pure planning)."""
+    learners = read_json(run_dir / "learners.json")
+    results = select_picklists(engine).get("result", set())
+    missing = [value for value in (integration.pass_result, integration.fail_result) if value not in results]
+    if missing:
+        raise ResultPicklistError(
+            f"pass_result/fail_result {missing} are not values of PSIber's result picklist "
+            f"({', '.join(sorted(results)) or 'empty'}); fix the integration file or the picklist "
+            f"(owner: {OWNER_TRAINING_ADMIN} / PSIber setup)")
+    moodle_ends = {int(c["id"]): int(c.get("enddate") or 0) for c in read_json(run_dir / "moodle_courses.json")}
+    courses = {int(row["moodle_course_id"]): {**row, "enddate": moodle_ends.get(int(row["moodle_course_id"]), 0)}
+               for row in select_courses(engine)
+               if row["source"] == "moodle" and row["integration_name"] == integration.key}
+    links = {int(k): (v[0], v[1]) for k, v in learners["links"].items()}
+    labels = {(course_id, user_id): f"{links[user_id][1]} / {course['course_code']}"
+              for course_id, course in courses.items() for user_id in links}
+    grades, grade_warnings = _batches(run_dir, "grades", "grades")
+    completions, completion_warnings = _batches(run_dir, "completions", "completions")
+    now = learners["started"]
+    grade_check, bad_grade_pairs = _rejected_pairs(grades, GRADE_COLUMNS, validate_course_grades, labels, now)
+    completion_check, bad_completion_pairs = _rejected_pairs(completions, COMPLETION_COLUMNS, validate_completions,
+                                                             labels, now)
+    excluded = bad_grade_pairs | bad_completion_pairs
+    invalid = invalid_outcomes(((p.record, p.reasons, p.owner) for p in grade_check.invalid + completion_check.invalid),
+                               flow="results")
+
+    def kept(rows: list[dict]) -> list[dict]:
+        return [row for row in rows if (int(row["courseid"]), int(row["userid"])) not in excluded]
+
+    plan = plan_results(
+        integration_key=integration.key, links=links, courses=courses, grades=kept(grades),
+        completions=kept(completions),
+        changed_since=learners["watermark"], pass_result=integration.pass_result,
+        fail_result=integration.fail_result, sync_date=datetime.fromtimestamp(now, integration.zone).date(), now=now,
+        zone=integration.zone,
+    )
+    write_json(run_dir / "result_plan.json", {
+        "reads_complete": not (grade_warnings or invalid),
+        "attempts": plan.attempts, "completions": plan.completions, "in_progress": plan.in_progress,
+        "outcomes": grade_warnings + completion_warnings + [o.to_dict() for o in invalid + plan.outcomes],
+    })
+    for check, what in ((grade_check, "course grades"), (completion_check, "course completions")):
+        check_invalid_share(len(check.invalid), check.checked, integration.safety.max_invalid_share, what,
+                            OWNER_MOODLE_ADMIN)
+    return {"attempts": len(plan.attempts), "in_progress": plan.in_progress, "invalid": len(invalid)}
+
+
+def load_results(integration: Integration, engine: Engine, run_dir: Path) -> dict:
+    """Write attempts and completions, then move the watermark to (just before) this run's start.
+
+    When part of Moodle's answers could not be used (a course's grades unreadable, rejected
+    rows), the watermark stays where it was, so the next run asks about them again.
+    """
+    plan = read_json(run_dir / "result_plan.json")
+    learners = read_json(run_dir / "learners.json")
+    complete = plan["reads_complete"]
+    until = learners["started"] - WATERMARK_OVERLAP_SECONDS if complete else learners["stored_watermark"]
+    new, changed = save_results(engine, integration.key, plan["attempts"], plan["completions"], until,
+                                full_sync_at=learners["started"] if learners["full"] and complete else None)
+    new_keys = set(new)
+    outcomes = [
+        Outcome(attempt["record"], "recorded",
+                f"{attempt['result']}, grade {attempt['grade'] if attempt['grade'] is not None else 'none'}, "
+                f"on {attempt['attempt_date']}", flow="results")
+        for attempt in plan["attempts"] if attempt["attempt_key"] in new_keys
+    ]
+    counts = {"new_attempts": len(new), "already_recorded": len(plan["attempts"]) - len(new),
+              "completions_changed": changed, "in_progress": plan["in_progress"]}
+    write_json(run_dir / "results_loaded.json", {"counts": counts, "outcomes": [o.to_dict() for o in outcomes]})
+    log.info("Results: %s", counts)
+    return counts

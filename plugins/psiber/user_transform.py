@@ -1,0 +1,103 @@
+"""What each valid employee should look like as a Moodle user (pure: tables in, tables out)."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from psiber.config import Integration
+from sync_common.outcomes import OWNER_PSIBER_HR, Outcome
+
+_SPACES = re.compile(r"\s+")
+# Moodle's PARAM_USERNAME without "extended username characters": anything else is refused.
+_MOODLE_USERNAME = re.compile(r"^[a-z0-9_.@-]+$")
+
+
+def pseudo_email(id_or_passport: str, employee_number: str, domain: str) -> str:
+    """The seed's address for an employee without e-mail: ``<ID or passport><employee number>@<domain>``."""
+    return f"{_SPACES.sub('', id_or_passport)}{_SPACES.sub('', employee_number)}@{domain}"
+
+
+def _text(value) -> str:
+    return "" if value is None or pd.isna(value) else str(value).strip()
+
+
+def build_target_users(employees: pd.DataFrame, integration: Integration) -> tuple[pd.DataFrame, list[Outcome]]:
+    """Map validated employees to the Moodle users they should be.
+
+    Returns one row per employee that can have a Moodle account (columns: employee_id,
+    employee_number, username, email, email_as_given, firstname, lastname, idnumber,
+    suspended, customfields, pseudo_email; ``email_as_given`` keeps PSIber's letter case,
+    because Moodle's e-mail look-up is case-sensitive on some databases) and the record-level
+    outcomes found on the way: an address Moodle cannot take as a username is invalid (one
+    such value would make Moodle refuse a whole look-up), employees sharing an e-mail are
+    conflicts (nobody can tell whose it is), menu values outside the field's options are
+    warnings and are left out of the user.
+    """
+    settings = integration.users
+    active = {status.casefold() for status in settings.active_statuses}
+    rows: list[dict] = []
+    outcomes: list[Outcome] = []
+    for record in employees.to_dict("records"):
+        number = _text(record["employee_number"])
+        real_address = _text(record.get("email"))
+        address = real_address or pseudo_email(
+            _text(record.get("id_number")) or _text(record.get("passport_number")),
+            number,
+            integration.pseudo_email_domain,
+        )
+        if not (settings.extended_username_chars or _MOODLE_USERNAME.match(address.lower())):
+            outcomes.append(Outcome(
+                number, "invalid",
+                f"the {'e-mail' if real_address else 'pseudo e-mail (ID/passport + employee number)'} has characters "
+                "Moodle does not allow in usernames (allowed: a-z 0-9 _ - . @); correct it in PSIber, or allow "
+                "extended username characters in Moodle and set users.extended_username_chars",
+                OWNER_PSIBER_HR))
+            continue
+        customfields: dict[str, str] = {}
+        for match in settings.profile_field_matches:
+            value = _text(record.get(match.psiber_element))
+            if match.menu_options is not None and value and value not in match.menu_options:
+                outcomes.append(
+                    Outcome(
+                        number, "warning",
+                        f"{match.psiber_element} value is not an option of Moodle menu field "
+                        f"'{match.moodle_field}' (options: {', '.join(match.menu_options)}); field left unset",
+                        OWNER_PSIBER_HR,
+                    )
+                )
+                continue
+            customfields[match.moodle_field] = value
+        rows.append(
+            {
+                "employee_id": int(record["employee_id"]),
+                "employee_number": number,
+                "username": address.lower(),
+                "email": address.lower(),
+                "email_as_given": address,
+                "firstname": _text(record["first_name"]),
+                "lastname": _text(record["surname"]),
+                "idnumber": number,
+                "suspended": _text(record["employment_status"]).casefold() not in active,
+                "customfields": customfields,
+                "pseudo_email": not real_address,
+            }
+        )
+    targets = pd.DataFrame(
+        rows,
+        columns=["employee_id", "employee_number", "username", "email", "email_as_given", "firstname", "lastname",
+                 "idnumber", "suspended", "customfields", "pseudo_email"],
+    )
+    shared = targets["email"].duplicated(keep=False)
+    for record in targets[shared].to_dict("records"):
+        others = targets[(targets["email"] == record["email"]) & (targets["employee_id"] != record["employee_id"])]
+        outcomes.append(
+            Outcome(
+                record["employee_number"], "conflict",
+                "e-mail address is also used by employee(s) "
+                f"{', '.join(others['employee_number'])}; give each employee their own address",
+                OWNER_PSIBER_HR,
+            )
+        )
+    return targets[~shared].reset_index(drop=True), outcomes

@@ -1,0 +1,177 @@
+"""Replays Moodle request/response recordings against a fresh stand-in and compares the answers.
+
+Each request goes over HTTP the way a real client sends it: a form-encoded POST with the token in
+the body and nested parameters as PHP arrays (``users[0][customfields][0][type]=gender``).
+
+Comparison: same HTTP status; for JSON bodies the same keys at every level and the same JSON types;
+error objects must match exception/errorcode/message exactly. For our own recordings
+(tests/moodle_stand_in/contract/recordings) every other scalar must match too, except volatile ones (ids, times,
+URLs, keys) which are compared by type. Recordings from a real site (../shared/moodle-contract) come
+from an unknown site state, so for those only the shape and the error objects are compared.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from moodle.form_encoding import flatten_params
+from moodle_stand_in import MoodleStandIn
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+OWN_DIR = Path(__file__).resolve().parent / "contract" / "recordings"
+SHARED_DIR = REPO_ROOT.parent / "shared" / "moodle-contract"
+TOKEN = "0123456789abcdef0123456789abcdef"
+VOLATILE = {"id", "userid", "itemid", "siteid", "siteurl", "userpictureurl", "profileimageurl",
+            "profileimageurlsmall", "userprivateaccesskey", "firstaccess", "lastaccess", "timecreated",
+            "timemodified", "_lastloaded", "courseimage", "gradedatesubmitted"}
+PLACEHOLDERS = {"$id:": "id", "$course:": "course", "$category:": "category"}
+ERROR_KEYS = ("exception", "errorcode", "message")
+
+
+def post(base_url: str, pairs: list[tuple[str, str]]) -> tuple[int, str]:
+    request = urllib.request.Request(f"{base_url}/webservice/rest/server.php",
+                                     data=urllib.parse.urlencode(pairs).encode(), method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def json_type(value) -> str:
+    for python_type, name in ((bool, "bool"), (int, "int"), (float, "float"), (str, "string"),
+                              (list, "list"), (dict, "object"), (type(None), "null")):
+        if isinstance(value, python_type):
+            return name
+    raise TypeError(value)
+
+
+def compare(expected, actual, *, exact: bool, path: str = "body", key: str = "") -> list[str]:
+    """Differences between two JSON values, as readable 'path: problem' lines."""
+    if json_type(expected) != json_type(actual):
+        return [f"{path}: expected {json_type(expected)} {expected!r}, got {json_type(actual)} {actual!r}"]
+    if isinstance(expected, dict):
+        problems = []
+        if set(expected) != set(actual):
+            problems.append(f"{path}: keys differ, missing {sorted(set(expected) - set(actual))}, "
+                            f"extra {sorted(set(actual) - set(expected))}")
+        is_error = "exception" in expected
+        for name in set(expected) & set(actual):
+            if is_error and name in ERROR_KEYS and expected[name] != actual[name]:
+                problems.append(f"{path}.{name}: expected {expected[name]!r}, got {actual[name]!r}")
+            else:
+                problems += compare(expected[name], actual[name], exact=exact, path=f"{path}.{name}", key=name)
+        return problems
+    if isinstance(expected, list):
+        if len(expected) != len(actual):
+            return [f"{path}: expected {len(expected)} items, got {len(actual)}"]
+        return [p for i, (e, a) in enumerate(zip(expected, actual, strict=True))
+                for p in compare(e, a, exact=exact, path=f"{path}[{i}]", key=key)]
+    if exact and key not in VOLATILE and expected != actual:
+        return [f"{path}: expected {expected!r}, got {actual!r}"]
+    return []
+
+
+def resolve(value, refs: dict[str, dict[str, int]]):
+    """'$id:jdoe', '$course:DRV101' and '$category:Driver Training' in a recording's setup and params
+    mean the id that setup user, course (by shortname) or category (by name) got."""
+    if isinstance(value, dict):
+        return {k: resolve(v, refs) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v, refs) for v in value]
+    if isinstance(value, str):
+        for prefix, kind in PLACEHOLDERS.items():
+            if value.startswith(prefix):
+                return refs[kind][value[len(prefix):]]
+    return value
+
+
+def build_site(setup: dict) -> tuple[MoodleStandIn, dict[str, dict[str, int]]]:
+    """A fresh stand-in with the recording's setup applied, in order: users, categories, courses,
+    enrolments, grades, completions, access times (MoodleStandIn.touch)."""
+    site = MoodleStandIn(TOKEN, functions=setup.get("functions"),
+                         allow_accounts_same_email=setup.get("allow_accounts_same_email", False))
+    refs: dict[str, dict[str, int]] = {"id": {}, "course": {}, "category": {}}
+    for user in setup.get("users", []):
+        refs["id"][user["username"]] = site.add_user(**user)["id"]
+    for category in setup.get("categories", []):
+        category = resolve(category, refs)  # one at a time: a parent is an earlier category
+        name = category.pop("name")
+        refs["category"][name] = site.add_category(name, **category)["id"]
+    for course in setup.get("courses", []):
+        course = resolve(course, refs)
+        shortname = course.pop("shortname")
+        refs["course"][shortname] = site.add_course(shortname, **course)["id"]
+    for enrolment in resolve(setup.get("enrolments", []), refs):
+        site.enrol(**enrolment)
+    for grade in resolve(setup.get("grades", []), refs):
+        site.set_grade(**grade)
+    for completion in resolve(setup.get("completions", []), refs):
+        site.complete(**completion)
+    for access in resolve(setup.get("access", []), refs):
+        site.touch(**access)
+    site.web_services_enabled = setup.get("web_services_enabled", True)
+    site.expired_token = setup.get("expired_token", False)
+    site.signup_enabled = setup.get("signup_enabled", True)
+    return site, refs
+
+
+def replay(recording: dict, *, exact: bool) -> None:
+    site, refs = build_site(recording.get("setup") or {})
+    request = recording["request"]
+    pairs = [("wstoken", request.get("wstoken", TOKEN)), ("wsfunction", request["wsfunction"]),
+             ("moodlewsrestformat", "json")] + flatten_params(resolve(request.get("params", {}), refs))
+    with site:
+        status, text = post(site.base_url, pairs)
+    expected = recording["response"]
+    assert status == expected["status"], f"HTTP status {status}, expected {expected['status']}: {text[:300]}"
+    if isinstance(expected["body"], str):
+        assert text == expected["body"]
+        return
+    problems = compare(expected["body"], json.loads(text), exact=exact)
+    assert not problems, "\n".join(problems)
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("path", sorted(OWN_DIR.glob("*.json")), ids=lambda p: p.stem)
+def test_own_recording(path: Path) -> None:
+    recording = _load(path)
+    assert {"description", "source", "request", "response"} <= set(recording), "incomplete recording"
+    replay(recording, exact=True)
+
+
+def _shared_params():
+    if not SHARED_DIR.is_dir():
+        return [pytest.param(None, marks=pytest.mark.skip(
+            reason=f"{SHARED_DIR} is absent: no recordings from a real Moodle 4.5 site on this machine"))]
+    files = sorted(SHARED_DIR.rglob("*.json"))
+    if not files:
+        return [pytest.param(None, marks=pytest.mark.skip(reason=f"{SHARED_DIR} holds no *.json recordings"))]
+    return [pytest.param(p, id=str(p.relative_to(SHARED_DIR))) for p in files]
+
+
+@pytest.mark.parametrize("path", _shared_params())
+def test_shared_recording(path: Path) -> None:
+    recording = _load(path)
+    if not {"request", "response"} <= set(recording) or "wsfunction" not in recording["request"]:
+        pytest.skip(f"{path.name} is not a request/response pair in the recordings format")
+    replay(recording, exact=False)
+
+
+def test_compare_catches_shape_changes() -> None:
+    """The comparison itself: a bool that became an int, a missing key, a changed error message."""
+    assert compare({"suspended": False}, {"suspended": 0}, exact=False)
+    assert compare({"a": 1, "b": 2}, {"a": 1}, exact=False)
+    assert compare({"exception": "x", "errorcode": "y", "message": "m"},
+                   {"exception": "x", "errorcode": "y", "message": "other"}, exact=False)
+    assert not compare({"id": 3, "name": "x"}, {"id": 7, "name": "y"}, exact=False)
+    assert compare({"id": 3, "name": "x"}, {"id": 7, "name": "y"}, exact=True) == ["body.name: expected 'x', got 'y'"]

@@ -1,0 +1,220 @@
+"""Course and result steps on plain run files and a SQLite PSIber: validation, thresholds, exclusions."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+from sqlalchemy import create_engine, text
+
+from factories import integration
+from psiber import course_sync, result_sync
+from psiber.demo_company import seed_demo_company
+from sync_common.run_files import read_json, write_json
+from sync_common.task_failures import fail_fast_unless_transient
+
+NOW = int(time.time())
+SETTINGS = integration(safety={"max_invalid_share": 0.5})
+
+
+@pytest.fixture
+def engine(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'psiber.db'}")
+    seed_demo_company(engine, employees=30)
+    return engine
+
+
+def course(course_id, code, **fields):
+    return {"id": course_id, "shortname": code, "idnumber": code, "fullname": f"{code} course", "categoryid": 1,
+            "visible": 1, "startdate": NOW - 86_400 * 30, "enddate": 0, "enablecompletion": 1, "format": "topics",
+            "customfields": [], **fields}
+
+
+def write_courses(run_dir, *courses):
+    write_json(run_dir / "moodle_courses.json", [course(1, "site", format="site"), *courses])
+    write_json(run_dir / "moodle_categories.json", [{"id": 1, "name": "Driver Training"}])
+
+
+def test_an_invalid_moodle_course_is_reported_and_not_copied(engine, tmp_path):
+    write_courses(tmp_path, course(5, "DRV-101"), course(6, "BAD", enddate=NOW - 86_400 * 60))
+    course_sync.plan_courses(SETTINGS, engine, tmp_path)
+    course_sync.load_courses(SETTINGS, engine, tmp_path)
+    outcomes = read_json(tmp_path / "course_plan.json")["outcomes"]
+    assert [(o["record"], o["action"], o["reason"]) for o in outcomes if o["action"] == "invalid"] == [
+        ("BAD", "invalid", "course end date is before its start date")]
+    codes = {row[0] for row in engine.connect().execute(text("SELECT course_code FROM course"))}
+    assert codes == {"DRV-101"}
+
+
+def test_too_many_invalid_courses_stop_the_run_after_listing_them(engine, tmp_path):
+    write_courses(tmp_path, course(5, "A", idnumber="X"), course(6, "B", idnumber="X"), course(7, "C"))
+    with pytest.raises(AirflowFailException, match=r"2 of 3 Moodle courses \(67%\) are invalid"):
+        fail_fast_unless_transient(course_sync.plan_courses)(SETTINGS, engine, tmp_path)
+    invalid = [o for o in read_json(tmp_path / "course_plan.json")["outcomes"] if o["action"] == "invalid"]
+    assert [o["record"] for o in invalid] == ["X", "X"]
+    assert "used by more than one Moodle course" in invalid[0]["reason"]
+
+
+def test_results_with_bad_grades_or_future_completions_are_invalid_and_make_no_attempt(engine, tmp_path):
+    write_courses(tmp_path, course(5, "DRV-101"))
+    course_sync.plan_courses(SETTINGS, engine, tmp_path)
+    course_sync.load_courses(SETTINGS, engine, tmp_path)
+    write_json(tmp_path / "learners.json", {"started": NOW, "watermark": 0, "active": [100, 101, 102],
+                                            "course_ids": [5], "links": {"100": [1, "EE00001"], "101": [2, "EE00002"],
+                                                                         "102": [3, "EE00003"]}})
+    (tmp_path / "grades").mkdir()
+    write_json(tmp_path / "grades" / "courses-5.json", {"outcomes": [], "grades": [
+        {"courseid": 5, "userid": 100, "graderaw": 80.0, "grademin": 0.0, "grademax": 100.0,
+         "gradedategraded": NOW - 60},
+        {"courseid": 5, "userid": 101, "graderaw": 150.0, "grademin": 0.0, "grademax": 100.0,
+         "gradedategraded": NOW - 60},
+        {"courseid": 5, "userid": 102, "graderaw": 90.0, "grademin": 0.0, "grademax": 100.0,
+         "gradedategraded": NOW - 60}]})
+    (tmp_path / "completions").mkdir()
+    write_json(tmp_path / "completions" / "users-100.json", {"outcomes": [], "completions": [
+        {"courseid": 5, "userid": 100, "completed": True, "timecompleted": NOW - 30},
+        {"courseid": 5, "userid": 101, "completed": True, "timecompleted": NOW - 30},
+        {"courseid": 5, "userid": 102, "completed": True, "timecompleted": NOW + 86_400}]})
+    result_sync.plan_result_changes(SETTINGS, engine, tmp_path)
+    plan = read_json(tmp_path / "result_plan.json")
+    assert [a["record"] for a in plan["attempts"]] == ["EE00001 / DRV-101"]
+    assert sorted((o["record"], o["reason"]) for o in plan["outcomes"] if o["action"] == "invalid") == [
+        ("EE00002 / DRV-101", "grade 150 is outside its range 0–100"),
+        ("EE00003 / DRV-101", "completion time is in the future")]
+
+
+def test_a_pass_result_missing_from_the_picklist_fails_fast_naming_the_setting(engine, tmp_path):
+    write_courses(tmp_path, course(5, "DRV-101"))
+    write_json(tmp_path / "learners.json", {"started": NOW, "watermark": 0, "active": [], "course_ids": [5],
+                                            "links": {}})
+    with pytest.raises(AirflowFailException, match=r"pass_result/fail_result \['Passed'\] are not values"):
+        fail_fast_unless_transient(result_sync.plan_result_changes)(integration(pass_result="Passed"), engine,
+                                                                     tmp_path)
+
+
+def test_a_course_whose_grades_cannot_be_read_is_a_warning_and_the_batch_goes_on(tmp_path, monkeypatch):
+    import json
+
+    from moodle.hook import MoodleHook
+    from moodle_stand_in import MoodleStandIn
+
+    with MoodleStandIn("t0ken-t0ken-t0ken-t0ken") as moodle:
+        monkeypatch.setenv("AIRFLOW_CONN_MOODLE", json.dumps({"conn_type": "http", "host": moodle.base_url,
+                                                              "password": "t0ken-t0ken-t0ken-t0ken"}))
+        category = moodle.add_category("Driver Training")["id"]
+        real = moodle.add_course("DRV-101", categoryid=category)["id"]
+        user = moodle.add_user(username="thabo@example.com", email="thabo@example.com", idnumber="EE00001")
+        moodle.enrol(user["id"], real)
+        moodle.set_grade(real, user["id"], 80.0)
+        write_json(tmp_path / "learners.json", {"links": {str(user["id"]): [1, "EE00001"]}})
+        result = result_sync.read_course_grades(MoodleHook("moodle", backoff_seconds=0.01), tmp_path, [999, real])
+    batch = read_json(tmp_path / "grades" / "courses-999.json")
+    assert result == {"courses": 2, "grades": 1, "warnings": 1}
+    assert [(g["courseid"], g["graderaw"]) for g in batch["grades"]] == [(real, 80.0)]
+    [warning] = batch["outcomes"]
+    assert warning["record"] == "Moodle course #999" and warning["reason"].startswith("grades could not be read")
+
+
+class _SiteAnswering:
+    """A hook whose completion-status call is refused with ``errorcode``."""
+
+    def __init__(self, errorcode: str):
+        self.errorcode = errorcode
+
+    def call(self, wsfunction, **params):
+        from moodle.exceptions import MoodleRequestError
+
+        if wsfunction == "core_enrol_get_users_courses":
+            return [{"id": 5, "idnumber": "DRV-101", "shortname": "drv", "completed": True},
+                    {"id": 6, "idnumber": "HS-1", "shortname": "hs", "completed": False, "enablecompletion": True,
+                     "completionhascriteria": False}]
+        raise MoodleRequestError("refused", errorcode=self.errorcode, wsfunction=wsfunction)
+
+
+@pytest.mark.parametrize(("errorcode", "record", "reason"), [
+    ("nocriteriaset", "DRV-101", "Course completion criteria not defined: refused"),
+    ("usernotenroled", "EE00001 / DRV-101", "completion time could not be read (refused); the date of sync is used"),
+])
+def test_a_refused_completion_time_is_a_warning_and_the_completion_still_counts(engine, tmp_path, errorcode,
+                                                                                record, reason):
+    write_json(tmp_path / "learners.json", {"links": {"100": [1, "EE00001"]}})
+    result_sync.read_completions(SETTINGS, _SiteAnswering(errorcode), engine, tmp_path, [100])
+    batch = read_json(tmp_path / "completions" / "users-100.json")
+    assert [(c["courseid"], c["completed"], c["timecompleted"]) for c in batch["completions"]] == [
+        (5, True, None), (6, False, None)]
+    assert [(o["record"], o["reason"]) for o in batch["outcomes"]] == [
+        (record, reason),
+        ("HS-1", "Course completion criteria not defined: completion tracking is on but has no criteria, "
+                 "so nobody can complete it")]
+
+
+def test_a_result_read_again_with_a_vaguer_date_leaves_the_completion_date_alone(engine, tmp_path):
+    from datetime import date
+
+    from psiber.psiber_db import save_results
+
+    write_courses(tmp_path, course(5, "DRV-101"))
+    course_sync.plan_courses(SETTINGS, engine, tmp_path)
+    course_sync.load_courses(SETTINGS, engine, tmp_path)
+
+    def result(day):
+        attempt = {"attempt_key": "moodle:k:5:100:pass:80.0", "employee_id": 1, "course_code": "DRV-101",
+                   "attempt_date": day, "result": "Competent", "grade": 80.0}
+        return [attempt], [{"attempt_key": attempt["attempt_key"], "employee_id": 1, "course_code": "DRV-101",
+                            "completed_on": day, "result": "Competent"}]
+
+    assert save_results(engine, "k", *result(date(2026, 11, 3)), synced_until=1)[1] == 1
+    assert save_results(engine, "k", *result(date(2026, 11, 23)), synced_until=2) == ([], 0)
+    stored = engine.connect().execute(text("SELECT completed_on FROM course_completion")).scalar_one()
+    assert str(stored).startswith("2026-11-03")
+
+
+def test_a_restored_course_is_relinked_in_psiber(engine, tmp_path):
+    write_courses(tmp_path, course(5, "DRV-101"))
+    course_sync.plan_courses(SETTINGS, engine, tmp_path)
+    course_sync.load_courses(SETTINGS, engine, tmp_path)
+    write_courses(tmp_path, course(9, "DRV-101"))
+    course_sync.plan_courses(SETTINGS, engine, tmp_path)
+    course_sync.load_courses(SETTINGS, engine, tmp_path)
+    rows = engine.connect().execute(text("SELECT course_code, moodle_course_id, status FROM course")).all()
+    assert [tuple(row) for row in rows] == [("DRV-101", 9, "Active")]
+
+
+def test_full_result_reads_come_by_themselves_and_an_incomplete_read_holds_the_watermark(engine, tmp_path,
+                                                                                          monkeypatch):
+    import json
+
+    from moodle.hook import MoodleHook
+    from moodle_stand_in import MoodleStandIn
+    from psiber.psiber_db import select_watermark, upsert_user_links
+
+    def load(reads_complete: bool) -> None:
+        write_json(tmp_path / "result_plan.json", {"reads_complete": reads_complete, "attempts": [],
+                                                   "completions": [], "in_progress": 0, "outcomes": []})
+        result_sync.load_results(SETTINGS, engine, tmp_path)
+
+    write_json(tmp_path / "moodle_courses.json", [])
+    with MoodleStandIn("t0ken-t0ken-t0ken-t0ken") as moodle:
+        monkeypatch.setenv("AIRFLOW_CONN_MOODLE", json.dumps({"conn_type": "http", "host": moodle.base_url,
+                                                              "password": "t0ken-t0ken-t0ken-t0ken"}))
+        user = moodle.add_user(username="thabo@example.com", email="thabo@example.com", idnumber="EE00001")
+        upsert_user_links(engine, SETTINGS.key, [(1, user["id"], "thabo@example.com")])
+        hook = MoodleHook("moodle", backoff_seconds=0.01)
+
+        first = result_sync.find_changed_learners(SETTINGS, hook, engine, tmp_path, full=False)
+        assert first["full"] is True  # never read in full yet
+        load(reads_complete=True)
+        stored = select_watermark(engine, SETTINGS.key, "results")
+        assert stored == read_json(tmp_path / "learners.json")["started"] - result_sync.WATERMARK_OVERLAP_SECONDS
+
+        second = result_sync.find_changed_learners(SETTINGS, hook, engine, tmp_path, full=False)
+        assert second == {"linked": 1, "active": 0, "watermark": stored, "full": False}
+        with engine.begin() as connection:  # a week later
+            connection.execute(text("UPDATE sync_watermark SET synced_until = synced_until - 8 * 86400 "
+                                    "WHERE flow = 'results_full'"))
+        assert result_sync.find_changed_learners(SETTINGS, hook, engine, tmp_path, full=False)["full"] is True
+
+        result_sync.find_changed_learners(SETTINGS, hook, engine, tmp_path, full=False)
+        load(reads_complete=False)
+        assert select_watermark(engine, SETTINGS.key, "results") == stored

@@ -1,0 +1,57 @@
+"""The DAG file parsed by a real DagBag: one DAG per integration file, bad files as import errors."""
+
+from pathlib import Path
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = (ROOT / "include" / "integrations" / "demo.yaml").read_text()
+
+
+def parse(folder: Path, monkeypatch) -> DagBag:
+    monkeypatch.setenv("PSIBER_MOODLE_INTEGRATIONS", str(folder))
+    return DagBag(dag_folder=str(ROOT / "dags"))
+
+
+def test_shipped_integrations_parse_into_one_dag_each(monkeypatch):
+    bag = parse(ROOT / "include" / "integrations", monkeypatch)
+    assert bag.import_errors == {}
+    dag = bag.dags["psiber_moodle_driver_training"]
+    assert dag.max_active_runs == 1
+    assert dag.schedule == "@daily"
+    assert [t.task_id for t in dag.topological_sort()][-1] == "summarize_run"
+    assert dag.task_dict["summarize_run"].upstream_task_ids == set(dag.task_ids) - {"summarize_run"}
+    assert dag.params["allow_mass_suspension"] is False
+
+
+def test_a_bad_file_is_an_import_error_naming_file_and_field_and_others_still_load(tmp_path, monkeypatch):
+    (tmp_path / "demo.yaml").write_text(DEMO)
+    (tmp_path / "second.yaml").write_text(DEMO.replace("Driver Training", "Forklift"))
+    (tmp_path / "broken.yaml").write_text(DEMO.replace("Driver Training", "Broken").replace(
+        "pseudo_email_domain: jhb.com", "pseudo_email_domain: 'not a domain'"))
+    bag = parse(tmp_path, monkeypatch)
+    assert sorted(bag.dags) == ["psiber_moodle_driver_training", "psiber_moodle_forklift"]
+    [message] = bag.import_errors.values()
+    assert "broken.yaml" in message and "field 'pseudo_email_domain'" in message
+
+
+def test_a_disabled_integration_has_no_schedule_and_starts_paused(tmp_path, monkeypatch):
+    (tmp_path / "demo.yaml").write_text(DEMO.replace("enabled: true", "enabled: false"))
+    dag = parse(tmp_path, monkeypatch).dags["psiber_moodle_driver_training"]
+    assert dag.schedule is None
+    assert dag.is_paused_upon_creation is True
+
+
+@pytest.mark.parametrize("secret_word", ["token", "password:"])
+def test_no_secret_lives_in_an_integration_file(secret_word):
+    for path in (ROOT / "include" / "integrations").glob("*.yaml"):
+        settings = [line for line in path.read_text().splitlines() if not line.lstrip().startswith("#")]
+        assert not any(secret_word in line for line in settings), path
+
+
+def test_only_the_configured_flows_become_tasks(tmp_path, monkeypatch):
+    (tmp_path / "demo.yaml").write_text(DEMO.replace("flows: [users, courses, results]", "flows: [courses]"))
+    dag = parse(tmp_path, monkeypatch).dags["psiber_moodle_driver_training"]
+    assert set(dag.task_ids) == {"check_moodle_site", "extract_moodle_courses", "plan_course_changes",
+                                 "load_courses", "discover_custom_fields", "summarize_run"}

@@ -1,0 +1,135 @@
+import pandas as pd
+import pytest
+
+from factories import employee, employees, integration
+from psiber.user_plan import SuspendGuardTripped, check_suspend_guard, plan_user_changes
+from psiber.user_transform import build_target_users
+
+NO_LINKS = pd.DataFrame(columns=["employee_id", "employee_number", "moodle_user_id", "moodle_username"])
+
+
+def targets_of(*rows):
+    targets, _ = build_target_users(employees(*rows), integration(users={"profile_field_matches": [
+        {"moodle_field": "gender", "psiber_element": "gender"}]}))
+    return targets
+
+
+def moodle_user(user_id, username, idnumber="", suspended=False, **fields):
+    return {"id": user_id, "username": username, "email": fields.pop("email", username), "firstname": "Thabo",
+            "lastname": "Mokoena", "idnumber": idnumber, "suspended": suspended,
+            "customfields": [{"type": "menu", "shortname": "gender", "value": "Male", "displayvalue": "Male",
+                              "name": "Gender"}], **fields}
+
+
+def links(*rows):
+    return pd.DataFrame(rows, columns=["employee_id", "employee_number", "moodle_user_id", "moodle_username"])
+
+
+def test_new_active_employee_is_created_with_its_fields():
+    plan = plan_user_changes(targets_of(employee(1)), [], NO_LINKS, [1])
+    assert plan.creates == [{"employee_id": 1, "employee_number": "E001", "username": "thabo1@example.com",
+                             "email": "thabo1@example.com", "firstname": "Thabo", "lastname": "Mokoena",
+                             "idnumber": "E001", "customfields": [{"type": "gender", "value": "Male"}]}]
+    assert plan.updates == [] and plan.outcomes == []
+
+
+def test_terminated_employee_without_moodle_user_is_skipped_not_created():
+    plan = plan_user_changes(targets_of(employee(1, employment_status="Terminated")), [], NO_LINKS, [1])
+    assert plan.creates == []
+    assert [(o.action, o.reason) for o in plan.outcomes] == [("skipped", "not active and has no Moodle account")]
+
+
+def test_identical_user_matched_by_idnumber_is_unchanged_and_linked():
+    plan = plan_user_changes(targets_of(employee(1)), [moodle_user(7, "thabo1@example.com", "E001")], NO_LINKS, [1])
+    assert plan.updates == [] and plan.creates == []
+    assert [o.action for o in plan.outcomes] == ["unchanged"]
+    assert plan.links == [(1, 7, "thabo1@example.com")]
+
+
+def test_only_changed_fields_are_updated():
+    user = moodle_user(7, "thabo1@example.com", "E001")
+    plan = plan_user_changes(targets_of(employee(1, surname="Dlamini", gender="Female")), [user], NO_LINKS, [1])
+    assert plan.updates == [{"employee_id": 1, "employee_number": "E001", "action": "updated", "id": 7,
+                             "changed": ["customfields", "lastname"], "lastname": "Dlamini",
+                             "customfields": [{"type": "gender", "value": "Female"}]}]
+
+
+def test_email_case_difference_alone_is_not_a_change():
+    user = moodle_user(7, "thabo1@example.com", "E001", email="Thabo1@Example.com")
+    plan = plan_user_changes(targets_of(employee(1)), [user], NO_LINKS, [1])
+    assert [o.action for o in plan.outcomes] == ["unchanged"]
+
+
+def test_terminated_employee_is_suspended_and_rehired_one_unsuspended():
+    users = [moodle_user(7, "thabo1@example.com", "E001"), moodle_user(8, "thabo2@example.com", "E002", True)]
+    plan = plan_user_changes(
+        targets_of(employee(1, employment_status="Terminated"), employee(2)), users, NO_LINKS, [1, 2])
+    assert [(u["id"], u["action"], u["suspended"]) for u in plan.updates] == [(7, "suspended", 1),
+                                                                              (8, "unsuspended", 0)]
+
+
+def test_link_wins_over_idnumber_and_restores_a_changed_idnumber():
+    users = [moodle_user(7, "thabo1@example.com", "WRONG")]
+    plan = plan_user_changes(targets_of(employee(1)), users, links((1, "E001", 7, "thabo1@example.com")), [1])
+    assert [(u["id"], u["changed"]) for u in plan.updates] == [(7, ["idnumber"])]
+
+
+def test_email_owned_by_another_moodle_user_is_a_conflict_never_a_second_user():
+    users = [moodle_user(9, "someone", "X9", email="thabo1@example.com")]
+    plan = plan_user_changes(targets_of(employee(1)), users, NO_LINKS, [1])
+    assert plan.creates == [] and plan.updates == []
+    [outcome] = plan.outcomes
+    assert outcome.action == "conflict" and "Moodle user #9" in outcome.reason
+    assert "set its ID number to 'E001'" in outcome.reason
+
+
+def test_changed_email_taken_by_another_user_is_left_unchanged_but_other_changes_go():
+    users = [moodle_user(7, "old@example.com", "E001"), moodle_user(9, "thabo1@example.com", "X9")]
+    plan = plan_user_changes(targets_of(employee(1, first_name="Thabang")), users, NO_LINKS, [1])
+    assert [(u["id"], u["changed"]) for u in plan.updates] == [(7, ["firstname"])]
+    assert sorted(o.action for o in plan.outcomes) == ["conflict", "conflict"]
+
+
+def test_linked_employee_missing_from_extract_is_suspended():
+    users = [moodle_user(7, "thabo1@example.com", "E001"), moodle_user(8, "gone@example.com", "E002")]
+    plan = plan_user_changes(targets_of(employee(1)), users,
+                             links((1, "E001", 7, "thabo1@example.com"), (2, "E002", 8, "gone@example.com")), [1])
+    assert [(u["id"], u["action"], u["employee_number"]) for u in plan.updates] == [(8, "suspended", "E002")]
+    assert plan.active_matched == 2
+
+
+def test_linked_employee_still_extracted_but_invalid_is_not_suspended():
+    users = [moodle_user(8, "gone@example.com", "E002")]
+    plan = plan_user_changes(targets_of(), users, links((2, "E002", 8, "gone@example.com")), [2])
+    assert plan.updates == []
+
+
+def test_suspend_guard_trips_above_the_share_and_names_the_way_out():
+    users = [moodle_user(i, f"u{i}@example.com", f"E{i:03d}") for i in range(1, 21)]
+    rows = [employee(i, email=f"u{i}@example.com", employment_status="Terminated" if i <= 5 else "Active")
+            for i in range(1, 21)]
+    plan = plan_user_changes(targets_of(*rows), users, NO_LINKS, range(1, 21))
+    assert plan.suspensions == 5 and plan.active_matched == 20
+    with pytest.raises(SuspendGuardTripped, match="suspend 5 of 20 active Moodle users .25%.*allow_mass_suspension"):
+        check_suspend_guard(plan, max_share=0.2, min_users=10)
+    check_suspend_guard(plan, max_share=0.25, min_users=10)
+    check_suspend_guard(plan, max_share=0.2, min_users=21)
+
+
+def test_with_emailed_passwords_an_employee_without_email_is_not_created():
+    targets = targets_of(employee(1, email=None), employee(2))
+    plan = plan_user_changes(targets, [], NO_LINKS, [1, 2], passwords_by_email=True)
+    assert [c["employee_number"] for c in plan.creates] == ["E002"]
+    assert [(o.record, o.action) for o in plan.outcomes] == [("E001", "skipped")]
+    assert "initial_password policy" in plan.outcomes[0].reason
+    assert [c["employee_number"] for c in plan_user_changes(targets, [], NO_LINKS, [1, 2]).creates] == \
+        ["E001", "E002"]
+
+
+def test_a_transferred_employee_keeps_the_account_the_new_record_matched():
+    users = [moodle_user(70, "thabo1@example.com", "E001")]
+    plan = plan_user_changes(targets_of(employee(11, employee_number="E001", email="thabo1@example.com")), users,
+                             links((10, "E001", 70, "thabo1@example.com")), [11])
+    assert plan.updates == []
+    assert plan.links == [(11, 70, "thabo1@example.com")]
+    assert [(o.record, o.action) for o in plan.outcomes] == [("E001", "unchanged")]
