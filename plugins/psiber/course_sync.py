@@ -11,11 +11,11 @@ from sqlalchemy import Engine
 from moodle.hook import MoodleHook
 from psiber.config import Integration
 from psiber.course_plan import SITE_FORMAT, course_code, plan_course_changes, psiber_courses_from_moodle
+from psiber.moodle_validation import COURSE_COLUMNS, validate_moodle_courses
 from psiber.psiber_db import save_courses, select_courses, select_picklists
 from sync_common.invalid_records import check_invalid_share, invalid_outcomes
 from sync_common.outcomes import OWNER_MOODLE_ADMIN
 from sync_common.run_files import read_json, write_json
-from sync_common.validation import COURSE_COLUMNS, validate_moodle_courses
 
 log = logging.getLogger(__name__)
 

@@ -20,6 +20,7 @@ from moodle.exceptions import MoodleRequestError
 from moodle.hook import MoodleHook
 from psiber.config import Integration
 from psiber.course_plan import NO_COMPLETION_CRITERIA, OWNER_TRAINING_ADMIN, SITE_FORMAT
+from psiber.moodle_validation import COMPLETION_COLUMNS, GRADE_COLUMNS, validate_completions, validate_course_grades
 from psiber.psiber_db import (
     save_results,
     select_courses,
@@ -34,7 +35,6 @@ from sync_common.errors import PermanentStepError
 from sync_common.invalid_records import check_invalid_share, invalid_outcomes
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
 from sync_common.run_files import read_json, write_json
-from sync_common.validation import COMPLETION_COLUMNS, GRADE_COLUMNS, validate_completions, validate_course_grades
 
 log = logging.getLogger(__name__)
 

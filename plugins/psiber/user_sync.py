@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from moodle.exceptions import MoodleRequestError
 from moodle.hook import MoodleHook
 from psiber.config import Integration, PasswordPolicy
+from psiber.employee_validation import validate_employees
 from psiber.psiber_db import select_employees, select_user_links, upsert_user_links
 from psiber.user_plan import check_suspend_guard, plan_user_changes
 from psiber.user_transform import build_target_users
@@ -23,7 +24,6 @@ from sync_common.errors import PermanentStepError
 from sync_common.invalid_records import check_invalid_share, invalid_outcomes
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, OWNER_PSIBER_HR, Outcome, mask_emails
 from sync_common.run_files import read_frame, read_json, write_frame, write_json
-from sync_common.validation import validate_employees
 
 log = logging.getLogger(__name__)
 

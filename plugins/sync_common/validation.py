@@ -1,5 +1,5 @@
-"""Validate extracted frames (PSIber HR employees, Moodle courses, grades, completions) with
-Great Expectations (GX Core 1.x) suites.
+"""Validate extracted frames with Great Expectations (GX Core 1.x) suites: the mechanism every flow
+shares; each flow declares its own rules (e.g. psiber/employee_validation.py).
 
 Every rule is a GX expectation and the per-record reasons are read back from GX's
 COMPLETE result (``unexpected_index_list``), so the rules live in declarative suites
@@ -28,51 +28,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from sync_common.outcomes import OWNER_MOODLE_ADMIN, OWNER_PSIBER_HR
-
 if TYPE_CHECKING:
     from great_expectations.data_context import EphemeralDataContext
     from great_expectations.expectations import Expectation
-
-COLUMNS = (
-    "employee_id",
-    "employee_number",
-    "payroll_code",
-    "first_name",
-    "surname",
-    "email",
-    "id_number",
-    "passport_number",
-    "employment_status",
-    "employment_type",
-    "gender",
-    "disability",
-)
-COURSE_COLUMNS = ("id", "code", "fullname", "startdate", "enddate", "visible")
-GRADE_COLUMNS = ("courseid", "userid", "graderaw", "grademin", "grademax", "gradedategraded", "record")
-COMPLETION_COLUMNS = ("courseid", "userid", "completed", "timecompleted", "record")
-
-# One "@", no whitespace, and a domain of non-empty dot-separated labels ("a@b.co").
-EMAIL_REGEX = r"^[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+$"
-
-# Moodle's clock and ours may drift apart; a time this little ahead is not "the future".
-CLOCK_SKEW_SECONDS = 300
-
-# Reasons are str.format templates filled from the failing row ("{code}" -> its code).
-NO_PSEUDO_EMAIL = "no e-mail and no ID/passport number, so no pseudo e-mail can be made"
-DUPLICATE_NUMBER = "employee number {employee_number} is used by more than one employee"
-COURSE_CODE_MISSING = "course ID number and short name are both empty"
-DUPLICATE_COURSE_CODE = (
-    "course identifier {code} is used by more than one Moodle course; give each its own ID number"
-)
-COURSE_NAME_MISSING = "course full name is missing"
-COURSE_VISIBILITY = "course visibility is neither 0 (hidden) nor 1 (shown)"
-COURSE_ENDS_BEFORE_START = "course end date is before its start date"
-GRADE_OUT_OF_RANGE = "grade {graderaw} is outside its range {grademin}–{grademax}"
-GRADED_IN_FUTURE = "grading time is in the future"
-COMPLETED_IN_FUTURE = "completion time is in the future"
-
-_EMPLOYEE_OWNER = OWNER_PSIBER_HR
 
 # COMPLETE is the only format that lists every failing row, not just a sample of 20.
 # Without unexpected_index_column_names the pandas engine reports the index labels of the
@@ -82,9 +40,6 @@ _RESULT_FORMAT = {"result_format": "COMPLETE"}
 
 # The keyword arguments through which GX expectations name the columns they read.
 _COLUMN_ARGUMENTS = ("column", "column_A", "column_B")
-
-
-# --- The generic mechanism -------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -253,167 +208,3 @@ def _exception_message(info: dict) -> str:
         return str(info["exception_message"])
     messages = [str(v.get("exception_message")) for v in info.values() if isinstance(v, dict)]
     return messages[0] if messages else "no error message"
-
-
-# --- PSIber HR employees ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InvalidRecord:
-    """One employee that cannot be synced, and why; HR has to correct it at the source."""
-
-    employee_id: int
-    employee_number: str | None
-    reasons: tuple[str, ...]
-    owner: str = _EMPLOYEE_OWNER
-
-
-@dataclass(frozen=True)
-class EmployeeValidation:
-    """The outcome of validating one extract: the syncable rows and the rejected ones."""
-
-    valid: pd.DataFrame
-    invalid: tuple[InvalidRecord, ...]
-    checked: int
-
-    @property
-    def invalid_share(self) -> float:
-        """Share of checked records that were rejected (0.0 for an empty extract), so the
-        caller can stop a sync when a bad extract would otherwise suspend many users."""
-        return len(self.invalid) / self.checked if self.checked else 0.0
-
-
-def _employee_rules() -> list[Expectation]:
-    """One expectation per rule, two for the employee number (present, unique).
-
-    Reasons name the field, never its value, because they end up in logs and e-mails;
-    the employee number is the one value allowed (it is how HR finds the record).
-    """
-    import great_expectations as gx
-    from great_expectations.expectations.row_conditions import Column
-
-    x = gx.expectations
-    return [
-        rule(x.ExpectColumnValuesToNotBeNull, "first name is missing", column="first_name"),
-        rule(x.ExpectColumnValuesToNotBeNull, "surname is missing", column="surname"),
-        rule(x.ExpectColumnValuesToNotBeNull, "employee number is missing", column="employee_number"),
-        # Map expectations skip nulls, so a missing number is only reported above.
-        rule(x.ExpectColumnValuesToBeUnique, DUPLICATE_NUMBER, column="employee_number"),
-        rule(x.ExpectColumnValuesToMatchRegex, "e-mail address is malformed", column="email", regex=EMAIL_REGEX),
-        # The pseudo e-mail is made from the ID or passport number, so where e-mail
-        # and passport are both missing the ID number must be present.
-        rule(
-            x.ExpectColumnValuesToNotBeNull,
-            NO_PSEUDO_EMAIL,
-            column="id_number",
-            row_condition=Column("email").is_null() & Column("passport_number").is_null(),
-        ),
-    ]
-
-
-def validate_employees(employees: pd.DataFrame) -> EmployeeValidation:
-    """Split an extract into rows that can be synced to Moodle and records HR must fix.
-
-    ``valid`` keeps the original rows (values, columns and index order untouched);
-    blanks only count as missing for the checks. Every column is required, not only the
-    checked ones, because the transform step reads them all.
-    """
-    if len(employees) == 0:
-        return EmployeeValidation(valid=employees.copy(), invalid=(), checked=0)
-    missing = [c for c in COLUMNS if c not in employees.columns]
-    if missing:
-        raise ValueError(f"employee frame lacks columns: {', '.join(missing)}")
-
-    result = validate_frame(employees, _employee_rules, "employee_number", _EMPLOYEE_OWNER)
-    invalid = tuple(
-        InvalidRecord(
-            employee_id=int(employee_id),
-            employee_number=problem.record or None,
-            reasons=problem.reasons,
-            owner=problem.owner,
-        )
-        for problem, employee_id in zip(result.invalid, result.rejected["employee_id"], strict=True)
-    )
-    return EmployeeValidation(valid=result.valid, invalid=invalid, checked=result.checked)
-
-
-# --- Moodle courses, grades and completions --------------------------------------------
-
-
-def _course_rules() -> list[Expectation]:
-    """Courses are matched to PSIber by ``code``, so it must be present and unique."""
-    import great_expectations as gx
-    from great_expectations.expectations.row_conditions import Column
-
-    x = gx.expectations
-    return [
-        rule(x.ExpectColumnValuesToNotBeNull, COURSE_CODE_MISSING, column="code"),
-        # GX 1.24's unique check skips nulls, so empty codes are only reported above.
-        rule(x.ExpectColumnValuesToBeUnique, DUPLICATE_COURSE_CODE, column="code"),
-        rule(x.ExpectColumnValuesToNotBeNull, COURSE_NAME_MISSING, column="fullname"),
-        rule(x.ExpectColumnValuesToBeInSet, COURSE_VISIBILITY, column="visible", value_set=[0, 1]),
-        # An end date of 0 means "no end date".
-        rule(
-            x.ExpectColumnPairValuesAToBeGreaterThanB,
-            COURSE_ENDS_BEFORE_START,
-            column_A="enddate",
-            column_B="startdate",
-            or_equal=True,
-            ignore_row_if="either_value_is_missing",
-            row_condition=Column("enddate") != 0,
-        ),
-    ]
-
-
-def _grade_rules(now: int) -> list[Expectation]:
-    """A grade must lie within its item's range; a missing grade (ungraded) passes.
-
-    GX has no "between two other columns", so the range is two column-pair checks with the
-    same reason (a row failing both is reported once).
-    """
-    import great_expectations as gx
-
-    x = gx.expectations
-    pair = {"or_equal": True, "ignore_row_if": "either_value_is_missing"}
-    return [
-        rule(x.ExpectColumnPairValuesAToBeGreaterThanB, GRADE_OUT_OF_RANGE, column_A="graderaw",
-             column_B="grademin", **pair),
-        rule(x.ExpectColumnPairValuesAToBeGreaterThanB, GRADE_OUT_OF_RANGE, column_A="grademax",
-             column_B="graderaw", **pair),
-        # Map expectations skip nulls: an ungraded row has no grading time.
-        rule(x.ExpectColumnValuesToBeBetween, GRADED_IN_FUTURE, column="gradedategraded",
-             max_value=now + CLOCK_SKEW_SECONDS),
-    ]
-
-
-def _completion_rules(now: int) -> list[Expectation]:
-    """A completion time ahead of now would push the results watermark past unseen results."""
-    import great_expectations as gx
-
-    x = gx.expectations
-    return [
-        rule(x.ExpectColumnValuesToBeBetween, COMPLETED_IN_FUTURE, column="timecompleted",
-             max_value=now + CLOCK_SKEW_SECONDS),
-    ]
-
-
-def validate_moodle_courses(courses: pd.DataFrame) -> FrameValidation:
-    """Check Moodle courses before they are mapped to PSIber courses (``COURSE_COLUMNS``);
-    a course without a usable ``code`` is named by its Moodle id."""
-    return validate_frame(courses, _course_rules, "code", OWNER_MOODLE_ADMIN, unnamed="Moodle course #{id}")
-
-
-def validate_course_grades(grades: pd.DataFrame, now: int) -> FrameValidation:
-    """Check course grades read from Moodle (``GRADE_COLUMNS``); ``now`` is unix seconds."""
-    return validate_frame(
-        grades, lambda: _grade_rules(now), "record", OWNER_MOODLE_ADMIN,
-        unnamed="Moodle user #{userid} in course #{courseid}",
-    )
-
-
-def validate_completions(completions: pd.DataFrame, now: int) -> FrameValidation:
-    """Check course completions read from Moodle (``COMPLETION_COLUMNS``); ``now`` is unix seconds."""
-    return validate_frame(
-        completions, lambda: _completion_rules(now), "record", OWNER_MOODLE_ADMIN,
-        unnamed="Moodle user #{userid} in course #{courseid}",
-    )
