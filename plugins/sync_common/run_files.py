@@ -34,8 +34,12 @@ def data_root(integration: Integration) -> Path:
 
 
 def run_directory(integration: Integration, run_id: str) -> Path:
+    """The run's folder, owner-only (0700) like the integration's folder above it: run data holds
+    personal data (e-mails, ID numbers) that no other local account may read."""
     folder = data_root(integration) / integration.key / re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)
     folder.mkdir(parents=True, exist_ok=True)
+    for owned in (folder.parent, folder):
+        owned.chmod(0o700)  # mkdir's mode is cut by the umask; chmod is not
     return folder
 
 
@@ -54,8 +58,7 @@ def write_json(path: Path, content: Any) -> Path:
     """Write atomically, so a task killed half-way never leaves half a file for its retry."""
     partial = path.with_suffix(path.suffix + ".part")
     partial.write_text(json.dumps(content, indent=1, default=str), encoding="utf-8")
-    partial.replace(path)
-    return path
+    return _publish(partial, path)
 
 
 def read_json(path: Path) -> Any:
@@ -65,6 +68,12 @@ def read_json(path: Path) -> Any:
 def write_frame(path: Path, frame: pd.DataFrame) -> Path:
     partial = path.with_suffix(path.suffix + ".part")
     frame.to_parquet(partial, index=False)
+    return _publish(partial, path)
+
+
+def _publish(partial: Path, path: Path) -> Path:
+    """Make a finished file owner-only (0600) and put it in place in one rename."""
+    partial.chmod(0o600)
     partial.replace(path)
     return path
 
