@@ -20,6 +20,17 @@ COMPARED = ("description", "category", "status", "start_date", *COURSE_ELEMENT_K
 _TAGS = re.compile(r"<[^>]+>")
 TEXT_LIMIT = 255  # PSIber's course text columns
 SITE_FORMAT = "site"
+NUMBER_FIELD = "number"  # Moodle 4.5's customfield_number
+
+
+def real_courses(moodle_courses: list[dict]) -> list[dict]:
+    """Moodle's courses without the site course (the front page), by Moodle id.
+
+    Moodle answers in the database's physical order (the site course first one day, last the
+    next): sorting makes a run's plan and report the same whatever order Moodle chose.
+    """
+    return sorted((course for course in moodle_courses if course.get("format") != SITE_FORMAT),
+                  key=lambda course: int(course["id"]))
 
 
 def course_code(course: dict) -> str:
@@ -37,11 +48,24 @@ def _date(timestamp, zone: tzinfo) -> str | None:
     return datetime.fromtimestamp(int(timestamp), zone).date().isoformat() if timestamp else None
 
 
+def _number_text(raw: dict) -> str:
+    """The text of a field matched to a number element ('' when empty).
+
+    A Moodle number field (``customfield_number``) is read from ``valueraw``, a JSON number or
+    null: its ``value`` is formatted for display (a decimal comma in some languages, the field's
+    display template such as "{value} %", null or the "display when zero" text for 0). A text
+    field holds the number as typed.
+    """
+    if raw.get("type") == NUMBER_FIELD:
+        return "" if raw.get("valueraw") is None else str(raw["valueraw"]).strip()
+    return _plain(raw.get("value"))
+
+
 def _element_value(kind: str, raw: dict, picklist: set[str]) -> tuple[object, str | None]:
     """(value for PSIber, problem) of one custom field; a problem leaves the element empty."""
-    shown = _plain(raw.get("value"))
     if kind == "flag":
         return int(str(raw.get("valueraw") or "0").strip() not in ("", "0")), None
+    shown = _number_text(raw) if kind == "number" else _plain(raw.get("value"))
     if not shown:
         return None, None
     if kind == "number":
@@ -75,9 +99,7 @@ def psiber_courses_from_moodle(
     category_names = {int(category["id"]): _plain(category["name"]) for category in categories}
     rows: list[dict] = []
     outcomes: list[Outcome] = []
-    for course in moodle_courses:
-        if course.get("format") == SITE_FORMAT:
-            continue
+    for course in real_courses(moodle_courses):
         code = course_code(course)
         row = {
             "course_code": code,
@@ -100,7 +122,7 @@ def psiber_courses_from_moodle(
             if problem:
                 outcomes.append(_outcome(code, "warning", f"custom field '{match.moodle_field}' → "
                                          f"{match.psiber_element}: {problem}; left empty", OWNER_TRAINING_ADMIN))
-        if not course.get("enablecompletion") or course.get("completionhascriteria") is False:
+        if not course.get("enablecompletion"):
             outcomes.append(_outcome(code, "warning", f"{NO_COMPLETION_CRITERIA}: no results can be read for this "
                                      "course until completion tracking and criteria are set", OWNER_MOODLE_ADMIN))
         rows.append(row)

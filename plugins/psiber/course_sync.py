@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from moodle.hook import MoodleHook
 from psiber.config import Integration
-from psiber.course_plan import SITE_FORMAT, course_code, plan_course_changes, psiber_courses_from_moodle
+from psiber.course_plan import course_code, plan_course_changes, psiber_courses_from_moodle, real_courses
 from psiber.moodle_validation import COURSE_COLUMNS, validate_moodle_courses
 from psiber.psiber_db import save_courses, select_courses, select_picklists
 from sync_common.invalid_records import check_invalid_share, invalid_outcomes
@@ -26,7 +26,7 @@ def extract_moodle_courses(hook: MoodleHook, run_dir: Path) -> dict:
     categories = hook.call("core_course_get_categories")
     write_json(run_dir / "moodle_courses.json", courses)
     write_json(run_dir / "moodle_categories.json", categories)
-    return {"courses": sum(course.get("format") != SITE_FORMAT for course in courses), "categories": len(categories)}
+    return {"courses": len(real_courses(courses)), "categories": len(categories)}
 
 
 def _course_frame(courses: list[dict]) -> pd.DataFrame:
@@ -38,13 +38,13 @@ def _course_frame(courses: list[dict]) -> pd.DataFrame:
 def plan_courses(integration: Integration, engine: Engine, run_dir: Path) -> dict:
     """Validate Moodle's courses, map the valid ones, and plan PSIber's changes; too many bad ones stop the run."""
     moodle_courses = read_json(run_dir / "moodle_courses.json")
-    real_courses = [course for course in moodle_courses if course.get("format") != SITE_FORMAT]
-    checked = validate_moodle_courses(_course_frame(real_courses))
+    courses = real_courses(moodle_courses)
+    checked = validate_moodle_courses(_course_frame(courses))
     outcomes = invalid_outcomes(((p.record, p.reasons, p.owner) for p in checked.invalid), flow="courses")
     valid_ids = set(checked.valid["id"].astype(int))
     picklists = select_picklists(engine)
     wanted, mapping_outcomes = psiber_courses_from_moodle(
-        [course for course in real_courses if int(course["id"]) in valid_ids],
+        [course for course in courses if int(course["id"]) in valid_ids],
         read_json(run_dir / "moodle_categories.json"), integration, picklists)
     plan = plan_course_changes(wanted, select_courses(engine), integration, picklists.get("course_category", set()),
                                {int(course["id"]) for course in moodle_courses})

@@ -10,9 +10,10 @@ The pass/fail rule, for one employee in one course:
 * **Anything else** (in progress, not graded, course still running) → no attempt yet.
 
 The pass mark is the course's PSIber "min pass rate" (a percentage, from the matched course
-custom field). The grade is the course total as a percentage of its range. Date of attempt =
-Moodle's completion time, else the grading time, else the date of sync, each as a day in the
-site's time zone (the integration's ``timezone``).
+custom field). The grade is the course total as a percentage of its range; a 0–0 range (a
+course without grade items) gives no grade. Date of attempt = Moodle's completion time, else the
+grading time, else the date of sync, each as a day in the site's time zone (the integration's
+``timezone``).
 
 An attempt is keyed by the integration, course, user, verdict and grade, so syncing the same
 result again finds the same key (one attempt) whatever dates Moodle reports on the way, and a
@@ -30,11 +31,26 @@ from sync_common.outcomes import Outcome
 PASS, FAIL = "pass", "fail"
 
 
+def _empty_range(grademin: float | None, grademax: float | None) -> bool:
+    return grademax is None or float(grademax) == float(grademin or 0)
+
+
 def grade_percent(grade: float | None, grademin: float | None, grademax: float | None) -> float | None:
-    if grade is None or grademax is None or float(grademax) == float(grademin or 0):
+    """The grade as a percentage of its range; None without a grade or a range to measure it in."""
+    if grade is None or _empty_range(grademin, grademax):
         return None
     low = float(grademin or 0)
     return round((float(grade) - low) / (float(grademax) - low) * 100, 2)
+
+
+def without_empty_range(total: dict) -> dict:
+    """A course total whose range is empty is no grade.
+
+    A course without grade items has a 0–0 course total (natural aggregation of nothing), and
+    Moodle stores a teacher's override there as 0: nothing can be judged from it, and it is not
+    a grade outside its range either. The grading time stays: the learner was still graded.
+    """
+    return {**total, "graderaw": None} if _empty_range(total.get("grademin"), total.get("grademax")) else total
 
 
 def course_verdict(completed: bool, percent: float | None, pass_mark: float | None, course_ended: bool) -> str | None:

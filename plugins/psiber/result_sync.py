@@ -29,7 +29,7 @@ from psiber.psiber_db import (
     select_user_links,
     select_watermark,
 )
-from psiber.result_plan import plan_results
+from psiber.result_plan import plan_results, without_empty_range
 from psiber.user_sync import chunks, users_by_field
 from sync_common.errors import PermanentStepError
 from sync_common.invalid_records import check_invalid_share, invalid_outcomes
@@ -199,6 +199,7 @@ def plan_result_changes(integration: Integration, engine: Engine, run_dir: Path)
     labels = {(course_id, user_id): f"{links[user_id][1]} / {course['course_code']}"
               for course_id, course in courses.items() for user_id in links}
     grades, grade_warnings = _batches(run_dir, "grades", "grades")
+    grades = [without_empty_range(total) for total in grades]
     completions, completion_warnings = _batches(run_dir, "completions", "completions")
     now = learners["started"]
     grade_check, bad_grade_pairs = _rejected_pairs(grades, GRADE_COLUMNS, validate_course_grades, labels, now)

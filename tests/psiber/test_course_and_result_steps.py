@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import time
+from datetime import UTC, datetime
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
@@ -11,6 +13,8 @@ from sqlalchemy import create_engine, text
 from factories import integration
 from psiber import course_sync, result_sync
 from psiber.demo_company import seed_demo_company
+from psiber.psiber_db import select_watermark
+from recorded_moodle import answer
 from sync_common.run_files import read_json, write_json
 from sync_common.task_failures import fail_fast_unless_transient
 
@@ -218,3 +222,120 @@ def test_full_result_reads_come_by_themselves_and_an_incomplete_read_holds_the_w
         result_sync.find_changed_learners(SETTINGS, hook, engine, tmp_path, full=False)
         load(reads_complete=False)
         assert select_watermark(engine, SETTINGS.key, "results") == stored
+
+
+# --------------------------------------------------------------------------- a live Moodle 4.5 site's answers
+
+LIVE = integration(courses={"custom_field_matches": [{"moodle_field": "passrate", "psiber_element": "min_pass_rate"}]})
+
+
+class RecordedSite:
+    """A hook that answers with a live site's recorded bodies; an error object raises what MoodleHook raises."""
+
+    def __init__(self):
+        self.answers: dict[tuple, object] = {}
+
+    def answer(self, body, wsfunction: str, **params) -> None:
+        self.answers[(wsfunction, tuple(sorted(params.items())))] = body
+
+    def call(self, wsfunction, **params):
+        from moodle.hook import _error_from_moodle  # the hook's own reading of Moodle's error objects
+
+        body = copy.deepcopy(self.answers[(wsfunction, tuple(sorted(params.items())))])
+        if isinstance(body, dict) and "exception" in body:
+            raise _error_from_moodle(body, wsfunction)
+        return body
+
+
+def live_site(grades: dict, completion_status: dict | None = None) -> tuple[RecordedSite, list[int]]:
+    """The contract courses (CT-GRADED: Pass Rate 70, id 9): ``grades`` is CT-GRADED's gradebook; its first
+    learner completed CT-GRADED (recording 60, progress 100), its second has not (61)."""
+    site = RecordedSite()
+    site.answer(grades, "gradereport_user_get_grade_items", courseid=9)
+    first, second = [int(user["userid"]) for user in grades["usergrades"]]
+    site.answer(answer("60-get-users-courses"), "core_enrol_get_users_courses", userid=first)
+    site.answer(answer("61-get-users-courses-suspended-enrolment"), "core_enrol_get_users_courses", userid=second)
+    site.answer(completion_status or answer("70-completion-status-complete"),
+                "core_completion_get_course_completion_status", courseid=9, userid=first)
+    return site, [first, second]
+
+
+def sync_live_results(engine, run_dir, site: RecordedSite, users: list[int]) -> dict:
+    """Courses (recording 79) into PSIber, then the results steps on the site's answers; the loaded counts."""
+    write_json(run_dir / "moodle_courses.json", answer("79-get-courses-contract-courses"))
+    write_json(run_dir / "moodle_categories.json", answer("77-get-categories-by-id-with-subcategories"))
+    course_sync.plan_courses(LIVE, engine, run_dir)
+    course_sync.load_courses(LIVE, engine, run_dir)
+    write_json(run_dir / "learners.json", {
+        "started": NOW, "watermark": 0, "stored_watermark": 0, "full": True, "active": users,
+        "course_ids": [9, 10, 11, 12], "links": {str(user): [n, f"EE0000{n}"] for n, user in enumerate(users, 1)}})
+    result_sync.read_course_grades(site, run_dir, [9])
+    result_sync.read_completions(LIVE, site, engine, run_dir, users)
+    result_sync.plan_result_changes(LIVE, engine, run_dir)
+    return result_sync.load_results(LIVE, engine, run_dir)
+
+
+def course_total(grades: dict, user: int) -> dict:
+    return grades["usergrades"][user]["gradeitems"][-1]
+
+
+def stored_as_entered(grades: dict) -> dict:
+    course_total(grades, 0)["graderaw"] = 72.5  # the override before Moodle brought it into the 0–0 range
+    return grades
+
+
+def failed_45(grades: dict) -> dict:
+    for item in grades["usergrades"][0]["gradeitems"]:
+        item["graderaw"] = 45  # a whole number: a JSON integer
+    return grades
+
+
+@pytest.mark.parametrize(("recording", "change", "expected"), [
+    ("66x-grade-items-no-grade-items-override-clamped", None, ("Competent", None)),
+    ("66x-grade-items-no-grade-items-override-clamped", stored_as_entered, ("Competent", None)),
+    ("66-grade-items-all-users", None, ("Competent", 72.5)),  # the graded item comes before the course total
+    ("66-grade-items-all-users", failed_45, ("Not Yet Competent", 45.0)),
+])
+def test_results_as_a_live_site_answers_them(engine, tmp_path, recording, change, expected):
+    grades = answer(recording)
+    grades = change(grades) if change else grades
+    site, users = live_site(grades)
+    counts = sync_live_results(engine, tmp_path, site, users)
+    plan = read_json(tmp_path / "result_plan.json")
+    assert [(a["record"], a["result"], a["grade"], a["attempt_date"]) for a in plan["attempts"]] == [
+        ("EE00001 / CTG", *expected, "2026-08-30")]  # completed on 1788086400
+    assert [(o["record"], o["action"], o["reason"]) for o in plan["outcomes"]] == [
+        ("CT-NOCRIT", "warning", "Course completion criteria not defined: completion tracking is on but has no "
+                                 "criteria, so nobody can complete it")]
+    assert plan["reads_complete"]
+    assert counts == {"new_attempts": 1, "already_recorded": 0, "completions_changed": 1, "in_progress": 3}
+    [batch] = (tmp_path / "completions").glob("*.json")
+    assert sorted((c["userid"] == users[0], c["courseid"], c["completed"]) for c in read_json(batch)["completions"]) \
+        == [(False, 9, False), (True, 9, True), (True, 10, False), (True, 11, False)]  # 11: completion off (null)
+
+
+@pytest.mark.parametrize(("recording", "record", "reason"), [
+    ("72-completion-status-no-criteria", "CTG",
+     "Course completion criteria not defined: No completion criteria set for this course"),
+    ("73-completion-status-completion-disabled", "EE00001 / CTG",
+     "completion time could not be read (You cannot view this report); the date of sync is used"),
+    ("74-completion-status-not-enrolled", "EE00001 / CTG",
+     "completion time could not be read (User is not enrolled in this course); the date of sync is used"),
+    ("75-completion-status-suspended-enrolment", "EE00001 / CTG",
+     "completion time could not be read (User is not enrolled in this course); the date of sync is used"),
+    ("76-completion-status-teacher", "EE00001 / CTG",
+     "completion time could not be read (User is not enrolled in this course); the date of sync is used"),
+])
+def test_a_completion_status_a_live_site_refuses_is_one_warning_and_the_run_goes_on(engine, tmp_path, recording,
+                                                                                     record, reason):
+    """Between the course list saying "completed" and the status call, completion was switched off,
+    its criteria removed, or the learner unenrolled: the completion counts, dated the day of sync."""
+    site, users = live_site(answer("66x-grade-items-no-grade-items-override-clamped"), answer(recording))
+    counts = sync_live_results(engine, tmp_path, site, users)
+    plan = read_json(tmp_path / "result_plan.json")
+    sync_day = datetime.fromtimestamp(NOW, UTC).date().isoformat()
+    assert [(a["record"], a["result"], a["attempt_date"]) for a in plan["attempts"]] == [
+        ("EE00001 / CTG", "Competent", sync_day)]
+    assert (record, "warning", reason) in [(o["record"], o["action"], o["reason"]) for o in plan["outcomes"]]
+    assert counts["new_attempts"] == 1
+    assert select_watermark(engine, LIVE.key, "results") == NOW - result_sync.WATERMARK_OVERLAP_SECONDS

@@ -1,5 +1,6 @@
 from factories import integration
 from psiber.course_plan import course_code, plan_course_changes, psiber_courses_from_moodle
+from recorded_moodle import answer
 
 SETTINGS = integration(courses={"custom_field_matches": [
     {"moodle_field": "unitstandardid", "psiber_element": "saqa_id"},
@@ -139,3 +140,58 @@ def test_start_dates_are_days_in_the_sites_time_zone():
     local = SETTINGS.model_copy(update={"timezone": "Africa/Johannesburg"})
     [sast], _ = psiber_courses_from_moodle([course], CATEGORIES, local, PICKLISTS)
     assert (utc["start_date"], sast["start_date"]) == ("2026-03-01", "2026-03-02")
+
+
+LIVE_CATEGORIES = answer("03-get-categories-all")
+
+
+def live_plan(moodle_courses: list[dict]):
+    """Rows, mapping outcomes and plan of a live site's get_courses answer against an empty PSIber."""
+    rows, outcomes = psiber_courses_from_moodle(moodle_courses, LIVE_CATEGORIES, SETTINGS, PICKLISTS)
+    return rows, outcomes, plan_course_changes(rows, [], SETTINGS, {"Driver Training"},
+                                               {int(course["id"]) for course in moodle_courses})
+
+
+def test_courses_in_the_databases_order_make_the_same_plan_whatever_that_order():
+    site_first = answer("02-get-courses-all")  # as Moodle answered: site course first, then neither by id nor name
+    site_last = list(reversed(site_first))
+    assert [c["id"] for c in site_first] == [1, 8, 6, 7, 5, 4, 2, 3]
+    rows, outcomes, plan = live_plan(site_first)
+    assert [row["course_code"] for row in rows] == [
+        "DRV-101", "DRV-201", "DG-TRANSPORT", "HS-101", "HS-102", "ONB-1", "DRV-OLD"]  # by Moodle id
+    assert live_plan(site_last) == (rows, outcomes, plan)
+    assert [o.record for o in plan.outcomes if o.action == "created"] == [row["course_code"] for row in rows]
+    assert plan.new_categories == ["Health and Safety", "Onboarding"]
+
+
+def test_the_site_course_is_never_a_psiber_course_and_completion_off_is_a_warning():
+    site, *courses = answer("02-get-courses-all")
+    assert (site["format"], site["summaryformat"], site["showcompletionconditions"]) == ("site", 0, None)
+    [onboarding] = [course for course in courses if course["shortname"] == "ONB-1"]
+    assert (onboarding["enablecompletion"], onboarding["showcompletionconditions"]) == (0, None)
+    rows, outcomes = psiber_courses_from_moodle([site, onboarding], LIVE_CATEGORIES, SETTINGS, PICKLISTS)
+    assert [(row["course_code"], row["moodle_course_id"], row["category"]) for row in rows] == [
+        ("ONB-1", 7, "Onboarding")]
+    assert [(o.record, o.action, o.owner) for o in outcomes] == [("ONB-1", "warning", "Moodle administrator")]
+    assert outcomes[0].reason.startswith("Course completion criteria not defined")
+
+
+def number_field(valueraw, value):
+    """A Pass Rate number field (customfield_number) as get_courses lists it."""
+    return {"name": "Pass Rate", "shortname": "passrate", "type": "number", "valueraw": valueraw, "value": value}
+
+
+def test_number_fields_give_the_min_pass_rate_from_their_raw_value():
+    live = {row["course_code"]: row["min_pass_rate"] for row in live_plan(answer("02-get-courses-all"))[0]}
+    assert (live["HS-102"], live["DRV-OLD"], live["ONB-1"]) == (70.0, 50.0, None)  # ONB-1: no pass mark set
+
+    def rate(valueraw, value):
+        course = moodle_course(5, "DRV", customfields=[number_field(valueraw, value)])
+        [row], outcomes = psiber_courses_from_moodle([course], CATEGORIES, SETTINGS, PICKLISTS)
+        return row["min_pass_rate"], [o.reason for o in outcomes]
+
+    assert rate(72.5, "72,5 %") == (72.5, [])  # shown with the site language's decimal comma and a template
+    assert rate(0, None) == (0.0, [])          # 0 shown as the (empty) "display when zero" text
+    assert rate(None, None) == (None, [])
+    assert rate(150, "150") == (None, ["custom field 'passrate' → min_pass_rate: 150 is not a percentage from "
+                                       "0 to 100; left empty"])

@@ -5,6 +5,7 @@ from psiber.field_discovery import (
     render_field_report,
     unmatched_field_warnings,
 )
+from recorded_moodle import answer
 
 SETTINGS = integration(
     users={"profile_field_matches": [{"moodle_field": "gender", "psiber_element": "gender",
@@ -51,3 +52,14 @@ def test_report_prints_a_ready_to_paste_block_for_the_unmatched_fields():
 def test_a_fully_matched_site_gets_no_paste_block():
     report = render_field_report(field_matches(USER_FIELDS[:1], [], SETTINGS))
     assert "CHOOSE" not in report and "(none found)" in report
+
+
+def test_a_live_sites_number_field_is_listed_with_its_type():
+    fields = {f["shortname"]: f for f in read_course_fields(answer("02-get-courses-all"))}
+    assert fields["passrate"] == {"shortname": "passrate", "name": "Pass Rate", "type": "number", "options": None}
+    assert fields["nqflevel"]["options"] == ["NQF 1", "NQF 2", "NQF 3", "NQF 4"]
+    assert {name: f["type"] for name, f in fields.items()} == {
+        "anothertest": "select", "nqflevel": "select", "passrate": "number", "saqaregistered": "checkbox",
+        "testdates": "date", "testtextarea": "textarea", "unitstandardid": "text"}
+    report = render_field_report(field_matches([], list(fields.values()), SETTINGS))
+    assert "  passrate             number    → min_pass_rate" in report

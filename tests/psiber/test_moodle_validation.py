@@ -16,6 +16,8 @@ from psiber.moodle_validation import (
     validate_course_grades,
     validate_moodle_courses,
 )
+from psiber.result_plan import without_empty_range
+from recorded_moodle import answer as recorded
 from sync_common.validation import FrameValidation, RecordProblem
 
 NOW = 1_750_000_000
@@ -255,3 +257,21 @@ def test_gx_errors_are_raised_not_passed():
     frame = completions(completion(1, timecompleted="yesterday"), completion(2))
     with pytest.raises(RuntimeError, match="timecompleted"):
         validate_completions(frame, NOW)
+
+
+def test_course_totals_as_a_live_site_sends_them_are_valid_and_an_integer_out_of_range_is_named():
+    """JSON integers for whole numbers (0, 100, 45), floats only for fractions (72.5), nulls when
+    ungraded, and a 0–0 range (no grade items) taken as no grade."""
+    totals = [(user["userid"], user["gradeitems"][-1])
+              for name in ("66-grade-items-all-users", "66x-grade-items-no-grade-items-override-clamped")
+              for user in recorded(name)["usergrades"]]
+    rows = [without_empty_range(grade(userid, graderaw=item["graderaw"], grademin=item["grademin"],
+                                      grademax=item["grademax"], gradedategraded=item["gradedategraded"] and NOW - 60))
+            for userid, item in totals]
+    rows.append(grade(9, graderaw=45, grademin=0, grademax=100))
+    rows.append(without_empty_range(grade(10, graderaw=72.5, grademin=0, grademax=0)))
+    frame = grades(*rows)
+    assert_split(validate_course_grades(frame, NOW), frame, [])
+    outside = grades(grade(1, graderaw=150, grademin=0, grademax=100), grade(2, graderaw=45, grademin=0, grademax=100))
+    assert validate_course_grades(outside, NOW).invalid == (
+        RecordProblem("EE00001 / DRV-101", ("grade 150 is outside its range 0–100",), MOODLE_ADMIN),)

@@ -2,7 +2,8 @@ from datetime import date
 
 import pytest
 
-from psiber.result_plan import FAIL, PASS, course_verdict, grade_percent, plan_results
+from psiber.result_plan import FAIL, PASS, course_verdict, grade_percent, plan_results, without_empty_range
+from recorded_moodle import answer
 
 NOW = 1_780_000_000
 LINKS = {100: (1, "EE00001"), 101: (2, "EE00002")}
@@ -92,3 +93,41 @@ def test_attempt_dates_are_days_in_the_sites_time_zone():
                         changed_since=0, pass_result="Competent", fail_result="Not Yet Competent",
                         sync_date=date(2026, 11, 23), now=NOW, zone=ZoneInfo("Africa/Johannesburg"))
     assert (utc, sast.attempts[0]["attempt_date"]) == (date(2026, 3, 1), date(2026, 3, 2))
+
+
+def test_a_course_total_with_a_zero_to_zero_range_is_no_grade():
+    [clamped, ungraded] = [user["gradeitems"][-1] for user in
+                           answer("66x-grade-items-no-grade-items-override-clamped")["usergrades"]]
+    assert (clamped["graderaw"], clamped["grademin"], clamped["grademax"]) == (0, 0, 0)  # a teacher's 72.5
+    assert without_empty_range(clamped)["graderaw"] is None
+    assert without_empty_range({**clamped, "graderaw": 72.5})["graderaw"] is None
+    assert without_empty_range(clamped)["gradedategraded"] == clamped["gradedategraded"]
+    assert without_empty_range(ungraded) == ungraded
+    real = {"graderaw": 0, "grademin": 0, "grademax": 100}
+    assert without_empty_range(real) is real
+
+
+def test_no_verdict_is_judged_from_a_zero_to_zero_range():
+    ended = {**COURSES[5], "enddate": NOW - 10}
+    empty_range = {"courseid": 5, "userid": 100, "graderaw": 0, "grademin": 0, "grademax": 0,
+                   "gradedategraded": NOW - 500}
+
+    def verdict(completed: bool):
+        result = plan_results(integration_key="drv", links=LINKS, courses={5: ended},
+                              grades=[without_empty_range(empty_range)],
+                              completions=[{"courseid": 5, "userid": 100, "completed": completed,
+                                            "timecompleted": None}],
+                              changed_since=0, pass_result="Competent", fail_result="Not Yet Competent",
+                              sync_date=date(2026, 11, 23), now=NOW)
+        return [(a["result"], a["grade"]) for a in result.attempts], result.in_progress
+
+    assert verdict(completed=True) == ([("Competent", None)], 0)  # completion is the pass, not a grade of 0
+    assert verdict(completed=False) == ([], 1)  # over, but no grade to fail on
+
+
+def test_whole_number_grades_sent_as_json_integers_are_the_same_result_as_floats():
+    completed = [{"courseid": 5, "userid": 100, "completed": True, "timecompleted": None}]
+    as_int = plan(grades=[{**grade(5, 100, 45), "grademin": 0, "grademax": 100}], completions=completed)
+    as_float = plan(grades=[{**grade(5, 100, 45.0), "grademin": 0.0, "grademax": 100.0}], completions=completed)
+    assert as_int.attempts == as_float.attempts
+    assert as_int.attempts[0]["attempt_key"] == "moodle:drv:5:100:fail:45.0"
