@@ -8,6 +8,8 @@ import json
 from functools import cache
 from pathlib import Path
 
+from moodle.hook import _error_from_moodle  # the hook's own reading of Moodle's error objects
+
 
 @cache
 def _answers() -> dict:
@@ -17,3 +19,19 @@ def _answers() -> dict:
 def answer(name: str):
     """The body Moodle answered in the recording ``name`` (a fresh copy: tests may change it)."""
     return copy.deepcopy(_answers()[name]["body"])
+
+
+class RecordedSite:
+    """Stands in for MoodleHook: answers calls with recorded bodies; an error object raises what the hook raises."""
+
+    def __init__(self):
+        self.answers: dict[tuple, object] = {}
+
+    def answer(self, body, wsfunction: str, **params) -> None:
+        self.answers[(wsfunction, tuple(sorted(params.items())))] = body
+
+    def call(self, wsfunction, **params):
+        body = copy.deepcopy(self.answers[(wsfunction, tuple(sorted(params.items())))])
+        if isinstance(body, dict) and "exception" in body:
+            raise _error_from_moodle(body, wsfunction)
+        return body

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import time
 from datetime import UTC, datetime
 
@@ -14,7 +13,7 @@ from factories import integration
 from psiber import course_sync, result_sync
 from psiber.demo_company import seed_demo_company
 from psiber.psiber_db import select_watermark
-from recorded_moodle import answer
+from recorded_moodle import RecordedSite, answer
 from sync_common.run_files import read_json, write_json
 from sync_common.task_failures import fail_fast_unless_transient
 
@@ -227,24 +226,6 @@ def test_full_result_reads_come_by_themselves_and_an_incomplete_read_holds_the_w
 # --------------------------------------------------------------------------- a live Moodle 4.5 site's answers
 
 LIVE = integration(courses={"custom_field_matches": [{"moodle_field": "passrate", "psiber_element": "min_pass_rate"}]})
-
-
-class RecordedSite:
-    """A hook that answers with a live site's recorded bodies; an error object raises what MoodleHook raises."""
-
-    def __init__(self):
-        self.answers: dict[tuple, object] = {}
-
-    def answer(self, body, wsfunction: str, **params) -> None:
-        self.answers[(wsfunction, tuple(sorted(params.items())))] = body
-
-    def call(self, wsfunction, **params):
-        from moodle.hook import _error_from_moodle  # the hook's own reading of Moodle's error objects
-
-        body = copy.deepcopy(self.answers[(wsfunction, tuple(sorted(params.items())))])
-        if isinstance(body, dict) and "exception" in body:
-            raise _error_from_moodle(body, wsfunction)
-        return body
 
 
 def live_site(grades: dict, completion_status: dict | None = None) -> tuple[RecordedSite, list[int]]:

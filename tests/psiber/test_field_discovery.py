@@ -2,10 +2,11 @@ from factories import integration
 from psiber.field_discovery import (
     field_matches,
     read_course_fields,
+    read_user_fields,
     render_field_report,
     unmatched_field_warnings,
 )
-from recorded_moodle import answer
+from recorded_moodle import RecordedSite, answer
 
 SETTINGS = integration(
     users={"profile_field_matches": [{"moodle_field": "gender", "psiber_element": "gender",
@@ -63,3 +64,24 @@ def test_a_live_sites_number_field_is_listed_with_its_type():
         "testdates": "date", "testtextarea": "textarea", "unitstandardid": "text"}
     report = render_field_report(field_matches([], list(fields.values()), SETTINGS))
     assert "  passrate             number    → min_pass_rate" in report
+
+
+def signup_settings(recording: str) -> RecordedSite:
+    site = RecordedSite()
+    site.answer(answer(recording), "auth_email_get_signup_settings")
+    return site
+
+
+def test_a_live_sites_user_profile_fields_with_their_menu_options():
+    fields, note = read_user_fields(signup_settings("05-signup-settings"))
+    assert note is None
+    assert [(f["shortname"], f["type"], f["options"]) for f in fields] == [
+        ("gender", "menu", ["Male", "Female", "Other"]), ("disability", "menu", ["Yes", "No"]),
+        ("employmenttype", "menu", ["Permanent", "Contract", "Temporary"]),
+        ("uifref", "text", None), ("sdlref", "text", None), ("employeenumber", "text", None)]  # param1 "30": a size
+
+
+def test_signup_switched_off_leaves_a_note_not_a_failure():
+    fields, note = read_user_fields(signup_settings("89-signup-disabled"))
+    assert fields == []
+    assert note.startswith("user profile fields cannot be listed (Registration is disabled on this site)")
