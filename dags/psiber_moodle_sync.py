@@ -37,8 +37,11 @@ def build_dag(integration: Integration, source: Path) -> DAG:
     def psiber():
         return engine_from_connection(integration.psiber_conn_id)
 
+    def run_id() -> str:
+        return get_current_context()["run_id"]
+
     def run_dir() -> Path:
-        return run_directory(integration, get_current_context()["run_id"])
+        return run_directory(integration, run_id())
 
     @dag(
         dag_id=f"psiber_moodle_{integration.key}",
@@ -52,6 +55,8 @@ def build_dag(integration: Integration, source: Path) -> DAG:
         params={
             "allow_mass_suspension": Param(False, type="boolean",
                                            description="Let this run suspend more users than the guard allows."),
+            "retry_refused": Param(False, type="boolean",
+                                   description="Send again the records Moodle refused, though unchanged."),
             "full_results_sync": Param(False, type="boolean",
                                        description="Read every linked user's results, not only recent changes."),
         },
@@ -86,7 +91,8 @@ def build_dag(integration: Integration, source: Path) -> DAG:
         @task
         @fail_fast_unless_transient
         def plan_user_changes(params: dict | None = None) -> dict:
-            return user_sync.plan_users(integration, run_dir(), bool(params["allow_mass_suspension"]))
+            return user_sync.plan_users(integration, run_dir(), bool(params["allow_mass_suspension"]),
+                                        bool(params["retry_refused"]))
 
         @task
         @fail_fast_unless_transient
@@ -94,11 +100,11 @@ def build_dag(integration: Integration, source: Path) -> DAG:
             passwords = integration.users.new_user_passwords
             password = (MoodleHook.get_connection(passwords.connection_id).password
                         if passwords.connection_id else None)
-            return user_sync.apply_user_changes(integration, moodle(), run_dir(), password)
+            return user_sync.apply_user_changes(integration, moodle(), psiber(), run_dir(), password, run_id())
 
         @task(trigger_rule="all_done")  # keeps the links of users an interrupted apply did create
         def record_user_links() -> dict:
-            return user_sync.record_user_links(integration, psiber(), run_dir())
+            return user_sync.record_user_links(integration, psiber(), run_dir(), run_id())
 
         @task
         @fail_fast_unless_transient

@@ -92,3 +92,25 @@ CREATE TABLE IF NOT EXISTS sync_watermark (
     synced_until     BIGINT      NOT NULL,
     PRIMARY KEY (integration_name, flow)
 );
+
+-- Records Moodle refused, so that they are not sent again, night after night, until they change.
+-- fingerprint: a hash of what was sent (never the password); reason and owner as reported.
+CREATE TABLE IF NOT EXISTS moodle_refusal (
+    integration_name VARCHAR(80)  NOT NULL,
+    employee_id      INTEGER      NOT NULL,
+    fingerprint      VARCHAR(64)  NOT NULL,
+    reason           VARCHAR(2000) NOT NULL,
+    owner            VARCHAR(200) NOT NULL,
+    first_refused_at TIMESTAMP    NOT NULL,
+    last_refused_at  TIMESTAMP    NOT NULL,
+    PRIMARY KEY (integration_name, employee_id)
+);
+
+-- One writer per integration: a run (or a manual dag.test(), a backfill, a second deployment) holds the row
+-- while it writes; a lock past expires_at belonged to a worker that died and may be taken over.
+CREATE TABLE IF NOT EXISTS integration_write_lock (
+    integration_name VARCHAR(80)  PRIMARY KEY,
+    holder           VARCHAR(250) NOT NULL,
+    acquired_at      TIMESTAMP    NOT NULL,
+    expires_at       TIMESTAMP    NOT NULL
+);

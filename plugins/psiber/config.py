@@ -118,14 +118,45 @@ class ResultSync(_Strict):
     moodle_pool: Annotated[str, Field(pattern=_CONN_ID.pattern)] | None = None
 
 
-class UserSync(_Strict):
-    """``extended_username_chars`` mirrors Moodle's setting of that name (off by default)."""
+class DepartedEmployees(StrEnum):
+    """What becomes of the Moodle account of a linked employee who left the extract (payroll no longer
+    covered, or the record deleted from PSIber)."""
 
-    active_statuses: tuple[str, ...] = ("Active",)
+    suspend = "suspend"
+    keep = "keep"
+
+
+class UserSync(_Strict):
+    """``extended_username_chars`` mirrors Moodle's setting of that name (off by default).
+
+    An employment status must be one of ``active_statuses`` or ``inactive_statuses`` (compared
+    without case): anything else is a record HR must fix, never guessed to be inactive.
+    A record Moodle refused is not sent again until its PSIber data changes, the run is
+    triggered with ``retry_refused=true``, or ``retry_refused_after_days`` have passed.
+    """
+
+    active_statuses: tuple[Annotated[str, Field(min_length=1)], ...] = ("Active",)
+    inactive_statuses: tuple[Annotated[str, Field(min_length=1)], ...] = (
+        "Terminated", "Resigned", "Retired", "Dismissed", "Deceased", "Inactive")
+    departed_employees: DepartedEmployees = DepartedEmployees.suspend
+    retry_refused_after_days: Annotated[int, Field(ge=1)] = 7
     extended_username_chars: bool = False
     new_user_passwords: NewUserPasswords = NewUserPasswords()
     profile_field_matches: tuple[ProfileFieldMatch, ...] = ()
     batch_size: Annotated[int, Field(ge=1, le=500)] = 50
+
+    @model_validator(mode="after")
+    def _statuses_do_not_overlap(self) -> UserSync:
+        both = {s.casefold() for s in self.active_statuses} & {s.casefold() for s in self.inactive_statuses}
+        if both:
+            raise ValueError(f"statuses {', '.join(sorted(both))} are both active and inactive")
+        if not self.active_statuses:
+            raise ValueError("'active_statuses' must list at least one status")
+        return self
+
+    @property
+    def known_statuses(self) -> tuple[str, ...]:
+        return self.active_statuses + self.inactive_statuses
 
 
 class Safety(_Strict):
@@ -149,6 +180,9 @@ class Integration(_Strict):
     fail_result: Annotated[str, Field(min_length=1)]
     pseudo_email_domain: str
     timezone: str = Field(default="UTC", description="The Moodle site's time zone: dates are taken in it.")
+    moodle_max_input_vars: Annotated[int, Field(ge=1000)] = Field(
+        default=5000, description="PHP's max_input_vars on the Moodle site: a call with more form variables is "
+        "silently cut, so every call stays under it.")
     flows: tuple[Literal["users", "courses", "results"], ...] = ("users", "courses", "results")
     users: UserSync = UserSync()
     courses: CourseSync = CourseSync()
@@ -156,6 +190,8 @@ class Integration(_Strict):
     safety: Safety = Safety()
     data_dir: str | None = Field(default=None, description="Where runs keep their working files.")
     keep_run_files_days: Annotated[int, Field(ge=1)] = 30
+    keep_reports_days: Annotated[int, Field(ge=1)] = Field(
+        default=400, description="How long each run's sync report stays in the report tables.")
 
     @field_validator("pseudo_email_domain")
     @classmethod

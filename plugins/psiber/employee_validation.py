@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ COLUMNS = (
     "employee_id",
     "employee_number",
     "payroll_code",
+    "known_payroll_code",
     "first_name",
     "surname",
     "email",
@@ -27,9 +29,30 @@ COLUMNS = (
     "gender",
     "disability",
 )
-EMAIL_REGEX = r"^[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+$"
+# What PHP's FILTER_VALIDATE_EMAIL (behind Moodle's validate_email) accepts, in ASCII: a dot-atom local
+# part of at most 64 characters, and a domain of at least two labels (so "user@localhost" is refused).
+EMAIL_REGEX = (
+    r"^(?=[^@]{1,64}@)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?:[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59})$"
+)
+# Moodle's user table columns (4.5): firstname, lastname, email and username are varchar(100), idnumber 255.
+MOODLE_TEXT_LENGTH = 100
+MOODLE_IDNUMBER_LENGTH = 255
 NO_PSEUDO_EMAIL = "no e-mail and no ID/passport number, so no pseudo e-mail can be made"
-DUPLICATE_NUMBER = "employee number {employee_number} is used by more than one employee"
+DUPLICATE_NUMBER = ("employee number {employee_number} is used by more than one employee (compared without "
+                    "surrounding spaces and letter case)")
+UNKNOWN_STATUS = ("employment status '{employment_status}' is neither an active nor an inactive status of the "
+                  "integration; correct it in PSIber, or list it in users.active_statuses / users.inactive_statuses")
+UNNAMED_EMPLOYEE = "PSIber employee row #{employee_id} (no employee number)"
+UNKNOWN_PAYROLL = "payroll '{payroll_code}' does not exist in PSIber"
+# Fields sent to Moodle, or made into the pseudo e-mail that is sent, with the name a reason gives them.
+_SENT_FIELDS = {"employee_number": "employee number", "first_name": "first name", "surname": "surname",
+                "email": "e-mail", "id_number": "ID number", "passport_number": "passport number",
+                "employment_type": "employment type", "gender": "gender", "disability": "disability"}
+_KEYED = ("employee_number", "employment_status", "email", "first_name", "surname")
+_CONTROL = r"[\x00-\x1f\x7f]"
+# Moodle cleans names as PARAM_NOTAGS and refuses a value that cleaning changed: no tags, so no < or >.
+_MARKUP = r"[<>]"
 
 _EMPLOYEE_OWNER = OWNER_PSIBER_HR
 
@@ -38,7 +61,7 @@ class InvalidRecord:
     """One employee that cannot be synced, and why; HR has to correct it at the source."""
 
     employee_id: int
-    employee_number: str | None
+    record: str
     reasons: tuple[str, ...]
     owner: str = _EMPLOYEE_OWNER
 
@@ -58,23 +81,30 @@ class EmployeeValidation:
         return len(self.invalid) / self.checked if self.checked else 0.0
 
 
-def _employee_rules() -> list[Expectation]:
-    """One expectation per rule, two for the employee number (present, unique).
+def _employee_rules(known_statuses: frozenset[str]) -> list[Expectation]:
+    """Everything Moodle would refuse, caught before any call, plus what the sync itself needs.
 
-    Reasons name the field, never its value, because they end up in logs and e-mails;
-    the employee number is the one value allowed (it is how HR finds the record).
+    Reasons name the field, never its value, because they end up in logs and e-mails; the
+    employee number, payroll code and employment status are the values allowed (HR finds the
+    record by them). Keys are compared normalised (``*_key`` columns: trimmed, case-folded),
+    as the transform and Moodle will see them.
     """
     import great_expectations as gx
     from great_expectations.expectations.row_conditions import Column
 
     x = gx.expectations
-    return [
+    rules = [
         rule(x.ExpectColumnValuesToNotBeNull, "first name is missing", column="first_name"),
         rule(x.ExpectColumnValuesToNotBeNull, "surname is missing", column="surname"),
         rule(x.ExpectColumnValuesToNotBeNull, "employee number is missing", column="employee_number"),
-        # Map expectations skip nulls, so a missing number is only reported above.
-        rule(x.ExpectColumnValuesToBeUnique, DUPLICATE_NUMBER, column="employee_number"),
-        rule(x.ExpectColumnValuesToMatchRegex, "e-mail address is malformed", column="email", regex=EMAIL_REGEX),
+        rule(x.ExpectColumnValuesToNotBeNull, "employment status is missing", column="employment_status"),
+        # Map expectations skip nulls, so a missing value is only reported once, above.
+        rule(x.ExpectColumnValuesToBeUnique, DUPLICATE_NUMBER, column="employee_number_key"),
+        rule(x.ExpectColumnValuesToBeInSet, UNKNOWN_STATUS, column="employment_status_key",
+             value_set=sorted(known_statuses)),
+        rule(x.ExpectColumnValuesToNotBeNull, UNKNOWN_PAYROLL, column="known_payroll_code"),
+        rule(x.ExpectColumnValuesToMatchRegex, "e-mail address is malformed (Moodle would refuse it)",
+             column="email_key", regex=EMAIL_REGEX),
         # The pseudo e-mail is made from the ID or passport number, so where e-mail
         # and passport are both missing the ID number must be present.
         rule(
@@ -83,15 +113,40 @@ def _employee_rules() -> list[Expectation]:
             column="id_number",
             row_condition=Column("email").is_null() & Column("passport_number").is_null(),
         ),
+        rule(x.ExpectColumnValueLengthsToBeBetween,
+             f"employee number is longer than Moodle's {MOODLE_IDNUMBER_LENGTH} characters for an ID number",
+             column="employee_number_key", max_value=MOODLE_IDNUMBER_LENGTH),
     ]
+    for column in ("first_name", "surname", "email"):
+        rules.append(rule(x.ExpectColumnValueLengthsToBeBetween,
+                          f"{_SENT_FIELDS[column]} is longer than Moodle's {MOODLE_TEXT_LENGTH} characters",
+                          column=f"{column}_key", max_value=MOODLE_TEXT_LENGTH))
+    for column in ("first_name", "surname"):
+        rules.append(rule(x.ExpectColumnValuesToNotMatchRegex,
+                          f"{_SENT_FIELDS[column]} contains markup characters (< or >), which Moodle refuses",
+                          column=column, regex=_MARKUP))
+    for column, name in _SENT_FIELDS.items():
+        rules.append(rule(x.ExpectColumnValuesToNotMatchRegex,
+                          f"{name} contains control characters (a tab, line break or NUL), which Moodle refuses",
+                          column=column, regex=_CONTROL))
+    return rules
 
 
-def validate_employees(employees: pd.DataFrame) -> EmployeeValidation:
+def normalised_key(value) -> str | None:
+    """How a key reaches Moodle and is compared there: without surrounding spaces, in any letter case."""
+    if value is None or pd.isna(value):
+        return None
+    return str(value).strip().casefold() or None
+
+
+def validate_employees(employees: pd.DataFrame, known_statuses: Iterable[str]) -> EmployeeValidation:
     """Split an extract into rows that can be synced to Moodle and records HR must fix.
 
     ``valid`` keeps the original rows (values, columns and index order untouched);
     blanks only count as missing for the checks. Every column is required, not only the
-    checked ones, because the transform step reads them all.
+    checked ones, because the transform step reads them all. ``known_statuses`` are the
+    integration's active and inactive employment statuses: any other is a typo to fix,
+    never silently "inactive". A record without employee number is named by its PSIber row.
     """
     if len(employees) == 0:
         return EmployeeValidation(valid=employees.copy(), invalid=(), checked=0)
@@ -99,14 +154,18 @@ def validate_employees(employees: pd.DataFrame) -> EmployeeValidation:
     if missing:
         raise ValueError(f"employee frame lacks columns: {', '.join(missing)}")
 
-    result = validate_frame(employees, _employee_rules, "employee_number", _EMPLOYEE_OWNER)
+    statuses = frozenset(key for status in known_statuses if (key := normalised_key(status)))
+    keys = {f"{column}_key": employees[column].map(normalised_key) for column in _KEYED}
+    keyed = employees.assign(**keys)
+    result = validate_frame(keyed, lambda: _employee_rules(statuses), "employee_number", _EMPLOYEE_OWNER,
+                            unnamed=UNNAMED_EMPLOYEE)
     invalid = tuple(
         InvalidRecord(
             employee_id=int(employee_id),
-            employee_number=problem.record or None,
+            record=problem.record,
             reasons=problem.reasons,
             owner=problem.owner,
         )
         for problem, employee_id in zip(result.invalid, result.rejected["employee_id"], strict=True)
     )
-    return EmployeeValidation(valid=result.valid, invalid=invalid, checked=result.checked)
+    return EmployeeValidation(valid=result.valid.drop(columns=list(keys)), invalid=invalid, checked=result.checked)

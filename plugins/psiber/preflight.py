@@ -13,7 +13,8 @@ log = logging.getLogger(__name__)
 
 # The web-service functions each flow calls: the token's external service must include them.
 REQUIRED_FUNCTIONS = {
-    "users": ("core_user_get_users_by_field", "core_user_create_users", "core_user_update_users"),
+    "users": ("core_user_get_users_by_field", "core_user_get_users", "core_user_create_users",
+              "core_user_update_users"),
     "courses": ("core_course_get_courses", "core_course_get_categories"),
     "results": ("core_user_get_users_by_field", "core_enrol_get_users_courses", "gradereport_user_get_grade_items",
                 "core_completion_get_course_completion_status"),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import UTC, date, datetime
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 
@@ -158,3 +160,55 @@ def save_results(engine: Engine, integration_name: str, attempts: list[dict], co
             connection.execute(text(sql("upsert_watermark")), {"integration_name": integration_name, "flow": flow,
                                                                 "synced_until": until})
     return new_attempts, changed_completions
+
+
+def select_refusals(engine: Engine, integration_name: str) -> pd.DataFrame:
+    return _frame(engine, text(sql("select_refusals")), {"integration_name": integration_name})
+
+
+def save_refusals(engine: Engine, integration_name: str, refused: Iterable[dict], accepted: Iterable[int]) -> None:
+    """Remember the records Moodle refused (employee_id, fingerprint, reason, owner) and forget the
+    accepted ones, in one transaction."""
+    now = _now()
+    with engine.begin() as connection:
+        for employee_id in accepted:
+            connection.execute(text(sql("delete_refusal")), {"integration_name": integration_name,
+                                                             "employee_id": int(employee_id)})
+        for refusal in refused:
+            connection.execute(text(sql("upsert_refusal")), {
+                "integration_name": integration_name, "employee_id": int(refusal["employee_id"]),
+                "fingerprint": refusal["fingerprint"], "reason": refusal["reason"][:2000],
+                "owner": refusal["owner"][:200], "refused_at": now})
+
+
+class WriteLockBusyError(RuntimeError):
+    """Another run holds the integration's write lock; this one waits, then its task is retried."""
+
+
+@contextmanager
+def integration_write_lock(engine: Engine, integration_name: str, holder: str, *, hold_seconds: int = 7200,
+                           wait_seconds: float = 600, poll_seconds: float = 2.0) -> Iterator[None]:
+    """Let one run at a time write for an integration, whatever started it (scheduler, dag.test(), a
+    backfill, a second deployment). A lock whose holder died expires after ``hold_seconds``;
+    the same holder (a retried task of the same run) takes its own lock back at once."""
+    deadline = time.monotonic() + wait_seconds
+    keys = {"integration_name": integration_name, "holder": holder[:250]}
+    while True:
+        now = _now()
+        with engine.begin() as connection:
+            taken = connection.execute(text(sql("acquire_write_lock")), {
+                **keys, "now": now, "expires_at": now + timedelta(seconds=hold_seconds)}).rowcount
+            current = None if taken else connection.execute(text(sql("select_write_lock")), keys).mappings().first()
+        if taken:
+            break
+        if time.monotonic() >= deadline:
+            other = f"{current['holder']}, since {current['acquired_at']}" if current else "just released"
+            raise WriteLockBusyError(
+                f"integration '{integration_name}' is being written by another run ({other}); this task is retried "
+                "later (owner: none, unless that run is stuck: then the data engineer)")
+        time.sleep(poll_seconds)
+    try:
+        yield
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text(sql("release_write_lock")), keys)

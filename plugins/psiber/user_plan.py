@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import pandas as pd
 
+from psiber.employee_validation import normalised_key
 from sync_common.errors import PermanentStepError
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, OWNER_PSIBER_HR, Outcome
 
 _PLAIN_FIELDS = ("username", "email", "firstname", "lastname", "idnumber")
+# Keys of plan entries that are ours, not Moodle's: removed before a write is sent.
+PLAN_ONLY_KEYS = ("employee_id", "employee_number", "action", "changed", "reason")
 
 
 @dataclass
@@ -61,42 +66,97 @@ def _changes(target: dict, user: dict) -> dict:
     return changes
 
 
+def fingerprint(entry: dict) -> str:
+    """What a write would send to Moodle (plan-only keys aside), as a short hash: a refused record is
+    sent again only when this changes."""
+    sent = {key: value for key, value in entry.items() if key not in PLAN_ONLY_KEYS}
+    return hashlib.sha256(json.dumps(sent, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _users_by(users: Iterable[dict], *fields: str) -> dict[str, list[dict]]:
+    """Moodle users under each normalised value of ``fields`` (several users may share one)."""
+    found: dict[str, list[dict]] = {}
+    for user in users:
+        for name in fields:
+            key = normalised_key(user.get(name))
+            if key and user not in found.setdefault(key, []):
+                found[key].append(user)
+    return found
+
+
+def _accounts(users: Iterable[dict]) -> str:
+    return " and ".join(f"#{user['id']}" for user in users)
+
+
 def plan_user_changes(
     targets: pd.DataFrame,
     moodle_users: Iterable[dict],
     links: pd.DataFrame,
     extracted_employee_ids: Iterable[int],
     passwords_by_email: bool = False,
+    refusals: Mapping[int, dict] | None = None,
+    departed: str = "suspend",
 ) -> UserPlan:
-    """Decide create / update / suspend / unsuspend / unchanged for every target user.
+    """Decide create / update / suspend / unsuspend / unchanged for every target user, one outcome each.
 
-    A target is matched to Moodle through its link row, else through Moodle's ID number.
-    An unmatched target whose username or e-mail belongs to another Moodle user is a
-    conflict (never a second account). Linked users whose employee left the extract
-    (terminated out of the payroll, payroll disabled) are suspended, never deleted. With
-    ``passwords_by_email`` (Moodle e-mails a generated password), an employee with only a
-    pseudo e-mail is not created: the password would go to an address nobody reads.
+    A target is matched to Moodle through its link row, else through Moodle's ID number. A match
+    that is not unique (two accounts with the ID number, or the ID number on one account and the
+    username/e-mail on another) is a conflict naming both accounts, and nothing is written to
+    either: writing one person's data onto another's account is the worst thing a sync can do.
+    An unmatched target whose username or e-mail belongs to another Moodle user is a conflict
+    (never a second account). Linked users whose employee left the extract (terminated out of the
+    payroll, payroll no longer covered, record deleted from PSIber) are suspended under
+    ``departed="suspend"``, never deleted. With ``passwords_by_email`` (Moodle e-mails a generated
+    password), an employee with only a pseudo e-mail is not created. ``refusals`` (employee id →
+    fingerprint, reason, owner, refused_at) holds records Moodle refused: the same write is not
+    sent again, but reported as quarantined.
     """
     users = {int(user["id"]): user for user in moodle_users}
-    by_idnumber = {str(u.get("idnumber")): u for u in users.values() if u.get("idnumber")}
-    by_login: dict[str, dict] = {}
-    for user in users.values():
-        for key in (user.get("username"), user.get("email")):
-            if key:
-                by_login.setdefault(str(key).casefold(), user)
+    by_idnumber = _users_by(users.values(), "idnumber")
+    by_login = _users_by(users.values(), "username", "email")
     linked_user_of = {int(row.employee_id): int(row.moodle_user_id) for row in links.itertuples()}
-    number_of = {int(row.employee_id): row.employee_number for row in links.itertuples()}
+    refusals = refusals or {}
 
     plan = UserPlan()
+
+    def write(kind: str, target: dict, entry: dict) -> None:
+        refusal = refusals.get(int(target["employee_id"]))
+        if refusal is not None and refusal["fingerprint"] == fingerprint(entry):
+            plan.outcomes.append(Outcome(
+                target["employee_number"], "quarantined",
+                f"not sent again: Moodle refused it on {str(refusal['refused_at'])[:10]} ({refusal['reason']}); it is "
+                "sent again when its PSIber data changes, after users.retry_refused_after_days, or when the run is "
+                "triggered with retry_refused=true", refusal["owner"]))
+        else:
+            (plan.creates if kind == "create" else plan.updates).append(entry)
+
     for target in targets.to_dict("records"):
         employee = target["employee_number"]
-        user = users.get(linked_user_of.get(target["employee_id"], -1)) or by_idnumber.get(target["idnumber"])
-        if user is None:
-            owner = by_login.get(target["username"]) or by_login.get(target["email"])
-            if owner is not None:
+        linked = users.get(linked_user_of.get(target["employee_id"], -1))
+        holders = [u for key in (target["username"], target["email"]) for u in by_login.get(normalised_key(key), [])]
+        holders = list({int(u["id"]): u for u in holders}.values())
+        if linked is not None:
+            user = linked
+        else:
+            same_number = by_idnumber.get(normalised_key(target["idnumber"]), [])
+            others = [u for u in holders if same_number and u["id"] != same_number[0]["id"]]
+            if len(same_number) > 1 or others:
                 plan.outcomes.append(Outcome(
                     employee, "conflict",
-                    f"the e-mail/username is already used by Moodle user #{owner['id']} with ID number "
+                    f"ambiguous match: Moodle users {_accounts(same_number + others)} "
+                    + (f"all carry ID number '{target['idnumber']}'" if len(same_number) > 1 else
+                       f"split this employee: #{same_number[0]['id']} has the ID number, "
+                       f"{_accounts(others)} the username/e-mail")
+                    + "; nothing was written to either. Merge or correct the accounts in Moodle so that one "
+                    "account holds the ID number, username and e-mail", f"{OWNER_MOODLE_ADMIN} / {OWNER_PSIBER_HR}"))
+                continue
+            user = same_number[0] if same_number else None
+        if user is None:
+            if holders:
+                owner = holders[0]
+                plan.outcomes.append(Outcome(
+                    employee, "conflict",
+                    f"the e-mail/username is already used by Moodle user {_accounts(holders)} with ID number "
                     f"'{owner.get('idnumber') or ''}'; if that account is this employee's, set its ID number to "
                     f"'{target['idnumber']}' in Moodle, otherwise correct the e-mail in PSIber",
                     f"{OWNER_MOODLE_ADMIN} / {OWNER_PSIBER_HR}",
@@ -110,48 +170,59 @@ def plan_user_changes(
             else:
                 entry = {name: target[name] for name in _PLAIN_FIELDS}
                 entry["customfields"] = [{"type": k, "value": v} for k, v in target["customfields"].items() if v]
-                plan.creates.append({"employee_id": target["employee_id"],
-                                     "employee_number": target["employee_number"], **entry})
+                write("create", target, {"employee_id": target["employee_id"],
+                                         "employee_number": target["employee_number"], **entry})
             continue
 
         plan.links.append((target["employee_id"], int(user["id"]), target["username"]))
         plan.active_matched += not user.get("suspended")
         changes = _changes(target, user)
+        kept = []
         for name in ("username", "email"):
-            holder = by_login.get(str(changes.get(name, "")).casefold())
-            if name in changes and holder is not None and holder["id"] != user["id"]:
-                plan.outcomes.append(Outcome(
-                    employee, "conflict",
-                    f"new {name} is already used by Moodle user #{holder['id']}; {name} left unchanged",
-                    f"{OWNER_MOODLE_ADMIN} / {OWNER_PSIBER_HR}",
-                ))
+            taken = [u for u in by_login.get(normalised_key(changes.get(name)), []) if u["id"] != user["id"]]
+            if name in changes and taken:
+                kept.append(f"new {name} is already used by Moodle user {_accounts(taken)}; {name} left unchanged")
                 del changes[name]
         if bool(user.get("suspended")) != target["suspended"]:
             changes["suspended"] = int(target["suspended"])
             action = "suspended" if target["suspended"] else "unsuspended"
         else:
             action = "updated"
+        note = "; ".join(kept)
         if changes:
-            plan.updates.append({"employee_id": target["employee_id"], "employee_number": target["employee_number"],
-                                 "action": action, "id": int(user["id"]),
-                                 "changed": sorted(changes), **changes})
+            write("update", target, {"employee_id": target["employee_id"], "employee_number": employee,
+                                     "action": "conflict" if note else action, "id": int(user["id"]),
+                                     "changed": sorted(changes), **({"reason": note} if note else {}), **changes})
+        elif note:
+            plan.outcomes.append(Outcome(employee, "conflict", note, f"{OWNER_MOODLE_ADMIN} / {OWNER_PSIBER_HR}"))
         else:
             plan.outcomes.append(Outcome(employee, "unchanged"))
 
-    extracted = set(extracted_employee_ids)
+    _plan_departed(plan, users, links, set(extracted_employee_ids), departed)
+    return plan
+
+
+def _plan_departed(plan: UserPlan, users: dict[int, dict], links: pd.DataFrame, extracted: set[int],
+                   departed: str) -> None:
+    """Linked employees who left the extract: suspend their active account (or keep it, and say so)."""
     matched_now = {user_id for _, user_id, _ in plan.links}  # e.g. a transfer: new employee row, same number
-    for employee_id, user_id in linked_user_of.items():
+    for row in links.itertuples():
+        employee_id, user_id = int(row.employee_id), int(row.moodle_user_id)
         user = users.get(user_id)
-        if employee_id in extracted or user is None or user_id in matched_now:
+        if employee_id in extracted or user is None or user_id in matched_now or user.get("suspended"):
             continue
-        if user.get("suspended"):
+        exists = bool(getattr(row, "employee_exists", 1))
+        record = row.employee_number if exists else f"PSIber employee row #{employee_id} (deleted)"
+        why = ("employee is no longer in the integration's payrolls" if exists
+               else "employee record was deleted from PSIber")
+        if departed != "suspend":
+            plan.outcomes.append(Outcome(record, "skipped", f"{why}; Moodle account #{user_id} left active "
+                                                            "(users.departed_employees: keep)"))
             continue
         plan.active_matched += 1
-        plan.updates.append({"employee_id": employee_id, "employee_number": number_of[employee_id],
+        plan.updates.append({"employee_id": employee_id, "employee_number": record,
                              "action": "suspended", "id": user_id,
-                             "changed": ["suspended"], "suspended": 1,
-                             "reason": "employee is no longer in the integration's payrolls"})
-    return plan
+                             "changed": ["suspended"], "suspended": 1, "reason": why})
 
 
 def check_suspend_guard(plan: UserPlan, max_share: float, min_users: int) -> None:

@@ -7,18 +7,29 @@ task can be re-run from the Airflow UI on its own. Return values are small XComs
 from __future__ import annotations
 
 import logging
+import re
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import Engine
 
 from moodle.exceptions import MoodleRequestError
+from moodle.form_encoding import flatten_params
 from moodle.hook import MoodleHook
 from psiber.config import Integration, PasswordPolicy
 from psiber.employee_validation import validate_employees
-from psiber.psiber_db import select_employees, select_user_links, upsert_user_links
-from psiber.user_plan import check_suspend_guard, plan_user_changes
+from psiber.psiber_db import (
+    integration_write_lock,
+    save_refusals,
+    select_employees,
+    select_refusals,
+    select_user_links,
+    upsert_user_links,
+)
+from psiber.user_plan import PLAN_ONLY_KEYS, check_suspend_guard, fingerprint, plan_user_changes
 from psiber.user_transform import build_target_users
 from sync_common.errors import PermanentStepError
 from sync_common.invalid_records import check_invalid_share, invalid_outcomes
@@ -28,7 +39,6 @@ from sync_common.run_files import read_frame, read_json, write_frame, write_json
 log = logging.getLogger(__name__)
 
 LOOKUP_CHUNK = 200
-_PLAN_ONLY_KEYS = ("employee_id", "employee_number", "action", "changed", "reason")
 
 
 def users_by_field(hook: MoodleHook, field: str, values: Sequence) -> Iterator[dict]:
@@ -52,9 +62,9 @@ def extract_employees(integration: Integration, engine: Engine, run_dir: Path) -
 
 def validate_extracted_employees(integration: Integration, run_dir: Path) -> dict:
     """Keep the valid employees; report the others one by one; stop if too many are bad."""
-    result = validate_employees(read_frame(run_dir / "employees.parquet"))
+    result = validate_employees(read_frame(run_dir / "employees.parquet"), integration.users.known_statuses)
     write_frame(run_dir / "valid_employees.parquet", result.valid)
-    invalid = invalid_outcomes(((r.employee_number, r.reasons, r.owner) for r in result.invalid), flow="users")
+    invalid = invalid_outcomes(((r.record, r.reasons, r.owner) for r in result.invalid), flow="users")
     write_json(run_dir / "invalid_employees.json", [outcome.to_dict() for outcome in invalid])
     check_invalid_share(len(invalid), result.checked, integration.safety.max_invalid_share, "employees",
                         OWNER_PSIBER_HR)
@@ -74,6 +84,7 @@ def extract_moodle_users(integration: Integration, hook: MoodleHook, engine: Eng
     targets = read_json(run_dir / "target_users.json")
     links = select_user_links(engine, integration.key)
     write_frame(run_dir / "user_links.parquet", links)
+    write_frame(run_dir / "refusals.parquet", select_refusals(engine, integration.key))
     wanted = {
         "id": sorted({int(value) for value in links["moodle_user_id"]}),
         "idnumber": sorted({t["idnumber"] for t in targets}),
@@ -88,7 +99,8 @@ def extract_moodle_users(integration: Integration, hook: MoodleHook, engine: Eng
     return {"moodle_users": len(users)}
 
 
-def plan_users(integration: Integration, run_dir: Path, allow_mass_suspension: bool) -> dict:
+def plan_users(integration: Integration, run_dir: Path, allow_mass_suspension: bool,
+               retry_refused: bool = False, now: datetime | None = None) -> dict:
     targets = pd.DataFrame(read_json(run_dir / "target_users.json"))
     if targets.empty:
         targets = pd.DataFrame(columns=["employee_id", "employee_number", "idnumber", "username", "email",
@@ -99,6 +111,8 @@ def plan_users(integration: Integration, run_dir: Path, allow_mass_suspension: b
         read_frame(run_dir / "user_links.parquet"),
         read_frame(run_dir / "employees.parquet")["employee_id"].astype(int),
         passwords_by_email=integration.users.new_user_passwords.policy is PasswordPolicy.moodle_generated,
+        refusals={} if retry_refused else _quarantined(integration, read_frame(run_dir / "refusals.parquet"), now),
+        departed=integration.users.departed_employees,
     )
     write_json(run_dir / "user_plan.json", {
         "creates": plan.creates, "updates": plan.updates, "links": plan.links,
@@ -107,9 +121,18 @@ def plan_users(integration: Integration, run_dir: Path, allow_mass_suspension: b
     if not allow_mass_suspension:
         check_suspend_guard(plan, integration.safety.max_suspend_share, integration.safety.min_users_for_suspend_guard)
     counts = {"create": len(plan.creates), "update": len(plan.updates), "suspend": plan.suspensions,
-              "linked": len(plan.links)}
+              "linked": len(plan.links), "quarantined": sum(o.action == "quarantined" for o in plan.outcomes)}
     log.info("Plan: %s", counts)
     return counts
+
+
+def _quarantined(integration: Integration, refusals: pd.DataFrame, now: datetime | None) -> dict[int, dict]:
+    """Refusals still in quarantine: refused less than ``retry_refused_after_days`` ago."""
+    cutoff = (now or datetime.now(UTC).replace(tzinfo=None)) - timedelta(
+        days=integration.users.retry_refused_after_days)
+    return {int(row.employee_id): {"fingerprint": row.fingerprint, "reason": row.reason, "owner": row.owner,
+                                   "refused_at": row.first_refused_at}
+            for row in refusals.itertuples() if pd.Timestamp(row.last_refused_at) > pd.Timestamp(cutoff)}
 
 
 def _new_user_password_fields(integration: Integration, password: str | None) -> dict:
@@ -119,117 +142,180 @@ def _new_user_password_fields(integration: Integration, password: str | None) ->
 
 
 def _moodle_entry(item: dict) -> dict:
-    return {key: value for key, value in item.items() if key not in _PLAN_ONLY_KEYS}
+    return {key: value for key, value in item.items() if key not in PLAN_ONLY_KEYS}
 
 
-class UnexplainedRefusalsError(PermanentStepError):
-    """Moodle refuses record after record with no visible cause: a site rule, not the records."""
+# Refusals that concern the records sent; any other error code is the site's (password policy, capability).
+_RECORD_LEVEL_ERRORS = {"invalidparameter", "dmlwriteexception", "invalidresponse"}
+# wstoken, wsfunction, moodlewsrestformat, and room for a margin: a cut call loses users silently.
+_FIXED_INPUT_VARS = 3
+_INPUT_VARS_MARGIN = 0.9
 
 
-MAX_UNEXPLAINED_REFUSALS = 5
+class SiteRefusesWritesError(PermanentStepError):
+    """Moodle refuses every write for a reason of the site's (a password policy the initial password
+    does not meet, a missing capability): sending more records cannot help."""
 
 
-def _outcome_of_failure(hook: MoodleHook, item: dict, error: MoodleRequestError) -> tuple[Outcome, bool]:
-    """Say why Moodle refused one record, and whether a cause was found.
+def _site_refusal(error: MoodleRequestError, what: str) -> SiteRefusesWritesError:
+    if error.errorcode and "<" in error.errorcode:  # a password policy: Moodle sends its rules as HTML
+        rules = re.sub(r"<[^>]+>", " ", error.errorcode).split()
+        return SiteRefusesWritesError(
+            f"Moodle refused the initial password of new users: {' '.join(rules)}. Put a password that meets the "
+            f"site's password policy in the initial-password Connection (owner: PSIber setup / {OWNER_MOODLE_ADMIN})")
+    return SiteRefusesWritesError(
+        f"Moodle refused to {what} for a reason of the site's, not of the records ({error}); nothing more was "
+        f"sent (owner: {OWNER_MOODLE_ADMIN})")
 
-    Production sites only answer "Invalid parameter value detected", so look for the usual
-    cause: a username or e-mail another Moodle user already has.
+
+def input_var_batches(items: Sequence[dict], max_items: int, max_vars: int,
+                      encode: Callable[[dict], dict]) -> Iterator[list[dict]]:
+    """Batches of at most ``max_items`` whose form encoding stays under PHP's ``max_input_vars``:
+    past it, PHP drops the tail of a call without an error and Moodle answers as if nothing was lost."""
+    room = int(max_vars * _INPUT_VARS_MARGIN) - _FIXED_INPUT_VARS
+    batch: list[dict] = []
+    used = 0
+    for item in items:
+        size = len(flatten_params({"users": [encode(item)]}))
+        if batch and (len(batch) >= max_items or used + size > room):
+            yield batch
+            batch, used = [], 0
+        batch.append(item)
+        used += size
+    if batch:
+        yield batch
+
+
+def _holders(hook: MoodleHook, item: dict) -> list[dict]:
+    """Moodle users other than the item's own that hold its username or e-mail, in any letter case.
+
+    ``get_users_by_field`` compares e-mails case-sensitively on PostgreSQL while Moodle's uniqueness
+    check does not, so e-mails are also searched with ``core_user_get_users`` (a case-insensitive
+    LIKE, where "_" and "%" match anything: the answer is filtered here).
     """
-    clashes = [
-        f"its {field} is already used by Moodle user #{user['id']}"
-        for field in ("username", "email") if item.get(field)
-        for user in hook.call("core_user_get_users_by_field", field=field, values=[item[field]])
-        if user.get("id") != item.get("id")
-    ]
-    detail = "; ".join(clashes) or error.debuginfo or (
-        "no clash with another user: check the site's rules (password policy for the initial password, "
-        "characters allowed in usernames, required profile fields)")
-    outcome = Outcome(item["employee_number"], "failed", mask_emails(f"Moodle refused it ({error.moodle_message}): "
-                                                                     f"{detail}"),
-                      f"{OWNER_MOODLE_ADMIN} / {OWNER_PSIBER_HR}")
-    return outcome, bool(clashes or error.debuginfo)
+    found = {int(user["id"]): user for user in users_by_field(hook, "username", [item["username"]])}
+    if item.get("email"):
+        answer = hook.call("core_user_get_users", criteria=[{"key": "email", "value": item["email"]}])
+        found |= {int(user["id"]): user for user in answer.get("users", [])
+                  if str(user.get("email", "")).casefold() == item["email"].casefold()}
+    return [user for user_id, user in sorted(found.items()) if user_id != item.get("id")]
 
 
 class _Sender:
-    """Sends batches, splitting a refused one until the bad record stands alone.
+    """Sends batches; a refused batch is split until the bad record stands alone.
 
-    create_users is all-or-nothing and update_users refuses a whole request for one bad
-    value, so only splitting keeps batch-mates safe. A run of refusals with no visible cause
-    stops the step: bisecting every batch against a site rule would cost thousands of calls.
+    create_users is all-or-nothing and update_users may refuse a whole call for one value (and
+    still apply the others: ``recover`` finds what Moodle in fact did before anything is
+    re-sent). A refusal of the records' own data isolates and remembers the record; a refusal
+    of the site's (password policy, capability) stops at once, since no record would pass.
     """
 
-    def __init__(self, hook: MoodleHook, outcomes: list[Outcome]):
-        self.hook, self.outcomes, self.unexplained = hook, outcomes, 0
+    def __init__(self, hook: MoodleHook, outcomes: list[Outcome], refused: list[dict], what: str):
+        self.hook, self.outcomes, self.refused, self.what = hook, outcomes, refused, what
 
     def send(self, batch: Sequence[dict], call: Callable[[Sequence[dict]], object],
              accept: Callable[[Sequence[dict], object], None],
-             adopt: Callable[[Sequence[dict]], tuple[list[dict], object]] | None = None) -> None:
-        """``adopt`` finds records of a refused batch that Moodle already has (a retried request
-        that had in fact gone through): they are accepted as done, the others sent again."""
+             recover: Callable[[Sequence[dict]], tuple[list[dict], object]]) -> None:
         try:
             answer = call(batch)
         except MoodleRequestError as error:
-            done, answer = adopt(batch) if adopt else ([], None)
+            if error.errorcode not in _RECORD_LEVEL_ERRORS:
+                raise _site_refusal(error, self.what) from error
+            done, answer = recover(batch)
             if done:
-                self.unexplained = 0
                 accept(done, answer)
                 rest = [item for item in batch if item not in done]
                 if rest:
-                    self.send(rest, call, accept, adopt)
+                    self.send(rest, call, accept, recover)
             elif len(batch) > 1:
                 middle = len(batch) // 2
-                self.send(batch[:middle], call, accept, adopt)
-                self.send(batch[middle:], call, accept, adopt)
+                self.send(batch[:middle], call, accept, recover)
+                self.send(batch[middle:], call, accept, recover)
             else:
-                self._refused(batch[0], error)
+                self.refuse(batch[0], error.moodle_message)
             return
-        self.unexplained = 0
         accept(batch, answer)
 
-    def _refused(self, item: dict, error: MoodleRequestError) -> None:
-        outcome, explained = _outcome_of_failure(self.hook, item, error)
+    def refuse(self, item: dict, message: str) -> None:
+        """Say why Moodle refused one record (a clash with another account, else its data) and remember it."""
+        holders = _holders(self.hook, item)
+        owner = f"{OWNER_PSIBER_HR} / {OWNER_MOODLE_ADMIN}"
+        if holders:
+            accounts = " and ".join(f"#{user['id']}" for user in holders)
+            outcome = Outcome(item["employee_number"], "conflict",
+                              f"Moodle refused it ({message}): its username or e-mail (in any letter case) is already "
+                              f"used by Moodle user {accounts}; if that account is this employee's, set its ID number "
+                              f"to '{item.get('idnumber', '')}', otherwise correct the e-mail in PSIber", owner)
+        else:
+            fields = ", ".join(item["changed"]) if "changed" in item else "names, e-mail, ID number, profile fields"
+            outcome = Outcome(item["employee_number"], "failed",
+                              f"Moodle refused to {self.what} ({message}) and no other account holds its username or "
+                              f"e-mail: check this employee's {fields} in PSIber against Moodle's rules", owner)
+        outcome = Outcome(outcome.record, outcome.action, mask_emails(outcome.reason), outcome.owner)
         self.outcomes.append(outcome)
-        self.unexplained = 0 if explained else self.unexplained + 1
-        if self.unexplained >= MAX_UNEXPLAINED_REFUSALS:
-            raise UnexplainedRefusalsError(
-                f"Moodle refused {self.unexplained} records in a row with no clash to explain it "
-                f"({error.moodle_message}); stopped so as not to try every record. Check the site's password "
-                "policy against the initial password, username rules and required profile fields "
-                f"(owner: {OWNER_MOODLE_ADMIN})") from error
+        self.refused.append({"employee_id": item["employee_id"], "fingerprint": fingerprint(item),
+                             "reason": outcome.reason, "owner": outcome.owner})
 
 
-def apply_user_changes(integration: Integration, hook: MoodleHook, run_dir: Path, password: str | None) -> dict:
+def _holds(user: dict, item: dict) -> bool:
+    """Whether a Moodle user (as get_users_by_field answers) already holds an update's changes."""
+    fields = {field["shortname"]: str(field.get("value") or "") for field in user.get("customfields") or []}
+    for name in item["changed"]:
+        if name == "customfields":
+            if any(fields.get(f["type"], "") != f["value"] for f in item["customfields"]):
+                return False
+        elif name == "suspended":
+            if bool(user.get("suspended")) != bool(item["suspended"]):
+                return False
+        elif str(user.get(name) or "").casefold() != str(item[name]).casefold():
+            return False
+    return True
+
+
+def apply_user_changes(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: Path,
+                       password: str | None, holder: str) -> dict:
     """Write the plan to Moodle in batches; one refused record never fails its batch-mates.
 
-    Users this task created in an earlier attempt (a retry after a timeout) are found by
-    username and ID number first, so a retry never creates them twice.
+    Holds the integration's write lock, so two runs never write at once. Users Moodle already
+    has with our username and ID number (an earlier attempt, an overlapping run, a retried
+    request that had gone through) are adopted, never created twice. Every planned record gets
+    its outcome, also when the step stops half-way.
     """
+    with integration_write_lock(engine, integration.key, holder):
+        return _apply(integration, hook, run_dir, password)
+
+
+def _apply(integration: Integration, hook: MoodleHook, run_dir: Path, password: str | None) -> dict:
     plan = read_json(run_dir / "user_plan.json")
-    created, outcomes = [], []
+    created: list[tuple[int, int, str]] = []
+    outcomes: list[Outcome] = []
+    refused: list[dict] = []
+    extra = _new_user_password_fields(integration, password)
 
     def already_created(batch: Sequence[dict]) -> tuple[list[dict], list[dict]]:
         """The batch's users Moodle already has with our username and ID number, as create_users answers."""
-        found = {}
-        for user in users_by_field(hook, "username", [item["username"] for item in batch]):
-            found[user["username"]] = user
+        found = {user["username"]: user for user in users_by_field(hook, "username", [i["username"] for i in batch])}
         done = [item for item in batch
                 if item["username"] in found and found[item["username"]].get("idnumber") == item["idnumber"]]
-        return done, [{"id": found[item["username"]]["id"], "username": item["username"]} for item in done]
+        return done, [{"id": found[item["username"]]["id"], "username": item["username"], "adopted": True}
+                      for item in done]
 
-    earlier, earlier_answer = already_created(plan["creates"])
-    pending = [item for item in plan["creates"] if item not in earlier]
-    extra = _new_user_password_fields(integration, password)
+    def accept_created(batch, answer):
+        ids = {user["username"]: int(user["id"]) for user in answer}
+        adopted = {user["username"] for user in answer if user.get("adopted")}
+        cut = [item for item in batch if item["username"] not in ids]
+        if cut:  # PHP's max_input_vars dropped them: they were never sent
+            log.warning("Moodle answered %d of %d new users: the call was cut (lower moodle_max_input_vars to the "
+                        "site's max_input_vars); sending the others again", len(batch) - len(cut), len(batch))
+            sender.send(cut, create, accept_created, already_created)
+        for item in batch:
+            if item["username"] in ids:
+                created.append((item["employee_id"], ids[item["username"]], item["username"]))
+                outcomes.append(Outcome(item["employee_number"], "adopted", ADOPTED) if item["username"] in adopted
+                                else Outcome(item["employee_number"], "created"))
 
     def create(batch):
         return hook.call("core_user_create_users", users=[{**_moodle_entry(item), **extra} for item in batch])
-
-    def accept_created(batch, answer, note=""):
-        ids = {user["username"]: int(user["id"]) for user in answer}
-        for item in batch:
-            created.append((item["employee_id"], ids[item["username"]], item["username"]))
-            outcomes.append(Outcome(item["employee_number"], "created", note))
-
-    accept_created(earlier, earlier_answer, "created by an earlier attempt of this run")
 
     def update(batch):
         return hook.call("core_user_update_users", users=[_moodle_entry(item) for item in batch])
@@ -237,34 +323,68 @@ def apply_user_changes(integration: Integration, hook: MoodleHook, run_dir: Path
     def accept_updated(batch, answer):
         warned = {int(w["itemid"]): w for w in (answer or {}).get("warnings", []) if w.get("item") == "user"}
         for item in batch:
-            warning = warned.get(item["id"])
-            outcomes.append(
-                Outcome(item["employee_number"], "failed", f"Moodle refused it: {mask_emails(warning['message'])}",
-                        OWNER_MOODLE_ADMIN) if warning else
-                Outcome(item["employee_number"], item["action"],
-                        item.get("reason") or f"changed: {', '.join(item['changed'])}"))
+            if item["id"] in warned:
+                sender.refuse(item, warned[item["id"]]["message"])
+            else:
+                outcomes.append(Outcome(item["employee_number"], item["action"],
+                                        item.get("reason") or f"changed: {', '.join(item['changed'])}",
+                                        f"{OWNER_MOODLE_ADMIN} / {OWNER_PSIBER_HR}" if item["action"] == "conflict"
+                                        else ""))
 
-    sender = _Sender(hook, outcomes)
+    def updated_anyway(batch):
+        """update_users can fail a whole call yet apply part of it: read back what Moodle now holds."""
+        now = {int(user["id"]): user for user in users_by_field(hook, "id", [item["id"] for item in batch])}
+        return [item for item in batch if item["id"] in now and _holds(now[item["id"]], item)], None
+
+    sender = _Sender(hook, outcomes, refused, "write this record")
+    earlier, earlier_answer = already_created(plan["creates"])
+    pending = [item for item in plan["creates"] if item not in earlier]
+    max_items, max_vars = integration.users.batch_size, integration.moodle_max_input_vars
     try:  # updates first: suspending leavers matters more than creating newcomers
-        for batch in chunks(plan["updates"], integration.users.batch_size):
-            sender.send(batch, update, accept_updated)
-        for batch in chunks(pending, integration.users.batch_size):
-            sender.send(batch, create, accept_created, adopt=already_created)
+        accept_created(earlier, earlier_answer)
+        sender.what = "update the account"
+        for batch in input_var_batches(plan["updates"], max_items, max_vars, _moodle_entry):
+            sender.send(batch, update, accept_updated, updated_anyway)
+        sender.what = "create the account"
+        for batch in input_var_batches(pending, max_items, max_vars, lambda item: {**_moodle_entry(item), **extra}):
+            sender.send(batch, create, accept_created, already_created)
+    except Exception as error:
+        _not_sent(plan["updates"] + plan["creates"], outcomes, error)
+        raise
     finally:  # what was written is recorded even when the step stops half-way
-        write_json(run_dir / "applied.json", {"created_links": created,
+        write_json(run_dir / "applied.json", {"created_links": created, "refused": refused,
                                               "outcomes": [outcome.to_dict() for outcome in outcomes]})
-    failed = sum(outcome.action == "failed" for outcome in outcomes)
-    log.info("Applied: %d created, %d updates, %d failed, %d Moodle calls",
-             len(created), len(plan["updates"]), failed, hook.calls_made)
-    return {"created": len(created), "failed": failed, "moodle_calls": hook.calls_made}
+    counts = Counter(outcome.action for outcome in outcomes)
+    log.info("Applied: %s, %d Moodle calls", dict(counts), hook.calls_made)
+    return {"created": counts["created"], "adopted": counts["adopted"],
+            "failed": counts["failed"] + counts["conflict"], "moodle_calls": hook.calls_made}
 
 
-def record_user_links(integration: Integration, engine: Engine, run_dir: Path) -> dict:
-    """Record the links of matched and created users, also after an apply that stopped half-way."""
+ADOPTED = ("Moodle already had this account with its username and ID number (an earlier attempt, another run, "
+           "or made by hand): linked, not created again")
+
+
+def _not_sent(items: list[dict], outcomes: list[Outcome], error: Exception) -> None:
+    """Give the records the step never reached an outcome of their own."""
+    reached = {outcome.record for outcome in outcomes}
+    for item in items:
+        if item["employee_number"] not in reached:
+            outcomes.append(Outcome(item["employee_number"], "failed",
+                                    f"not sent: the step stopped before this record ({type(error).__name__}); "
+                                    "it is sent by the next run", OWNER_MOODLE_ADMIN))
+
+
+def record_user_links(integration: Integration, engine: Engine, run_dir: Path, holder: str) -> dict:
+    """Record the links of matched and created users, and which records Moodle refused (or took),
+    also after an apply that stopped half-way."""
     if not (run_dir / "applied.json").exists():
         return {"links": 0, "written": 0}
     plan = read_json(run_dir / "user_plan.json")
     applied = read_json(run_dir / "applied.json")
     links = [tuple(link) for link in plan["links"] + applied["created_links"]]
-    written = upsert_user_links(engine, integration.key, links)
-    return {"links": len(links), "written": written}
+    refused = {refusal["employee_id"] for refusal in applied["refused"]}
+    accepted = [employee_id for employee_id, *_ in links if employee_id not in refused]
+    with integration_write_lock(engine, integration.key, holder):
+        written = upsert_user_links(engine, integration.key, links)
+        save_refusals(engine, integration.key, applied["refused"], accepted)
+    return {"links": len(links), "written": written, "refused": len(refused)}

@@ -7,6 +7,7 @@ import re
 import pandas as pd
 
 from psiber.config import Integration
+from psiber.employee_validation import MOODLE_TEXT_LENGTH
 from sync_common.outcomes import OWNER_PSIBER_HR, Outcome
 
 _SPACES = re.compile(r"\s+")
@@ -47,6 +48,11 @@ def build_target_users(employees: pd.DataFrame, integration: Integration) -> tup
             number,
             integration.pseudo_email_domain,
         )
+        if len(address) > MOODLE_TEXT_LENGTH:
+            outcomes.append(Outcome(
+                number, "invalid", f"the pseudo e-mail (ID/passport + employee number) would be longer than Moodle's "
+                f"{MOODLE_TEXT_LENGTH} characters for a username", OWNER_PSIBER_HR))
+            continue
         if not (settings.extended_username_chars or _MOODLE_USERNAME.match(address.lower())):
             outcomes.append(Outcome(
                 number, "invalid",

@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from factories import employee, employees, integration
-from psiber.user_plan import SuspendGuardTripped, check_suspend_guard, plan_user_changes
+from psiber.user_plan import SuspendGuardTripped, check_suspend_guard, fingerprint, plan_user_changes
 from psiber.user_transform import build_target_users
 
 NO_LINKS = pd.DataFrame(columns=["employee_id", "employee_number", "moodle_user_id", "moodle_username"])
@@ -85,9 +85,53 @@ def test_email_owned_by_another_moodle_user_is_a_conflict_never_a_second_user():
 
 def test_changed_email_taken_by_another_user_is_left_unchanged_but_other_changes_go():
     users = [moodle_user(7, "old@example.com", "E001"), moodle_user(9, "thabo1@example.com", "X9")]
+    plan = plan_user_changes(targets_of(employee(1, first_name="Thabang")), users,
+                             links((1, "E001", 7, "old@example.com")), [1])
+    [update] = plan.updates
+    assert (update["id"], update["changed"], update["action"]) == (7, ["firstname"], "conflict")
+    assert "new email is already used by Moodle user #9" in update["reason"]
+    assert plan.outcomes == []  # the update's own outcome is the record's one outcome
+
+
+def test_two_accounts_with_the_employees_id_number_and_no_link_are_a_conflict_and_nothing_is_written():
+    users = [moodle_user(7, "thabo1@example.com", "E001"), moodle_user(8, "other@example.com", " e001 ")]
     plan = plan_user_changes(targets_of(employee(1, first_name="Thabang")), users, NO_LINKS, [1])
-    assert [(u["id"], u["changed"]) for u in plan.updates] == [(7, ["firstname"])]
-    assert sorted(o.action for o in plan.outcomes) == ["conflict", "conflict"]
+    assert plan.creates == [] and plan.updates == [] and plan.links == []
+    [outcome] = plan.outcomes
+    assert outcome.action == "conflict" and "#7 and #8" in outcome.reason and "nothing was written" in outcome.reason
+
+
+def test_id_number_on_one_account_and_email_on_another_is_a_conflict_naming_both():
+    users = [moodle_user(7, "old@example.com", "E001"), moodle_user(9, "thabo1@example.com", "X9")]
+    plan = plan_user_changes(targets_of(employee(1, first_name="Thabang")), users, NO_LINKS, [1])
+    assert plan.creates == [] and plan.updates == [] and plan.links == []
+    [outcome] = plan.outcomes
+    assert outcome.action == "conflict" and "#7" in outcome.reason and "#9" in outcome.reason
+
+
+def test_a_refused_record_is_quarantined_until_what_would_be_sent_changes():
+    plan = plan_user_changes(targets_of(employee(1)), [], NO_LINKS, [1])
+    refusal = {"fingerprint": fingerprint(plan.creates[0]), "reason": "Moodle refused it", "owner": "PSIber HR",
+               "refused_at": "2026-11-20 01:00:00"}
+    again = plan_user_changes(targets_of(employee(1)), [], NO_LINKS, [1], refusals={1: refusal})
+    assert again.creates == []
+    assert [(o.record, o.action, o.owner) for o in again.outcomes] == [("E001", "quarantined", "PSIber HR")]
+    assert "2026-11-20" in again.outcomes[0].reason
+    changed = plan_user_changes(targets_of(employee(1, surname="Dlamini")), [], NO_LINKS, [1], refusals={1: refusal})
+    assert [c["lastname"] for c in changed.creates] == ["Dlamini"] and changed.outcomes == []
+
+
+def test_a_linked_employee_deleted_from_psiber_is_suspended_or_kept_by_policy():
+    users = [moodle_user(8, "gone@example.com", "E002")]
+    deleted = pd.DataFrame([(2, None, 0, 8, "gone@example.com")],
+                           columns=["employee_id", "employee_number", "employee_exists", "moodle_user_id",
+                                    "moodle_username"])
+    plan = plan_user_changes(targets_of(), users, deleted, [])
+    assert [(u["id"], u["action"], u["employee_number"], u["reason"]) for u in plan.updates] == [
+        (8, "suspended", "PSIber employee row #2 (deleted)", "employee record was deleted from PSIber")]
+    assert plan.active_matched == 1
+    kept = plan_user_changes(targets_of(), users, deleted, [], departed="keep")
+    assert kept.updates == [] and [o.action for o in kept.outcomes] == ["skipped"]
 
 
 def test_linked_employee_missing_from_extract_is_suspended():

@@ -9,11 +9,13 @@ from airflow.sdk.exceptions import AirflowFailException
 from sqlalchemy import create_engine
 
 from factories import employee, employees, integration
+from moodle.form_encoding import flatten_params
 from moodle.hook import MoodleHook
 from moodle_stand_in import MoodleStandIn
 from psiber import user_sync
 from psiber.demo_company import seed_demo_company
 from psiber.preflight import preflight
+from psiber.psiber_db import create_schema, select_refusals
 from psiber.user_plan import plan_user_changes
 from psiber.user_transform import build_target_users
 from sync_common.run_files import read_frame, read_json, write_json
@@ -30,6 +32,16 @@ def moodle(monkeypatch):
         yield stand_in
 
 
+def psiber(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'psiber.db'}")
+    create_schema(engine)
+    return engine
+
+
+def apply(settings, tmp_path, password=None, moodle_hook=None, run="run-1"):
+    return user_sync.apply_user_changes(settings, moodle_hook or hook(), psiber(tmp_path), tmp_path, password, run)
+
+
 def hook() -> MoodleHook:
     return MoodleHook("moodle", backoff_seconds=0.01)
 
@@ -44,7 +56,8 @@ def test_preflight_names_every_missing_function_and_fails_without_retry(monkeypa
     with MoodleStandIn(TOKEN, functions=["core_webservice_get_site_info", "core_user_get_users_by_field"]) as site:
         monkeypatch.setenv("AIRFLOW_CONN_MOODLE", json.dumps({"conn_type": "http", "host": site.base_url,
                                                               "password": TOKEN}))
-        with pytest.raises(AirflowFailException, match="lacks core_user_create_users, core_user_update_users"):
+        with pytest.raises(AirflowFailException,
+                       match="lacks core_user_create_users, core_user_get_users, core_user_update_users"):
             fail_fast_unless_transient(preflight)(integration(flows=["users"]), hook())
 
 
@@ -78,13 +91,13 @@ def test_one_refused_record_does_not_fail_its_batch_mates(moodle, tmp_path):
     creates = [create_entry(n) for n in range(1, 8)]
     write_json(tmp_path / "user_plan.json", {"creates": creates, "updates": [], "links": [], "outcomes": []})
     clash = moodle.add_user(username="user4@example.com", email="other@example.com", idnumber="SOMEONE-ELSE")
-    result = user_sync.apply_user_changes(integration(users={"batch_size": 10}), hook(), tmp_path, None)
-    outcomes = read_json(tmp_path / "applied.json")["outcomes"]
+    result = apply(integration(users={"batch_size": 10}), tmp_path)
+    applied = read_json(tmp_path / "applied.json")
     assert result["created"] == 6 and result["failed"] == 1
-    [failed] = [o for o in outcomes if o["action"] == "failed"]
-    assert failed["record"] == "E004"
-    assert failed["reason"] == ("Moodle refused it (Invalid parameter value detected): "
-                                f"its username is already used by Moodle user #{clash['id']}")
+    [conflict] = [o for o in applied["outcomes"] if o["action"] == "conflict"]
+    assert conflict["record"] == "E004"
+    assert f"already used by Moodle user #{clash['id']}" in conflict["reason"]
+    assert [r["employee_id"] for r in applied["refused"]] == [4]
     assert sorted(u["idnumber"] for u in moodle.users.values() if u["idnumber"].startswith("E0")) == \
         ["E001", "E002", "E003", "E005", "E006", "E007"]
 
@@ -93,12 +106,12 @@ def test_a_retried_apply_adopts_what_the_first_attempt_created(moodle, tmp_path)
     creates = [create_entry(n) for n in range(1, 6)]
     write_json(tmp_path / "user_plan.json", {"creates": creates, "updates": [], "links": [], "outcomes": []})
     settings = integration(users={"batch_size": 2})
-    moodle.fail_next_requests(0)
-    user_sync.apply_user_changes(settings, hook(), tmp_path, None)
+    assert apply(settings, tmp_path)["created"] == 5
     users_after_first = len(moodle.users)
-    result = user_sync.apply_user_changes(settings, hook(), tmp_path, None)
+    result = apply(settings, tmp_path)
     assert len(moodle.users) == users_after_first
-    assert result == {"created": 5, "failed": 0, "moodle_calls": 1}
+    assert result == {"created": 0, "adopted": 5, "failed": 0, "moodle_calls": 1}
+    assert {o["action"] for o in read_json(tmp_path / "applied.json")["outcomes"]} == {"adopted"}
     assert {link[1] for link in read_json(tmp_path / "applied.json")["created_links"]} == \
         {u["id"] for u in moodle.users.values() if u["idnumber"].startswith("E0")}
 
@@ -107,7 +120,7 @@ def test_initial_password_policy_forces_a_change_at_first_login(moodle, tmp_path
     write_json(tmp_path / "user_plan.json", {"creates": [create_entry(1)], "updates": [], "links": [],
                                              "outcomes": []})
     settings = integration(users={"new_user_passwords": {"policy": "initial_password", "connection_id": "pw"}})
-    user_sync.apply_user_changes(settings, hook(), tmp_path, "First-Pa55word!")
+    apply(settings, tmp_path, "First-Pa55word!")
     [(name, params)] = [call for call in moodle.calls if call[0] == "core_user_create_users"]
     [sent] = params["users"]
     assert sent["password"] == "First-Pa55word!"
@@ -118,43 +131,72 @@ def test_initial_password_policy_forces_a_change_at_first_login(moodle, tmp_path
 def test_moodle_generated_password_policy_asks_moodle_to_make_one(moodle, tmp_path):
     write_json(tmp_path / "user_plan.json", {"creates": [create_entry(1)], "updates": [], "links": [],
                                              "outcomes": []})
-    user_sync.apply_user_changes(integration(), hook(), tmp_path, None)
+    apply(integration(), tmp_path)
     [(name, params)] = [call for call in moodle.calls if call[0] == "core_user_create_users"]
     assert params["users"][0]["createpassword"] == "1" and "password" not in params["users"][0]
 
 
-def test_a_refusal_with_no_clash_points_at_the_sites_rules(moodle, tmp_path):
-    write_json(tmp_path / "user_plan.json", {"creates": [create_entry(1)], "updates": [], "links": [],
-                                             "outcomes": []})
-    settings = integration(users={"new_user_passwords": {"policy": "initial_password", "connection_id": "pw"}})
-    result = user_sync.apply_user_changes(settings, hook(), tmp_path, "weak")
-    [failed] = read_json(tmp_path / "applied.json")["outcomes"]
-    assert result["failed"] == 1 and failed["action"] == "failed"
-    assert "password policy for the initial password" in failed["reason"]
-    assert "weak" not in failed["reason"]
-
-
-def test_refusals_with_no_visible_cause_stop_the_step_and_keep_what_was_done(moodle, tmp_path):
+def test_an_initial_password_the_site_refuses_stops_the_step_at_once_and_names_the_policy(moodle, tmp_path):
     write_json(tmp_path / "user_plan.json", {"creates": [create_entry(n) for n in range(1, 9)], "updates": [],
                                              "links": [], "outcomes": []})
     settings = integration(users={"batch_size": 4,
                                   "new_user_passwords": {"policy": "initial_password", "connection_id": "pw"}})
-    with pytest.raises(AirflowFailException, match="refused 5 records in a row .*password policy"):
-        fail_fast_unless_transient(user_sync.apply_user_changes)(settings, hook(), tmp_path, "weak")
+    with pytest.raises(AirflowFailException,
+                       match="initial password of new users: Passwords must .*owner: PSIber setup"):
+        fail_fast_unless_transient(apply)(settings, tmp_path, "weak")
+    assert sum(1 for name, _ in moodle.calls if name == "core_user_create_users") == 1
     outcomes = read_json(tmp_path / "applied.json")["outcomes"]
-    assert [o["record"] for o in outcomes] == ["E001", "E002", "E003", "E004", "E005"]
-    assert sum(1 for name, _ in moodle.calls if name == "core_user_create_users") < 16
+    assert [(o["record"], o["action"]) for o in outcomes] == [(f"E{n:03d}", "failed") for n in range(1, 9)]
+    assert all("not sent: the step stopped" in o["reason"] and "weak" not in o["reason"] for o in outcomes)
+
+
+def test_records_refused_for_their_own_data_never_stop_the_step(moodle, tmp_path):
+    creates = [create_entry(n) for n in range(1, 12)]
+    for entry in creates[:8]:  # eight refused in a row (Moodle wants a first name), then good records
+        entry["firstname"] = ""
+    write_json(tmp_path / "user_plan.json", {"creates": creates, "updates": [], "links": [], "outcomes": []})
+    result = apply(integration(users={"batch_size": 4}), tmp_path)
+    applied = read_json(tmp_path / "applied.json")
+    assert result["created"] == 3 and result["failed"] == 8
+    assert sorted(r["employee_id"] for r in applied["refused"]) == list(range(1, 9))
+    assert all("check this employee's" in o["reason"] for o in applied["outcomes"] if o["action"] == "failed")
+
+
+def test_a_moodle_account_whose_email_differs_only_in_letter_case_is_a_named_conflict(moodle, tmp_path):
+    holder = moodle.add_user(username="someone", email="User1@Example.com", idnumber="")
+    write_json(tmp_path / "user_plan.json", {"creates": [create_entry(1)], "updates": [], "links": [],
+                                             "outcomes": []})
+    apply(integration(), tmp_path)
+    [outcome] = read_json(tmp_path / "applied.json")["outcomes"]
+    assert outcome["action"] == "conflict" and f"Moodle user #{holder['id']}" in outcome["reason"]
+    assert "User1@Example.com" not in outcome["reason"]
+
+
+def test_batches_stay_under_phps_max_input_vars():
+    entries = [create_entry(n) | {"customfields": [{"type": f"f{k}", "value": "x"} for k in range(20)]}
+               for n in range(1, 200)]
+    encode = user_sync._moodle_entry
+    batches = list(user_sync.input_var_batches(entries, 500, 1000, encode))
+    assert [item for batch in batches for item in batch] == entries
+    sizes = [len(flatten_params({"users": [encode(item) for item in batch]})) for batch in batches]
+    assert max(sizes) <= 0.9 * 1000 - 3 and len(batches) > 1
+    assert [len(b) for b in user_sync.input_var_batches(entries[:10], 4, 5000, encode)] == [4, 4, 2]
 
 
 def test_links_are_recorded_from_whatever_apply_wrote_and_skipped_when_it_never_ran(tmp_path):
     engine = create_engine(f"sqlite:///{tmp_path / 'psiber.db'}")
     seed_demo_company(engine, employees=30)
-    assert user_sync.record_user_links(integration(), engine, tmp_path) == {"links": 0, "written": 0}
+    assert user_sync.record_user_links(integration(), engine, tmp_path, "run-1") == {"links": 0, "written": 0}
     write_json(tmp_path / "user_plan.json", {"creates": [], "updates": [], "links": [[1, 70, "a@example.com"]],
                                              "outcomes": []})
-    write_json(tmp_path / "applied.json", {"created_links": [[2, 71, "b@example.com"]], "outcomes": []})
-    assert user_sync.record_user_links(integration(), engine, tmp_path) == {"links": 2, "written": 2}
-    assert user_sync.record_user_links(integration(), engine, tmp_path) == {"links": 2, "written": 0}
+    write_json(tmp_path / "applied.json", {"created_links": [[2, 71, "b@example.com"]], "outcomes": [],
+                                           "refused": [{"employee_id": 3, "fingerprint": "f", "reason": "r",
+                                                        "owner": "o"}]})
+    assert user_sync.record_user_links(integration(), engine, tmp_path, "run-1") == \
+        {"links": 2, "written": 2, "refused": 1}
+    assert user_sync.record_user_links(integration(), engine, tmp_path, "run-1") == \
+        {"links": 2, "written": 0, "refused": 1}
+    assert list(select_refusals(engine, integration().key)["employee_id"]) == [3]
 
 
 def test_a_moodle_user_whose_email_differs_only_in_case_is_found_and_is_a_conflict(moodle, tmp_path):
@@ -179,7 +221,7 @@ def test_scattered_refusals_do_not_stop_the_step_and_leavers_are_suspended_first
     write_json(tmp_path / "user_plan.json", {"creates": creates, "links": [], "outcomes": [], "updates": [
         {"employee_id": 999, "employee_number": "E999", "action": "suspended", "id": leaver["id"],
          "changed": ["suspended"], "suspended": 1}]})
-    result = user_sync.apply_user_changes(integration(users={"batch_size": 8}), hook(), tmp_path, None)
+    result = apply(integration(users={"batch_size": 8}), tmp_path)
     assert result["created"] == 35 and result["failed"] == 5
     assert moodle.users[leaver["id"]]["suspended"] in (True, 1)
     assert [name for name, _ in moodle.calls if name.startswith("core_user_") and "get" not in name][0] == \
@@ -202,9 +244,9 @@ def test_a_create_that_went_through_before_a_timeout_is_adopted_not_failed(moodl
 
     moodle.users_created_late = False
     monkeypatch.setattr(slow, "call", create_answered_too_late)
-    result = user_sync.apply_user_changes(integration(), slow, tmp_path, None)
+    result = apply(integration(), tmp_path, moodle_hook=slow)
     applied = read_json(tmp_path / "applied.json")
-    assert result["created"] == 3 and result["failed"] == 0
+    assert result["adopted"] == 3 and result["created"] == 0 and result["failed"] == 0
     assert sum(1 for name, _ in moodle.calls if name == "core_user_create_users") == 2  # sent, then retried
     assert sorted(link[0] for link in applied["created_links"]) == [1, 2, 3]
     assert sum(1 for u in moodle.users.values() if u["idnumber"].startswith("E0")) == 3
