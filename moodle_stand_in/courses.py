@@ -41,6 +41,7 @@ from .server import (
     moodle_exception,
     ws_function,
 )
+from .users import own_preferences
 
 SITE_ID = 1
 SITE_SHORTNAME = "stand-in"
@@ -625,15 +626,14 @@ def enrolled_user_details(site: MoodleStandIn, user: dict, course: dict, userfie
         record = enrolment(site, course["id"], user["id"])
         roleid = None if record is None else ROLES[record["role"]]
         details["roles"] = [] if record is None else [
-            {"roleid": roleid, "name": "", "shortname": record["role"], "sortorder": roleid}]
+            {"roleid": roleid, "name": "", "shortname": record["role"], "sortorder": 0}]
     if "enrolledcourses" in fields:
         mine = users_courses(site, user["id"])
         if mine:
             details["enrolledcourses"] = [{"id": c["id"], "fullname": format_string(c["fullname"]),
                                            "shortname": format_string(c["shortname"])} for c in mine]
     if "preferences" in fields and user["id"] == site.token_user_id:
-        details["preferences"] = [{"name": k, "value": v} for k, v in user["preferences"].items()]
-        details["preferences"].append({"name": "_lastloaded", "value": str(int(time.time()))})
+        details["preferences"] = own_preferences(user)
     return {key: details[key] for key in ENROLLED_USER_ORDER if key in details}
 
 

@@ -32,11 +32,13 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 REST_PATH = "/webservice/rest/server.php"
-RELEASE = "4.5 (Build: 20241007)"
-VERSION = "2024100700"
+RELEASE = "4.5.6 (Build: 20250811)"
+VERSION = "2024100706"
 SITE_NAME = "Moodle stand-in"
 GUEST_ID, ADMIN_ID = 1, 2
 MAX_INPUT_VARS = 5000  # Moodle 4.5 requires PHP max_input_vars >= 5000; PHP drops the rest silently.
+# What admin/cli/maintenance.php --enable left in climaintenance.html on the recorded site.
+CLI_MAINTENANCE_PAGE = "<h1>Upgrade in progress</h1>"
 
 
 # --------------------------------------------------------------------------- errors
@@ -74,6 +76,12 @@ def moodle_exception(errorcode: str, message: str | None = None, debuginfo: str 
 def invalid_parameter(debuginfo: str) -> MoodleError:
     return MoodleError("core\\exception\\invalid_parameter_exception", "invalidparameter",
                        "Invalid parameter value detected", debuginfo)
+
+
+def invalid_response(debuginfo: str) -> MoodleError:
+    """clean_returnvalue() refusing the function's own answer (after the function has done its work)."""
+    return MoodleError("core\\exception\\invalid_response_exception", "invalidresponse",
+                       "Invalid response value detected", debuginfo)
 
 
 def access_exception(debuginfo: str) -> MoodleError:
@@ -133,8 +141,20 @@ def php_empty(value: Any) -> bool:
     return value in (None, "", "0", 0, False) or value == [] or value == {}
 
 
+_SURROGATES = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8 (decoded with surrogateescape)
+_PHP_TAG = re.compile(r"<(?!\s)[^>]*(>|$)")      # strip_tags(): '<' before white space is text, not a tag
+
+
+def fix_utf8(text: str) -> str:
+    """fix_utf8(), which clean_param() runs on every text: NUL bytes and invalid UTF-8 are removed.
+
+    So a value holding either no longer equals what was sent, and the whole call is refused."""
+    return _SURROGATES.sub("", text.replace("\0", ""))
+
+
 def clean_param(text: str, ptype: str) -> Any:
     """clean_param() for the PARAM_* types the implemented functions use."""
+    text = fix_utf8(text)
     if ptype == "int":
         match = re.match(r"\s*[+-]?\d+", text)
         return int(match.group()) if match else 0
@@ -146,7 +166,7 @@ def clean_param(text: str, ptype: str) -> Any:
     if ptype == "raw_trimmed":
         return text.strip(" \t\n\r\0\x0b")
     if ptype in ("notags", "text"):
-        return re.sub(r"<[^>]*(>|$)", "", text)
+        return _PHP_TAG.sub("", text)
     if ptype == "alpha":
         return re.sub(r"[^a-zA-Z]", "", text)
     if ptype == "alphanum":
@@ -178,6 +198,18 @@ def _validate_value(value: Any, ptype: str) -> Any:
         raise invalid_parameter(f'Invalid external api parameter: the value is "{text}", '
                                 f'the server was expecting "{ptype}" type')
     return cleaned
+
+
+def checked_warnings(warnings: list[dict]) -> list[dict]:
+    """clean_returnvalue() of external_warnings: a warningcode that is not PARAM_ALPHANUM (a password
+    policy's HTML, say) makes the whole answer invalid_response_exception, whatever was already done."""
+    for warning in warnings:
+        code = str(warning["warningcode"])
+        if clean_param(code, "alphanum") != code:
+            raise invalid_response(f"warnings => Invalid response value detected: warningcode => Invalid response "
+                                   f'value detected: Invalid external api response: the value is "{code}", '
+                                   'the server was expecting "alphanum" type')
+    return warnings
 
 
 def validate(desc: Value | Single | Multiple, params: Any) -> Any:
@@ -242,8 +274,10 @@ def ws_function(name: str, params: dict, *, writes: bool = False):
 @ws_function("core_webservice_get_site_info",
              {"serviceshortnames": Multiple(Value("alphanumext"), DEFAULT, [])})
 def get_site_info(site: MoodleStandIn, serviceshortnames: list) -> dict:
-    """Mirrors core_webservice_external::get_site_info for an admin token user (keys in 4.5 order)."""
+    """core_webservice_external::get_site_info (keys in 4.5 order); the quota and upload limits are a site
+    admin's unless the token belongs to another user (see MoodleStandIn.set_token_user)."""
     user = site.users[site.token_user_id]
+    admin = site.token_user_id == ADMIN_ID
     features = {"usecomments": 1, "usetags": 1, "enablenotes": 1, "messaging": 1, "enableblogs": 1,
                 "enablecompletion": 1, "enablebadges": 1, "messagingallusers": 0, "enablecustomreports": 1,
                 "enableglobalsearch": 0, "mnet_dispatcher_mode": 0, "enablecompetencies": 1}
@@ -254,9 +288,10 @@ def get_site_info(site: MoodleStandIn, serviceshortnames: list) -> dict:
         "functions": [{"name": name, "version": VERSION} for name in site.functions],
         "downloadfiles": 0, "uploadfiles": 0, "release": RELEASE, "version": VERSION, "mobilecssurl": "",
         "advancedfeatures": [{"name": k, "value": v} for k, v in features.items()],
-        "usercanmanageownfiles": True, "userquota": 0, "usermaxuploadfilesize": -1, "userhomepage": 3,
+        "usercanmanageownfiles": True, "userquota": 0 if admin else 104857600,
+        "usermaxuploadfilesize": -1 if admin else 2097152, "userhomepage": 1,
         "userprivateaccesskey": site.private_access_key, "siteid": 1, "sitecalendartype": "gregorian",
-        "usercalendartype": "gregorian", "userissiteadmin": True, "theme": "boost",
+        "usercalendartype": "gregorian", "userissiteadmin": admin, "theme": "boost",
         "limitconcurrentlogins": 0, "policyagreed": 0,
     }
 
@@ -322,14 +357,16 @@ def _xml_value(value: Any) -> str:
 
 def xml_response(value: Any) -> bytes:
     """Moodle's default format when moodlewsrestformat is not 'json'."""
-    return f'<?xml version="1.0" encoding="UTF-8" ?>\n<RESPONSE>\n{_xml_value(value)}</RESPONSE>\n'.encode()
+    return f'<?xml version="1.0" encoding="UTF-8" ?>\n<RESPONSE>\n{_xml_value(value)}</RESPONSE>\n'.encode(
+        "utf-8", "replace")
 
 
 def xml_error(error: dict) -> bytes:
     parts = [f'<EXCEPTION class="{_xml_escape(error["exception"])}">']
     parts += [f"<{tag.upper()}>{_xml_escape(error[tag])}</{tag.upper()}>"
               for tag in ("errorcode", "message", "debuginfo") if tag in error]
-    return ('<?xml version="1.0" encoding="UTF-8" ?>\n' + "\n".join(parts) + "\n</EXCEPTION>\n").encode()
+    return ('<?xml version="1.0" encoding="UTF-8" ?>\n' + "\n".join(parts) + "\n</EXCEPTION>\n").encode(
+        "utf-8", "replace")
 
 
 def _html_page(status: int) -> bytes:
@@ -388,6 +425,9 @@ class MoodleStandIn:
         self.host, self.port = host, port
         self.allow_accounts_same_email = allow_accounts_same_email
         self.web_services_enabled = True
+        self.maintenance: str | None = None  # "admin" (Site administration) or "cli" (upgrades); see set-up doc
+        self.cli_maintenance_page = CLI_MAINTENANCE_PAGE
+        self.server_log: list[str] = []      # what PHP would write to the web server's error log
         self.expired_token = False
         self.token_deleted = False  # Moodle deletes an expired token the first time it sees it.
         self.debug = False          # True = DEBUG_DEVELOPER with debugdisplay: debuginfo reaches clients.
@@ -523,6 +563,14 @@ class MoodleStandIn:
             courses.touch(self, userid, when)
             self._save()
 
+    def set_token_user(self, userid: int) -> None:
+        """The token belongs to this user (default: the admin), as the integration's dedicated web-service
+        user on a real site: its own record carries ``preferences``, and site info shows a non-admin's limits."""
+        with self._lock:
+            if userid not in self.users or userid == GUEST_ID:
+                raise ValueError(f"no user {userid} that can own a token")
+            self.token_user_id = userid
+
     def fail_next_requests(self, count: int, status: int = 503) -> None:
         """The next ``count`` HTTP requests get ``status`` from 'the proxy': Moodle never sees them."""
         with self._lock:
@@ -580,19 +628,31 @@ class MoodleStandIn:
                 delay = self._delay[1]
             return status, delay or 0.0
 
+    def _decode(self, encoded: str, *, post: bool) -> dict:
+        """One of PHP's input arrays ($_GET or $_POST), each cut at max_input_vars with only a log line.
+
+        php_std_post_handler registers a body variable before it counts it, so $_POST keeps one more
+        (5,001 of 5,043 on the recorded site: its 625th user lost only its last two fields)."""
+        pairs = parse_qsl(encoded, keep_blank_values=True, errors="surrogateescape")
+        if len(pairs) > self.max_input_vars:
+            self.server_log.append(f"PHP Warning:  Unknown: Input variables exceeded {self.max_input_vars}. "
+                                   "To increase the limit change max_input_vars in php.ini. in Unknown on line 0")
+        return decode_form(pairs, self.max_input_vars + 1 if post else self.max_input_vars)
+
     def handle_http(self, raw_path: str, body: bytes) -> tuple[int, str, bytes, float]:
         """One HTTP exchange -> (status, content type, body, seconds to wait before answering)."""
         status, delay = self._take_faults()
         if status:
             return status, "text/html; charset=utf-8", _html_page(status), delay
+        if self.maintenance == "cli":  # lib/setup.php sends climaintenance.html before anything else runs
+            return 503, "text/html; charset=utf-8", self.cli_maintenance_page.encode(), delay
         url = urlsplit(raw_path)
         if url.path != REST_PATH:
             return 404, "text/html; charset=utf-8", _html_page(404), delay
         if not self.web_services_enabled:  # rest/server.php: header 403 and die, nothing else.
             return 403, "text/html; charset=UTF-8", b"", delay
-        variables = decode_form(parse_qsl(url.query, keep_blank_values=True), self.max_input_vars)
-        variables.update(decode_form(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True),
-                                     self.max_input_vars))
+        variables = self._decode(url.query, post=False)
+        variables.update(self._decode(body.decode("utf-8", "surrogateescape"), post=True))
         as_json = variables.get("moodlewsrestformat") == "json"
         try:
             result = self._call(variables)
@@ -618,6 +678,9 @@ class MoodleStandIn:
             if self.expired_token:
                 self.token_deleted = True
                 raise access_exception("Invalid token - token expired - check validuntil time for the token")
+            if self.maintenance == "admin":  # the token user lacks moodle/site:maintenanceaccess
+                raise moodle_exception("sitemaintenance",
+                                       "The site is undergoing maintenance and is currently not available")
             if not name:
                 raise invalid_parameter("Missing function name")
             function = FUNCTIONS.get(name)
@@ -643,6 +706,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
+    disable_nagle_algorithm = True  # TCP_NODELAY: small answers are not held back ~40 ms by Nagle's algorithm
     protocol_version = "HTTP/1.1"
     server_version = "Apache"
     sys_version = ""

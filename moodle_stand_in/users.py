@@ -24,6 +24,7 @@ from .server import (
     Multiple,
     Single,
     Value,
+    checked_warnings,
     clean_param,
     coding_exception,
     invalid_parameter,
@@ -83,14 +84,54 @@ DETAIL_ORDER = ["id", "username", "firstname", "lastname", "fullname", "email", 
                 "description", "descriptionformat", "city", "country", "profileimageurlsmall", "profileimageurl",
                 "customfields", "preferences"]
 
-_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_LABEL = r"[A-Za-z0-9]+(?:-+[A-Za-z0-9]+)*"
-_EMAIL = re.compile(rf"(?=.{{1,64}}@){_ATEXT}(?:\.{_ATEXT})*@(?:{_LABEL}\.)+[A-Za-z][A-Za-z0-9]*(?:-+[A-Za-z0-9]+)*")
+# mdl_user columns that are varchar(n) on PostgreSQL; a longer value makes the INSERT/UPDATE fail (Moodle
+# checks no length itself), which Moodle reports as dml_write_exception.
+USER_COLUMN_LENGTHS = {"auth": 20, "username": 100, "idnumber": 255, "firstname": 100, "lastname": 100,
+                       "email": 100, "phone1": 20, "phone2": 20, "institution": 255, "department": 255,
+                       "address": 255, "city": 120, "country": 2, "lang": 30, "calendartype": 30, "theme": 50,
+                       "timezone": 100, "firstnamephonetic": 255, "lastnamephonetic": 255, "middlename": 255,
+                       "alternatename": 255}
+PREFERENCE_VALUE_LENGTH = 1333  # mdl_user_preferences.value
+
+# PHP's FILTER_VALIDATE_EMAIL pattern (ext/filter/logical_filters.c, without FILTER_FLAG_EMAIL_UNICODE), which
+# PHPMailer's default validator uses; matched against the UTF-8 bytes as PHP does, case-insensitively.
+_QUOTED_OR_PLAIN = rb"(?:(?:\x22?\x5C[\x00-\x7E]\x22?)|(?:\x22?[^\x5C\x22]\x22?))"
+_ATOM = rb"(?:(?:[\x21\x23-\x27\x2A\x2B\x2D\x2F-\x39\x3D\x3F\x5E-\x7E]+)|" \
+        rb"(?:\x22(?:[\x01-\x08\x0B\x0C\x0E-\x1F\x21\x23-\x5B\x5D-\x7F]|(?:\x5C[\x00-\x7F]))*\x22))"
+_DOMAIN = rb"(?:(?!.*[^.]{64,})(?:(?:(?:xn--)?[a-z0-9]+(?:-+[a-z0-9]+)*\.){1,126}){1,}" \
+          rb"(?:(?:[a-z][a-z0-9]*)|(?:(?:xn--)[a-z0-9]+))(?:-+[a-z0-9]+)*)"
+_IPV4 = rb"(?:(?:25[0-5])|(?:2[0-4][0-9])|(?:1[0-9]{2})|(?:[1-9]?[0-9]))"
+_ADDRESS_LITERAL = (
+    rb"(?:\[(?:(?:IPv6:(?:(?:[a-f0-9]{1,4}(?::[a-f0-9]{1,4}){7})|(?:(?!(?:.*[a-f0-9][:\]]){7,})"
+    rb"(?:[a-f0-9]{1,4}(?::[a-f0-9]{1,4}){0,5})?::(?:[a-f0-9]{1,4}(?::[a-f0-9]{1,4}){0,5})?)))|"
+    rb"(?:(?:IPv6:(?:(?:[a-f0-9]{1,4}(?::[a-f0-9]{1,4}){5}:)|(?:(?!(?:.*[a-f0-9]:){5,})"
+    rb"(?:[a-f0-9]{1,4}(?::[a-f0-9]{1,4}){0,3})?::(?:[a-f0-9]{1,4}(?::[a-f0-9]{1,4}){0,3}:)?)))?"
+    + _IPV4 + rb"(?:\." + _IPV4 + rb"){3}))\])")
+_FILTER_VALIDATE_EMAIL = re.compile(
+    rb"(?!" + _QUOTED_OR_PLAIN + rb"{255,})(?!" + _QUOTED_OR_PLAIN + rb"{65,}@)" + _ATOM + rb"(?:\." + _ATOM
+    + rb")*@(?:" + _DOMAIN + rb"|" + _ADDRESS_LITERAL + rb")", re.IGNORECASE)
 
 
 def valid_email(address: str) -> bool:
-    """validate_email(): PHPMailer's default check is PHP's FILTER_VALIDATE_EMAIL (needs a dotted domain)."""
-    return bool(address) and len(address) <= 254 and bool(_EMAIL.fullmatch(address)) and not re.search("[<>]", address)
+    """validate_email(): PHPMailer::validateAddress() (no line breaks, then PHP's FILTER_VALIDATE_EMAIL: at most
+    320 bytes, a dotted domain, so ``user@localhost`` fails) and no '<' or '>'."""
+    raw = address.encode("utf-8", "surrogateescape")
+    return (bool(raw) and len(raw) <= 320 and not re.search("[\r\n<>]", address)
+            and _FILTER_VALIDATE_EMAIL.fullmatch(raw) is not None)
+
+
+def column_too_long(user: dict) -> str | None:
+    """The PostgreSQL error an INSERT or UPDATE of these mdl_user (and preference) values would raise."""
+    for name, length in USER_COLUMN_LENGTHS.items():
+        if isinstance(user.get(name), str) and len(user[name]) > length:
+            return f"ERROR:  value too long for type character varying({length})"
+    if any(len(str(item["value"])) > PREFERENCE_VALUE_LENGTH for item in user.get("preferences") or []):
+        return f"ERROR:  value too long for type character varying({PREFERENCE_VALUE_LENGTH})"
+    return None
+
+
+def write_error(debuginfo: str) -> MoodleError:
+    return MoodleError("dml_write_exception", "dmlwriteexception", "Error writing to database", debuginfo)
 
 
 def password_policy_errors(password: str) -> str:
@@ -169,6 +210,12 @@ def save_preferences(record: dict, preferences: list[dict]) -> None:
             record["preferences"][item["type"]] = item["value"]
 
 
+def own_preferences(user: dict) -> list[dict]:
+    """The token user's preferences as Moodle lists them: stored ones, then the cache's ``_lastloaded`` (an int)."""
+    return [*({"name": k, "value": v} for k, v in user["preferences"].items()),
+            {"name": "_lastloaded", "value": int(time.time())}]
+
+
 def user_details(site: MoodleStandIn, user: dict) -> dict:
     """user_get_user_details() as seen by the admin token user, keys in user_description() order."""
     details = {"id": user["id"], "username": user["username"], "firstname": user["firstname"],
@@ -192,8 +239,7 @@ def user_details(site: MoodleStandIn, user: dict) -> dict:
     if fields:
         details["customfields"] = fields
     if user["id"] == site.token_user_id:  # preferences are only returned for the calling user
-        details["preferences"] = [{"name": k, "value": v} for k, v in user["preferences"].items()]
-        details["preferences"].append({"name": "_lastloaded", "value": str(int(time.time()))})
+        details["preferences"] = own_preferences(user)
     return {key: details[key] for key in DETAIL_ORDER if key in details}
 
 
@@ -250,6 +296,9 @@ def _check_new_user(site: MoodleStandIn, user: dict, pending: list[dict]) -> Non
         errors = password_policy_errors(user["password"])
         if errors:  # user_create_user(): new moodle_exception($errmsg) - the errorcode is the HTML text
             raise moodle_exception(errors)
+    too_long = column_too_long(user)
+    if too_long:  # the INSERT fails and the whole transaction with it
+        raise write_error(too_long)
 
 
 def _insert_new_user(site: MoodleStandIn, user: dict) -> dict:
@@ -269,7 +318,10 @@ def _insert_new_user(site: MoodleStandIn, user: dict) -> dict:
 
 @ws_function("core_user_update_users", {"users": Multiple(Single(UPDATE_FIELDS))}, writes=True)
 def update_users(site: MoodleStandIn, users: list[dict]) -> dict:
-    """Each user in its own transaction; a failure becomes a warning and the others still apply."""
+    """Each user in its own transaction; a failure becomes a warning and the others still apply.
+
+    A weak password's warning code is the policy's HTML, which the returns description refuses: the
+    call then answers invalid_response_exception although every other user of it was updated."""
     warnings = []
     for user in users:
         try:
@@ -277,7 +329,7 @@ def update_users(site: MoodleStandIn, users: list[dict]) -> dict:
         except MoodleError as exc:
             warnings.append({"item": "user", "itemid": user["id"], "warningcode": exc.errorcode,
                              "message": exc.text(site.debug)})
-    return {"warnings": warnings}
+    return {"warnings": checked_warnings(warnings)}
 
 
 def _update_user(site: MoodleStandIn, user: dict) -> None:
@@ -301,8 +353,10 @@ def _update_user(site: MoodleStandIn, user: dict) -> None:
     username = user.get("username")
     if username is not None and any(o["username"] == username and o["id"] != existing["id"]
                                     for o in site.users.values()):  # unique index (mnethostid, username)
-        raise MoodleError("dml_write_exception", "dmlwriteexception", "Error writing to database",
-                          "duplicate key value violates unique constraint")
+        raise write_error("duplicate key value violates unique constraint")
+    too_long = column_too_long(user)
+    if too_long:
+        raise write_error(too_long)
     record = copy.deepcopy(existing)
     for key, value in user.items():
         if key not in ("id", "password", "customfields", "preferences", "userpicture"):

@@ -486,3 +486,154 @@ def test_control_methods_are_thread_safe(tmp_path):
         assert len(site.courses) == 9 and len({c["gradeitemid"] for c in site.courses.values()}) == 9
     saved = json.loads((tmp_path / "state.json").read_text())
     assert len(saved["courses"]) == 9 and sum(len(v) for v in saved["grades"].values()) == 80
+
+
+# --------------------------------------------------------------------------- what Moodle refuses (dirty HR data)
+
+WRITE_ERROR = ("dml_write_exception", "dmlwriteexception", "Error writing to database")
+INVALID_PARAMETER = ("core\\exception\\invalid_parameter_exception", "invalidparameter",
+                     "Invalid parameter value detected")
+
+
+def error_of(body) -> tuple[str, str, str]:
+    return body["exception"], body["errorcode"], body["message"]
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    ({"firstname": "Ann\0"}, INVALID_PARAMETER),                 # fix_utf8() strips NUL: the value changed
+    ({"lastname": "<b>Smith</b>"}, INVALID_PARAMETER),           # PARAM_NOTAGS strips the markup
+    ({"firstname": "Thabo <3"}, INVALID_PARAMETER),              # strip_tags() takes '<3' for a tag
+    ({"firstname": "   "}, INVALID_PARAMETER),                   # blank after trim()
+    ({"username": "JSmith"}, INVALID_PARAMETER),                 # PARAM_USERNAME would lower-case it
+    ({"email": "jsmith@localhost"}, INVALID_PARAMETER),          # FILTER_VALIDATE_EMAIL: no dotted domain
+    ({"email": "j smith@example.com"}, INVALID_PARAMETER),
+    ({"email": "jsmith@example..com"}, INVALID_PARAMETER),
+    ({"email": "<jsmith@example.com>"}, INVALID_PARAMETER),
+    ({"firstname": "A" * 101}, WRITE_ERROR),                     # mdl_user.firstname is varchar(100)
+    ({"lastname": "B" * 101}, WRITE_ERROR),
+    ({"email": "j" * 60 + "@" + "e" * 36 + ".com"}, WRITE_ERROR),  # valid, but 101 characters
+    ({"username": "u" * 101}, WRITE_ERROR),
+    ({"idnumber": "7" * 256}, WRITE_ERROR),                      # varchar(255)
+    ({"department": "D" * 256}, WRITE_ERROR),
+    ({"phone1": "0" * 21}, WRITE_ERROR),                         # varchar(20)
+])
+def test_create_users_refuses_the_whole_batch(site, change, expected):
+    batch = [new_user("first"), {**new_user("jsmith"), **change}, new_user("last")]
+    status, body = call(site, "core_user_create_users", {"users": batch})
+    assert status == 200 and error_of(body) == expected
+    assert sorted(u["username"] for u in site.users.values()) == ["admin", "guest"]  # all or nothing
+
+
+def test_create_users_accepts_what_moodle_accepts(site):
+    edge = [new_user("a", firstname="A" * 100, lastname="Smith & Sons < Co", idnumber="7" * 255),
+            new_user("b", email="b" * 60 + "@" + "e" * 35 + ".com", phone1="0" * 20)]
+    status, body = call(site, "core_user_create_users", {"users": edge})
+    assert status == 200 and [u["username"] for u in body] == ["a", "b"]
+    assert site.users[body[0]["id"]]["lastname"] == "Smith & Sons < Co"  # '<' before a space is no tag
+
+
+def test_create_users_refuses_the_same_username_twice_and_an_email_in_another_case(site):
+    site.add_user(username="taken", email="Mixed.Case@Example.com")
+    _, twice = call(site, "core_user_create_users", {"users": [new_user("dup"), new_user("dup", email="d2@x.com")]})
+    _, other_case = call(site, "core_user_create_users", {"users": [new_user("new", email="mixed.case@example.com")]})
+    assert error_of(twice) == error_of(other_case) == INVALID_PARAMETER
+    assert sorted(u["username"] for u in site.users.values()) == ["admin", "guest", "taken"]
+
+
+def test_invalid_utf8_is_refused_like_a_nul_byte(site):
+    body = (f"wstoken={TOKEN}&wsfunction=core_user_create_users&moodlewsrestformat=json"
+            "&users[0][username]=bad&users[0][firstname]=Ann%FF&users[0][lastname]=X"
+            "&users[0][email]=bad%40example.com&users[0][password]=P%241berTraining").encode()
+    request = urllib.request.Request(site.base_url + "/webservice/rest/server.php", data=body)
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert error_of(json.loads(response.read())) == INVALID_PARAMETER
+    assert len(site.users) == 2
+
+
+def test_update_users_dirty_values(site):
+    anna = site.add_user(username="anna", email="anna@example.com", lastname="Old")
+    bob = site.add_user(username="bob", email="bob@example.com", lastname="Old")
+    _, nul = call(site, "core_user_update_users", {"users": [{"id": anna["id"], "lastname": "New"},
+                                                              {"id": bob["id"], "lastname": "Ne\0w"}]})
+    assert error_of(nul) == INVALID_PARAMETER  # parameters are validated before any user is touched
+    assert site.users[anna["id"]]["lastname"] == "Old"
+    _, body = call(site, "core_user_update_users", {"users": [{"id": anna["id"], "lastname": "L" * 101},
+                                                               {"id": bob["id"], "lastname": "New"}]})
+    assert body == {"warnings": [{"item": "user", "itemid": anna["id"], "warningcode": "dmlwriteexception",
+                                  "message": "Error writing to database"}]}
+    assert (site.users[anna["id"]]["lastname"], site.users[bob["id"]]["lastname"]) == ("Old", "New")
+
+
+def test_weak_password_in_update_users_fails_the_answer_but_not_the_others(site):
+    anna = site.add_user(username="anna", email="anna@example.com", password="P$1berTraining")
+    bob = site.add_user(username="bob", email="bob@example.com", firstname="Bob")
+    before = site.users[anna["id"]]["password_hash"]
+    status, body = call(site, "core_user_update_users", {"users": [{"id": bob["id"], "firstname": "Robert"},
+                                                                    {"id": anna["id"], "password": "abc"}]})
+    assert status == 200 and body == {"exception": "core\\exception\\invalid_response_exception",
+                                      "errorcode": "invalidresponse", "message": "Invalid response value detected"}
+    assert site.users[bob["id"]]["firstname"] == "Robert"          # its own transaction: committed
+    assert site.users[anna["id"]]["password_hash"] == before       # the weak password was not written
+
+
+def test_past_max_input_vars_php_drops_the_tail_silently(site):
+    users = [new_user(f"mz{n:04d}", idnumber=f"MZ{n}", department="D", lang="en") for n in range(630)]
+    status, created = call(site, "core_user_create_users", {"users": users})  # 3 + 630 x 8 = 5,043 variables
+    assert status == 200 and len(created) == 625 and created[-1]["username"] == "mz0624"
+    last = site.users[created[-1]["id"]]
+    assert (last["idnumber"], last["department"]) == ("MZ624", "")  # 5,001 variables kept: department, lang cut
+    assert site.server_log == ["PHP Warning:  Unknown: Input variables exceeded 5000. To increase the limit change "
+                               "max_input_vars in php.ini. in Unknown on line 0"]
+    site.max_input_vars = 6000  # a site with a higher limit takes the whole call
+    assert len(call(site, "core_user_create_users", {"users": [new_user(f"x{n}") for n in range(630)]})[1]) == 630
+
+
+def test_accepted_connections_have_tcp_nodelay(site, monkeypatch):
+    from moodle_stand_in import server
+
+    seen = []
+    setup = server._Handler.setup
+
+    def record(handler):
+        setup(handler)
+        seen.append(handler.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    monkeypatch.setattr(server._Handler, "setup", record)
+    assert call(site, "core_webservice_get_site_info")[0] == 200
+    assert seen and all(seen)  # small answers leave at once, not ~40 ms later (Nagle + delayed ACK)
+
+
+def test_admin_maintenance_mode_answers_an_error_object(site):
+    site.maintenance = "admin"
+    status, body = call(site, "core_webservice_get_site_info")
+    assert status == 200 and body == {"exception": "core\\exception\\moodle_exception", "errorcode": "sitemaintenance",
+                                      "message": "The site is undergoing maintenance and is currently not available"}
+    assert call(site, "core_webservice_get_site_info", token="bad")[1]["errorcode"] == "invalidtoken"  # token first
+    assert "<ERRORCODE>sitemaintenance</ERRORCODE>" in call(site, "core_webservice_get_site_info", fmt="")[1]
+    site.maintenance = None
+    assert call(site, "core_webservice_get_site_info")[1]["username"] == "admin"
+
+
+def test_cli_maintenance_mode_answers_every_request_with_the_503_page(site):
+    site.maintenance = "cli"
+    site.web_services_enabled = False
+    assert call(site, "core_webservice_get_site_info") == (503, "<h1>Upgrade in progress</h1>")
+    assert call(site, "core_webservice_get_site_info", token="bad", path="/login/index.php")[0] == 503
+    assert site.calls == []  # Moodle never got as far as the web service
+
+
+def test_token_user_sees_its_own_preferences_and_a_non_admin_site_info(site):
+    ws = site.add_user(username="psiberws", email="ws@example.com",
+                       preferences={"auth_manual_passwordupdatetime": "1795432704"})
+    site.set_token_user(ws["id"])
+    _, info = call(site, "core_webservice_get_site_info")
+    assert (info["username"], info["userissiteadmin"], info["userquota"], info["usermaxuploadfilesize"]) == \
+        ("psiberws", False, 104857600, 2097152)
+    _, body = call(site, "core_user_get_users", {"criteria": [{"key": "email", "value": "%"}]})
+    with_preferences = [u["username"] for u in body["users"] if "preferences" in u]
+    assert with_preferences == ["psiberws"]
+    (own,) = [u for u in body["users"] if "preferences" in u]
+    assert own["preferences"][0] == {"name": "auth_manual_passwordupdatetime", "value": "1795432704"}
+    assert own["preferences"][-1]["name"] == "_lastloaded" and isinstance(own["preferences"][-1]["value"], int)
+    with pytest.raises(ValueError):
+        site.set_token_user(1)  # the guest owns no token
