@@ -18,6 +18,8 @@ from psiber.config import Integration, load_integrations
 from psiber.preflight import preflight
 from psiber.psiber_db import engine_from_connection
 from sync_common.config_errors import ConfigErrorTimetable, describe_config_errors
+from sync_common.moodle_calls import call_recording_callbacks, counted
+from sync_common.report_store import write_run_report
 from sync_common.run_files import prune_old_runs, run_directory
 from sync_common.run_summary import build_run_summary, small_summary, write_run_summary
 from sync_common.task_failures import fail_fast_unless_transient
@@ -32,7 +34,7 @@ def build_dag(integration: Integration, source: Path) -> DAG:
     flows = set(integration.flows)
 
     def moodle() -> MoodleHook:
-        return MoodleHook(integration.moodle_conn_id)
+        return counted(MoodleHook(integration.moodle_conn_id))
 
     def psiber():
         return engine_from_connection(integration.psiber_conn_id)
@@ -61,7 +63,8 @@ def build_dag(integration: Integration, source: Path) -> DAG:
                                        description="Read every linked user's results, not only recent changes."),
         },
         default_args={"retries": TASK_RETRIES, "retry_delay": timedelta(minutes=1),
-                      "retry_exponential_backoff": True, "max_retry_delay": timedelta(minutes=15)},
+                      "retry_exponential_backoff": True, "max_retry_delay": timedelta(minutes=15),
+                      **call_recording_callbacks(lambda run: run_directory(integration, run))},
         doc_md=__doc__,
     )
     def sync():
@@ -163,14 +166,18 @@ def build_dag(integration: Integration, source: Path) -> DAG:
         @task(trigger_rule="all_done", retries=0)
         def summarize_run() -> dict:
             context = get_current_context()
-            states = context["ti"].get_task_states(dag_id=context["dag"].dag_id, run_ids=[context["run_id"]])
-            others = {t: s for t, s in states.get(context["run_id"], {}).items() if t != context["ti"].task_id}
-            summary = build_run_summary(integration, context["run_id"], run_dir(), others)
+            dag_id, ti = context["dag"].dag_id, context["ti"]
+            others = [dict(t) for t in ti.get_task_breadcrumbs(dag_id=dag_id, run_id=context["run_id"])
+                      if t["task_id"] != ti.task_id]
+            summary = build_run_summary(integration, context["run_id"], run_dir(), others,
+                                        context["dag_run"].start_date)
             result = small_summary(summary, write_run_summary(summary, run_dir()))
+            write_run_report(integration, psiber(), dag_id, summary, run_dir())
             prune_old_runs(integration, integration.keep_run_files_days, run_dir())
             context["ti"].xcom_push(key="summary", value=result)
             if not summary["complete"]:
-                raise RuntimeError(f"run incomplete, tasks not finished: {', '.join(summary['unfinished_tasks'])}")
+                raise RuntimeError(f"run incomplete: failed {', '.join(summary['failed_tasks']) or 'none'}; "
+                                   f"not finished {', '.join(summary['unfinished_tasks'])}")
             return result
 
         checked = check_moodle_site()

@@ -1,4 +1,9 @@
-"""The run summary: counts and every record-level outcome, gathered from the run's files."""
+"""The run summary: counts and every record-level outcome, gathered from the run's files.
+
+Counts are generic over actions: every (flow, action) an outcome carries is counted, so a
+flow that starts reporting a new action needs no change here. ``ACTION_ORDER`` only says in
+which order known actions are shown; unknown ones follow in alphabetical order.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,12 @@ from pathlib import Path
 
 from psiber.config import Integration
 from psiber.course_plan import SITE_FORMAT
+from sync_common.moodle_calls import moodle_calls_of_run
 from sync_common.run_files import read_frame, read_json, write_json
 
 log = logging.getLogger(__name__)
 
+# Actions shown (with 0) even when no record took them, so every run's table has the same columns.
 COUNTED_ACTIONS = {
     "users": ("created", "updated", "suspended", "unsuspended", "unchanged", "invalid", "conflict", "failed",
               "skipped", "warning"),
@@ -20,13 +27,34 @@ COUNTED_ACTIONS = {
     "results": ("recorded", "invalid", "skipped", "warning"),
     "fields": ("warning",),
 }
-PROBLEM_ACTIONS = ("invalid", "conflict", "failed", "warning")
+# Records someone has to look at: shown first in reports, each with its reason and owner.
+PROBLEM_ACTIONS = ("failed", "conflict", "invalid", "quarantined", "warning")
+ACTION_ORDER = (
+    "extracted", "in_moodle", "created", "adopted", "updated", "suspended", "unsuspended", "deactivated",
+    "recorded", "new_attempts", "already_recorded", "completions_changed", "in_progress", "unchanged", "skipped",
+    *PROBLEM_ACTIONS,
+)
+FLOW_ORDER = ("users", "courses", "results", "fields")
+_SETTLED_STATES = ("success", "skipped")
 # Files holding record-level outcomes: (file, key of the outcome list or None for a bare list).
 _OUTCOME_FILES = (
     ("invalid_employees.json", None), ("transform_outcomes.json", None), ("user_plan.json", "outcomes"),
     ("applied.json", "outcomes"), ("course_plan.json", "outcomes"),
     ("result_plan.json", "outcomes"), ("results_loaded.json", "outcomes"), ("field_matches.json", "outcomes"),
 )
+
+
+def action_rank(action: str) -> tuple[int, str]:
+    """Sort key: known actions in display order, then any other action alphabetically."""
+    return (ACTION_ORDER.index(action), "") if action in ACTION_ORDER else (len(ACTION_ORDER), action)
+
+
+def flow_rank(flow: str) -> tuple[int, str]:
+    return (FLOW_ORDER.index(flow), "") if flow in FLOW_ORDER else (len(FLOW_ORDER), flow)
+
+
+def is_problem(action: str) -> bool:
+    return action in PROBLEM_ACTIONS
 
 
 def _read_if_present(path: Path, key: str | None = None, default=None):
@@ -40,51 +68,83 @@ def _outcomes_in(run_dir: Path) -> list[dict]:
     return [outcome for name, key in _OUTCOME_FILES for outcome in _read_if_present(run_dir / name, key, [])]
 
 
-def build_run_summary(integration: Integration, run_id: str, run_dir: Path, task_states: dict[str, str]) -> dict:
-    """Summarise what the run did per flow, including the steps that did not finish."""
+def count_actions(flows: list[str], outcomes: list[dict]) -> dict[str, dict[str, int]]:
+    """Per flow, each action's count: the flow's usual actions (0 when none) and every other one found."""
+    found = Counter((outcome["flow"], outcome["action"]) for outcome in outcomes)
+    counts = {}
+    for flow in sorted({*flows, *(flow for flow, _ in found)}, key=flow_rank):
+        actions = {*COUNTED_ACTIONS.get(flow, ()), *(action for other, action in found if other == flow)}
+        counts[flow] = {action: found.get((flow, action), 0) for action in sorted(actions, key=action_rank)}
+    return counts
+
+
+def build_run_summary(integration: Integration, run_id: str, run_dir: Path, tasks: list[dict],
+                      started_at: datetime | None = None) -> dict:
+    """Summarise what the run did per flow, including the steps that did not finish.
+
+    ``tasks``: the run's other task instances as {task_id, map_index, state, duration}.
+    A task that failed is told apart from those that did not run because of it.
+    """
     outcomes = _outcomes_in(run_dir)
-    actions = Counter((outcome["flow"], outcome["action"]) for outcome in outcomes)
-    counts = {flow: {action: actions.get((flow, action), 0) for action in COUNTED_ACTIONS[flow]}
-              for flow in (*integration.flows, "fields")}
+    counts = count_actions([*integration.flows, "fields"], outcomes)
     employees = run_dir / "employees.parquet"
-    if "users" in counts:
+    if "users" in integration.flows:
         counts["users"] = {"extracted": len(read_frame(employees)) if employees.exists() else 0, **counts["users"]}
-    if "courses" in counts:
+    if "courses" in integration.flows:
         moodle_courses = _read_if_present(run_dir / "moodle_courses.json", default=[])
         in_moodle = sum(course.get("format") != SITE_FORMAT for course in moodle_courses)
         counts["courses"] = {"in_moodle": in_moodle, **counts["courses"]}
-    if "results" in counts:
+    if "results" in integration.flows:
         counts["results"].update(_read_if_present(run_dir / "results_loaded.json", "counts", {}))
-    unfinished = sorted(task for task, state in task_states.items() if state not in ("success", "skipped"))
+    names = [_task_name(task) for task in tasks]
+    unfinished = sorted(name for name, task in zip(names, tasks, strict=True) if task["state"] not in _SETTLED_STATES)
     return {
         "integration": integration.name,
         "run_id": run_id,
+        "started_at": started_at.isoformat(timespec="seconds") if started_at else None,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "complete": not unfinished,
         "unfinished_tasks": unfinished,
+        "failed_tasks": sorted(name for name, task in zip(names, tasks, strict=True) if task["state"] == "failed"),
+        "tasks": sorted(tasks, key=lambda task: (task["task_id"], task.get("map_index", -1))),
+        "moodle_calls": moodle_calls_of_run(run_dir),
         "counts": counts,
         "outcomes": outcomes,
     }
 
 
+def _task_name(task: dict) -> str:
+    index = task.get("map_index", -1)
+    return task["task_id"] if index is None or index < 0 else f"{task['task_id']}[{index}]"
+
+
 def write_run_summary(summary: dict, run_dir: Path) -> Path:
     path = write_json(run_dir / "summary.json", summary)
     for flow, counts in summary["counts"].items():
-        log.info("Run summary of '%s', %s: %s", summary["integration"], flow, counts)
+        log.info("Run summary of '%s', %s: %s", summary["integration"], flow,
+                 ", ".join(f"{action} {count}" for action, count in counts.items()))
+    log.info("Moodle web-service calls: %d", summary["moodle_calls"])
+    if summary["failed_tasks"]:
+        log.error("Tasks that failed: %s", ", ".join(summary["failed_tasks"]))
+    not_run = [name for name in summary["unfinished_tasks"] if name not in summary["failed_tasks"]]
+    if not_run:
+        log.warning("Tasks that did not run because a task before them failed: %s", ", ".join(not_run))
     for outcome in summary["outcomes"]:
-        if outcome["action"] in PROBLEM_ACTIONS:
-            log.warning("%s: %s — %s (owner: %s)", outcome["record"], outcome["action"],
+        if is_problem(outcome["action"]):
+            log.warning("%s: %s: %s — %s (owner: %s)", outcome["flow"], outcome["record"], outcome["action"],
                         outcome["reason"], outcome["owner"] or "n/a")
     return path
 
 
 def small_summary(summary: dict, path: Path) -> dict:
     """What goes to XCom: counts, the problems' first lines and where the full summary is."""
-    problems = [o for o in summary["outcomes"] if o["action"] in PROBLEM_ACTIONS]
+    problems = [o for o in summary["outcomes"] if is_problem(o["action"])]
     return {
         "complete": summary["complete"],
+        "failed_tasks": summary["failed_tasks"],
         "counts": summary["counts"],
-        "problems": [f"{o['record']}: {o['action']}: {o['reason']}" for o in problems[:20]],
+        "problems": [f"{o['record']}: {o['action']}: {o['reason']} (owner: {o['owner'] or 'n/a'})"
+                     for o in problems[:20]],
         "more_problems": max(0, len(problems) - 20),
         "summary_path": str(path),
     }

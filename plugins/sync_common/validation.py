@@ -20,6 +20,7 @@ imports this module (via user_sync) on every parse.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from string import Formatter
@@ -27,6 +28,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+# On import GX's public-API registry logs some 200 INFO lines ("Skipping registering function ...")
+# that would bury each validating task's own log lines.
+logging.getLogger("great_expectations._docs_decorators").setLevel(logging.WARNING)
 
 if TYPE_CHECKING:
     from great_expectations.data_context import EphemeralDataContext

@@ -1,0 +1,3 @@
+INSERT INTO sync_report_outcome (integration_name, run_id, position, flow, action, problem, record, reason, owner,
+                                 changed_fields)
+VALUES (:integration_name, :run_id, :position, :flow, :action, :problem, :record, :reason, :owner, :changed_fields)

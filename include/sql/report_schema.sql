@@ -1,0 +1,74 @@
+-- The integration's sync reports and course status, kept in the integration's PSIber database
+-- (Connection psiber_conn_id) next to the data they describe. Written by each run's summarize_run
+-- task, read by the Airflow UI plugin. Portable DDL: runs unchanged on SQLite and PostgreSQL.
+-- Statements are separated by ";" at line end. Personal data: employee numbers, course codes, names.
+
+CREATE TABLE IF NOT EXISTS sync_report_run (
+    integration_name VARCHAR(80)  NOT NULL,
+    run_id           VARCHAR(250) NOT NULL,
+    dag_id           VARCHAR(250) NOT NULL,
+    started_at       TIMESTAMP,
+    finished_at      TIMESTAMP    NOT NULL,
+    complete         INTEGER      NOT NULL,
+    moodle_calls     INTEGER      NOT NULL,
+    outcomes         INTEGER      NOT NULL,
+    problems         INTEGER      NOT NULL,
+    PRIMARY KEY (integration_name, run_id)
+);
+
+CREATE INDEX IF NOT EXISTS sync_report_run_finished_idx ON sync_report_run (integration_name, finished_at);
+
+CREATE TABLE IF NOT EXISTS sync_report_count (
+    integration_name VARCHAR(80)  NOT NULL,
+    run_id           VARCHAR(250) NOT NULL,
+    flow             VARCHAR(20)  NOT NULL,
+    action           VARCHAR(40)  NOT NULL,
+    position         INTEGER      NOT NULL,
+    records          INTEGER      NOT NULL,
+    PRIMARY KEY (integration_name, run_id, flow, action)
+);
+
+CREATE TABLE IF NOT EXISTS sync_report_task (
+    integration_name VARCHAR(80)  NOT NULL,
+    run_id           VARCHAR(250) NOT NULL,
+    task_id          VARCHAR(250) NOT NULL,
+    map_index        INTEGER      NOT NULL,
+    state            VARCHAR(20)  NOT NULL,
+    duration         NUMERIC(12, 3),
+    PRIMARY KEY (integration_name, run_id, task_id, map_index)
+);
+
+CREATE TABLE IF NOT EXISTS sync_report_outcome (
+    integration_name VARCHAR(80)  NOT NULL,
+    run_id           VARCHAR(250) NOT NULL,
+    position         INTEGER      NOT NULL,
+    flow             VARCHAR(20)  NOT NULL,
+    action           VARCHAR(40)  NOT NULL,
+    problem          INTEGER      NOT NULL,
+    record           VARCHAR(300),
+    reason           TEXT         NOT NULL,
+    owner            VARCHAR(200) NOT NULL,
+    changed_fields   VARCHAR(500) NOT NULL,
+    PRIMARY KEY (integration_name, run_id, position)
+);
+
+CREATE INDEX IF NOT EXISTS sync_report_outcome_problem_idx ON sync_report_outcome (integration_name, run_id, problem);
+
+CREATE TABLE IF NOT EXISTS sync_course_learner (
+    integration_name VARCHAR(80)  NOT NULL,
+    moodle_course_id INTEGER      NOT NULL,
+    moodle_user_id   INTEGER      NOT NULL,
+    course_code      VARCHAR(255) NOT NULL,
+    course_name      VARCHAR(255) NOT NULL,
+    employee_number  VARCHAR(40)  NOT NULL,
+    learner_name     VARCHAR(250) NOT NULL,
+    completed        INTEGER      NOT NULL,
+    completed_on     DATE,
+    grade            NUMERIC(7, 2),
+    result           VARCHAR(120),
+    passed           INTEGER,
+    result_on        DATE,
+    run_id           VARCHAR(250) NOT NULL,
+    updated_at       TIMESTAMP    NOT NULL,
+    PRIMARY KEY (integration_name, moodle_course_id, moodle_user_id)
+);

@@ -1,0 +1,12 @@
+-- One run's record-level outcomes, problems first, filtered by flow / action / owner ('' = any) and by
+-- a text in the record (employee number, course code; the pattern is '%' for any); "matching" counts
+-- every row the filters match, beyond the page.
+SELECT position, flow, action, problem, record, reason, owner, changed_fields, COUNT(*) OVER () AS matching
+  FROM sync_report_outcome
+ WHERE integration_name = :integration_name AND run_id = :run_id
+   AND (:flow = '' OR flow = :flow)
+   AND (:action = '' OR action = :action)
+   AND (:owner = '' OR owner = :owner)
+   AND LOWER(COALESCE(record, '')) LIKE :pattern ESCAPE '\'
+ ORDER BY problem DESC, position
+ LIMIT :limit OFFSET :offset

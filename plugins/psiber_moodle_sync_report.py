@@ -1,0 +1,25 @@
+"""Airflow UI plugin: each PSIber ↔ Moodle run's sync report, the runs and the course status, as tabs.
+
+Pages come from ``sync_common.report_pages`` (mounted on the API server under /sync-report);
+each checks the caller's right to read the DAG, since Airflow shows plugin tabs to everyone.
+"""
+
+from __future__ import annotations
+
+from airflow.plugins_manager import AirflowPlugin
+
+from sync_common.report_pages import URL_PREFIX, app
+
+
+class SyncReportPlugin(AirflowPlugin):
+    name = "psiber_moodle_sync_report"
+    fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "PSIber ↔ Moodle sync report"}]
+    external_views = [
+        {"name": "Sync report", "href": f"{URL_PREFIX}/dags/{{DAG_ID}}/runs/{{RUN_ID}}", "destination": "dag_run",
+         "url_route": "sync-report"},
+        {"name": "Sync runs", "href": f"{URL_PREFIX}/dags/{{DAG_ID}}/runs", "destination": "dag",
+         "url_route": "sync-runs"},
+        {"name": "Course status", "href": f"{URL_PREFIX}/dags/{{DAG_ID}}/courses", "destination": "dag",
+         "url_route": "course-status"},
+        {"name": "Sync reports", "href": f"{URL_PREFIX}/", "destination": "nav", "url_route": "sync-reports"},
+    ]

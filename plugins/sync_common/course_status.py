@@ -1,0 +1,149 @@
+"""Course status: per course and linked employee, what the results flow last read from Moodle.
+
+Built from the files the results flow already writes in the run directory, so it costs no
+Moodle call: each course's grade report (``grades/``: every active student of every course,
+read each night, so it is the enrolment list too), the completion reads (``completions/``: the
+learners active since the last run), and the verdicts planned and loaded (``result_plan.json``).
+A night reads only part of this, so each run merges what it read into the rows kept from
+earlier runs (``merge_learners``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from psiber.course_plan import SITE_FORMAT, course_code
+from psiber.result_plan import grade_percent
+from sync_common.run_files import read_frame, read_json
+
+Pair = tuple[int, int]  # (Moodle course id, Moodle user id)
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+_COMPARED = ("course_code", "course_name", "employee_number", "learner_name", "completed", "completed_on", "grade",
+             "result", "passed", "result_on")
+
+
+@dataclass
+class RunReads:
+    """What one run read from Moodle about courses and learners."""
+
+    courses: dict[int, tuple[str, str]] = field(default_factory=dict)  # course id → (code, name)
+    learners: dict[int, str] = field(default_factory=dict)  # linked Moodle user id → employee number
+    names: dict[int, str] = field(default_factory=dict)  # Moodle user id → name, when the run extracted it
+    grades: dict[Pair, float | None] = field(default_factory=dict)
+    fully_read_courses: set[int] = field(default_factory=set)  # their grade report is the whole enrolment list
+    completions: dict[Pair, tuple[bool, date | None]] = field(default_factory=dict)
+    results: dict[Pair, tuple[str, int, date, float | None]] = field(default_factory=dict)  # result, passed, on, grade
+
+
+def _day(value) -> date | None:
+    if value in (None, ""):
+        return None
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def read_run(run_dir: Path, zone: ZoneInfo, pass_result: str, grade_reads_complete: bool) -> RunReads | None:
+    """The results flow's reads of this run, or None when it did not get as far as reading.
+
+    ``grade_reads_complete``: every grade-reading task succeeded, so a course read without a
+    warning lists all its active students (and a learner missing from it has left the course).
+    """
+    if not (run_dir / "learners.json").exists() or not (run_dir / "moodle_courses.json").exists():
+        return None
+    learners = read_json(run_dir / "learners.json")
+    reads = RunReads()
+    reads.courses = {int(c["id"]): (course_code(c), str(c.get("fullname") or ""))
+                     for c in read_json(run_dir / "moodle_courses.json") if c.get("format") != SITE_FORMAT}
+    user_of_employee = {}
+    for user_id, (employee_id, number) in learners["links"].items():
+        reads.learners[int(user_id)] = str(number)
+        user_of_employee[int(employee_id)] = int(user_id)
+    employees = run_dir / "employees.parquet"
+    if employees.exists():
+        for row in read_frame(employees).itertuples():
+            user_id = user_of_employee.get(int(row.employee_id))
+            if user_id is not None:
+                reads.names[user_id] = " ".join(str(part) for part in (row.first_name, row.surname) if part)
+    unreadable = set()
+    for path in sorted((run_dir / "grades").glob("*.json")):
+        batch = read_json(path)
+        for grade in batch["grades"]:
+            reads.grades[(int(grade["courseid"]), int(grade["userid"]))] = grade_percent(
+                grade.get("graderaw"), grade.get("grademin"), grade.get("grademax"))
+        unreadable |= {outcome["record"] for outcome in batch["outcomes"]}
+    if grade_reads_complete:
+        reads.fully_read_courses = {int(c) for c in learners["course_ids"] if f"Moodle course #{c}" not in unreadable}
+    for path in sorted((run_dir / "completions").glob("*.json")):
+        for entry in read_json(path)["completions"]:
+            when = entry.get("timecompleted")
+            reads.completions[(int(entry["courseid"]), int(entry["userid"]))] = (
+                bool(entry["completed"]), datetime.fromtimestamp(int(when), zone).date() if when else None)
+    if (run_dir / "results_loaded.json").exists():
+        course_of_code = {code: course_id for course_id, (code, _) in reads.courses.items()}
+        for attempt in read_json(run_dir / "result_plan.json")["attempts"]:
+            pair = (course_of_code.get(attempt["course_code"]), user_of_employee.get(int(attempt["employee_id"])))
+            if None not in pair:
+                reads.results[pair] = (attempt["result"], int(attempt["result"] == pass_result),
+                                       _day(attempt["attempt_date"]), attempt["grade"])
+    return reads
+
+
+def merge_learners(existing: dict[Pair, dict], reads: RunReads, run_id: str) -> tuple[list[dict], list[Pair]]:
+    """Rows to write (new or changed) and pairs to delete, after merging this run's reads.
+
+    A pair leaves when its course left Moodle, its user is no longer linked, or a course read
+    in full no longer lists it (nor did the learner's own enrolment read).
+    """
+    upserts, removed = [], []
+    for pair in sorted(set(existing) | set(reads.grades) | set(reads.completions) | set(reads.results)):
+        course_id, user_id = pair
+        gone = (course_id not in reads.courses or user_id not in reads.learners
+                or (course_id in reads.fully_read_courses and pair not in reads.grades
+                    and pair not in reads.completions))
+        if gone:
+            if pair in existing:
+                removed.append(pair)
+            continue
+        before = existing.get(pair, {})
+        row = {"completed": 0, "completed_on": None, "grade": None, "result": None, "passed": None,
+               "result_on": None, **before}
+        code, name = reads.courses[course_id]
+        row.update(moodle_course_id=course_id, moodle_user_id=user_id, course_code=code, course_name=name,
+                   employee_number=reads.learners[user_id],
+                   learner_name=reads.names.get(user_id, before.get("learner_name", "")))
+        if pair in reads.grades:
+            row["grade"] = reads.grades[pair]
+        if pair in reads.completions:
+            completed, completed_on = reads.completions[pair]
+            row["completed"] = int(completed)
+            row["completed_on"] = (completed_on or _day(row["completed_on"])) if completed else None
+        if pair in reads.results:
+            row["result"], row["passed"], row["result_on"], grade = reads.results[pair]
+            row["grade"] = grade if grade is not None else row["grade"]
+            if row["completed"] and row["completed_on"] is None:
+                row["completed_on"] = row["result_on"]
+        if not before or any(_comparable(row[key]) != _comparable(before.get(key)) for key in _COMPARED):
+            upserts.append({**row, "run_id": run_id})
+    return upserts, removed
+
+
+def _comparable(value):
+    """A value as both databases give it back: dates may come as text, numbers as decimals."""
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal | int | float):
+        return float(value)
+    if isinstance(value, str) and _ISO_DATE.match(value):
+        return value[:10]
+    return value
+
+
+def learner_status(row: dict) -> str:
+    """The one word support reads for a learner: passed, failed, completed or in progress."""
+    if row.get("passed") is not None:
+        return "passed" if int(row["passed"]) else "failed"
+    return "completed" if int(row.get("completed") or 0) else "in progress"

@@ -1,0 +1,200 @@
+"""The sync report pages the Airflow UI shows as tabs: a FastAPI app mounted on Airflow's API server.
+
+Every page and the CSV check that the caller may read the DAG's runs (Airflow's own
+``requires_access_dag``): anonymous 401, no access 403, whatever the auth manager. Pages are
+server-rendered with autoescaping (report data never runs as script in the user's session),
+and CSV cells that a spreadsheet would take for a formula are neutralised.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+from airflow.api_fastapi.app import get_auth_manager
+from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, StreamingResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import Engine
+
+from psiber.config import Integration, load_integrations
+from psiber.psiber_db import engine_from_connection
+from sync_common import report_store
+from sync_common.course_status import learner_status
+from sync_common.run_summary import PROBLEM_ACTIONS, action_rank
+
+URL_PREFIX = "/sync-report"
+DAG_PREFIX = "psiber_moodle_"
+PAGE_SIZE = 500
+INTEGRATIONS_VARIABLE = "PSIBER_MOODLE_INTEGRATIONS"
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).with_name("report_templates")),
+                         autoescape=select_autoescape(default=True, default_for_string=True))
+
+can_read_runs = Depends(requires_access_dag("GET", DagAccessEntity.RUN))
+app = FastAPI(title="PSIber ↔ Moodle sync report", docs_url=None, redoc_url=None, openapi_url=None)
+
+
+def integrations_folder() -> Path:
+    """The same folder the DAG file reads (``$PSIBER_MOODLE_INTEGRATIONS``, else include/integrations)."""
+    default = Path(__file__).resolve().parents[2] / "include" / "integrations"
+    return Path(os.environ.get(INTEGRATIONS_VARIABLE, default))
+
+
+def integrations_by_dag() -> dict[str, Integration]:
+    good, _ = load_integrations(integrations_folder())
+    return {f"{DAG_PREFIX}{integration.key}": integration for integration in good.values()}
+
+
+def _integration(dag_id: str) -> Integration:
+    integration = integrations_by_dag().get(dag_id)
+    if integration is None:
+        raise HTTPException(404, f"'{dag_id}' is not a PSIber ↔ Moodle integration")
+    return integration
+
+
+@contextmanager
+def _database(integration: Integration) -> Iterator[Engine]:
+    engine = engine_from_connection(integration.psiber_conn_id)
+    try:
+        report_store.create_report_schema(engine)
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _ui_root(request: Request) -> str:
+    """Airflow's UI address: the API server root this app is mounted under."""
+    return request.scope.get("root_path", "").removesuffix(URL_PREFIX)
+
+
+def _page(request: Request, template: str, **values) -> HTMLResponse:
+    html = _TEMPLATES.get_template(template).render(
+        root=request.scope.get("root_path", ""), ui=_ui_root(request), quote=quote, when=when, day=day,
+        duration=duration, problem_actions=PROBLEM_ACTIONS, **values)
+    return HTMLResponse(html)
+
+
+def when(value) -> str:
+    if value in (None, ""):
+        return ""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def day(value) -> str:
+    return "" if value in (None, "") else str(value)[:10]
+
+
+def duration(started, finished) -> str:
+    if started in (None, "") or finished in (None, ""):
+        return ""
+    seconds = int((datetime.fromisoformat(str(finished)) - datetime.fromisoformat(str(started))).total_seconds())
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def task_page(ui: str, dag_id: str, run_id: str, task: dict) -> str:
+    """Airflow's page of a task instance, whose first tab is its log."""
+    path = f"{ui}/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}/tasks/{quote(task['task_id'])}"
+    return path if int(task["map_index"]) < 0 else f"{path}/mapped/{int(task['map_index'])}"
+
+
+def csv_cell(value) -> str:
+    """A cell a spreadsheet shows as text: a leading =, +, -, @ (a formula) gets a quote before it."""
+    text = "" if value is None else str(value)
+    return f"'{text}" if text.startswith(_FORMULA_STARTS) else text
+
+
+@app.get("/", response_class=HTMLResponse)
+def integrations_page(request: Request, user: GetUserDep):
+    """The integrations this user may read, with the state and counts of their last run."""
+    readable = get_auth_manager().get_authorized_dag_ids(user=user, method="GET")
+    rows = []
+    for dag_id, integration in sorted(integrations_by_dag().items()):
+        if dag_id not in readable:
+            continue
+        with _database(integration) as engine:
+            last = report_store.runs(engine, integration.key, limit=1)
+        rows.append({"dag_id": dag_id, "integration": integration, "last": last[0] if last else None})
+    return _page(request, "integrations.html", rows=rows)
+
+
+@app.get("/dags/{dag_id}/runs", response_class=HTMLResponse, dependencies=[can_read_runs])
+def runs_page(request: Request, dag_id: str):
+    integration = _integration(dag_id)
+    with _database(integration) as engine:
+        found = report_store.runs(engine, integration.key)
+    return _page(request, "runs.html", dag_id=dag_id, integration=integration, runs=found,
+                 ordered_counts=report_store.ordered_counts)
+
+
+def _chosen(flow: str, action: str, owner: str, q: str) -> report_store.OutcomeFilter:
+    return report_store.OutcomeFilter(flow=flow, action=action, owner=owner, search=q)
+
+
+@app.get("/dags/{dag_id}/runs/{run_id}", response_class=HTMLResponse, dependencies=[can_read_runs])
+def report_page(request: Request, dag_id: str, run_id: str, flow: str = "", action: str = "", owner: str = "",
+                q: str = "", page: int = Query(1, ge=1)):
+    integration = _integration(dag_id)
+    chosen = _chosen(flow, action, owner, q)
+    with _database(integration) as engine:
+        report = report_store.run(engine, integration.key, run_id)
+        if report is None:
+            raise HTTPException(404, f"no sync report for run '{run_id}' (yet): its summarize_run task writes it")
+        shown, total = report_store.outcomes(engine, integration.key, run_id, chosen, PAGE_SIZE,
+                                             (page - 1) * PAGE_SIZE)
+    filters = {"flow": flow, "action": action, "owner": owner, "q": q}
+    ui = _ui_root(request)
+    failed = [{**task, "log": task_page(ui, dag_id, run_id, task)} for task in report["tasks"]
+              if task["state"] == "failed"]
+    not_run = [task for task in report["tasks"] if task["state"] == "upstream_failed"]
+    counts = report_store.ordered_counts(report["counts"])
+    return _page(request, "report.html", dag_id=dag_id, run_id=run_id, integration=integration, report=report,
+                 counts=counts, actions=sorted({action for _, actions in counts for action, _ in actions},
+                                               key=action_rank), outcomes=shown, total=total, page=page,
+                 pages=max(1, -(-total // PAGE_SIZE)), filters=filters, query=urlencode(filters),
+                 failed=failed, not_run=not_run)
+
+
+@app.get("/dags/{dag_id}/runs/{run_id}/outcomes.csv", dependencies=[can_read_runs])
+def report_csv(dag_id: str, run_id: str, flow: str = "", action: str = "", owner: str = "", q: str = ""):
+    integration = _integration(dag_id)
+    with _database(integration) as engine:
+        if report_store.run(engine, integration.key, run_id) is None:
+            raise HTTPException(404, f"no sync report for run '{run_id}'")
+        rows, _ = report_store.outcomes(engine, integration.key, run_id, _chosen(flow, action, owner, q))
+    out = io.StringIO()
+    writer = csv.writer(out)
+    columns = ("flow", "record", "action", "reason", "owner", "changed_fields")
+    writer.writerow(columns)
+    writer.writerows([csv_cell(row[column]) for column in columns] for row in rows)
+    name = f"sync-report-{integration.key}-{''.join(c if c.isalnum() else '_' for c in run_id)}.csv"
+    return StreamingResponse(iter([out.getvalue()]), media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@app.get("/dags/{dag_id}/courses", response_class=HTMLResponse, dependencies=[can_read_runs])
+def courses_page(request: Request, dag_id: str):
+    integration = _integration(dag_id)
+    with _database(integration) as engine:
+        courses = report_store.course_status(engine, integration.key)
+    return _page(request, "courses.html", dag_id=dag_id, integration=integration, courses=courses)
+
+
+@app.get("/dags/{dag_id}/courses/{course_id}", response_class=HTMLResponse, dependencies=[can_read_runs])
+def course_page(request: Request, dag_id: str, course_id: int):
+    integration = _integration(dag_id)
+    with _database(integration) as engine:
+        learners = report_store.course_learners(engine, integration.key, course_id)
+    if not learners:
+        raise HTTPException(404, f"no linked learner in Moodle course #{course_id}")
+    return _page(request, "course.html", dag_id=dag_id, integration=integration, course=learners[0],
+                 learners=[{**row, "status": learner_status(row)} for row in learners])

@@ -1,0 +1,190 @@
+"""The durable sync report and course status: tables in the integration's PSIber database.
+
+``summarize_run`` writes each run's report here (replacing it whole when the run is summarised
+again after a cleared task), so the report outlives the pruning of run directories and the
+Airflow UI plugin can read it from any machine. SQL lives in ``include/sql/report_*.sql``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, bindparam, text
+
+from psiber.config import Integration
+from psiber.psiber_db import sql
+from sync_common.course_status import Pair, merge_learners, read_run
+from sync_common.run_summary import action_rank, flow_rank, is_problem
+
+MAX_REPORT_TEXT = 300  # record column width; reasons are kept whole
+ALL_ROWS = 2**31 - 1
+
+
+def _statements(name: str) -> list[str]:
+    return [part.strip() for part in sql(name).split(";\n") if part.strip()]
+
+
+def create_report_schema(engine: Engine) -> None:
+    """Create the report tables if missing (idempotent)."""
+    with engine.begin() as connection:
+        for statement in _statements("report_schema"):
+            connection.execute(text(statement))
+
+
+def _utc(value: str | datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def changed_fields(outcome: dict) -> str:
+    """The fields an update changed: the outcome's own list, else its reason's 'changed: a, b'."""
+    if outcome.get("changed"):
+        return ", ".join(outcome["changed"])
+    reason = outcome.get("reason") or ""
+    return reason.removeprefix("changed: ") if reason.startswith("changed: ") else ""
+
+
+def save_run_report(engine: Engine, integration_key: str, dag_id: str, summary: dict, keep_days: int,
+                    learners: tuple[list[dict], list[Pair]] = ([], [])) -> None:
+    """Write one run's report and the course status it read, and drop reports older than ``keep_days``.
+
+    All in one transaction (after creating the tables if missing): a report is either whole or absent.
+    """
+    keys = {"integration_name": integration_key, "run_id": summary["run_id"]}
+    outcomes = summary["outcomes"]
+    finished = _utc(summary["finished_at"])
+    create_report_schema(engine)
+    with engine.begin() as connection:
+        for statement in _statements("report_delete_run"):
+            connection.execute(text(statement), keys)
+        connection.execute(text(sql("report_insert_run")), {
+            **keys, "dag_id": dag_id, "started_at": _utc(summary.get("started_at")), "finished_at": finished,
+            "complete": int(summary["complete"]), "moodle_calls": int(summary.get("moodle_calls", 0)),
+            "outcomes": len(outcomes), "problems": sum(is_problem(o["action"]) for o in outcomes),
+        })
+        counts = [{**keys, "flow": flow, "action": action, "records": int(records)}
+                  for flow, actions in summary["counts"].items() for action, records in actions.items()]
+        _insert_many(connection, "report_insert_count", [{**row, "position": n} for n, row in enumerate(counts)])
+        _insert_many(connection, "report_insert_task", [
+            {**keys, "task_id": task["task_id"], "map_index": _map_index(task), "state": str(task["state"]),
+             "duration": task.get("duration")} for task in summary.get("tasks", [])])
+        _insert_many(connection, "report_insert_outcome", [
+            {**keys, "position": n, "flow": o["flow"], "action": o["action"], "problem": int(is_problem(o["action"])),
+             "record": None if o["record"] is None else str(o["record"])[:MAX_REPORT_TEXT],
+             "reason": o.get("reason") or "", "owner": o.get("owner") or "", "changed_fields": changed_fields(o)}
+            for n, o in enumerate(outcomes)])
+        upserts, removed = learners
+        now = datetime.now(UTC).replace(tzinfo=None)
+        _insert_many(connection, "report_upsert_course_learner",
+                     [{**row, "integration_name": integration_key, "updated_at": now} for row in upserts])
+        _insert_many(connection, "report_delete_course_learner", [
+            {"integration_name": integration_key, "moodle_course_id": course, "moodle_user_id": user}
+            for course, user in removed])
+        cutoff = finished - timedelta(days=keep_days)
+        for statement in _statements("report_prune"):
+            connection.execute(text(statement), {"integration_name": integration_key, "cutoff": cutoff})
+
+
+def write_run_report(integration: Integration, engine: Engine, dag_id: str, summary: dict, run_dir: Path) -> None:
+    """The report of a summarised run, with the course status merged from what its results flow read."""
+    create_report_schema(engine)
+    grades_complete = all(task["state"] == "success" for task in summary.get("tasks", [])
+                          if task["task_id"] == "read_course_grades")
+    reads = read_run(run_dir, integration.zone, integration.pass_result, grades_complete)
+    learners = ([], []) if reads is None else \
+        merge_learners(course_learners_by_pair(engine, integration.key), reads, summary["run_id"])
+    save_run_report(engine, integration.key, dag_id, summary, integration.keep_reports_days, learners)
+
+
+def _map_index(task: dict) -> int:
+    return -1 if task.get("map_index") is None else int(task["map_index"])
+
+
+def _insert_many(connection: Connection, name: str, rows: list[dict]) -> None:
+    if rows:
+        connection.execute(text(sql(name)), rows)
+
+
+def _rows(engine: Engine, query, params: dict) -> list[dict]:
+    with engine.connect() as connection:
+        return [dict(row) for row in connection.execute(query, params).mappings()]
+
+
+def course_learners_by_pair(engine: Engine, integration_key: str) -> dict[Pair, dict]:
+    rows = _rows(engine, text(sql("report_select_course_learners_all")), {"integration_name": integration_key})
+    return {(int(row["moodle_course_id"]), int(row["moodle_user_id"])): row for row in rows}
+
+
+# -- reading, for the UI
+
+
+@dataclass(frozen=True)
+class OutcomeFilter:
+    """What the report page asks for: '' means any; ``search`` is a part of the record."""
+
+    flow: str = ""
+    action: str = ""
+    owner: str = ""
+    search: str = ""
+
+    def params(self) -> dict:
+        escaped = self.search.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return {"flow": self.flow, "action": self.action, "owner": self.owner, "pattern": f"%{escaped}%"}
+
+
+def runs(engine: Engine, integration_key: str, limit: int = 100) -> list[dict]:
+    """The integration's latest runs, newest first, each with its counts per flow."""
+    found = _rows(engine, text(sql("report_select_runs")), {"integration_name": integration_key, "limit": limit})
+    counts = run_counts(engine, integration_key, [run["run_id"] for run in found])
+    return [{**run, "counts": counts.get(run["run_id"], {})} for run in found]
+
+
+def run_counts(engine: Engine, integration_key: str, run_ids: Iterable[str]) -> dict[str, dict[str, dict[str, int]]]:
+    run_ids = list(run_ids)
+    if not run_ids:
+        return {}
+    query = text(sql("report_select_counts")).bindparams(bindparam("run_ids", expanding=True))
+    counts: dict[str, dict[str, dict[str, int]]] = {}
+    for row in _rows(engine, query, {"integration_name": integration_key, "run_ids": run_ids}):
+        counts.setdefault(row["run_id"], {}).setdefault(row["flow"], {})[row["action"]] = int(row["records"])
+    return counts
+
+
+def run(engine: Engine, integration_key: str, run_id: str) -> dict | None:
+    keys = {"integration_name": integration_key, "run_id": run_id}
+    found = _rows(engine, text(sql("report_select_run")), keys)
+    if not found:
+        return None
+    return {**found[0], "counts": run_counts(engine, integration_key, [run_id]).get(run_id, {}),
+            "tasks": _rows(engine, text(sql("report_select_tasks")), keys),
+            "owners": [row["owner"] for row in _rows(engine, text(sql("report_select_owners")), keys)]}
+
+
+def outcomes(engine: Engine, integration_key: str, run_id: str, chosen: OutcomeFilter, limit: int | None = None,
+             offset: int = 0) -> tuple[list[dict], int]:
+    """One page of a run's outcomes (problems first) matching the filter, and how many match in all
+    (0 for a page past the end)."""
+    page = _rows(engine, text(sql("report_select_outcomes")), {
+        "integration_name": integration_key, "run_id": run_id, **chosen.params(),
+        "limit": ALL_ROWS if limit is None else limit, "offset": offset})
+    return page, int(page[0]["matching"]) if page else 0
+
+
+def course_status(engine: Engine, integration_key: str) -> list[dict]:
+    return _rows(engine, text(sql("report_select_course_status")), {"integration_name": integration_key})
+
+
+def course_learners(engine: Engine, integration_key: str, moodle_course_id: int) -> list[dict]:
+    return _rows(engine, text(sql("report_select_course_learners")),
+                 {"integration_name": integration_key, "moodle_course_id": moodle_course_id})
+
+
+def ordered_counts(counts: dict[str, dict[str, int]]) -> list[tuple[str, list[tuple[str, int]]]]:
+    """Flows and their actions in display order (for tables whose columns come from the data)."""
+    return [(flow, sorted(counts[flow].items(), key=lambda item: action_rank(item[0])))
+            for flow in sorted(counts, key=flow_rank)]

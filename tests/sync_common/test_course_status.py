@@ -1,0 +1,91 @@
+"""Course status from the files the results flow writes, merged night after night."""
+
+from __future__ import annotations
+
+from datetime import date
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from sync_common.course_status import RunReads, learner_status, merge_learners, read_run
+from sync_common.run_files import write_frame, write_json
+
+ZONE = ZoneInfo("Africa/Johannesburg")
+
+
+def reads(**more) -> RunReads:
+    base = RunReads(courses={7: ("DRV-101", "Defensive Driving"), 8: ("HS-101", "Fire Safety")},
+                    learners={1: "EE001", 2: "EE002"}, names={1: "Ann Smith", 2: "Bo Dlamini"})
+    for name, value in more.items():
+        setattr(base, name, value)
+    return base
+
+
+def test_a_night_merges_grades_completions_and_verdicts_into_learner_rows():
+    first, removed = merge_learners({}, reads(
+        grades={(7, 1): 82.5, (7, 2): None}, fully_read_courses={7, 8},
+        completions={(7, 1): (True, date(2026, 11, 19)), (7, 2): (False, None)},
+        results={(7, 1): ("Competent", 1, date(2026, 11, 19), 82.5)}), "run1")
+    assert removed == []
+    rows = {(r["moodle_course_id"], r["moodle_user_id"]): r for r in first}
+    expected = {"course_code": "DRV-101", "employee_number": "EE001", "learner_name": "Ann Smith", "completed": 1,
+                "completed_on": date(2026, 11, 19), "grade": 82.5, "result": "Competent", "passed": 1, "run_id": "run1"}
+    assert {key: rows[(7, 1)][key] for key in expected} == expected
+    assert learner_status(rows[(7, 1)]) == "passed" and learner_status(rows[(7, 2)]) == "in progress"
+
+
+def test_what_a_night_did_not_read_is_kept_and_unchanged_rows_are_not_rewritten():
+    kept = {(7, 1): {"moodle_course_id": 7, "moodle_user_id": 1, "course_code": "DRV-101",
+                     "course_name": "Defensive Driving", "employee_number": "EE001", "learner_name": "Ann Smith",
+                     "completed": 1, "completed_on": "2026-11-19", "grade": 82.5, "result": "Competent", "passed": 1,
+                     "result_on": "2026-11-19", "run_id": "run1"}}
+    # The next night: the grade report still lists the learner (same grade), no completion read (not active).
+    upserts, removed = merge_learners(kept, reads(grades={(7, 1): 82.5}, fully_read_courses={7, 8},
+                                                  names={}), "run2")
+    assert upserts == [] and removed == []
+    upserts, _ = merge_learners(kept, reads(grades={(7, 1): 90.0}, fully_read_courses={7, 8}), "run3")
+    assert [(r["grade"], r["result"], r["completed"], r["run_id"]) for r in upserts] == [(90.0, "Competent", 1, "run3")]
+
+
+def test_learners_leave_with_their_enrolment_their_link_or_their_course():
+    row = {"course_code": "X", "course_name": "", "employee_number": "", "learner_name": "", "completed": 0}
+    kept = {(7, 1): row, (7, 2): row, (9, 1): row, (8, 3): row}
+    upserts, removed = merge_learners(kept, reads(grades={(7, 2): None}, fully_read_courses={7}), "run2")
+    # (7, 1): course 7 read in full without them; (9, 1): course 9 left Moodle; (8, 3): user 3 no longer linked
+    assert sorted(removed) == [(7, 1), (8, 3), (9, 1)]
+    assert [(r["moodle_course_id"], r["moodle_user_id"]) for r in upserts] == [(7, 2)]
+    # A course whose grades could not all be read proves nothing about who left it.
+    _, removed = merge_learners({(7, 1): row}, reads(grades={}, fully_read_courses=set()), "run3")
+    assert removed == []
+
+
+def test_the_run_files_of_the_results_flow_are_read_as_they_are_written(tmp_path):
+    write_json(tmp_path / "moodle_courses.json", [
+        {"id": 1, "format": "site", "shortname": "site"},
+        {"id": 7, "shortname": "DRV-101", "idnumber": "", "fullname": "Defensive Driving"},
+        {"id": 8, "shortname": "HS", "idnumber": "HS-101", "fullname": "Fire Safety"}])
+    write_json(tmp_path / "learners.json", {"links": {"11": [101, "EE001"], "12": [102, "EE002"]},
+                                            "course_ids": [7, 8]})
+    write_frame(tmp_path / "employees.parquet", pd.DataFrame(
+        {"employee_id": [101, 102], "first_name": ["Ann", "Bo"], "surname": ["Smith", "Dlamini"]}))
+    (tmp_path / "grades").mkdir()
+    write_json(tmp_path / "grades" / "courses-7.json", {
+        "grades": [{"courseid": 7, "userid": 11, "graderaw": 41.0, "grademin": 0, "grademax": 50}],
+        "outcomes": [{"record": "Moodle course #8", "action": "warning"}]})
+    (tmp_path / "completions").mkdir()
+    write_json(tmp_path / "completions" / "users-11.json", {"completions": [
+        {"courseid": 7, "userid": 11, "completed": True, "timecompleted": 1795125600}], "outcomes": []})
+    write_json(tmp_path / "result_plan.json", {"attempts": [
+        {"employee_id": 101, "course_code": "DRV-101", "result": "Competent", "grade": 82.0,
+         "attempt_date": "2026-11-20"}]})
+    write_json(tmp_path / "results_loaded.json", {"counts": {}, "outcomes": []})
+    found = read_run(tmp_path, ZONE, "Competent", grade_reads_complete=True)
+    assert found.courses == {7: ("DRV-101", "Defensive Driving"), 8: ("HS-101", "Fire Safety")}
+    assert found.learners == {11: "EE001", 12: "EE002"} and found.names == {11: "Ann Smith", 12: "Bo Dlamini"}
+    assert found.grades == {(7, 11): 82.0}
+    assert found.fully_read_courses == {7}  # course 8's grades could not be read
+    assert found.completions == {(7, 11): (True, date(2026, 11, 20))}  # 1795125600 = 20 Nov 00:00 in Johannesburg
+    assert found.results == {(7, 11): ("Competent", 1, date(2026, 11, 20), 82.0)}
+    assert read_run(tmp_path, ZONE, "Competent", grade_reads_complete=False).fully_read_courses == set()
+    (tmp_path / "learners.json").unlink()
+    assert read_run(tmp_path, ZONE, "Competent", grade_reads_complete=True) is None

@@ -1,0 +1,118 @@
+"""The report tables round-trip on SQLite and PostgreSQL: a run's report, its filters, retention, course status."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sync_common import report_store
+from sync_common.report_store import OutcomeFilter, save_run_report
+
+KEY = "driver_training"
+DAG_ID = "psiber_moodle_driver_training"
+
+
+def outcome(record, action, reason="", owner="", flow="users"):
+    return {"record": record, "action": action, "reason": reason, "owner": owner, "flow": flow}
+
+
+def summary(run_id="manual__2026-11-20T01:00:00+00:00", finished="2026-11-20T01:05:30+00:00", outcomes=None,
+            **more):
+    return {
+        "run_id": run_id, "started_at": "2026-11-20T01:00:00+00:00", "finished_at": finished, "complete": False,
+        "moodle_calls": 42,
+        "counts": {"users": {"extracted": 3, "created": 1, "adopted": 1, "failed": 1},
+                   "results": {"recorded": 0, "quarantined": 2}},
+        "tasks": [{"task_id": "apply_user_changes", "map_index": -1, "state": "failed", "duration": 1.5},
+                  {"task_id": "read_completions", "map_index": 0, "state": "success", "duration": 0.2},
+                  {"task_id": "record_user_links", "map_index": -1, "state": "upstream_failed", "duration": None}],
+        "outcomes": outcomes if outcomes is not None else [
+            outcome("EE001", "created"),
+            outcome("EE002", "updated", "changed: lastname, email"),
+            outcome("EE_03", "failed", "Moodle refused it", "Moodle administrator"),
+            outcome("DRV-101", "quarantined", "held back", "Training administrator", flow="results"),
+        ],
+        **more,
+    }
+
+
+def test_a_run_report_round_trips_with_every_action_and_task(psiber):
+    engine, _ = psiber
+    report_store.create_report_schema(engine)
+    report_store.create_report_schema(engine)  # idempotent
+    save_run_report(engine, KEY, DAG_ID, summary(), keep_days=30)
+    stored = report_store.run(engine, KEY, "manual__2026-11-20T01:00:00+00:00")
+    assert stored["moodle_calls"] == 42 and stored["outcomes"] == 4 and stored["problems"] == 2
+    assert not stored["complete"] and stored["dag_id"] == DAG_ID
+    assert stored["counts"] == {"users": {"extracted": 3, "created": 1, "adopted": 1, "failed": 1},
+                                "results": {"recorded": 0, "quarantined": 2}}
+    assert [(t["task_id"], t["map_index"], t["state"]) for t in stored["tasks"]] == [
+        ("apply_user_changes", -1, "failed"), ("read_completions", 0, "success"),
+        ("record_user_links", -1, "upstream_failed")]
+    assert stored["owners"] == ["Moodle administrator", "Training administrator"]
+    everything, total = report_store.outcomes(engine, KEY, stored["run_id"], OutcomeFilter())
+    assert total == 4
+    assert [o["record"] for o in everything] == ["EE_03", "DRV-101", "EE001", "EE002"]  # problems first
+    assert everything[3]["changed_fields"] == "lastname, email"
+
+
+def test_outcomes_filter_by_flow_action_owner_and_record_text(psiber):
+    engine, _ = psiber
+    save_run_report(engine, KEY, DAG_ID, summary(), keep_days=30)
+    run_id = "manual__2026-11-20T01:00:00+00:00"
+
+    def records(**chosen):
+        return [o["record"] for o in report_store.outcomes(engine, KEY, run_id, OutcomeFilter(**chosen))[0]]
+
+    assert records(flow="results") == ["DRV-101"]
+    assert records(action="updated") == ["EE002"]
+    assert records(owner="Moodle administrator") == ["EE_03"]
+    assert records(search="ee00") == ["EE001", "EE002"]
+    assert records(search="_") == ["EE_03"]  # a LIKE wildcard is searched for as itself
+    page, total = report_store.outcomes(engine, KEY, run_id, OutcomeFilter(), limit=2, offset=2)
+    assert total == 4 and [o["record"] for o in page] == ["EE001", "EE002"]
+
+
+def test_summarising_a_run_again_replaces_its_report_and_old_reports_expire(psiber):
+    engine, _ = psiber
+    old = "scheduled__2026-01-01T00:00:00+00:00"
+    save_run_report(engine, KEY, DAG_ID, summary(old, "2026-01-01T00:10:00+00:00"), keep_days=400)
+    save_run_report(engine, KEY, DAG_ID, summary(), keep_days=400)
+    save_run_report(engine, KEY, DAG_ID, summary(outcomes=[outcome("EE001", "unchanged")], complete=True),
+                    keep_days=400)
+    assert [run["run_id"] for run in report_store.runs(engine, KEY)] == ["manual__2026-11-20T01:00:00+00:00", old]
+    again = report_store.run(engine, KEY, "manual__2026-11-20T01:00:00+00:00")
+    assert again["outcomes"] == 1 and again["complete"]
+    save_run_report(engine, KEY, DAG_ID, summary(), keep_days=30)  # retention shortened: the January run goes
+    assert [run["run_id"] for run in report_store.runs(engine, KEY)] == ["manual__2026-11-20T01:00:00+00:00"]
+    assert report_store.run(engine, KEY, old) is None
+    assert report_store.outcomes(engine, KEY, old, OutcomeFilter()) == ([], 0)
+
+
+def test_course_learners_round_trip_and_count_per_course(psiber):
+    engine, _ = psiber
+    learner = {"moodle_course_id": 7, "course_code": "DRV-101", "course_name": "Defensive Driving",
+               "completed": 0, "completed_on": None, "grade": None, "result": None, "passed": None,
+               "result_on": None, "run_id": "r1"}
+    rows = [
+        {**learner, "moodle_user_id": 1, "employee_number": "EE001", "learner_name": "Ann Smith", "completed": 1,
+         "completed_on": date(2026, 11, 19), "grade": 82.5, "result": "Competent", "passed": 1,
+         "result_on": date(2026, 11, 19)},
+        {**learner, "moodle_user_id": 2, "employee_number": "EE002", "learner_name": "Bo Dlamini", "grade": 40.0,
+         "result": "Not Yet Competent", "passed": 0, "result_on": date(2026, 11, 19)},
+        {**learner, "moodle_user_id": 3, "employee_number": "EE003", "learner_name": "Cy Naidoo"},
+        {**learner, "moodle_user_id": 3, "moodle_course_id": 8, "course_code": "HS-101", "course_name": "Fire",
+         "employee_number": "EE003", "learner_name": "Cy Naidoo"},
+    ]
+    save_run_report(engine, KEY, DAG_ID, summary(), keep_days=30, learners=(rows, []))
+    status = {c["course_code"]: c for c in report_store.course_status(engine, KEY)}
+    assert {k: int(status["DRV-101"][k]) for k in ("enrolled", "in_progress", "completed", "passed", "failed")} == \
+        {"enrolled": 3, "in_progress": 1, "completed": 1, "passed": 1, "failed": 1}
+    learners = report_store.course_learners(engine, KEY, 7)
+    assert [(r["employee_number"], r["learner_name"], float(r["grade"]) if r["grade"] is not None else None)
+            for r in learners] == [("EE001", "Ann Smith", 82.5), ("EE002", "Bo Dlamini", 40.0),
+                                   ("EE003", "Cy Naidoo", None)]
+    assert str(learners[0]["result_on"])[:10] == "2026-11-19"
+    by_pair = report_store.course_learners_by_pair(engine, KEY)
+    assert set(by_pair) == {(7, 1), (7, 2), (7, 3), (8, 3)}
+    save_run_report(engine, KEY, DAG_ID, summary(), keep_days=30, learners=([], [(8, 3)]))
+    assert set(report_store.course_learners_by_pair(engine, KEY)) == {(7, 1), (7, 2), (7, 3)}
