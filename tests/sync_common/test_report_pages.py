@@ -1,0 +1,184 @@
+"""Every sync report endpoint on Airflow's own API app: who may read what, escaping, CSV, unknown runs.
+
+Airflow's simple auth manager cannot restrict a user to some DAGs, so these tests use it with one
+rule added, as a FAB support role would have it: the user "support" reads only the Driver
+Training integration.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
+from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+from fastapi.testclient import TestClient
+
+from factories import GOOD, write
+from sync_common.report_store import save_run_report
+
+ALLOWED, OTHER = "psiber_moodle_driver_training", "psiber_moodle_safety_training"
+RUN_ID = "manual__2026-11-20T01:00:00+00:00"
+LEARNER = {"moodle_course_id": 7, "moodle_user_id": 11, "course_code": "DRV-101", "course_name": "Defensive Driving",
+           "employee_number": "EE001", "learner_name": "Ann <i>Smith</i>", "completed": 1, "completed_on": "2026-11-19",
+           "grade": 82.5, "result": "Competent", "passed": 1, "result_on": "2026-11-19", "run_id": RUN_ID}
+
+
+class OneIntegrationAuthManager(SimpleAuthManager):
+    """The simple auth manager, except that 'support' may read the Driver Training DAG only."""
+
+    def is_authorized_dag(self, *, method, user, access_entity=None, details=None):
+        if user.get_name() == "support" and (details is None or details.id != ALLOWED):
+            return False
+        return super().is_authorized_dag(method=method, user=user, access_entity=access_entity, details=details)
+
+
+def report(outcomes: list[dict]) -> dict:
+    return {"run_id": RUN_ID, "started_at": "2026-11-20T01:00:00+00:00", "finished_at": "2026-11-20T01:02:05+00:00",
+            "complete": False, "moodle_calls": 17,
+            "counts": {"users": {"created": 1, "failed": 1, "invalid": 1}},
+            "tasks": [{"task_id": "apply_user_changes", "map_index": -1, "state": "failed", "duration": 2.0},
+                      {"task_id": "read_completions", "map_index": 3, "state": "failed", "duration": 1.0},
+                      {"task_id": "record_user_links", "map_index": -1, "state": "upstream_failed"}],
+            "outcomes": outcomes}
+
+
+@pytest.fixture(scope="module")
+def api(airflow_db, tmp_path_factory):
+    """Airflow's API app with this project's plugin, two integrations and a report of one run in each."""
+    folder = tmp_path_factory.mktemp("reports")
+    integrations = folder / "integrations"
+    integrations.mkdir()
+    write(integrations, "driver.yaml", GOOD)
+    write(integrations, "safety.yaml", GOOD.replace("Driver Training", "Safety Training")
+          .replace("psiber_demo", "psiber_safety"))
+    patch = pytest.MonkeyPatch()
+    patch.setenv("PSIBER_MOODLE_INTEGRATIONS", str(integrations))
+    patch.setenv("AIRFLOW__CORE__AUTH_MANAGER", f"{__name__}.OneIntegrationAuthManager")
+    patch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin,support:viewer")
+    from sqlalchemy import create_engine
+
+    for conn_id, name in (("PSIBER_DEMO", "driver"), ("PSIBER_SAFETY", "safety")):
+        path = folder / f"{name}.db"
+        patch.setenv(f"AIRFLOW_CONN_{conn_id}", json.dumps({"conn_type": "sqlite", "host": str(path)}))
+        engine = create_engine(f"sqlite:///{path}")
+        save_run_report(engine, f"{name}_training", f"psiber_moodle_{name}_training", report([
+            {"record": "EE001", "action": "created", "reason": "", "owner": "", "flow": "users"},
+            {"record": "<script>alert(1)</script>", "action": "invalid", "reason": "surname <b>missing</b>",
+             "owner": "PSIber HR", "flow": "users"},
+            {"record": "EE003", "action": "failed", "reason": "=HYPERLINK(\"http://x\")", "owner": "Moodle admin",
+             "flow": "users"},
+        ]), keep_days=400, learners=([LEARNER], []))
+        engine.dispose()
+    _register_dags([ALLOWED, OTHER])
+    from airflow.api_fastapi.app import create_app, get_auth_manager, purge_cached_app
+
+    purge_cached_app()
+    app = create_app("core")
+    manager = get_auth_manager()
+    tokens = {name: manager.generate_jwt(SimpleAuthManagerUser(username=name, role=role))
+              for name, role in (("admin", "admin"), ("support", "viewer"))}
+    yield TestClient(app), tokens
+    purge_cached_app()
+    patch.undo()
+
+
+def _register_dags(dag_ids: list[str]) -> None:
+    """The DAG rows the auth manager lists readable DAGs from (the dag-processor writes them in a deployment)."""
+    from airflow.models.dag import DagModel
+    from airflow.models.dagbundle import DagBundleModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        if session.get(DagBundleModel, "reports-test") is None:
+            session.add(DagBundleModel(name="reports-test"))
+            session.flush()
+        for dag_id in dag_ids:
+            if session.get(DagModel, dag_id) is None:
+                session.add(DagModel(dag_id=dag_id, bundle_name="reports-test", fileloc="/dags/psiber_moodle_sync.py"))
+
+
+def get(api, path: str, user: str | None):
+    client, tokens = api
+    headers = {"Authorization": f"Bearer {tokens[user]}"} if user else {}
+    return client.get(f"/sync-report{path}", headers=headers)
+
+
+PAGES = [f"/dags/{{dag}}/runs/{RUN_ID}", f"/dags/{{dag}}/runs/{RUN_ID}/outcomes.csv", "/dags/{dag}/runs",
+         "/dags/{dag}/courses", "/dags/{dag}/courses/7"]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_and_the_csv_refuse_anonymous_callers_and_users_without_access_to_the_dag(api, page):
+    assert get(api, page.format(dag=ALLOWED), None).status_code == 401
+    assert get(api, page.format(dag=OTHER), "support").status_code == 403
+    assert get(api, page.format(dag=OTHER), "admin").status_code != 403
+
+
+def test_the_run_report_shows_counts_problems_first_with_owners_and_log_links(api):
+    page = get(api, f"/dags/{ALLOWED}/runs/{RUN_ID}", "support")
+    assert page.status_code == 200
+    html = page.text
+    assert "17 Moodle calls" in html and "created&nbsp;<b>1</b>" in html
+    assert html.index("EE003") < html.index("EE001")  # problems first
+    assert "Moodle admin" in html and "PSIber HR" in html
+    assert f'href="/dags/{ALLOWED}/runs/manual__2026-11-20T01%3A00%3A00%2B00%3A00/tasks/apply_user_changes"' in html
+    assert "/tasks/read_completions/mapped/3" in html
+    assert "Not run because a task before them failed: record_user_links" in html
+
+
+def test_report_data_is_escaped_so_a_name_with_markup_renders_inert(api):
+    html = get(api, f"/dags/{ALLOWED}/runs/{RUN_ID}", "admin").text
+    assert "<script>alert(1)</script>" not in html and "<b>missing</b>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "surname &lt;b&gt;missing&lt;/b&gt;" in html
+
+
+def test_filters_and_search_narrow_the_records(api):
+    html = get(api, f"/dags/{ALLOWED}/runs/{RUN_ID}?action=failed", "support").text
+    assert "EE003" in html and "EE001" not in html
+    html = get(api, f"/dags/{ALLOWED}/runs/{RUN_ID}?q=ee001", "support").text
+    assert "EE001" in html and "EE003" not in html and "1 record," in html
+    html = get(api, f"/dags/{ALLOWED}/runs/{RUN_ID}?owner=PSIber+HR", "support").text
+    assert "&lt;script&gt;" in html and "EE003" not in html
+
+
+def test_the_csv_neutralises_formula_cells_and_follows_the_filters(api):
+    answer = get(api, f"/dags/{ALLOWED}/runs/{RUN_ID}/outcomes.csv", "support")
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
+    assert "attachment" in answer.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    assert [row["record"] for row in rows] == ["<script>alert(1)</script>", "EE003", "EE001"]
+    assert rows[1]["reason"] == "'=HYPERLINK(\"http://x\")"
+    filtered = list(csv.DictReader(io.StringIO(get(api, f"/dags/{ALLOWED}/runs/{RUN_ID}/outcomes.csv?flow=users"
+                                                         "&action=created", "support").text)))
+    assert [row["record"] for row in filtered] == ["EE001"]
+
+
+def test_an_unknown_run_course_or_dag_is_404(api):
+    assert get(api, f"/dags/{ALLOWED}/runs/manual__1999-01-01", "support").status_code == 404
+    assert get(api, f"/dags/{ALLOWED}/runs/manual__1999-01-01/outcomes.csv", "support").status_code == 404
+    assert get(api, f"/dags/{ALLOWED}/courses/999", "support").status_code == 404
+    assert get(api, "/dags/not_an_integration/runs", "admin").status_code == 404
+
+
+def test_the_runs_page_lists_each_run_with_counts_problems_and_duration(api):
+    html = get(api, f"/dags/{ALLOWED}/runs", "support").text
+    assert RUN_ID in html and "2 min 05 s" in html and "incomplete" in html and "failed 1" in html
+
+
+def test_the_navigation_lists_only_the_integrations_the_user_may_read(api):
+    assert get(api, "/", None).status_code == 401
+    support = get(api, "/", "support").text
+    assert "Driver Training" in support and "Safety Training" not in support
+    admin = get(api, "/", "admin").text
+    assert "Driver Training" in admin and "Safety Training" in admin
+
+
+def test_course_status_counts_learners_per_course_and_opens_a_course_to_its_learners(api):
+    html = get(api, f"/dags/{ALLOWED}/courses", "support").text
+    assert "DRV-101" in html and "Defensive Driving" in html and f'href="/sync-report/dags/{ALLOWED}/courses/7"' in html
+    html = get(api, f"/dags/{ALLOWED}/courses/7", "support").text
+    assert "EE001" in html and "Ann &lt;i&gt;Smith&lt;/i&gt;" in html and "passed" in html and "82.50" in html
+    assert "2026-11-19" in html
