@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -10,8 +11,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
+POSTGRES_URL = os.environ.get("PSIBER_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="psiber-moodle-airflow-"))
 os.environ.update({
     "AIRFLOW_HOME": str(AIRFLOW_HOME),
@@ -33,3 +37,26 @@ def airflow_db():
     subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], check=True,
                    stdout=subprocess.DEVNULL, env=os.environ.copy())
     return AIRFLOW_HOME
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def psiber(request, tmp_path):
+    """(engine, Airflow connection JSON) of a PSIber database made for this test only."""
+    if request.param == "sqlite":
+        path = tmp_path / "psiber.db"
+        yield create_engine(f"sqlite:///{path}"), {"conn_type": "sqlite", "host": str(path)}
+        return
+    server = make_url(POSTGRES_URL)
+    name = f"psiber_test_{secrets.token_hex(4)}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = create_engine(server.set(database=name))
+    try:
+        yield engine, {"conn_type": "postgres", "host": server.host, "port": server.port, "login": server.username,
+                       "password": server.password, "schema": name}
+    finally:
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

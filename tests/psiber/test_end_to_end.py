@@ -7,14 +7,12 @@ the demo company, and a fresh Moodle stand-in.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from moodle_stand_in import MoodleStandIn
 from moodle_stand_in.demo_site import DAY, add_demo_courses, simulate_learning
@@ -22,30 +20,6 @@ from psiber.demo_company import HAND_MADE_MOODLE_USER, seed_demo_company
 
 ROOT = Path(__file__).resolve().parents[2]
 DAG_ID = "psiber_moodle_driver_training"
-POSTGRES_URL = os.environ.get("PSIBER_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def psiber(request, tmp_path):
-    """(engine, Airflow connection JSON) of a PSIber database made for this test only."""
-    if request.param == "sqlite":
-        path = tmp_path / "psiber.db"
-        yield create_engine(f"sqlite:///{path}"), {"conn_type": "sqlite", "host": str(path)}
-        return
-    server = make_url(POSTGRES_URL)
-    name = f"psiber_test_{secrets.token_hex(4)}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = create_engine(server.set(database=name))
-    try:
-        yield engine, {"conn_type": "postgres", "host": server.host, "port": server.port, "login": server.username,
-                       "password": server.password, "schema": name}
-    finally:
-        engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture
