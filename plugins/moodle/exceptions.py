@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from airflow.sdk.exceptions import AirflowTaskTimeout
+
 OWNER_MOODLE = "Moodle administrator"
 OWNER_MOODLE_IT = "Moodle administrator / IT (network)"
 OWNER_PSIBER_SETUP = "PSIber setup (integration connection)"
@@ -38,6 +40,31 @@ class MoodleUnreachableError(MoodleTransientError):
     """Nothing answered at the configured URL (down, firewalled or not public)."""
 
 
+class MoodleDeadlineError(MoodleTransientError):
+    """The whole exchange (connect, request, answer) outlasted the call's deadline: a stuck or
+    overloaded site that still trickles bytes, which no per-read timeout would ever cut."""
+
+
+class MoodleMaintenanceError(MoodleTransientError):
+    """The site is in maintenance mode (set by an administrator, or the CLI mode of an upgrade)."""
+
+    owner = OWNER_MOODLE
+
+
+class MoodleTaskTimeout(AirflowTaskTimeout):
+    """The task's ``execution_timeout`` passed while it waited for Moodle.
+
+    Still an :class:`AirflowTaskTimeout`, so Airflow handles it as one (retries included).
+    """
+
+    owner = OWNER_MOODLE_IT
+
+    def __init__(self, wsfunction: str):
+        self.wsfunction = wsfunction
+        super().__init__(f"execution_timeout passed while waiting for Moodle's {wsfunction} "
+                         f"(owner: {self.owner})")
+
+
 class MoodleInvalidTokenError(MoodleError):
     """Token unknown, expired or restricted to other addresses."""
 
@@ -48,6 +75,12 @@ class MoodleFunctionUnavailableError(MoodleError):
 
 class MoodleWebServicesDisabledError(MoodleError):
     """Web services or the REST protocol are switched off on the site."""
+
+
+class MoodleConnectionSettingError(MoodleError):
+    """A setting of the Moodle Airflow Connection that cannot be used."""
+
+    owner = OWNER_PSIBER_SETUP
 
 
 class MoodleNotASiteError(MoodleError):

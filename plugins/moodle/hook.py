@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from functools import cached_property
 from typing import Any
 
 import requests
 import tenacity
 from airflow.providers.http.hooks.http import HttpHook
+from airflow.sdk.exceptions import AirflowTaskTimeout
 from requests import Request
 
+from moodle.deadline import CallDeadline, DeadlineAdapter
 from moodle.exceptions import (
+    MoodleConnectionSettingError,
+    MoodleDeadlineError,
     MoodleError,
     MoodleFunctionUnavailableError,
     MoodleInvalidTokenError,
+    MoodleMaintenanceError,
     MoodleNotASiteError,
     MoodleRequestError,
+    MoodleTaskTimeout,
     MoodleTransientError,
     MoodleUnreachableError,
     MoodleWebServicesDisabledError,
@@ -31,7 +39,10 @@ _FUNCTION_ERRORS = {_ACCESS_ERROR, "servicenotavailable"}
 # Any missing database row is "invalidrecord"; only a missing external_functions row means an unknown function.
 _MISSING_RECORD = "invalidrecord"
 _DISABLED_ERRORS = {"enablewsdescription", "webservicesnotenabled", "wsdisabled"}
-_TRANSIENT_ERRORS = {"sitemaintenance"}  # an upgrade window: worth asking again later
+_MAINTENANCE_ERROR = "sitemaintenance"  # Site administration > Maintenance mode: worth asking again later
+_MAINTENANCE = "site in maintenance mode"
+# CLI maintenance (upgrades) answers every request with HTTP 503 "Moodle under maintenance" and an HTML page.
+_MAINTENANCE_PAGE = re.compile(r"maintenance|upgrad", re.IGNORECASE)
 
 
 class MoodleHook(HttpHook):
@@ -43,35 +54,60 @@ class MoodleHook(HttpHook):
       ``https://example.com/moodle`` works too).
     * **Password**: the web-service token issued in Moodle (Site administration > Server >
       Web services > Manage tokens). It is sent in the POST body only, never in a URL.
-    * **Extra** (optional): ``{"timeout": 60}`` seconds per request; other HTTP options as in
-      the HTTP provider (``verify``, ``proxies``).
+    * **Extra** (optional): ``{"timeout": 60, "deadline": 120}``. ``timeout``: seconds the site
+      may stay silent (to connect, or between two reads of its answer). ``deadline``: seconds
+      one call may take in all, connecting and the whole answer included, so a site that
+      trickles its answer a byte at a time cannot hold a task for ever. Other HTTP options as
+      in the HTTP provider (``verify``, ``proxies``).
 
-    Transient faults (timeouts, 5xx, resets, refused connections) are retried with
-    exponential backoff; a bad token, a missing function or a wrong URL fail at once.
+    Transient faults (timeouts, the deadline, 5xx, resets, refused connections, maintenance
+    mode) are retried ``max_attempts`` times in all, with exponential backoff; a bad token, a
+    missing function or a wrong URL fail at once.
     """
 
     conn_name_attr = "moodle_conn_id"
     default_conn_name = "moodle_default"
     hook_name = "Moodle"
 
+    max_attempts = 4
+    backoff_seconds = 2.0
+    default_timeout = 60.0
+    default_deadline = 120.0
+
     def __init__(
         self,
         moodle_conn_id: str = default_conn_name,
         *,
-        max_attempts: int = 4,
-        backoff_seconds: float = 2.0,
-        default_timeout: float = 60.0,
+        max_attempts: int | None = None,
+        backoff_seconds: float | None = None,
+        default_timeout: float | None = None,
     ) -> None:
-        super().__init__(method="POST", http_conn_id=moodle_conn_id)
+        super().__init__(method="POST", http_conn_id=moodle_conn_id,
+                         adapter=DeadlineAdapter(idle=120, count=20, interval=30))
         self.moodle_conn_id = moodle_conn_id
-        self.max_attempts = max_attempts
-        self.backoff_seconds = backoff_seconds
-        self.default_timeout = default_timeout
+        if max_attempts is not None:
+            self.max_attempts = max_attempts
+        if backoff_seconds is not None:
+            self.backoff_seconds = backoff_seconds
+        if default_timeout is not None:
+            self.default_timeout = default_timeout
         self.calls_made = 0
 
     @cached_property
     def _session(self) -> requests.Session:
-        return self.get_conn()
+        session = self.get_conn()
+        session.headers.pop("deadline", None)  # the HTTP provider sends unknown Extra keys as headers
+        return session
+
+    @cached_property
+    def deadline(self) -> float:
+        """Seconds one call may take in all (Extra ``deadline``)."""
+        value = self.get_connection(self.moodle_conn_id).extra_dejson.get("deadline", self.default_deadline)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise MoodleConnectionSettingError(
+                f"connection '{self.moodle_conn_id}': Extra \"deadline\" must be a number of seconds above 0, "
+                f"not {value!r}")
+        return float(value)
 
     @cached_property
     def _token(self) -> str:
@@ -98,7 +134,12 @@ class MoodleHook(HttpHook):
             ),
             reraise=True,
         )
-        return retrying(self._call_once, wsfunction, params)
+        try:
+            return retrying(self._call_once, wsfunction, params)
+        except MoodleTaskTimeout:
+            raise
+        except AirflowTaskTimeout as timeout:
+            raise MoodleTaskTimeout(wsfunction) from timeout
 
     def get_site_info(self) -> dict[str, Any]:
         return self.call("core_webservice_get_site_info")
@@ -130,19 +171,40 @@ class MoodleHook(HttpHook):
         session = self._session
         request = session.prepare_request(Request("POST", self.url_from_endpoint(REST_ENDPOINT), data=body))
         options = {"timeout": self.default_timeout, **self.merged_extra, "check_response": False}
+        silence = options["timeout"]
+        options["timeout"] = (min(silence[0], self.deadline), silence[1]) if isinstance(silence, list | tuple) \
+            else (min(silence, self.deadline), silence)
         self.calls_made += 1
-        try:
-            response = self.run_and_check(session, request, options)
-        except requests.Timeout as error:
-            raise MoodleTransientError(f"no answer within {options['timeout']} s", wsfunction=wsfunction) from error
-        except requests.ConnectionError as error:
-            raise MoodleUnreachableError(
-                f"cannot connect to {self.base_url} ({type(error).__name__})", wsfunction=wsfunction
-            ) from error
-        return self._decode(response, wsfunction)
+        with CallDeadline(self.deadline) as deadline:
+            try:
+                answer = self._decode(self.run_and_check(session, request, options), wsfunction)
+            except requests.Timeout as error:
+                raise self._cut_by(deadline, wsfunction) or MoodleTransientError(
+                    f"no answer within {silence} s", wsfunction=wsfunction) from error
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as error:
+                raise self._cut_by(deadline, wsfunction) or MoodleUnreachableError(
+                    f"cannot connect to {self.base_url}, or the connection broke ({type(error).__name__})",
+                    wsfunction=wsfunction) from error
+            except MoodleError as error:  # an answer cut short can look like anything
+                if deadline.expired:
+                    raise self._cut_by(deadline, wsfunction) from error
+                raise
+        if deadline.expired:  # cut while the answer was still coming: what was read may be a part only
+            raise self._cut_by(deadline, wsfunction)
+        return answer
+
+    def _cut_by(self, deadline: CallDeadline, wsfunction: str) -> MoodleDeadlineError | None:
+        if not deadline.expired:
+            return None
+        return MoodleDeadlineError(
+            f"no complete answer within the {self.deadline:g} s deadline: the site is stuck or overloaded "
+            f"(Extra \"deadline\" of connection '{self.moodle_conn_id}')", wsfunction=wsfunction)
 
     def _decode(self, response: requests.Response, wsfunction: str) -> Any:
         status = response.status_code
+        if status == 503 and _is_maintenance_page(response):
+            raise MoodleMaintenanceError(f"{_MAINTENANCE} (HTTP 503: {_page_text(response.text)!r})",
+                                         wsfunction=wsfunction)
         if status >= 500 or status == 429:
             raise MoodleTransientError(f"HTTP {status} from the site", wsfunction=wsfunction)
         if status == 403:
@@ -175,9 +237,18 @@ def _error_from_moodle(answer: dict[str, Any], wsfunction: str) -> MoodleError:
         kind = MoodleFunctionUnavailableError
     elif code in _DISABLED_ERRORS:
         kind = MoodleWebServicesDisabledError
-    elif code in _TRANSIENT_ERRORS:
-        kind = MoodleTransientError
+    elif code == _MAINTENANCE_ERROR:
+        kind, message = MoodleMaintenanceError, f"{_MAINTENANCE}: {message}"
     else:
         kind = MoodleRequestError
     debuginfo = answer.get("debuginfo")
     return kind(message, errorcode=code, wsfunction=wsfunction, debuginfo=str(debuginfo) if debuginfo else None)
+
+
+def _is_maintenance_page(response: requests.Response) -> bool:
+    return bool(_MAINTENANCE_PAGE.search(response.reason or "") or _MAINTENANCE_PAGE.search(response.text))
+
+
+def _page_text(page: str) -> str:
+    """The words of an HTML page, short enough for a log line."""
+    return " ".join(html.unescape(re.sub(r"<[^>]*>", " ", page)).split())[:160]

@@ -1,17 +1,27 @@
-"""MoodleHook against the Moodle stand-in: encoding, typed errors, retries, and no token in logs."""
+"""MoodleHook against the Moodle stand-in: encoding, typed errors, retries, the deadline, maintenance mode, and no
+token in logs."""
 
 import json
 import logging
 import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 import requests
+from airflow.sdk.exceptions import AirflowTaskTimeout
+from fault_proxy import FaultProxy
 
 from moodle.exceptions import (
+    MoodleConnectionSettingError,
+    MoodleDeadlineError,
     MoodleFunctionUnavailableError,
     MoodleInvalidTokenError,
+    MoodleMaintenanceError,
     MoodleNotASiteError,
     MoodleRequestError,
+    MoodleTaskTimeout,
     MoodleTransientError,
     MoodleUnreachableError,
     MoodleWebServicesDisabledError,
@@ -157,10 +167,135 @@ def test_the_token_never_reaches_the_logs(moodle, monkeypatch, caplog, capsys):
     assert TOKEN[::-1] not in str(raised.value)
 
 
-def test_maintenance_mode_is_transient():
-    from moodle.hook import _error_from_moodle
+# -- the total deadline, maintenance mode, the task's execution_timeout
 
-    error = _error_from_moodle({"exception": "moodle_exception", "errorcode": "sitemaintenance",
-                                "message": "Site is undergoing maintenance and is currently not available"},
-                               "core_webservice_get_site_info")
-    assert isinstance(error, MoodleTransientError) and error.transient
+RECORDINGS = Path(__file__).parent / "recordings"  # copies of ../shared/moodle-contract/85 and 86 (live site)
+
+
+@pytest.fixture
+def dribbling(moodle):
+    with FaultProxy(moodle.base_url) as proxy:
+        proxy.dribble = 0.05  # a byte every 50 ms: each read is quick, the answer takes 20 s
+        yield proxy
+
+
+@pytest.mark.parametrize("where", ["body", "headers"])
+def test_an_answer_that_dribbles_is_cut_at_the_deadline_and_the_hook_recovers(dribbling, monkeypatch, where):
+    dribbling.dribble_in = where
+    hook = hook_for(monkeypatch, dribbling.base_url, timeout=5, deadline=0.3)
+    hook.max_attempts = 2
+    with pytest.raises(MoodleDeadlineError) as raised:
+        hook.get_site_info()
+    message = str(raised.value)
+    assert "no complete answer within the 0.3 s deadline" in message
+    assert "core_webservice_get_site_info" in message and "owner: Moodle administrator / IT" in message
+    assert TOKEN not in message and raised.value.transient
+    assert [e.fault for e in dribbling.exchanges] == ["dribble", "dribble"]  # retried, as transient faults are
+    dribbling.dribble = None
+    assert hook.get_site_info()["sitename"]  # the cut connection is not reused
+
+
+def test_the_deadline_defaults_to_two_minutes_and_is_not_sent_as_a_header(moodle, monkeypatch, sent_urls):
+    headers = []
+    original = requests.Session.send
+
+    def send(self, request, **kwargs):
+        headers.append(dict(request.headers))
+        return original(self, request, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "send", send)
+    assert hook_for(monkeypatch, moodle.base_url).deadline == 120
+    hook = hook_for(monkeypatch, moodle.base_url, deadline=30)
+    hook.get_site_info()
+    assert hook.deadline == 30 and headers and not any("deadline" in {k.lower() for k in h} for h in headers)
+
+
+@pytest.mark.parametrize("deadline", ["soon", 0, -5, True])
+def test_a_deadline_that_is_not_a_positive_number_names_the_connection(moodle, monkeypatch, deadline):
+    hook = hook_for(monkeypatch, moodle.base_url, deadline=deadline)
+    with pytest.raises(MoodleConnectionSettingError) as raised:
+        hook.get_site_info()
+    assert "connection 'moodle_test': Extra \"deadline\" must be a number of seconds above 0" in str(raised.value)
+    assert "owner: PSIber setup" in str(raised.value) and hook.calls_made == 0
+
+
+class _Replay(ThreadingHTTPServer):
+    """Answers each request with the next (status, body) of ``answers``, the last one for ever."""
+
+    def __init__(self, answers: list[tuple[int, bytes]]):
+        super().__init__(("127.0.0.1", 0), _ReplayHandler)
+        self.answers = answers
+        self.requests = 0
+        self.thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.shutdown()
+        self.server_close()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _ReplayHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):  # noqa: A002 - quiet
+        pass
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        server = self.server
+        status, body = server.answers[min(server.requests, len(server.answers) - 1)]
+        server.requests += 1
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def recorded_answer(name: str) -> tuple[int, bytes]:
+    response = json.loads((RECORDINGS / name).read_text())["response"]
+    body = response["body"]
+    return response["status"], (body if isinstance(body, str) else json.dumps(body)).encode()
+
+
+@pytest.mark.parametrize(("recording", "shown"), [
+    ("85-maintenance-mode.json", "site in maintenance mode: The site is undergoing maintenance"),
+    ("86-cli-maintenance-mode.json", "site in maintenance mode (HTTP 503: 'Upgrade in progress')"),
+])
+def test_maintenance_mode_is_named_transient_and_retried_until_the_site_is_back(monkeypatch, recording, shown):
+    site_info = (200, json.dumps({"sitename": "Back", "functions": []}).encode())
+    with _Replay([recorded_answer(recording)] * 2 + [site_info]) as site:
+        assert hook_for(monkeypatch, site.base_url).get_site_info()["sitename"] == "Back"
+        assert site.requests == 3
+    with _Replay([recorded_answer(recording)]) as site:
+        hook = hook_for(monkeypatch, site.base_url)
+        with pytest.raises(MoodleMaintenanceError) as raised:
+            hook.get_site_info()
+        assert site.requests == hook.max_attempts
+    assert raised.value.transient and shown in str(raised.value)
+    assert str(raised.value).endswith("(owner: Moodle administrator)")
+
+
+def test_a_5xx_that_is_not_maintenance_is_not_called_maintenance(monkeypatch):
+    with _Replay([(503, b"<h1>Service Unavailable</h1>")]) as site:
+        with pytest.raises(MoodleTransientError) as raised:
+            hook_for(monkeypatch, site.base_url).get_site_info()
+    assert not isinstance(raised.value, MoodleMaintenanceError) and "HTTP 503 from the site" in str(raised.value)
+
+
+def test_the_tasks_execution_timeout_during_a_call_names_the_function_and_stays_a_task_timeout(moodle, monkeypatch):
+    from airflow.sdk.execution_time.timeout import timeout
+
+    with FaultProxy(moodle.base_url, rate=1.0, kinds=("late",)) as proxy:
+        hook = hook_for(monkeypatch, proxy.base_url, timeout=30)
+        with pytest.raises(AirflowTaskTimeout) as raised, timeout(0.5):
+            hook.call("core_course_get_courses")
+    assert isinstance(raised.value, MoodleTaskTimeout)
+    assert str(raised.value) == ("execution_timeout passed while waiting for Moodle's core_course_get_courses "
+                                 "(owner: Moodle administrator / IT (network))")
