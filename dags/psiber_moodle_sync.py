@@ -7,7 +7,7 @@ This file only wires tasks; the steps live in plugins/psiber/{user,course,result
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from airflow.sdk import DAG, Param, dag, get_current_context, task
@@ -17,6 +17,7 @@ from psiber import course_sync, field_discovery, result_sync, user_sync
 from psiber.config import Integration, load_integrations
 from psiber.preflight import preflight
 from psiber.psiber_db import engine_from_connection
+from psiber.task_limits import execution_timeouts, retry_args
 from sync_common.config_errors import ConfigErrorTimetable, describe_config_errors
 from sync_common.moodle_calls import call_recording_callbacks, counted
 from sync_common.report_store import write_run_report
@@ -27,11 +28,11 @@ from sync_common.task_failures import fail_fast_unless_transient
 INTEGRATIONS_DIR = Path(
     os.environ.get("PSIBER_MOODLE_INTEGRATIONS", Path(__file__).resolve().parents[1] / "include" / "integrations")
 )
-TASK_RETRIES = int(os.environ.get("PSIBER_MOODLE_TASK_RETRIES", "2"))
 
 
 def build_dag(integration: Integration, source: Path) -> DAG:
     flows = set(integration.flows)
+    limits = execution_timeouts(integration)
 
     def moodle() -> MoodleHook:
         return counted(MoodleHook(integration.moodle_conn_id))
@@ -62,8 +63,7 @@ def build_dag(integration: Integration, source: Path) -> DAG:
             "full_results_sync": Param(False, type="boolean",
                                        description="Read every linked user's results, not only recent changes."),
         },
-        default_args={"retries": TASK_RETRIES, "retry_delay": timedelta(minutes=1),
-                      "retry_exponential_backoff": True, "max_retry_delay": timedelta(minutes=15),
+        default_args={**retry_args(), "execution_timeout": limits.step,
                       **call_recording_callbacks(lambda run: run_directory(integration, run))},
         doc_md=__doc__,
     )
@@ -74,6 +74,7 @@ def build_dag(integration: Integration, source: Path) -> DAG:
             return preflight(integration, moodle())
 
         @task
+        @fail_fast_unless_transient
         def extract_employees() -> dict:
             return user_sync.extract_employees(integration, psiber(), run_dir())
 
@@ -83,10 +84,11 @@ def build_dag(integration: Integration, source: Path) -> DAG:
             return user_sync.validate_extracted_employees(integration, run_dir())
 
         @task
+        @fail_fast_unless_transient
         def transform_employees() -> dict:
             return user_sync.transform_employees(integration, run_dir())
 
-        @task
+        @task(execution_timeout=limits.population)
         @fail_fast_unless_transient
         def extract_moodle_users() -> dict:
             return user_sync.extract_moodle_users(integration, moodle(), psiber(), run_dir())
@@ -97,7 +99,7 @@ def build_dag(integration: Integration, source: Path) -> DAG:
             return user_sync.plan_users(integration, run_dir(), bool(params["allow_mass_suspension"]),
                                         bool(params["retry_refused"]))
 
-        @task
+        @task(execution_timeout=limits.population)
         @fail_fast_unless_transient
         def apply_user_changes() -> dict:
             passwords = integration.users.new_user_passwords
@@ -106,6 +108,7 @@ def build_dag(integration: Integration, source: Path) -> DAG:
             return user_sync.apply_user_changes(integration, moodle(), psiber(), run_dir(), password, run_id())
 
         @task(trigger_rule="all_done")  # keeps the links of users an interrupted apply did create
+        @fail_fast_unless_transient
         def record_user_links() -> dict:
             return user_sync.record_user_links(integration, psiber(), run_dir(), run_id())
 
@@ -125,30 +128,33 @@ def build_dag(integration: Integration, source: Path) -> DAG:
             return field_discovery.discover_custom_fields(integration, moodle(), run_dir())
 
         @task
+        @fail_fast_unless_transient
         def load_courses() -> dict:
             return course_sync.load_courses(integration, psiber(), run_dir())
 
-        @task
+        @task(execution_timeout=limits.population)
         @fail_fast_unless_transient
         def find_changed_learners(params: dict | None = None) -> dict:
             return result_sync.find_changed_learners(integration, moodle(), psiber(), run_dir(),
                                                      bool(params["full_results_sync"]))
 
         @task
+        @fail_fast_unless_transient
         def plan_grade_reads() -> list[list[int]]:
             return result_sync.grade_read_batches(integration, run_dir())
 
-        @task(pool=integration.results.moodle_pool or "default_pool",
+        @task(pool=integration.results.moodle_pool or "default_pool", execution_timeout=limits.grade_reads,
               max_active_tis_per_dagrun=integration.results.max_parallel_reads)
         @fail_fast_unless_transient
         def read_course_grades(course_ids: list[int]) -> dict:
             return result_sync.read_course_grades(moodle(), run_dir(), course_ids)
 
         @task(trigger_rule="none_failed")  # also after a site with no course to read grades from
+        @fail_fast_unless_transient
         def plan_completion_reads() -> list[list[int]]:
             return result_sync.completion_read_batches(integration, run_dir())
 
-        @task(pool=integration.results.moodle_pool or "default_pool",
+        @task(pool=integration.results.moodle_pool or "default_pool", execution_timeout=limits.completion_reads,
               max_active_tis_per_dagrun=integration.results.max_parallel_reads)
         @fail_fast_unless_transient
         def read_completions(user_ids: list[int]) -> dict:
@@ -160,10 +166,12 @@ def build_dag(integration: Integration, source: Path) -> DAG:
             return result_sync.plan_result_changes(integration, psiber(), run_dir())
 
         @task
+        @fail_fast_unless_transient
         def load_results() -> dict:
             return result_sync.load_results(integration, psiber(), run_dir())
 
         @task(trigger_rule="all_done", retries=0)
+        @fail_fast_unless_transient
         def summarize_run() -> dict:
             context = get_current_context()
             dag_id, ti = context["dag"].dag_id, context["ti"]

@@ -167,6 +167,20 @@ class Safety(_Strict):
     min_users_for_suspend_guard: Annotated[int, Field(ge=0)] = 10
 
 
+class Timeouts(_Strict):
+    """How long a task may run (its ``execution_timeout``) before Airflow stops it and retries it:
+    a stuck task would hold the integration, since no later run starts while one is running.
+
+    ``step_minutes``: any task. ``population_minutes``: tasks that call Moodle for every
+    employee (the user look-up, the apply, the activity check). A mapped read task gets
+    ``step_minutes`` plus ``moodle_call_seconds`` per call its batch may make (see ``results``).
+    """
+
+    step_minutes: Annotated[int, Field(ge=1)] = 30
+    population_minutes: Annotated[int, Field(ge=1)] = 120
+    moodle_call_seconds: Annotated[int, Field(ge=1)] = 10
+
+
 class Integration(_Strict):
     """One Moodle site + one PSIber company (and the payrolls it covers)."""
 
@@ -188,6 +202,7 @@ class Integration(_Strict):
     courses: CourseSync = CourseSync()
     results: ResultSync = ResultSync()
     safety: Safety = Safety()
+    timeouts: Timeouts = Timeouts()
     data_dir: str | None = Field(default=None, description="Where runs keep their working files.")
     keep_run_files_days: Annotated[int, Field(ge=1)] = 30
     keep_reports_days: Annotated[int, Field(ge=1)] = Field(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -29,6 +30,7 @@ from psiber.psiber_db import (
     select_user_links,
     select_watermark,
 )
+from psiber.read_progress import MISSING, ReadProgress
 from psiber.result_plan import plan_results, without_empty_range
 from psiber.user_sync import chunks, users_by_field
 from sync_common.errors import PermanentStepError
@@ -87,30 +89,42 @@ def read_course_grades(hook: MoodleHook, run_dir: Path, course_ids: list[int]) -
     """Course totals of the linked users, one call per course for all its users.
 
     A course Moodle refuses to report on (deleted meanwhile, no gradebook access) is a warning;
-    the other courses of the batch are still read.
+    the other courses of the batch are still read. Each course's answer is kept as it comes,
+    so a retry of the task asks only for the courses still missing (``read_progress``).
     """
-    linked = {int(user_id) for user_id in read_json(run_dir / "learners.json")["links"]}
+    learners = read_json(run_dir / "learners.json")
+    linked = {int(user_id) for user_id in learners["links"]}
     totals, outcomes = [], []
-    for course_id in course_ids:
-        try:
-            usergrades = hook.call("gradereport_user_get_grade_items", courseid=course_id)["usergrades"]
-        except MoodleRequestError as error:
-            outcomes.append(Outcome(f"Moodle course #{course_id}", "warning",
-                                    f"grades could not be read: {error.moodle_message}", OWNER_MOODLE_ADMIN,
-                                    flow="results").to_dict())
-            continue
-        for user in usergrades:
-            if int(user["userid"]) not in linked:
+    with ReadProgress(run_dir, f"grades-courses-{course_ids[0]}", learners.get("started")) as progress:
+        for course_id in course_ids:
+            answer = progress.answer(f"course {course_id}", partial(_course_totals, hook, course_id, linked))
+            if answer is MISSING:
                 continue
-            for item in user["gradeitems"]:
-                if item.get("itemtype") == "course":
-                    totals.append({"courseid": course_id, "userid": int(user["userid"]),
-                                   "graderaw": item.get("graderaw"), "grademin": item.get("grademin"),
-                                   "grademax": item.get("grademax"), "gradedategraded": item.get("gradedategraded")})
-    folder = run_dir / "grades"
-    folder.mkdir(exist_ok=True)
-    write_json(folder / f"courses-{course_ids[0]}.json", {"grades": totals, "outcomes": outcomes})
+            if "refused" in answer:
+                outcomes.append(Outcome(f"Moodle course #{course_id}", "warning",
+                                        f"grades could not be read: {answer['refused']}", OWNER_MOODLE_ADMIN,
+                                        flow="results").to_dict())
+            totals += answer.get("totals", [])
+        progress.raise_if_incomplete()
+        folder = run_dir / "grades"
+        folder.mkdir(exist_ok=True)
+        write_json(folder / f"courses-{course_ids[0]}.json", {"grades": totals, "outcomes": outcomes})
+        progress.discard()
     return {"courses": len(course_ids), "grades": len(totals), "warnings": len(outcomes)}
+
+
+def _course_totals(hook: MoodleHook, course_id: int, linked: set[int]) -> dict:
+    """One course's totals of the linked users, or Moodle's refusal."""
+    try:
+        usergrades = hook.call("gradereport_user_get_grade_items", courseid=course_id)["usergrades"]
+    except MoodleRequestError as error:
+        return {"refused": error.moodle_message}
+    return {"totals": [
+        {"courseid": course_id, "userid": int(user["userid"]), "graderaw": item.get("graderaw"),
+         "grademin": item.get("grademin"), "grademax": item.get("grademax"),
+         "gradedategraded": item.get("gradedategraded")}
+        for user in usergrades if int(user["userid"]) in linked
+        for item in user["gradeitems"] if item.get("itemtype") == "course"]}
 
 
 def _batches(run_dir: Path, folder: str, key: str) -> tuple[list[dict], list[dict]]:
@@ -123,11 +137,23 @@ def _batches(run_dir: Path, folder: str, key: str) -> tuple[list[dict], list[dic
     return rows, list(outcomes.values())
 
 
-def _completion_time(hook: MoodleHook, course_id: int, user_id: int) -> int | None:
-    status = hook.call("core_completion_get_course_completion_status", courseid=course_id, userid=user_id)
+def _completion_time(hook: MoodleHook, course_id: int, user_id: int) -> dict:
+    """When the user completed the course, or Moodle's refusal to say."""
+    try:
+        status = hook.call("core_completion_get_course_completion_status", courseid=course_id, userid=user_id)
+    except MoodleRequestError as error:
+        return {"refused": error.errorcode, "message": error.moodle_message}
     times = [int(c["timecompleted"]) for c in status["completionstatus"].get("completions", [])
              if c.get("timecompleted")]
-    return max(times) if times else None
+    return {"time": max(times) if times else None}
+
+
+_ENROLMENT_FIELDS = ("id", "idnumber", "shortname", "completed", "enablecompletion", "completionhascriteria")
+
+
+def _enrolled_courses(hook: MoodleHook, user_id: int) -> list[dict]:
+    return [{field: course.get(field) for field in _ENROLMENT_FIELDS}
+            for course in hook.call("core_enrol_get_users_courses", userid=user_id)]
 
 
 def completion_read_batches(integration: Integration, run_dir: Path) -> list[list[int]]:
@@ -141,35 +167,46 @@ def completion_read_batches(integration: Integration, run_dir: Path) -> list[lis
 
 def read_completions(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: Path,
                      user_ids: list[int]) -> dict:
-    """Completion flags of these users' courses, and the completion time of completions PSIber lacks."""
-    links = {int(user_id): value for user_id, value in read_json(run_dir / "learners.json")["links"].items()}
+    """Completion flags of these users' courses, and the completion time of completions PSIber lacks.
+
+    Each answer is kept as it comes, so a retry of the task asks only for what is still missing
+    (``read_progress``).
+    """
+    learners = read_json(run_dir / "learners.json")
+    links = {int(user_id): value for user_id, value in learners["links"].items()}
     already = select_moodle_completions(engine, integration.key)
     completions, outcomes = [], []
-    for user_id in user_ids:
-        for course in hook.call("core_enrol_get_users_courses", userid=user_id):
-            if course.get("enablecompletion") and course.get("completionhascriteria") is False:
-                outcomes.append(Outcome(course.get("idnumber") or course.get("shortname"), "warning",
-                                        f"{NO_COMPLETION_CRITERIA}: completion tracking is on but has no criteria, "
-                                        "so nobody can complete it", OWNER_MOODLE_ADMIN, flow="results").to_dict())
-            entry = {"courseid": int(course["id"]), "userid": user_id, "completed": bool(course.get("completed")),
-                     "timecompleted": None}
-            if entry["completed"] and (links[user_id][0], entry["courseid"]) not in already:
-                try:
-                    entry["timecompleted"] = _completion_time(hook, entry["courseid"], user_id)
-                except MoodleRequestError as error:  # the date of sync stands in; the rest goes on
-                    code = course.get("idnumber") or course.get("shortname")
-                    if error.errorcode == _NO_CRITERIA_ERROR:
-                        outcomes.append(Outcome(code, "warning", f"{NO_COMPLETION_CRITERIA}: {error.moodle_message}",
+    with ReadProgress(run_dir, f"completions-users-{user_ids[0]}", learners.get("started")) as progress:
+        for user_id in user_ids:
+            courses = progress.answer(f"courses {user_id}", partial(_enrolled_courses, hook, user_id))
+            for course in [] if courses is MISSING else courses:
+                code = course.get("idnumber") or course.get("shortname")
+                if course.get("enablecompletion") and course.get("completionhascriteria") is False:
+                    outcomes.append(Outcome(code, "warning", f"{NO_COMPLETION_CRITERIA}: completion tracking is on "
+                                            "but has no criteria, so nobody can complete it", OWNER_MOODLE_ADMIN,
+                                            flow="results").to_dict())
+                entry = {"courseid": int(course["id"]), "userid": user_id, "completed": bool(course.get("completed")),
+                         "timecompleted": None}
+                if entry["completed"] and (links[user_id][0], entry["courseid"]) not in already:
+                    known = progress.answer(f"time {user_id} {entry['courseid']}",
+                                            partial(_completion_time, hook, entry["courseid"], user_id))
+                    if known is MISSING:
+                        continue
+                    entry["timecompleted"] = known.get("time")
+                    if known.get("refused") == _NO_CRITERIA_ERROR:  # the date of sync stands in
+                        outcomes.append(Outcome(code, "warning", f"{NO_COMPLETION_CRITERIA}: {known['message']}",
                                                 OWNER_MOODLE_ADMIN, flow="results").to_dict())
-                    else:
+                    elif "refused" in known:
                         outcomes.append(Outcome(f"{links[user_id][1]} / {code}", "warning",
-                                                f"completion time could not be read ({error.moodle_message}); "
+                                                f"completion time could not be read ({known['message']}); "
                                                 "the date of sync is used", OWNER_MOODLE_ADMIN,
                                                 flow="results").to_dict())
-            completions.append(entry)
-    folder = run_dir / "completions"
-    folder.mkdir(exist_ok=True)
-    write_json(folder / f"users-{user_ids[0]}.json", {"completions": completions, "outcomes": outcomes})
+                completions.append(entry)
+        progress.raise_if_incomplete()
+        folder = run_dir / "completions"
+        folder.mkdir(exist_ok=True)
+        write_json(folder / f"users-{user_ids[0]}.json", {"completions": completions, "outcomes": outcomes})
+        progress.discard()
     return {"users": len(user_ids), "completions": len(completions)}
 
 

@@ -6,22 +6,34 @@ import functools
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowTaskTimeout
 
-from moodle.exceptions import MoodleError
+from moodle.exceptions import MoodleError, MoodleTaskTimeout
 from sync_common.errors import PermanentStepError
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
+OWNER_SLOW_STEP = "the integration's maintainer (its timeouts) / the PSIber database administrator"
+
 
 def fail_fast_unless_transient(step: Callable[P, R]) -> Callable[P, R]:
-    """Retrying a bad token, a missing function or a tripped guard cannot help: skip the retries."""
+    """Retrying a bad token, a missing function or a tripped guard cannot help: skip the retries.
+
+    A task that ran past its ``execution_timeout`` keeps Airflow's retries (a read task resumes
+    where it stopped); its message says what it was doing, and who must look.
+    """
 
     @functools.wraps(step)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return step(*args, **kwargs)
+        except MoodleTaskTimeout as timeout:
+            raise AirflowTaskTimeout(f"{step.__name__} timed out: {timeout}") from timeout
+        except AirflowTaskTimeout as timeout:
+            raise AirflowTaskTimeout(f"{step.__name__} timed out: execution_timeout passed while it worked "
+                                     f"(more work than the timeouts allow, or a slow database; "
+                                     f"owner: {OWNER_SLOW_STEP})") from timeout
         except MoodleError as error:
             if error.transient:
                 raise
