@@ -263,3 +263,30 @@ def test_field_discovery_of_a_users_only_integration_needs_no_course_function(mo
         counts = discover_custom_fields(integration(flows=["users"]), hook(), tmp_path)
     assert counts["course_fields"] == 0 and counts["user_fields"] > 0
     assert not any(name.startswith("core_course") for name, _ in site.calls)
+
+
+def test_two_applies_started_at_once_write_each_account_once_and_report_it_once(moodle, tmp_path):
+    import threading
+
+    engine = psiber(tmp_path)
+    plan = {"creates": [create_entry(n) for n in range(1, 21)], "updates": [], "links": [], "outcomes": []}
+    runs = {name: tmp_path / name for name in ("manual__a", "scheduled__b")}
+    for folder in runs.values():
+        folder.mkdir()
+        write_json(folder / "user_plan.json", plan)
+    start, results = threading.Barrier(2), {}
+
+    def run(name):
+        start.wait()
+        results[name] = user_sync.apply_user_changes(integration(users={"batch_size": 4}), hook(), engine,
+                                                     runs[name], None, name)
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in runs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(1 for u in moodle.users.values() if u["idnumber"].startswith("E0")) == 20
+    assert sorted((r["created"], r["adopted"]) for r in results.values()) == [(0, 20), (20, 0)]
+    creates = sum(1 for name, _ in moodle.calls if name == "core_user_create_users")
+    assert creates == 5, "the run that waited for the lock sent no create at all"
