@@ -23,6 +23,7 @@ import copy
 import re
 import time
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
 
 from .server import (
     DEFAULT,
@@ -38,6 +39,7 @@ from .server import (
     clean_param,
     coding_exception,
     invalid_parameter,
+    json_number,
     moodle_exception,
     ws_function,
 )
@@ -46,7 +48,7 @@ from .users import own_preferences
 SITE_ID = 1
 SITE_SHORTNAME = "stand-in"
 MAX_COURSES_IN_CATEGORY = 10000
-FORMAT_HTML = 1
+FORMAT_MOODLE, FORMAT_HTML = 0, 1
 
 # Standard roles as lib/db/install.php creates them: mdl_role.name is '' (the UI uses role_get_name()).
 ROLES = {"manager": 1, "coursecreator": 2, "editingteacher": 3, "teacher": 4, "student": 5, "guest": 6,
@@ -59,13 +61,13 @@ DEFAULT_COURSE_CUSTOM_FIELDS = [
     {"shortname": "testdates", "name": "Test Dates", "type": "date"},
     {"shortname": "unitstandardid", "name": "Unit Standard ID", "type": "text"},
     {"shortname": "saqaregistered", "name": "SAQA Registered?", "type": "checkbox"},
-    {"shortname": "passrate", "name": "Pass Rate", "type": "text"},
+    {"shortname": "passrate", "name": "Pass Rate", "type": "number"},
     {"shortname": "anothertest", "name": "Another test", "type": "select",
      "options": ["Beginner", "Intermediate", "Advanced"]},
     {"shortname": "nqflevel", "name": "NQF level", "type": "select", "options": [f"NQF {n}" for n in range(1, 11)]},
     {"shortname": "testtextarea", "name": "Test text area", "type": "textarea"},
 ]
-FIELD_TYPES = {"text", "textarea", "select", "checkbox", "date"}
+FIELD_TYPES = {"text", "textarea", "select", "checkbox", "date", "number"}
 _MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
            "November", "December"]
 _DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
@@ -89,16 +91,18 @@ def seed_course_state(site: MoodleStandIn) -> None:
                            "timemodified": now, "theme": None}}
     site.courses = {SITE_ID: {
         "id": SITE_ID, "category": 0, "fullname": SITE_NAME, "shortname": SITE_SHORTNAME, "idnumber": "",
-        "summary": "", "summaryformat": FORMAT_HTML, "format": "site", "showgrades": 1, "newsitems": 3,
+        "summary": "", "summaryformat": FORMAT_MOODLE, "format": "site", "showgrades": 1, "newsitems": 3,
         "startdate": 0, "enddate": 0, "marker": 0, "maxbytes": 0, "showreports": 0, "visible": 1,
         "groupmode": 0, "groupmodeforce": 0, "defaultgroupingid": 0, "lang": "", "theme": "",
         "timecreated": now, "timemodified": now, "enablecompletion": 0, "completionnotify": 0,
-        "showactivitydates": 0, "showcompletionconditions": 0, "numsections": 1, "has_completion_criteria": False,
-        "customfields": {}, "grademax": 100.0, "gradecategoryid": None, "gradeitemid": None}}
+        "showactivitydates": 0, "showcompletionconditions": None, "numsections": 1, "has_completion_criteria": False,
+        "customfields": {}, "gradecategoryid": None, "gradeitemid": None}}
+    site.course_rows = [SITE_ID]  # mdl_course in the heap's order, which is what a query without ORDER BY gets
     site.enrolments = {}        # courseid -> userid -> {"role", "status" (0 active, 1 suspended), "timecreated"}
     site.course_access = {}     # courseid -> userid -> mdl_user_lastaccess.timeaccess
     site.grades = {}            # courseid -> userid -> course total grade (grades.py)
     site.completions = {}       # courseid -> userid -> timecompleted (grades.py)
+    site.grade_items = {}       # courseid -> the course's grade items other than its total (grades.py)
     site.course_custom_fields = copy.deepcopy(DEFAULT_COURSE_CUSTOM_FIELDS)
     site.signup_enabled = True  # $CFG->registerauth == 'email'
     site.next_category_id = 2
@@ -126,19 +130,25 @@ def dump_course_state(site: MoodleStandIn) -> dict:
             "courses": {str(k): v for k, v in site.courses.items()},
             "enrolments": _str_keys(site.enrolments), "course_access": _str_keys(site.course_access),
             "grades": _str_keys(site.grades), "completions": _str_keys(site.completions),
+            "grade_items": {str(k): v for k, v in site.grade_items.items()}, "course_rows": site.course_rows,
             "course_custom_fields": site.course_custom_fields, "signup_enabled": site.signup_enabled,
             "next_category_id": site.next_category_id, "next_course_id": site.next_course_id,
             "next_grade_category_id": site.next_grade_category_id, "next_grade_item_id": site.next_grade_item_id}
 
 
 def load_course_state(site: MoodleStandIn, state: dict) -> None:
-    """Read what dump_course_state wrote; a state file from before courses existed keeps the seed."""
+    """Read what dump_course_state wrote; a state file from before courses existed keeps the seed, one from
+    before grade items and row order gets the course total as one graded item and rows in id order."""
     if "courses" not in state:
         return
+    from .grades import upgrade_grade_state
     site.categories = _int_keys(state["categories"])
     site.courses = _int_keys(state["courses"])
     for key in ("enrolments", "course_access", "grades", "completions"):
         setattr(site, key, _nested_int_keys(state.get(key, {})))
+    site.course_rows = state.get("course_rows") or sorted(site.courses)
+    site.grade_items = _int_keys(state.get("grade_items", {}))
+    upgrade_grade_state(site)
     site.course_custom_fields = state.get("course_custom_fields", site.course_custom_fields)
     site.signup_enabled = state.get("signup_enabled", True)
     for key in ("next_category_id", "next_course_id", "next_grade_category_id", "next_grade_item_id"):
@@ -184,6 +194,11 @@ def course_sortorder(site: MoodleStandIn, course: dict, orders: dict[int, int] |
     siblings = sorted((c["id"] for c in site.courses.values() if c["category"] == course["category"]
                        and c["id"] != SITE_ID), reverse=True)
     return orders.get(course["category"], 0) + siblings.index(course["id"]) + 1
+
+
+def format_float(value: float, decimals: int) -> str:
+    """format_float(): number_format() rounds half away from zero."""
+    return str(Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP))
 
 
 def format_string(text: str | None) -> str:
@@ -254,18 +269,23 @@ def field_default(field: dict):
         return 1 if field.get("checkbydefault") else 0
     if kind == "date":
         return 0
+    if kind == "number":  # customfield_number: decvalue, NULL without a default
+        return parse_field_value(field, field.get("defaultvalue"))
     return field.get("defaultvalue", "")
 
 
 def parse_field_value(field: dict, value) -> object:
     """The stored value for a display value: select option text -> 1-based index (0 if not an
-    option, as field_controller::parse_value does), checkbox '1'/'0' -> int, date -> int timestamp."""
+    option, as field_controller::parse_value does), checkbox '1'/'0' -> int, date -> int timestamp,
+    number -> its value (None when empty; the course form refuses anything else)."""
     kind = field["type"]
     if kind == "select":
         options = field.get("options", [])
         return options.index(value) + 1 if value in options else 0
     if kind in ("checkbox", "date"):
         return int(value or 0)
+    if kind == "number":
+        return None if value is None or str(value).strip() == "" else json_number(float(value))
     return "" if value is None else str(value)
 
 
@@ -290,6 +310,14 @@ def export_value(field: dict, raw) -> str | None:
         return options[raw - 1] if isinstance(raw, int) and 1 <= raw <= len(options) else None
     if kind == "date":
         return userdate(raw, bool(field.get("includetime"))) if raw else None
+    if kind == "number":  # field_controller::prepare_field_for_display()
+        if raw is None:
+            return None
+        decimals = int(field.get("decimalplaces", 0))
+        if round(float(raw), decimals) == 0:
+            zero = field.get("displaywhenzero", "0")
+            return None if zero == "" else format_string(zero)
+        return format_string(field.get("display", "{value}").replace("{value}", format_float(raw, decimals)))
     if kind == "textarea":
         return None if re.sub(r"<[^>]*>|&nbsp;|\s", "", raw or "") == "" else raw
     return None if (raw or "") == "" else format_string(raw)
@@ -320,7 +348,7 @@ def add_category(site: MoodleStandIn, name: str, parent: int = 0, idnumber: str 
     if parent and parent not in site.categories:
         raise ValueError(f"no category {parent}")
     record = {"id": site.next_category_id, "name": name, "idnumber": idnumber, "description": "",
-              "descriptionformat": FORMAT_HTML, "parent": parent, "visible": 1, "visibleold": 1,
+              "descriptionformat": FORMAT_MOODLE, "parent": parent, "visible": 1, "visibleold": 1,
               "timemodified": int(time.time()), "theme": None}
     site.next_category_id += 1
     site.categories[record["id"]] = record
@@ -344,15 +372,26 @@ def add_course(site: MoodleStandIn, shortname: str, fullname_: str | None, categ
               "showreports": 0, "visible": 1, "groupmode": 0, "groupmodeforce": 0, "defaultgroupingid": 0,
               "lang": "", "theme": "", "timecreated": now, "timemodified": now, "enablecompletion": 1,
               "completionnotify": 0, "showactivitydates": 1, "showcompletionconditions": 1, "numsections": 4,
-              "has_completion_criteria": True, "customfields": {}, "grademax": 100.0,
+              "has_completion_criteria": True, "customfields": {},
               "gradecategoryid": site.next_grade_category_id, "gradeitemid": site.next_grade_item_id}
     record.update(fields)
+    _completion_conditions(record)
     site.next_course_id += 1
     site.next_grade_category_id += 1
     site.next_grade_item_id += 1
     set_customfields(site, record, customfields)
     site.courses[record["id"]] = record
+    site.course_rows.append(record["id"])
     return record
+
+
+def _completion_conditions(course: dict) -> None:
+    """create_course()/update_course() store showcompletionconditions NULL while completion is off; the
+    form's default (show) comes back when it is turned on again."""
+    if not course["enablecompletion"]:
+        course["showcompletionconditions"] = None
+    elif course["showcompletionconditions"] is None:
+        course["showcompletionconditions"] = 1
 
 
 def get_course(site: MoodleStandIn, courseid: int) -> dict:
@@ -374,10 +413,20 @@ def update_course(site: MoodleStandIn, courseid: int, fields: dict) -> dict:
     if "category" in fields and fields["category"] not in site.categories:
         raise ValueError(f"no category {fields['category']}")
     course.update(fields)
+    _completion_conditions(course)
     set_customfields(site, course, customfields)
     if "timemodified" not in fields:
         course["timemodified"] = int(time.time())
+    site.course_rows.remove(courseid)  # PostgreSQL writes the updated row's new version after the others
+    site.course_rows.append(courseid)
     return course
+
+
+def reorder_courses(site: MoodleStandIn, courseids: list[int]) -> None:
+    """Put mdl_course's rows in this physical order (courses not named keep theirs, after them)."""
+    for courseid in courseids:
+        get_course(site, courseid)
+    site.course_rows = list(courseids) + [cid for cid in site.course_rows if cid not in courseids]
 
 
 def delete_course(site: MoodleStandIn, courseid: int) -> None:
@@ -385,7 +434,8 @@ def delete_course(site: MoodleStandIn, courseid: int) -> None:
         raise ValueError("the site course cannot be deleted")
     get_course(site, courseid)
     del site.courses[courseid]
-    for table in (site.enrolments, site.course_access, site.grades, site.completions):
+    site.course_rows.remove(courseid)
+    for table in (site.enrolments, site.course_access, site.grades, site.completions, site.grade_items):
         table.pop(courseid, None)
 
 
@@ -429,7 +479,7 @@ def course_info(site: MoodleStandIn, course: dict, orders: dict[int, int]) -> di
     info = {"id": course["id"], "shortname": format_string(course["shortname"]), "categoryid": course["category"],
             "categorysortorder": course_sortorder(site, course, orders), "fullname": format_string(course["fullname"]),
             "displayname": format_string(course["fullname"]), "idnumber": course["idnumber"],
-            "summary": course["summary"] or "", "summaryformat": FORMAT_HTML, "format": course["format"],
+            "summary": course["summary"] or "", "summaryformat": course["summaryformat"], "format": course["format"],
             "showgrades": course["showgrades"], "newsitems": course["newsitems"], "startdate": course["startdate"],
             "enddate": course["enddate"], "numsections": course["numsections"], "maxbytes": course["maxbytes"],
             "showreports": course["showreports"], "visible": int(course["visible"])}
@@ -443,28 +493,35 @@ def course_info(site: MoodleStandIn, course: dict, orders: dict[int, int]) -> di
                  "forcetheme": course["theme"] or "",
                  "courseformatoptions": [{"name": k, "value": v} for k, v in options.items()],
                  "showactivitydates": bool(course["showactivitydates"]),
-                 "showcompletionconditions": bool(course["showcompletionconditions"])})
+                 "showcompletionconditions": completion_conditions_shown(course)})
     fields = export_customfields(site, course)
     if fields:
         info["customfields"] = fields
     return info
 
 
+def completion_conditions_shown(course: dict) -> bool | None:
+    return None if course["showcompletionconditions"] is None else bool(course["showcompletionconditions"])
+
+
 def format_options(course: dict) -> dict:
-    """course_get_format()->get_format_options(): topics/weeks have hiddensections and coursedisplay."""
+    """course_get_format()->get_format_options(): topics/weeks have hiddensections and coursedisplay, the
+    site format numsections."""
     if course["format"] in ("topics", "weeks"):
         return {"hiddensections": course.get("hiddensections", 1), "coursedisplay": course.get("coursedisplay", 0)}
+    if course["format"] == "site":
+        return {"numsections": course["numsections"]}
     return {}
 
 
 @ws_function("core_course_get_courses",
              {"options": Single({"ids": Multiple(Value("int"), OPTIONAL)}, DEFAULT, {})})
 def get_courses(site: MoodleStandIn, options: dict) -> list[dict]:
-    """All courses (site course included) when no ids; unknown ids are simply absent."""
-    ids = options.get("ids")
-    wanted = sorted(site.courses) if not ids else sorted({i for i in ids if i in site.courses})
+    """All courses (site course included) when no ids; unknown ids are simply absent. There is no ORDER BY:
+    the answer comes in the rows' physical order (site.course_rows), not by id nor by the ids asked for."""
+    ids = set(options.get("ids") or site.course_rows)
     orders = category_sortorders(site)
-    return [course_info(site, site.courses[cid], orders) for cid in wanted]
+    return [course_info(site, site.courses[cid], orders) for cid in site.course_rows if cid in ids]
 
 
 # --------------------------------------------------------------------------- core_course_get_categories
@@ -520,7 +577,7 @@ def get_categories(site: MoodleStandIn, criteria: list[dict], addsubcategories: 
     rows = []
     for cat in sorted(categories, key=lambda c: category_path(site, c)):
         rows.append({"id": cat["id"], "name": format_string(cat["name"]), "idnumber": cat["idnumber"],
-                     "description": cat["description"] or "", "descriptionformat": FORMAT_HTML,
+                     "description": cat["description"] or "", "descriptionformat": cat["descriptionformat"],
                      "parent": cat["parent"], "sortorder": orders[cat["id"]],
                      "coursecount": sum(1 for c in site.courses.values() if c["category"] == cat["id"]),
                      "visible": cat["visible"], "visibleold": cat["visibleold"], "timemodified": cat["timemodified"],
@@ -538,6 +595,16 @@ def course_image(course: dict) -> str:
     svg = f'<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100"><rect width="100" height="100" ' \
           f'fill="{colour}"/></svg>'
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+
+
+def course_progress(site: MoodleStandIn, course: dict, userid: int) -> int | None:
+    """progress::get_course_progress_percentage(): 100 once the course is complete; otherwise the share of
+    activities completed, and no activity is modelled, so null (as for a course without activities)."""
+    from .grades import is_course_complete
+    if completion_enabled(course) and is_tracked_user(site, course, userid) \
+            and is_course_complete(site, course["id"], userid):
+        return 100
+    return None
 
 
 @ws_function("core_enrol_get_users_courses",
@@ -560,12 +627,12 @@ def get_users_courses(site: MoodleStandIn, userid: int, returnusercount: bool) -
                     "completionhascriteria": enabled and bool(course["has_completion_criteria"]),
                     "completionusertracked": enabled and is_tracked_user(site, course, userid),
                     "category": course["category"],
-                    "progress": None,  # no activities with completion are modelled: progress is null
+                    "progress": course_progress(site, course, userid),
                     "completed": is_course_complete(site, course["id"], userid) if enabled else None,
                     "startdate": course["startdate"], "enddate": course["enddate"], "marker": course["marker"],
                     "lastaccess": access, "isfavourite": False, "hidden": False, "overviewfiles": [],
                     "showactivitydates": bool(course["showactivitydates"]),
-                    "showcompletionconditions": bool(course["showcompletionconditions"]),
+                    "showcompletionconditions": completion_conditions_shown(course),
                     "timemodified": course["timemodified"]})
         result.append(row)
     return result

@@ -1,34 +1,38 @@
 """Grade and completion functions of the Moodle stand-in, written from Moodle 4.5's
 grade/report/user/classes/external/user.php, grade/report/user/classes/report/user.php and
-completion/classes/external.php (read, not copied: see tests/moodle_stand_in/contract/README.md).
+completion/classes/external.php (read, not copied: see tests/moodle_stand_in/contract/README.md),
+and held to the live 4.5.6 site's answers.
 
-The gradebook is reduced to the course total item (itemtype "course"): the test controls set a
-user's course total directly, as an aggregated grade (not an override). Activities are not
-modelled, so there are no "mod" items and course progress is always null. Course completion has
-one criterion, "Manual completion by others" for the Teacher role, met when the course is marked
-complete with MoodleStandIn.complete().
+The gradebook has manual grade items (itemtype "manual") and the course total (itemtype "course"),
+aggregated the default way: Natural, empty grades excluded, so a user's total is the sum of that
+user's item grades out of the sum of those items' maximums. A course without grade items has a
+0-0 total, so a teacher's override of the total is stored as 0. Activities are not modelled, so
+there are no "mod" items. Course completion has one criterion, "Manual completion by others" for
+the Teacher role, met when the course is marked complete with MoodleStandIn.complete().
 """
 
 from __future__ import annotations
 
 import time
-from decimal import ROUND_HALF_UP, Decimal
 
 from .courses import (
     GRADEBOOK_ROLES,
     SITE_ID,
     completion_enabled,
+    format_float,
     format_string,
     fullname,
     get_course,
     is_active,
     is_tracked_user,
 )
-from .server import DEFAULT, MoodleError, MoodleStandIn, Value, moodle_exception, ws_function
+from .server import DEFAULT, MoodleError, MoodleStandIn, Value, json_number, moodle_exception, ws_function
 
 COMPLETION_CRITERIA_TYPE_ROLE = 7
 COMPLETION_AGGREGATION_ALL = 1
 CRITERIA_ROLE_TITLE = "Teacher"  # role_get_name() of editingteacher without a course rename
+DEFAULT_ITEM_NAME = "Final assessment"  # the manual item set_grade makes when a course has none
+FORMAT_MOODLE, FORMAT_PLAIN = 0, 2
 
 
 def missing_record(table: str) -> MoodleError:
@@ -40,20 +44,60 @@ def missing_record(table: str) -> MoodleError:
 # --------------------------------------------------------------------------- test controls (called under the lock)
 
 
+def add_grade_item(site: MoodleStandIn, courseid: int, itemname: str, grademax: float) -> dict:
+    """A manual grade item (Gradebook setup > Add grade item), listed after the course's earlier ones."""
+    get_course(site, courseid)
+    item = {"id": site.next_grade_item_id, "itemname": itemname, "grademax": float(grademax)}
+    site.next_grade_item_id += 1
+    site.grade_items.setdefault(courseid, []).append(item)
+    return item
+
+
+def _grade_item(site: MoodleStandIn, courseid: int, itemname: str | None, grademax: float) -> dict:
+    items = site.grade_items.get(courseid, [])
+    found = items[:1] if itemname is None else [item for item in items if item["itemname"] == itemname]
+    item = found[0] if found else add_grade_item(site, courseid, itemname or DEFAULT_ITEM_NAME, grademax)
+    item["grademax"] = float(grademax)  # the teacher (re)set the item's maximum grade
+    return item
+
+
 def set_grade(site: MoodleStandIn, courseid: int, userid: int, grade: float | None, grademax: float,
-              dategraded: int | None) -> dict:
-    """The user's course total: finalgrade (None = no grade), rawgrademax, and the time it was graded."""
-    course = get_course(site, courseid)
+              dategraded: int | None, item: str | None, override: bool) -> dict:
+    """The user's grade for a grade item (bounded by its range; None removes it), or with ``override`` a
+    teacher's override of the course total, bounded by the total's range (0-0 without grade items)."""
+    get_course(site, courseid)
     if userid not in site.users:
         raise ValueError(f"no user {userid}")
     now = int(time.time())
-    grades = site.grades.setdefault(courseid, {})
-    record = grades.get(userid) or {"timecreated": now}
-    record.update(finalgrade=None if grade is None else float(grade), grademax=float(grademax),
-                  dategraded=now if dategraded is None else int(dategraded))
-    grades[userid] = record
-    course["grademax"] = float(grademax)
+    record = site.grades.setdefault(courseid, {}).setdefault(userid, {"timecreated": now, "items": {}})
+    when = now if dategraded is None else int(dategraded)
+    if override:
+        high = sum(i["grademax"] for i in site.grade_items.get(courseid, []))
+        record["override"] = None if grade is None else {"finalgrade": min(max(float(grade), 0.0), high),
+                                                         "dategraded": when}
+        return record
+    target = _grade_item(site, courseid, item, grademax)
+    if grade is None:
+        record["items"].pop(str(target["id"]), None)
+    else:
+        record["items"][str(target["id"])] = {"finalgrade": min(max(float(grade), 0.0), target["grademax"]),
+                                              "dategraded": when}
     return record
+
+
+def upgrade_grade_state(site: MoodleStandIn) -> None:
+    """A state file from before grade items held each course total directly: make it the grade of the
+    course's first manual item, as set_grade does now."""
+    for courseid, members in site.grades.items():
+        for userid, record in members.items():
+            if "items" in record:
+                continue
+            old = dict(record)
+            record.clear()
+            record.update(timecreated=old["timecreated"], items={})
+            set_grade(site, courseid, userid, old["finalgrade"], old["grademax"], old["dategraded"], None, False)
+    for course in site.courses.values():
+        course.pop("grademax", None)
 
 
 def complete(site: MoodleStandIn, courseid: int, userid: int, timecompleted: int | None) -> None:
@@ -74,40 +118,62 @@ def is_course_complete(site: MoodleStandIn, courseid: int, userid: int) -> bool:
 # --------------------------------------------------------------------------- gradereport_user_get_grade_items
 
 
-def format_float(value: float, decimals: int) -> str:
-    """format_float(): number_format() rounds half away from zero."""
-    return str(Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP))
-
-
-def course_total_item(site: MoodleStandIn, course: dict, userid: int) -> dict:
-    """One gradeitemsdata row of the user report for the course total, as seen by a site admin with the
-    report's default settings (weight, grade, range, percentage, feedback on; rank, letter, average off).
-    The course item has no parent, so its aggregation hint has no weight and status 'unknown': no
-    weightraw, weightformatted or status keys."""
-    if course["gradeitemid"] is None:  # the site course gets its gradebook on first use
-        course["gradecategoryid"], course["gradeitemid"] = site.next_grade_category_id, site.next_grade_item_id
-        site.next_grade_category_id += 1
-        site.next_grade_item_id += 1
-    grade = site.grades.get(course["id"], {}).get(userid)
-    final = None if grade is None else grade["finalgrade"]
-    grademin, grademax = 0.0, float(grade["grademax"] if grade and final is not None else course["grademax"])
+def _report_row(key: dict, final: float | None, grademax: float, dategraded: int | None, *, overridden: bool = False,
+                feedbackformat: int = FORMAT_MOODLE, weight: float | None = None) -> dict:
+    """One gradeitemsdata row of the user report as a site admin sees it with the report's default
+    settings (weight, grade, range, percentage, feedback on; rank, letter, average off). ``key`` holds the
+    item's identifying columns; a weight is shown only for an item that counts in the user's total."""
+    grademin = 0.0
     if final is None:
         formatted = percentage = "-"
     else:
         formatted = format_float(final, 2)
-        bounded = min(max(final, grademin), grademax)
-        percentage = "" if grademax == grademin else \
-            format_float((bounded - grademin) / (grademax - grademin) * 100, 2) + " %"
-    return {"id": course["gradeitemid"], "itemname": None, "itemtype": "course", "itemmodule": None,
-            "iteminstance": course["gradecategoryid"], "itemnumber": None, "idnumber": None, "categoryid": None,
-            "outcomeid": None, "scaleid": None, "locked": False,
-            "graderaw": final,
-            "gradedatesubmitted": None if grade is None else grade["timecreated"],
-            "gradedategraded": None if final is None else grade["dategraded"],
-            "gradehiddenbydate": False, "gradeneedsupdate": False, "gradeishidden": False, "gradeislocked": False,
-            "gradeisoverridden": False, "gradeformatted": formatted, "grademin": grademin, "grademax": grademax,
-            "rangeformatted": f"{format_float(grademin, 0)}&ndash;{format_float(grademax, 0)}",
-            "percentageformatted": percentage, "feedback": "", "feedbackformat": 0}
+        percentage = "" if grademax == grademin else format_float((final - grademin) / (grademax - grademin) * 100,
+                                                                  2) + " %"
+    row = {**key, "outcomeid": None, "scaleid": None, "locked": False}
+    if weight is not None:
+        row.update(weightraw=json_number(weight), weightformatted=format_float(weight * 100, 2) + " %")
+    row.update({"graderaw": json_number(final), "gradedatesubmitted": None,  # set for activities only
+                "gradedategraded": None if final is None else dategraded, "gradehiddenbydate": False,
+                "gradeneedsupdate": False, "gradeishidden": False, "gradeislocked": False,
+                "gradeisoverridden": overridden, "gradeformatted": formatted, "grademin": json_number(grademin),
+                "grademax": json_number(grademax),
+                "rangeformatted": f"{format_float(grademin, 0)}&ndash;{format_float(grademax, 0)}",
+                "percentageformatted": percentage, "feedback": "", "feedbackformat": feedbackformat})
+    return row
+
+
+def user_grade_items(site: MoodleStandIn, course: dict, userid: int) -> list[dict]:
+    """The course's grade items in order, then the course total, for one user (Natural aggregation with
+    empty grades excluded: the total and its maximum count only the items the user has a grade in)."""
+    if course["gradeitemid"] is None:  # the site course gets its gradebook on first use
+        course["gradecategoryid"], course["gradeitemid"] = site.next_grade_category_id, site.next_grade_item_id
+        site.next_grade_category_id += 1
+        site.next_grade_item_id += 1
+    items = site.grade_items.get(course["id"], [])
+    record = site.grades.get(course["id"], {}).get(userid) or {"items": {}}
+    graded = {item["id"]: record["items"][str(item["id"])] for item in items if str(item["id"]) in record["items"]}
+    counted_max = sum(item["grademax"] for item in items if item["id"] in graded)
+    rows = []
+    for item in items:
+        grade = graded.get(item["id"])
+        rows.append(_report_row(
+            {"id": item["id"], "itemname": format_string(item["itemname"]), "itemtype": "manual", "itemmodule": None,
+             "iteminstance": None, "itemnumber": 0, "idnumber": None, "categoryid": course["gradecategoryid"]},
+            None if grade is None else grade["finalgrade"], item["grademax"], None if grade is None else
+            grade["dategraded"], weight=None if grade is None or not counted_max else item["grademax"] / counted_max))
+    total_key = {"id": course["gradeitemid"], "itemname": None, "itemtype": "course", "itemmodule": None,
+                 "iteminstance": course["gradecategoryid"], "itemnumber": None, "idnumber": None, "categoryid": None}
+    override = record.get("override")
+    if override:
+        rows.append(_report_row(total_key, override["finalgrade"], sum(i["grademax"] for i in items),
+                                override["dategraded"], overridden=True))
+    elif graded:
+        rows.append(_report_row(total_key, sum(g["finalgrade"] for g in graded.values()), counted_max,
+                                max(g["dategraded"] for g in graded.values()), feedbackformat=FORMAT_PLAIN))
+    else:
+        rows.append(_report_row(total_key, None, sum(i["grademax"] for i in items), None))
+    return rows
 
 
 @ws_function("gradereport_user_get_grade_items",
@@ -132,7 +198,7 @@ def get_grade_items(site: MoodleStandIn, courseid: int, userid: int, groupid: in
                        key=lambda u: (u["lastname"], u["firstname"], u["id"]))
     usergrades = [{"courseid": course["id"], "courseidnumber": format_string(course["idnumber"]),
                    "userid": user["id"], "userfullname": fullname(user), "useridnumber": user["idnumber"],
-                   "maxdepth": 2, "gradeitems": [course_total_item(site, course, user["id"])]} for user in users]
+                   "maxdepth": 2, "gradeitems": user_grade_items(site, course, user["id"])} for user in users]
     return {"usergrades": usergrades, "warnings": []}
 
 

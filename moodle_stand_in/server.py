@@ -33,7 +33,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 REST_PATH = "/webservice/rest/server.php"
 RELEASE = "4.5.6 (Build: 20250811)"
-VERSION = "2024100706"
+VERSION = "2024100706"         # core's; a plugin's functions (gradereport_user_*, auth_email_*, ...) carry its own
+PLUGIN_VERSION = "2024100700"
 SITE_NAME = "Moodle stand-in"
 GUEST_ID, ADMIN_ID = 1, 2
 MAX_INPUT_VARS = 5000  # Moodle 4.5 requires PHP max_input_vars >= 5000; PHP drops the rest silently.
@@ -285,7 +286,8 @@ def get_site_info(site: MoodleStandIn, serviceshortnames: list) -> dict:
         "sitename": SITE_NAME, "username": user["username"], "firstname": user["firstname"],
         "lastname": user["lastname"], "fullname": f"{user['firstname']} {user['lastname']}", "lang": "en",
         "userid": user["id"], "siteurl": site.base_url, "userpictureurl": site.picture_url("f1"),
-        "functions": [{"name": name, "version": VERSION} for name in site.functions],
+        "functions": [{"name": name, "version": VERSION if name.startswith("core_") else PLUGIN_VERSION}
+                      for name in site.functions],
         "downloadfiles": 0, "uploadfiles": 0, "release": RELEASE, "version": VERSION, "mobilecssurl": "",
         "advancedfeatures": [{"name": k, "value": v} for k, v in features.items()],
         "usercanmanageownfiles": True, "userquota": 0 if admin else 104857600,
@@ -333,6 +335,14 @@ def _listify(node: Any) -> Any:
     if node and all(k.isdigit() and str(int(k)) == k for k in node):
         return list(node.values())
     return node
+
+
+def json_number(value: float | None) -> int | float | None:
+    """How Moodle's answers carry decimals from the database: whole numbers as JSON ints (70, 100, 0),
+    others as floats (72.5)."""
+    if value is None:
+        return None
+    return int(value) if float(value).is_integer() else float(value)
 
 
 def php_json(value: Any) -> bytes:
@@ -383,35 +393,48 @@ def _html_page(status: int) -> bytes:
 class MoodleStandIn:
     """A Moodle 4.5 site reduced to its REST web services, served on localhost from memory.
 
-    Tests read ``users``/``calls`` directly and steer faults with ``fail_next_requests``,
-    ``delay_next_requests``, ``web_services_enabled``, ``expired_token`` and ``debug``.
+    Tests read ``users``/``calls``/``server_log`` directly and set the site up with these controls::
+
+        fail_next_requests(count, status=503) ; delay_next_requests(count, seconds)   # faults
+        web_services_enabled: bool = True  # False: HTTP 403, empty body
+        maintenance: str | None = None     # "admin": the sitemaintenance error object (HTTP 200) for the
+                                           # token user; "cli": HTTP 503 + cli_maintenance_page, every request
+        expired_token: bool = False ; debug: bool = False ; allow_accounts_same_email: bool = False
+        max_input_vars: int = 5000         # PHP cuts the tail of a bigger request, HTTP 200, server_log warns
+        add_user(**mdl_user_fields) -> dict ; set_token_user(userid)   # default token user: the admin
 
     Courses, enrolments, grades and completions (all kept in the state file too)::
 
         course_custom_fields: list[dict]   # definitions, in display order: shortname, name, type
-                                           # ("text", "textarea", "select", "checkbox", "date"), options
-                                           # (select: the option texts; Moodle stores the 1-based index),
-                                           # optional defaultvalue, checkbydefault, includetime, visibility
-                                           # (2 everyone, 1 teachers, 0 nobody - not even an admin sees it)
+                                           # ("text", "textarea", "select", "checkbox", "date", "number"),
+                                           # options (select: the option texts; Moodle stores the 1-based
+                                           # index), optional defaultvalue, checkbydefault, includetime,
+                                           # decimalplaces, visibility (2 everyone, 1 teachers, 0 nobody -
+                                           # not even an admin sees it)
         signup_enabled: bool = True        # False: auth_email_get_signup_settings -> registrationdisabled
         add_category(name, *, parent=0, idnumber="") -> dict
         add_course(shortname, fullname=None, *, categoryid, idnumber="", visible=1, startdate=0,
                    enablecompletion=1, has_completion_criteria=True,
                    customfields: dict[str, str] | None = None, **more_mdl_course_fields) -> dict
             # customfields by shortname with the DISPLAY value: select option text (unknown text
-            # stores 0 = no value), checkbox "1"/"0", date int timestamp, text/textarea string
+            # stores 0 = no value), checkbox "1"/"0", date int timestamp, number "70" ("" = none),
+            # text/textarea string
         update_course(courseid, **fields)  # mdl_course fields, categoryid, customfields (merged)
+        reorder_courses(courseids)         # mdl_course's physical row order, which get_courses answers in
         delete_course(courseid)            # its enrolments, grades and completions go with it
         enrol(userid, courseid, role="student", *, suspended=False) ; unenrol(userid, courseid)
-        set_grade(courseid, userid, grade: float | None, *, grademax=100.0, dategraded: int | None = None)
-            # the course total; dategraded defaults to now, so every change moves gradedategraded
+        add_grade_item(courseid, itemname, *, grademax=100.0) -> dict   # a manual grade item
+        set_grade(courseid, userid, grade: float | None, *, grademax=100.0, dategraded: int | None = None,
+                  item: str | None = None, override=False)
+            # a grade item's grade (the total sums them) or the teacher's override of the course total;
+            # dategraded defaults to now, so every change moves gradedategraded
         complete(courseid, userid, *, timecompleted: int | None)  # None removes the completion
         touch(userid, when: int)           # user lastaccess (firstaccess if unset) and the course
                                            # lastaccess of every course the user is enrolled in
 
     The site starts with the site course (id 1) and the category "Category 1" (id 1). The state is
-    plain data on the object (``courses``, ``categories``, ``enrolments``, ``grades``,
-    ``completions``, ``course_access``): read it freely, change it only through these methods.
+    plain data on the object (``courses``, ``course_rows``, ``categories``, ``enrolments``, ``grade_items``,
+    ``grades``, ``completions``, ``course_access``): read it freely, change it only through these methods.
     """
 
     def __init__(self, token: str, *, functions: Iterable[str] | None = None, state_path: Path | None = None,
@@ -522,6 +545,14 @@ class MoodleStandIn:
             self._save()
             return copy.deepcopy(record)
 
+    def reorder_courses(self, courseids: list[int]) -> None:
+        """Set the physical order of mdl_course rows (core_course_get_courses answers in it); these ids first,
+        the others after in their order. New courses are appended and update_course moves a row last."""
+        from . import courses
+        with self._lock:
+            courses.reorder_courses(self, courseids)
+            self._save()
+
     def delete_course(self, courseid: int) -> None:
         from . import courses
         with self._lock:
@@ -541,12 +572,23 @@ class MoodleStandIn:
             courses.unenrol(self, userid, courseid)
             self._save()
 
-    def set_grade(self, courseid: int, userid: int, grade: float | None, *, grademax: float = 100.0,
-                  dategraded: int | None = None) -> None:
-        """The user's course total (None: no grade); dategraded defaults to now."""
+    def add_grade_item(self, courseid: int, itemname: str, *, grademax: float = 100.0) -> dict:
+        """A manual grade item of the course (range 0-grademax), listed before the course total."""
         from . import grades
         with self._lock:
-            grades.set_grade(self, courseid, userid, grade, grademax, dategraded)
+            item = grades.add_grade_item(self, courseid, itemname, grademax)
+            self._save()
+            return copy.deepcopy(item)
+
+    def set_grade(self, courseid: int, userid: int, grade: float | None, *, grademax: float = 100.0,
+                  dategraded: int | None = None, item: str | None = None, override: bool = False) -> None:
+        """The user's grade (None: none) in grade item ``item`` (default the course's first, made as the manual
+        item "Final assessment" if it has none), whose range becomes 0-grademax; the course total sums them.
+        ``override=True``: a teacher's override of the course total instead, kept within the total's range
+        (0-0 in a course without grade items, so it is stored as 0). dategraded defaults to now."""
+        from . import grades
+        with self._lock:
+            grades.set_grade(self, courseid, userid, grade, grademax, dategraded, item, override)
             self._save()
 
     def complete(self, courseid: int, userid: int, *, timecompleted: int | None) -> None:

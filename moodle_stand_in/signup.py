@@ -28,7 +28,7 @@ PROFILE_FIELD_DEFAULTS = {"description": "", "descriptionformat": 1, "locked": 0
 
 
 def _format_text(text: str | None) -> str:
-    """util::format_text() of plain content: empty stays empty (the format becomes FORMAT_HTML)."""
+    """util::format_text() of plain content: empty stays empty; defaultdataformat is answered as stored (0)."""
     return re.sub(r"<script.*?</script>", "", text or "", flags=re.S | re.I)
 
 
@@ -46,7 +46,9 @@ def get_signup_settings(site: MoodleStandIn) -> dict:
         row = {key: field.get(key) for key in PROFILE_FIELD_COLUMNS}
         row["categoryname"] = format_string(field.get("categoryname", PROFILE_CATEGORY_NAME))
         row["name"] = format_string(field["name"])
-        row["defaultdata"], row["defaultdataformat"] = _format_text(field["defaultdata"]), 1
+        row["defaultdata"] = _format_text(field["defaultdata"])
+        if field["datatype"] == "menu":  # the menu field's options again (its param2 column is NULL)
+            row["param2"] = field["param1"]
         fields.append(row)
     if fields:
         result["profilefields"] = fields

@@ -33,9 +33,11 @@ from .server import (
     ws_function,
 )
 
+# A text field made with the form: display size 30, maximum length 2048, not a password, no link.
+TEXT_FIELD_PARAMS = {"param1": "30", "param2": "2048", "param3": "0", "param4": "", "param5": ""}
 DEFAULT_PROFILE_FIELDS = [
-    {"id": i, "shortname": short, "name": name, "datatype": kind, "param1": options, "defaultdata": "",
-     "categoryid": 1, "sortorder": i, "required": 0, "visible": 2}
+    {"id": i, "shortname": short, "name": name, "datatype": kind, "defaultdata": "", "categoryid": 1,
+     "sortorder": i, "required": 0, "visible": 2, **({"param1": options} if kind == "menu" else TEXT_FIELD_PARAMS)}
     for i, (short, name, kind, options) in enumerate([
         ("gender", "Gender", "menu", "Male\nFemale\nOther"),
         ("disability", "Disability", "menu", "Yes\nNo"),

@@ -6,8 +6,13 @@ the body and nested parameters as PHP arrays (``users[0][customfields][0][type]=
 Comparison: same HTTP status; for JSON bodies the same keys at every level and the same JSON types;
 error objects must match exception/errorcode/message exactly. For our own recordings
 (tests/moodle_stand_in/contract/recordings) every other scalar must match too, except volatile ones (ids, times,
-URLs, keys) which are compared by type. Recordings from a real site (../shared/moodle-contract) come
-from an unknown site state, so for those only the shape and the error objects are compared.
+URLs, keys) which are compared by type. Recordings from the live site (../shared/moodle-contract) come
+from a site whose ids and times differ, so for those only the shape and the error objects are compared.
+
+A live recording's ``setup`` names only what the stand-in could express when it was made; what its
+``description`` adds (maintenance mode, a manual grade item, a teacher's override, the token's user)
+is in contract/shared_setup.json, merged into that setup. The merge may only add, never change what
+the recording says.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from moodle_stand_in import MoodleStandIn
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OWN_DIR = Path(__file__).resolve().parent / "contract" / "recordings"
 SHARED_DIR = REPO_ROOT.parent / "shared" / "moodle-contract"
+SHARED_SETUP = Path(__file__).resolve().parent / "contract" / "shared_setup.json"
 TOKEN = "0123456789abcdef0123456789abcdef"
 VOLATILE = {"id", "userid", "itemid", "siteid", "siteurl", "userpictureurl", "profileimageurl",
             "profileimageurlsmall", "userprivateaccesskey", "firstaccess", "lastaccess", "timecreated",
@@ -93,13 +99,16 @@ def resolve(value, refs: dict[str, dict[str, int]]):
 
 
 def build_site(setup: dict) -> tuple[MoodleStandIn, dict[str, dict[str, int]]]:
-    """A fresh stand-in with the recording's setup applied, in order: users, categories, courses,
-    enrolments, grades, completions, access times (MoodleStandIn.touch)."""
+    """A fresh stand-in with the recording's setup applied, in order: users, the token's user, categories,
+    courses (in the order listed, which is their physical order), grade items, enrolments, grades,
+    completions, access times (MoodleStandIn.touch), then the site switches."""
     site = MoodleStandIn(TOKEN, functions=setup.get("functions"),
                          allow_accounts_same_email=setup.get("allow_accounts_same_email", False))
     refs: dict[str, dict[str, int]] = {"id": {}, "course": {}, "category": {}}
     for user in setup.get("users", []):
         refs["id"][user["username"]] = site.add_user(**user)["id"]
+    if "token_user" in setup:
+        site.set_token_user(refs["id"][setup["token_user"]])
     for category in setup.get("categories", []):
         category = resolve(category, refs)  # one at a time: a parent is an earlier category
         name = category.pop("name")
@@ -108,6 +117,8 @@ def build_site(setup: dict) -> tuple[MoodleStandIn, dict[str, dict[str, int]]]:
         course = resolve(course, refs)
         shortname = course.pop("shortname")
         refs["course"][shortname] = site.add_course(shortname, **course)["id"]
+    for item in resolve(setup.get("grade_items", []), refs):
+        site.add_grade_item(**item)
     for enrolment in resolve(setup.get("enrolments", []), refs):
         site.enrol(**enrolment)
     for grade in resolve(setup.get("grades", []), refs):
@@ -117,9 +128,26 @@ def build_site(setup: dict) -> tuple[MoodleStandIn, dict[str, dict[str, int]]]:
     for access in resolve(setup.get("access", []), refs):
         site.touch(**access)
     site.web_services_enabled = setup.get("web_services_enabled", True)
+    site.maintenance = setup.get("maintenance")
     site.expired_token = setup.get("expired_token", False)
     site.signup_enabled = setup.get("signup_enabled", True)
     return site, refs
+
+
+def with_supplement(setup, extra, path: str = "setup"):
+    """``setup`` with ``extra`` merged in: objects key by key, lists item by item (extra items appended).
+    Refuses to change a value the recording already has, so a supplement can only add what the
+    recording's description states."""
+    if extra is None:
+        return setup
+    if isinstance(setup, dict) and isinstance(extra, dict):
+        return {**setup, **{k: with_supplement(setup[k], v, f"{path}.{k}") if k in setup else v
+                            for k, v in extra.items()}}
+    if isinstance(setup, list) and isinstance(extra, list):
+        merged = [with_supplement(a, b, f"{path}[{i}]") for i, (a, b) in enumerate(zip(setup, extra, strict=False))]
+        return merged + setup[len(extra):] + extra[len(setup):]
+    assert setup == extra, f"{path}: the supplement would change {setup!r} to {extra!r}"
+    return setup
 
 
 def replay(recording: dict, *, exact: bool) -> None:
@@ -142,6 +170,10 @@ def _load(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def _supplements() -> dict[str, dict]:
+    return _load(SHARED_SETUP)["recordings"]
+
+
 @pytest.mark.parametrize("path", sorted(OWN_DIR.glob("*.json")), ids=lambda p: p.stem)
 def test_own_recording(path: Path) -> None:
     recording = _load(path)
@@ -162,9 +194,29 @@ def _shared_params():
 @pytest.mark.parametrize("path", _shared_params())
 def test_shared_recording(path: Path) -> None:
     recording = _load(path)
-    if not {"request", "response"} <= set(recording) or "wsfunction" not in recording["request"]:
-        pytest.skip(f"{path.name} is not a request/response pair in the recordings format")
-    replay(recording, exact=False)
+    assert {"request", "response"} <= set(recording) and "wsfunction" in recording["request"], \
+        f"{path.name} is not a request/response pair in the recordings format"
+    supplement = _supplements().get(str(path.relative_to(SHARED_DIR)), {})
+    replay({**recording, "setup": with_supplement(recording.get("setup") or {}, supplement.get("setup"))},
+           exact=False)
+
+
+def test_shared_setup_supplements_name_live_recordings() -> None:
+    """Every supplement says which part of its recording's description it expresses, and the recording exists
+    wherever the live recordings are present."""
+    for name, supplement in _supplements().items():
+        assert supplement["description_says"] and supplement["setup"], name
+        if SHARED_DIR.is_dir():
+            assert supplement["description_says"] in _load(SHARED_DIR / name)["description"], name
+
+
+def test_supplements_only_add() -> None:
+    setup = {"users": [{"username": "a"}], "grades": [{"grade": 72.5}]}
+    merged = with_supplement(setup, {"grades": [{"override": True}], "maintenance": "admin"})
+    assert merged == {"users": [{"username": "a"}], "grades": [{"grade": 72.5, "override": True}],
+                      "maintenance": "admin"}
+    with pytest.raises(AssertionError, match="would change"):
+        with_supplement(setup, {"grades": [{"grade": 80}]})
 
 
 def test_compare_catches_shape_changes() -> None:

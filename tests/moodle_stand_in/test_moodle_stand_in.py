@@ -438,16 +438,32 @@ def test_custom_field_values_and_defaults(site):
     site.course_custom_fields.append({"shortname": "secret", "name": "Secret", "type": "text", "visibility": 0})
     category = site.add_category("Other")
     course = site.add_course("X1", categoryid=category["id"], customfields={
-        "testdates": 1_704_103_200, "anothertest": "Expert", "nqflevel": "NQF 10", "passrate": "A & B",
+        "testdates": 1_704_103_200, "anothertest": "Expert", "nqflevel": "NQF 10", "unitstandardid": "A & B",
         "secret": "hidden"})
     _, courses = call(site, "core_course_get_courses", {"options": {"ids": [course["id"]]}})
     fields = {f["shortname"]: (f["valueraw"], f["value"]) for f in courses[0]["customfields"]}
     assert fields["testdates"] == (1_704_103_200, "Monday, 1 January 2024, 10:00 AM")
     assert fields["anothertest"] == (0, None)  # not an option: stored as 0, no value
     assert fields["nqflevel"] == (10, "NQF 10")
-    assert fields["passrate"] == ("A & B", "A &amp; B")
+    assert fields["unitstandardid"] == ("A & B", "A &amp; B")
     assert fields["saqaregistered"] == (0, "No") and fields["testtextarea"] == ("", None)
+    assert fields["passrate"] == (None, None)  # an empty number field: null, not ''
     assert "secret" not in fields  # visibility 0: not even an admin sees it
+
+
+@pytest.mark.parametrize(("entered", "valueraw", "value"), [
+    ("70", 70, "70"), ("72.5", 72.5, "73"), ("0", 0, "0"), ("", None, None)])
+def test_number_custom_field(site, entered, valueraw, value):
+    """customfield_number (Pass Rate on the live site): type 'number', valueraw a JSON int unless fractional,
+    value formatted with the field's 0 decimal places."""
+    course = site.add_course("N1", categoryid=1, customfields={"passrate": entered})
+    _, courses = call(site, "core_course_get_courses", {"options": {"ids": [course["id"]]}})
+    (field,) = [f for f in courses[0]["customfields"] if f["shortname"] == "passrate"]
+    assert field == {"name": "Pass Rate", "shortname": "passrate", "type": "number", "valueraw": valueraw,
+                     "value": value}
+    assert type(field["valueraw"]) is type(valueraw)
+    with pytest.raises(ValueError):
+        site.add_course("N2", categoryid=1, customfields={"passrate": "seventy"})  # the course form refuses it
 
 
 def test_signup_settings_list_signup_fields_until_disabled(site):
@@ -637,3 +653,134 @@ def test_token_user_sees_its_own_preferences_and_a_non_admin_site_info(site):
     assert own["preferences"][-1]["name"] == "_lastloaded" and isinstance(own["preferences"][-1]["value"], int)
     with pytest.raises(ValueError):
         site.set_token_user(1)  # the guest owns no token
+
+
+# --------------------------------------------------------------------------- live-site course, grade and signup shapes
+
+
+def course_ids(site, **options) -> list[int]:
+    return [c["id"] for c in call(site, "core_course_get_courses", {"options": options} if options else None)[1]]
+
+
+def test_get_courses_answers_in_the_rows_physical_order(site):
+    first, second, third = (site.add_course(code, categoryid=1)["id"] for code in ("A1", "B2", "C3"))
+    assert course_ids(site) == [1, first, second, third]  # as inserted
+    site.update_course(first, fullname="Renamed")          # an UPDATE writes the row's new version last
+    assert course_ids(site) == [1, second, third, first]
+    assert course_ids(site, ids=[first, second, 9999]) == [second, first]  # not the order asked for, not by id
+    site.reorder_courses([third, second, first])            # the site course last, as in one live answer
+    assert course_ids(site) == [third, second, first, 1]
+    site.delete_course(second)
+    assert course_ids(site) == [third, first, 1]
+
+
+def test_site_course_and_completion_off_courses(site):
+    off = site.add_course("OFF", categoryid=1, enablecompletion=0)
+    on = site.add_course("ON", categoryid=1)
+    _, courses = call(site, "core_course_get_courses")
+    shown = {c["id"]: c for c in courses}
+    assert (shown[1]["summaryformat"], shown[1]["courseformatoptions"], shown[1]["showcompletionconditions"]) \
+        == (0, [{"name": "numsections", "value": 1}], None)
+    assert shown[off["id"]]["showcompletionconditions"] is None
+    assert shown[on["id"]]["showcompletionconditions"] is True and shown[on["id"]]["summaryformat"] == 1
+    user = site.add_user(username="u", email="u@example.com")
+    site.enrol(user["id"], off["id"])
+    assert call(site, "core_enrol_get_users_courses", {"userid": user["id"]})[1][0]["showcompletionconditions"] \
+        is None
+    site.update_course(on["id"], enablecompletion=0)
+    site.update_course(off["id"], enablecompletion=1)  # the form's default comes back
+    shown = {c["id"]: c for c in call(site, "core_course_get_courses")[1]}
+    assert (shown[on["id"]]["showcompletionconditions"], shown[off["id"]]["showcompletionconditions"]) == (None, True)
+
+
+def test_progress_is_100_once_a_course_without_activities_is_complete(site):
+    course, user = driver_course(site)
+
+    def progress():
+        return call(site, "core_enrol_get_users_courses", {"userid": user["id"]})[1][0]["progress"]
+
+    assert progress() is None
+    site.complete(course["id"], user["id"], timecompleted=1_700_000_000)
+    assert progress() == 100
+    site.update_course(course["id"], enablecompletion=0)
+    assert progress() is None
+
+
+def grade_rows(site, courseid: int, userid: int) -> list[dict]:
+    _, body = call(site, "gradereport_user_get_grade_items", {"courseid": courseid, "userid": userid})
+    return body["usergrades"][0]["gradeitems"]
+
+
+def test_grades_are_json_ints_unless_fractional_and_items_come_before_the_total(site):
+    course, user = driver_course(site)
+    site.set_grade(course["id"], user["id"], 45, dategraded=1_700_000_000)
+    item, total = grade_rows(site, course["id"], user["id"])
+    assert (item["itemtype"], item["itemname"], item["weightraw"], item["weightformatted"]) == \
+        ("manual", "Final assessment", 1, "100.00 %")
+    assert total["itemtype"] == "course" and "weightraw" not in total
+    for row in (item, total):
+        assert [type(row[key]) for key in ("graderaw", "grademin", "grademax")] == [int, int, int]
+        assert row["gradedatesubmitted"] is None and row["gradedategraded"] == 1_700_000_000
+    assert total["feedbackformat"] == 2  # an aggregated total, as the live site answers
+    site.set_grade(course["id"], user["id"], 72.5)
+    assert type(grade_rows(site, course["id"], user["id"])[1]["graderaw"]) is float
+
+
+def test_natural_aggregation_counts_only_graded_items(site):
+    course, user = driver_course(site)
+    site.add_grade_item(course["id"], "Theory", grademax=50)
+    site.add_grade_item(course["id"], "Practical", grademax=100)
+    site.set_grade(course["id"], user["id"], 40, item="Theory", grademax=50)
+    theory, practical, total = grade_rows(site, course["id"], user["id"])
+    assert (theory["weightraw"], "weightraw" in practical) == (1, False)  # an empty grade is excluded
+    assert (total["graderaw"], total["grademax"], total["percentageformatted"]) == (40, 50, "80.00 %")
+    site.set_grade(course["id"], user["id"], 120, item="Practical")  # bounded by the item's range
+    theory, practical, total = grade_rows(site, course["id"], user["id"])
+    assert (practical["graderaw"], total["graderaw"], total["grademax"]) == (100, 140, 150)
+    assert (theory["weightformatted"], practical["weightformatted"]) == ("33.33 %", "66.67 %")
+
+
+def test_a_course_without_grade_items_has_a_0_0_total_and_stores_an_override_as_0(site):
+    course, user = driver_course(site)
+    (empty,) = grade_rows(site, course["id"], user["id"])
+    assert (empty["graderaw"], empty["grademax"], empty["rangeformatted"], empty["percentageformatted"]) == \
+        (None, 0, "0&ndash;0", "-")
+    site.set_grade(course["id"], user["id"], 72.5, override=True, dategraded=1_700_000_000)
+    (total,) = grade_rows(site, course["id"], user["id"])
+    assert (total["graderaw"], total["grademax"], total["gradeisoverridden"], total["gradeformatted"],
+            total["percentageformatted"], total["gradedategraded"]) == (0, 0, True, "0.00", "", 1_700_000_000)
+    site.add_grade_item(course["id"], "Exam")  # now the total's range is 0-100: a new override keeps its value
+    site.set_grade(course["id"], user["id"], 72.5, override=True)
+    assert grade_rows(site, course["id"], user["id"])[-1]["graderaw"] == 72.5
+
+
+def test_a_state_file_with_course_totals_gets_them_as_item_grades(tmp_path):
+    state = tmp_path / "moodle.json"
+    with MoodleStandIn(TOKEN, state_path=state) as first:
+        course, user = driver_course(first)
+    saved = json.loads(state.read_text())  # as an earlier stand-in wrote it: the total itself, no items
+    saved["grades"] = {str(course["id"]): {str(user["id"]): {"timecreated": 1, "finalgrade": 81.5, "grademax": 90.0,
+                                                             "dategraded": 1_700_000_000}}}
+    for key in ("grade_items", "course_rows"):
+        del saved[key]
+    state.write_text(json.dumps(saved))
+    with MoodleStandIn(TOKEN, state_path=state) as second:
+        item, total = grade_rows(second, course["id"], user["id"])
+        assert (item["itemname"], total["graderaw"], total["grademax"]) == ("Final assessment", 81.5, 90)
+        assert course_ids(second) == [1, course["id"]]
+
+
+def test_signup_settings_field_params_as_the_live_site(site):
+    _, settings = call(site, "auth_email_get_signup_settings")
+    fields = {f["shortname"]: f for f in settings["profilefields"]}
+    assert fields["gender"]["param2"] == fields["gender"]["param1"] == "Male\nFemale\nOther"
+    assert [fields["uifref"][f"param{n}"] for n in range(1, 6)] == ["30", "2048", "0", "", ""]
+    assert {f["defaultdataformat"] for f in fields.values()} == {0}
+
+
+def test_site_info_function_versions_are_their_components(site):
+    _, info = call(site, "core_webservice_get_site_info")
+    versions = {f["name"]: f["version"] for f in info["functions"]}
+    assert (versions["core_user_create_users"], versions["gradereport_user_get_grade_items"],
+            versions["auth_email_get_signup_settings"]) == ("2024100706", "2024100700", "2024100700")
+    assert (info["release"], info["version"]) == ("4.5.6 (Build: 20250811)", "2024100706")
