@@ -193,7 +193,8 @@ def _holders(hook: MoodleHook, item: dict) -> list[dict]:
     check does not, so e-mails are also searched with ``core_user_get_users`` (a case-insensitive
     LIKE, where "_" and "%" match anything: the answer is filtered here).
     """
-    found = {int(user["id"]): user for user in users_by_field(hook, "username", [item["username"]])}
+    found = {int(user["id"]): user
+             for user in users_by_field(hook, "username", [item["username"]] if item.get("username") else [])}
     if item.get("email"):
         answer = hook.call("core_user_get_users", criteria=[{"key": "email", "value": item["email"]}])
         found |= {int(user["id"]): user for user in answer.get("users", [])

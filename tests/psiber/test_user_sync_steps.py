@@ -290,3 +290,35 @@ def test_two_applies_started_at_once_write_each_account_once_and_report_it_once(
     assert sorted((r["created"], r["adopted"]) for r in results.values()) == [(0, 20), (20, 0)]
     creates = sum(1 for name, _ in moodle.calls if name == "core_user_create_users")
     assert creates == 5, "the run that waited for the lock sent no create at all"
+
+
+def test_an_update_call_refused_whole_but_applied_in_part_is_read_back_before_anyone_is_failed(moodle, tmp_path):
+    users = [moodle.add_user(username=f"user{n}@example.com", email=f"user{n}@example.com", idnumber=f"E{n:03d}")
+             for n in range(1, 4)]
+    updates = [{"employee_id": n, "employee_number": f"E{n:03d}", "action": "updated", "id": user["id"],
+                "changed": ["firstname"], "firstname": f"Renamed{n}"} for n, user in enumerate(users, start=1)]
+    updates[1] |= {"changed": ["firstname", "password"], "password": "weak"}  # makes Moodle fail the whole call
+    write_json(tmp_path / "user_plan.json", {"creates": [], "updates": updates, "links": [], "outcomes": []})
+    apply(integration(), tmp_path)
+    outcomes = {o["record"]: o["action"] for o in read_json(tmp_path / "applied.json")["outcomes"]}
+    assert outcomes == {"E001": "updated", "E002": "failed", "E003": "updated"}
+    assert [moodle.users[u["id"]]["firstname"] for u in (users[0], users[2])] == ["Renamed1", "Renamed3"]
+    assert sum(1 for name, _ in moodle.calls if name == "core_user_update_users") == 2  # the call, then E002 alone
+
+
+def test_a_create_call_cut_by_max_input_vars_sends_the_missing_users_again(moodle, tmp_path):
+    moodle.max_input_vars = 1000  # the site's PHP; the integration believes Moodle's minimum, 5000
+    creates = [create_entry(n) for n in range(1, 201)]
+    write_json(tmp_path / "user_plan.json", {"creates": creates, "updates": [], "links": [], "outcomes": []})
+    result = apply(integration(users={"batch_size": 200}), tmp_path)
+    assert result["created"] == 200
+    assert {e["username"] for e in creates} <= {u["username"] for u in moodle.users.values()}
+    assert moodle.server_log, "the site did cut a call"
+
+
+def test_batches_sized_from_the_sites_max_input_vars_are_never_cut(moodle, tmp_path):
+    moodle.max_input_vars = 1000
+    write_json(tmp_path / "user_plan.json", {"creates": [create_entry(n) for n in range(1, 201)], "updates": [],
+                                             "links": [], "outcomes": []})
+    assert apply(integration(users={"batch_size": 200}, moodle_max_input_vars=1000), tmp_path)["created"] == 200
+    assert moodle.server_log == []
