@@ -320,3 +320,63 @@ def test_a_completion_status_a_live_site_refuses_is_one_warning_and_the_run_goes
     assert (record, "warning", reason) in [(o["record"], o["action"], o["reason"]) for o in plan["outcomes"]]
     assert counts["new_attempts"] == 1
     assert select_watermark(engine, LIVE.key, "results") == NOW - result_sync.WATERMARK_OVERLAP_SECONDS
+
+
+def test_courses_and_results_from_a_stand_in_that_answers_like_a_live_site(engine, tmp_path, monkeypatch):
+    """Course rows in no order (site course last), a number field with a display template, a JSON-integer grade
+    below the pass mark, and a course without grade items whose override Moodle stored as 0 in its 0–0 range."""
+    import json
+
+    from moodle.hook import MoodleHook
+    from moodle_stand_in import MoodleStandIn
+    from psiber.psiber_db import upsert_user_links
+
+    with MoodleStandIn("t0ken-t0ken-t0ken-t0ken") as moodle:
+        monkeypatch.setenv("AIRFLOW_CONN_MOODLE", json.dumps({"conn_type": "http", "host": moodle.base_url,
+                                                              "password": "t0ken-t0ken-t0ken-t0ken"}))
+        [pass_rate] = [f for f in moodle.course_custom_fields if f["shortname"] == "passrate"]
+        pass_rate.update(decimalplaces=1, display="{value} out of 100")
+        category = moodle.add_category("Driver Training")["id"]
+        graded = moodle.add_course("DRV-101", categoryid=category, idnumber="DRV-101", startdate=NOW - 86_400,
+                                   customfields={"passrate": "70"})["id"]
+        no_items = moodle.add_course("HS-1", categoryid=category, idnumber="HS-1", startdate=NOW - 86_400,
+                                     customfields={"passrate": "60"})["id"]
+        no_completion = moodle.add_course("ONB-1", categoryid=category, idnumber="ONB-1", enablecompletion=0)["id"]
+        moodle.reorder_courses([no_items, no_completion, graded])  # the site course comes last
+        thabo, lindi = (moodle.add_user(username=f"{name}@example.com", email=f"{name}@example.com",
+                                        idnumber=number)["id"] for name, number in (("thabo", "EE00001"),
+                                                                                    ("lindi", "EE00002")))
+        for user in (thabo, lindi):
+            for course_id in (graded, no_items, no_completion):
+                moodle.enrol(user, course_id)
+            moodle.touch(user, NOW - 600)
+        moodle.set_grade(graded, thabo, 45, dategraded=NOW - 300)
+        moodle.set_grade(no_items, thabo, 72.5, override=True, dategraded=NOW - 300)
+        for course_id in (graded, no_items):
+            moodle.complete(course_id, thabo, timecompleted=NOW - 200)
+        upsert_user_links(engine, LIVE.key, [(1, thabo, "thabo@example.com"), (2, lindi, "lindi@example.com")])
+        hook = MoodleHook("moodle", backoff_seconds=0.01)
+
+        assert [c["id"] for c in hook.call("core_course_get_courses")] == [no_items, no_completion, graded, 1]
+        course_sync.extract_moodle_courses(hook, tmp_path)
+        course_sync.plan_courses(LIVE, engine, tmp_path)
+        course_sync.load_courses(LIVE, engine, tmp_path)
+        result_sync.find_changed_learners(LIVE, hook, engine, tmp_path, full=True)
+        for batch in result_sync.grade_read_batches(LIVE, tmp_path):
+            result_sync.read_course_grades(hook, tmp_path, batch)
+        for batch in result_sync.completion_read_batches(LIVE, tmp_path):
+            result_sync.read_completions(LIVE, hook, engine, tmp_path, batch)
+        result_sync.plan_result_changes(LIVE, engine, tmp_path)
+        counts = result_sync.load_results(LIVE, engine, tmp_path)
+
+    courses = read_json(tmp_path / "course_plan.json")["outcomes"]
+    assert [(o["record"], o["action"]) for o in courses] == [  # by Moodle id, not in Moodle's order
+        ("ONB-1", "warning"), ("DRV-101", "created"), ("HS-1", "created"), ("ONB-1", "created")]
+    rates = dict(engine.connect().execute(text("SELECT course_code, min_pass_rate FROM course")).all())
+    assert {code: rate if rate is None else float(rate) for code, rate in rates.items()} == {
+        "DRV-101": 70.0, "HS-1": 60.0, "ONB-1": None}
+    plan = read_json(tmp_path / "result_plan.json")
+    assert [(a["record"], a["result"], a["grade"]) for a in plan["attempts"]] == [
+        ("EE00001 / DRV-101", "Not Yet Competent", 45.0), ("EE00001 / HS-1", "Competent", None)]
+    assert [o for o in plan["outcomes"] if o["action"] == "invalid"] == [] and plan["reads_complete"]
+    assert counts["new_attempts"] == 2
