@@ -29,9 +29,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-# On import GX's public-API registry logs some 200 INFO lines ("Skipping registering function ...")
-# that would bury each validating task's own log lines.
-logging.getLogger("great_expectations._docs_decorators").setLevel(logging.WARNING)
+# GX logs at INFO what only its developers need: on import its public-API registry
+# (great_expectations._docs_decorators) some 200 "Skipping registering function" lines, its metric
+# registry and fluent-datasource config a few more. They would bury each validating task's own lines;
+# GX's warnings still show.
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 if TYPE_CHECKING:
     from great_expectations.data_context import EphemeralDataContext

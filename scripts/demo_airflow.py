@@ -1,0 +1,290 @@
+"""The demo where support works: the Moodle stand-in and Airflow on this machine, runs made by the scheduler.
+
+Starts the Moodle stand-in and Airflow's API server (with the UI), scheduler, DAG processor and
+triggerer, sized for a 2-core machine, with the demo's Connections in Airflow's metadata database.
+The first start lets the scheduler's run create the Moodle users, lets the learners study, runs
+the next night's sync, and makes one run that fails while Moodle is unreachable, for support to
+clear and see converge. Every run is the scheduler's, so every task has its log in the UI.
+State lives in .demo/airflow-ui/ (``--reset`` starts again). Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+DAG_ID = "psiber_moodle_driver_training"
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+FINISHED = ("success", "failed")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class DemoAirflow:
+    """Airflow's components for one home directory; the browser test starts one of its own."""
+
+    def __init__(self, home: Path, port: int, moodle_port: int, parallelism: int = 4):
+        self.home, self.port, self.moodle_port = home, port, moodle_port
+        self.url = f"http://localhost:{port}"
+        self.parallelism = parallelism
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.moodle = None
+
+    # -- configuration
+
+    def secrets(self) -> dict:
+        """Per-demo keys (JWT signing, Connection encryption, the admin's password), kept out of the repository."""
+        path = self.home / "demo-secrets.json"
+        if not path.exists():
+            from cryptography.fernet import Fernet
+
+            path.write_text(json.dumps({"jwt_secret": secrets.token_urlsafe(64),
+                                        "fernet_key": Fernet.generate_key().decode(),
+                                        "admin_password": secrets.token_urlsafe(12),
+                                        "moodle_token": secrets.token_hex(16)}))
+            path.chmod(0o600)
+        return json.loads(path.read_text())
+
+    def environment(self) -> dict:
+        keys = self.secrets()
+        airflow = self.home / "airflow"
+        passwords = airflow / "simple_auth_manager_passwords.json.generated"
+        airflow.mkdir(parents=True, exist_ok=True)
+        passwords.write_text(json.dumps({"admin": keys["admin_password"]}))
+        passwords.chmod(0o600)
+        return {
+            **os.environ,
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",  # components start `airflow` from PATH
+            "AIRFLOW_HOME": str(airflow),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),  # each slot is a forked worker: 2 cores here
+            "AIRFLOW__CORE__FERNET_KEY": keys["fernet_key"],
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow / 'airflow.db'}",
+            "AIRFLOW__API__BASE_URL": self.url,
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt_secret"],
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            "PSIBER_MOODLE_DATA_DIR": str(self.home / "runs"),
+            "PSIBER_MOODLE_INTEGRATIONS": str(ROOT / "include" / "integrations"),
+            "PSIBER_MOODLE_TASK_RETRIES": "0",  # a failure shows at once; support clears the task
+        }
+
+    def airflow(self, *args: str, **options) -> subprocess.CompletedProcess:
+        return subprocess.run([str(VENV_BIN / "airflow"), *args], env=self.environment(), check=True,
+                              capture_output=True, text=True, **options)
+
+    # -- the Moodle stand-in and the PSIber database
+
+    def start_moodle(self) -> bool:
+        """Start the stand-in on its port; returns True the first time (courses just set up)."""
+        sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
+        from sqlalchemy import create_engine
+
+        from moodle_stand_in import MoodleStandIn
+        from moodle_stand_in.demo_site import add_demo_courses
+        from psiber.demo_company import HAND_MADE_MOODLE_USER, seed_demo_company
+
+        seed_demo_company(create_engine(f"sqlite:///{self.home / 'psiber.db'}"))
+        self.moodle = MoodleStandIn(self.secrets()["moodle_token"], state_path=self.home / "moodle-stand-in.json",
+                                    port=self.moodle_port).start()
+        first_time = not self.moodle.courses or not any(
+            course["shortname"] == "DRV-101" for course in self.moodle.courses.values())
+        if first_time:
+            self.moodle.add_user(**HAND_MADE_MOODLE_USER)
+            add_demo_courses(self.moodle, start=int(time.time()) - 60 * 86_400)
+        return first_time
+
+    def course_ids(self) -> dict[str, int]:
+        return {course["shortname"]: course_id for course_id, course in self.moodle.courses.items()}
+
+    def connections(self) -> None:
+        """The demo's Connections in Airflow's metadata database, where the scheduler's workers find them."""
+        wanted = {
+            "moodle_demo": {"conn_type": "http", "host": f"http://127.0.0.1:{self.moodle_port}",
+                            "password": self.secrets()["moodle_token"]},
+            "psiber_demo": {"conn_type": "sqlite", "host": str(self.home / "psiber.db")},
+            "moodle_demo_initial_password": {"conn_type": "generic",
+                                             "password": f"Demo-{self.secrets()['jwt_secret'][:10]}1!"},
+        }
+        staged = self.home / "connections.json"  # secrets: owner-only, deleted once imported
+        staged.touch(mode=0o600)
+        staged.write_text(json.dumps(wanted))
+        try:
+            self.airflow("connections", "import", "--overwrite", str(staged))
+        finally:
+            staged.unlink()
+
+    # -- Airflow
+
+    def start(self) -> None:
+        logs = self.home / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        if not (self.home / "airflow" / "airflow.db").exists():
+            self.airflow("db", "migrate")
+        self.connections()
+        for component in COMPONENTS:
+            output = (logs / f"{component}.log").open("ab")
+            self.processes[component] = subprocess.Popen(
+                [str(VENV_BIN / "airflow"), component], env=self.environment(), stdout=output,
+                stderr=subprocess.STDOUT, start_new_session=True)
+        self.wait_until_ready()
+
+    def wait_until_ready(self, timeout: float = 180) -> None:
+        import requests
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for component, process in self.processes.items():
+                if process.poll() is not None:
+                    raise RuntimeError(f"airflow {component} stopped; see {self.home / 'logs' / component}.log")
+            try:
+                if requests.get(f"{self.url}/api/v2/monitor/health", timeout=2).ok:
+                    return
+            except requests.RequestException:  # not listening yet, or still starting
+                pass
+            time.sleep(1)
+        raise TimeoutError(f"Airflow's API server did not answer at {self.url} within {timeout} s")
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        self.processes.clear()
+        if self.moodle is not None:
+            self.moodle.stop()
+
+    def memory_mib(self) -> float:
+        """Resident memory of Airflow's components and every process they started (workers), in MiB."""
+        import psutil
+
+        total = 0
+        for process in self.processes.values():
+            try:
+                root = psutil.Process(process.pid)
+                total += sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+            except psutil.NoSuchProcess:
+                continue
+        return total / 2**20
+
+    # -- runs
+
+    def token(self) -> str:
+        import requests
+
+        answer = requests.post(f"{self.url}/auth/token", timeout=10,
+                               json={"username": "admin", "password": self.secrets()["admin_password"]})
+        answer.raise_for_status()
+        return answer.json()["access_token"]
+
+    def api(self, method: str, path: str, **options):
+        import requests
+
+        answer = requests.request(method, f"{self.url}/api/v2{path}", timeout=30,
+                                  headers={"Authorization": f"Bearer {self.token()}"}, **options)
+        answer.raise_for_status()
+        return answer.json()
+
+    def runs(self) -> list[dict]:
+        try:
+            return self.api("GET", f"/dags/{DAG_ID}/dagRuns", params={"order_by": "run_after"})["dag_runs"]
+        except Exception:  # noqa: BLE001 - the DAG is not parsed yet
+            return []
+
+    def wait_for_runs(self, count: int, timeout: float = 900) -> list[dict]:
+        """Until at least ``count`` runs exist and all have finished."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            runs = self.runs()
+            if len(runs) >= count and all(run["state"] in FINISHED for run in runs):
+                return runs
+            time.sleep(3)
+        raise TimeoutError(f"the demo DAG's runs did not finish within {timeout} s")
+
+    def trigger(self, note: str) -> str:
+        run_id = f"manual__{time.strftime('%Y-%m-%dT%H:%M:%S')}"
+        self.api("POST", f"/dags/{DAG_ID}/dagRuns", json={"dag_run_id": run_id, "logical_date": None, "note": note})
+        return run_id
+
+
+def tour(demo: DemoAirflow, first_time: bool) -> None:
+    """The runs a first start shows: created users, a night of learning, a run that fails while Moodle is down."""
+    from moodle_stand_in.demo_site import simulate_learning
+
+    print("Waiting for the scheduler's first run of the demo DAG (about two minutes) ...", flush=True)
+    demo.wait_for_runs(1)
+    if not first_time:
+        return
+    enrolments = simulate_learning(demo.moodle, demo.course_ids(), now=int(time.time()))
+    print(f"Learners studied in Moodle: {enrolments} enrolments. The next night's run ...", flush=True)
+    demo.trigger("The night after the learners studied")
+    demo.wait_for_runs(2)
+    print("Moodle goes offline for one run ...", flush=True)
+    demo.moodle.stop()
+    demo.trigger("Moodle was unreachable: clear check_moodle_site (with its downstream tasks) to run it again")
+    demo.wait_for_runs(3)
+    demo.moodle.start()
+    print("Moodle is back online.", flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, default=8080, help="the Airflow UI's port (default 8080)")
+    parser.add_argument("--moodle-port", type=int, default=8091, help="the Moodle stand-in's port (default 8091)")
+    parser.add_argument("--reset", action="store_true", help="forget the demo's Airflow runs, Moodle and PSIber")
+    args = parser.parse_args()
+    home = ROOT / ".demo" / "airflow-ui"
+    if args.reset:
+        shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True, exist_ok=True)
+    demo = DemoAirflow(home, args.port, args.moodle_port)
+    try:
+        first_time = demo.start_moodle()
+        print(f"Moodle stand-in on http://127.0.0.1:{args.moodle_port}; starting Airflow ...", flush=True)
+        demo.start()
+        print(f"Airflow is up at {demo.url}", flush=True)
+        tour(demo, first_time)
+        print(f"\nOpen {demo.url} and log in as admin with password {demo.secrets()['admin_password']}\n"
+              f"  DAG {DAG_ID}: the tabs 'Sync runs' and 'Course status'; a run's 'Sync report' tab.\n"
+              f"  'Trigger' runs the sync again; a failed task: Clear (with downstream) and watch the run converge.\n"
+              f"  Airflow's memory (all components and workers): {demo.memory_mib():.0f} MiB\n"
+              f"  Component logs: {home / 'logs'}. Ctrl-C stops Airflow and the Moodle stand-in.", flush=True)
+        while all(process.poll() is None for process in demo.processes.values()):
+            time.sleep(2)
+        print("An Airflow component stopped; see its log in", home / "logs")
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        demo.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
