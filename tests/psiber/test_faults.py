@@ -163,6 +163,7 @@ def test_a_night_at_a_50_percent_fault_rate_on_the_result_reads_converges_withou
         assert second["state"] == "success" and second["complete"]
         faults = Counter(e.fault for e in proxy.faults())
         assert set(faults) == {"5xx", "reset", "late"} and sum(faults.values()) > 100
+        assert {e.wsfunction for e in proxy.faults()} == READS
         assert max(asked(proxy.answered()).values()) == 1  # resumed: no read answered twice in the night
         retried = {task for (task, _), tries in task_tries(second["run_id"]).items() if tries > 1}
         assert retried & {"read_course_grades", "read_completions"}  # Airflow's retries were needed, and did it
