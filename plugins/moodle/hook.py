@@ -56,9 +56,9 @@ class MoodleHook(HttpHook):
       Web services > Manage tokens). It is sent in the POST body only, never in a URL.
     * **Extra** (optional): ``{"timeout": 60, "deadline": 120}``. ``timeout``: seconds the site
       may stay silent (to connect, or between two reads of its answer). ``deadline``: seconds
-      one call may take in all, connecting and the whole answer included, so a site that
-      trickles its answer a byte at a time cannot hold a task for ever. Other HTTP options as
-      in the HTTP provider (``verify``, ``proxies``).
+      each request (each try of a call) may take in all, connecting and the whole answer
+      included, so a site that trickles its answer a byte at a time cannot hold a task for
+      ever. Other HTTP options as in the HTTP provider (``verify``, ``proxies``).
 
     Transient faults (timeouts, the deadline, 5xx, resets, refused connections, maintenance
     mode) are retried ``max_attempts`` times in all, with exponential backoff; a bad token, a
@@ -101,7 +101,7 @@ class MoodleHook(HttpHook):
 
     @cached_property
     def deadline(self) -> float:
-        """Seconds one call may take in all (Extra ``deadline``)."""
+        """Seconds one request may take in all (Extra ``deadline``)."""
         value = self.get_connection(self.moodle_conn_id).extra_dejson.get("deadline", self.default_deadline)
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             raise MoodleConnectionSettingError(
