@@ -234,14 +234,14 @@ class DemoAirflow:
         return run_id
 
 
-def tour(demo: DemoAirflow, first_time: bool) -> None:
+def tour(demo: DemoAirflow, first_time: bool) -> list[dict]:
     """The runs a first start shows: created users, a night of learning, a run that fails while Moodle is down."""
     from moodle_stand_in.demo_site import simulate_learning
 
-    print("Waiting for the scheduler's first run of the demo DAG (about two minutes) ...", flush=True)
-    demo.wait_for_runs(1)
+    print("Waiting for the scheduler's first run of the demo DAG (about a minute) ...", flush=True)
+    runs = demo.wait_for_runs(1)
     if not first_time:
-        return
+        return runs
     enrolments = simulate_learning(demo.moodle, demo.course_ids(), now=int(time.time()))
     print(f"Learners studied in Moodle: {enrolments} enrolments. The next night's run ...", flush=True)
     demo.trigger("The night after the learners studied")
@@ -249,9 +249,10 @@ def tour(demo: DemoAirflow, first_time: bool) -> None:
     print("Moodle goes offline for one run ...", flush=True)
     demo.moodle.stop()
     demo.trigger("Moodle was unreachable: clear check_moodle_site (with its downstream tasks) to run it again")
-    demo.wait_for_runs(3)
+    runs = demo.wait_for_runs(3)
     demo.moodle.start()
     print("Moodle is back online.", flush=True)
+    return runs
 
 
 def main() -> int:

@@ -1,0 +1,76 @@
+"""Support's view, in a real browser: the demo started as the README says (the Moodle stand-in, Airflow's API
+server, scheduler, DAG processor and triggerer, on free ports in a home of its own), then headless Chromium
+logs in, reads a run's Sync report tab, follows a failed task's link to its log, and opens Course status.
+
+Debian's chromium driven by Playwright (no browser download); scripts/test.sh installs chromium when absent.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from scripts.demo_airflow import DAG_ID, DemoAirflow, free_port, tour
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The demo's Airflow after its first-start tour: a scheduled run, the next night's, one failed offline."""
+    airflow = DemoAirflow(tmp_path_factory.mktemp("demo-ui"), port=free_port(), moodle_port=free_port(),
+                          parallelism=3)
+    try:
+        first_time = airflow.start_moodle()
+        airflow.start()
+        airflow.runs_after_tour = tour(airflow, first_time)
+        yield airflow
+    finally:
+        airflow.stop()
+
+
+def test_support_reads_the_sync_report_a_failed_tasks_log_and_course_status(demo, tmp_path):
+    scheduled, night, offline = demo.runs_after_tour
+    assert scheduled["run_type"] == "scheduled" and scheduled["state"] == "success"  # starting fails no run
+    assert night["state"] == "success" and offline["state"] == "failed"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{demo.url}/auth/login")
+        page.fill("input[name=username]", "admin")
+        page.fill("input[name=password]", demo.secrets()["admin_password"])
+        page.keyboard.press("Enter")
+        page.wait_for_url(re.compile(r"^(?!.*/auth/login).*$"))
+
+        page.goto(f"{demo.url}/dags/{DAG_ID}/runs/{quote(scheduled['dag_run_id'], safe='')}")
+        page.get_by_role("link", name="Sync report", exact=True).click()  # the run page's tab
+        report = page.frame_locator("iframe")
+        expect(report.get_by_role("heading", name="Sync report: Driver Training")).to_be_visible(timeout=30_000)
+        counts = report.locator("table").first
+        expect(counts).to_contain_text(re.compile(r"created\s+\d+"))
+        expect(report.locator("#outcomes")).to_contain_text("e-mail address is malformed")
+        expect(report.locator("#outcomes")).to_contain_text("PSIber HR")
+        page.screenshot(path=tmp_path / "sync-report.png")
+
+        page.goto(f"{demo.url}/dags/{DAG_ID}/runs/{quote(offline['dag_run_id'], safe='')}/plugin/sync-report")
+        failed = page.frame_locator("iframe")
+        failed.get_by_role("link", name="check_moodle_site").click()
+        expect(page).to_have_url(re.compile(r"/tasks/check_moodle_site"))
+        expect(page.get_by_text("Connection refused").first).to_be_visible(timeout=30_000)  # the task's log
+        page.screenshot(path=tmp_path / "failed-task-log.png")
+
+        page.goto(f"{demo.url}/dags/{DAG_ID}")
+        page.get_by_role("link", name="Course status", exact=True).click()  # the DAG page's tab
+        courses = page.frame_locator("iframe")
+        expect(courses.locator("#courses")).to_contain_text("DRV-101")
+        expect(courses.locator("#courses")).to_contain_text("Defensive Driving")
+        courses.get_by_role("link", name="DRV-101").click()
+        expect(courses.locator("#learners")).to_contain_text(re.compile(r"EE\d{5}"))
+        page.screenshot(path=tmp_path / "course-status.png")
+        browser.close()
+    assert (tmp_path / "sync-report.png").stat().st_size > 10_000
