@@ -181,18 +181,24 @@ class DemoAirflow:
         if self.moodle is not None:
             self.moodle.stop()
 
-    def memory_mib(self) -> float:
-        """Resident memory of Airflow's components and every process they started (workers), in MiB."""
+    def memory_mib(self) -> tuple[float, float]:
+        """(RSS, PSS) in MiB of Airflow's components and every process they started (workers, log servers).
+
+        RSS counts the pages forked workers share with their parent once per process; PSS shares them out,
+        so it is what the machine actually spends.
+        """
         import psutil
 
-        total = 0
+        rss = pss = 0
         for process in self.processes.values():
             try:
                 root = psutil.Process(process.pid)
-                total += sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+                for member in [root, *root.children(recursive=True)]:
+                    memory = member.memory_full_info()
+                    rss, pss = rss + memory.rss, pss + memory.pss
             except psutil.NoSuchProcess:
                 continue
-        return total / 2**20
+        return rss / 2**20, pss / 2**20
 
     # -- runs
 
@@ -272,10 +278,11 @@ def main() -> int:
         demo.start()
         print(f"Airflow is up at {demo.url}", flush=True)
         tour(demo, first_time)
+        rss, pss = demo.memory_mib()
         print(f"\nOpen {demo.url} and log in as admin with password {demo.secrets()['admin_password']}\n"
               f"  DAG {DAG_ID}: the tabs 'Sync runs' and 'Course status'; a run's 'Sync report' tab.\n"
               f"  'Trigger' runs the sync again; a failed task: Clear (with downstream) and watch the run converge.\n"
-              f"  Airflow's memory (all components and workers): {demo.memory_mib():.0f} MiB\n"
+              f"  Airflow's memory (all components and workers): {rss:.0f} MiB RSS, {pss:.0f} MiB PSS\n"
               f"  Component logs: {home / 'logs'}. Ctrl-C stops Airflow and the Moodle stand-in.", flush=True)
         while all(process.poll() is None for process in demo.processes.values()):
             time.sleep(2)
