@@ -71,7 +71,7 @@ def test_first_run_creates_second_changes_nothing_then_rename_and_termination_fo
     links = demo_run.engine.connect().execute(text("SELECT COUNT(*) FROM moodle_user_link")).scalar_one()
     assert links == employees_with_users
     invalid = by_number(first, "invalid")
-    assert invalid["EE00013"] == "e-mail address is malformed"
+    assert invalid["EE00013"] == "e-mail address is malformed (Moodle would refuse it)"
     assert invalid["EE00015"] == "no e-mail and no ID/passport number, so no pseudo e-mail can be made"
     assert invalid["EE00016"] == "surname is missing"
     conflicts = by_number(first, "conflict")
