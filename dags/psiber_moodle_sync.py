@@ -16,7 +16,7 @@ from moodle.hook import MoodleHook
 from psiber import course_sync, field_discovery, result_sync, user_sync
 from psiber.config import Integration, load_integrations
 from psiber.preflight import preflight
-from psiber.psiber_db import engine_from_connection
+from psiber.psiber_db import engine_from_connection, integration_write_lock
 from psiber.task_limits import execution_timeouts, retry_args
 from sync_common.config_errors import ConfigErrorTimetable, describe_config_errors
 from sync_common.moodle_calls import call_recording_callbacks, counted
@@ -130,7 +130,9 @@ def build_dag(integration: Integration, source: Path) -> DAG:
         @task
         @fail_fast_unless_transient
         def load_courses() -> dict:
-            return course_sync.load_courses(integration, psiber(), run_dir())
+            engine = psiber()
+            with integration_write_lock(engine, integration.key, run_id()):
+                return course_sync.load_courses(integration, engine, run_dir())
 
         @task(execution_timeout=limits.population)
         @fail_fast_unless_transient
@@ -168,7 +170,9 @@ def build_dag(integration: Integration, source: Path) -> DAG:
         @task
         @fail_fast_unless_transient
         def load_results() -> dict:
-            return result_sync.load_results(integration, psiber(), run_dir())
+            engine = psiber()
+            with integration_write_lock(engine, integration.key, run_id()):
+                return result_sync.load_results(integration, engine, run_dir())
 
         @task(trigger_rule="all_done", retries=0)
         @fail_fast_unless_transient
