@@ -40,6 +40,11 @@ class MoodleUnreachableError(MoodleTransientError):
     """Nothing answered at the configured URL (down, firewalled or not public)."""
 
 
+class MoodleConnectionLostError(MoodleTransientError):
+    """The connection broke after the request was sent: Moodle may have done the work, so a write is
+    checked against what Moodle holds before it is sent again."""
+
+
 class MoodleDeadlineError(MoodleTransientError):
     """The whole exchange (connect, request, answer) outlasted the call's deadline: a stuck or
     overloaded site that still trickles bytes, which no per-read timeout would ever cut."""

@@ -13,9 +13,11 @@ import tenacity
 from airflow.providers.http.hooks.http import HttpHook
 from airflow.sdk.exceptions import AirflowTaskTimeout
 from requests import Request
+from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from moodle.deadline import CallDeadline, DeadlineAdapter
 from moodle.exceptions import (
+    MoodleConnectionLostError,
     MoodleConnectionSettingError,
     MoodleDeadlineError,
     MoodleError,
@@ -182,8 +184,12 @@ class MoodleHook(HttpHook):
                 raise self._cut_by(deadline, wsfunction) or MoodleTransientError(
                     f"no answer within {silence} s", wsfunction=wsfunction) from error
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as error:
-                raise self._cut_by(deadline, wsfunction) or MoodleUnreachableError(
-                    f"cannot connect to {self.base_url}, or the connection broke ({type(error).__name__})",
+                if _never_connected(error):
+                    raise self._cut_by(deadline, wsfunction) or MoodleUnreachableError(
+                        f"cannot connect to {self.base_url} ({type(error).__name__})", wsfunction=wsfunction
+                    ) from error
+                raise self._cut_by(deadline, wsfunction) or MoodleConnectionLostError(
+                    "the connection broke after the request was sent: Moodle may have done the work",
                     wsfunction=wsfunction) from error
             except MoodleError as error:  # an answer cut short can look like anything
                 if deadline.expired:
@@ -226,6 +232,13 @@ class MoodleHook(HttpHook):
         if isinstance(answer, dict) and "exception" in answer and "errorcode" in answer:
             raise _error_from_moodle(answer, wsfunction)
         return answer
+
+
+def _never_connected(error: requests.RequestException) -> bool:
+    """Whether the request never reached the site (no connection made), as opposed to a connection
+    that broke once the request was on its way."""
+    reason = getattr(error.args[0] if error.args else None, "reason", None)
+    return isinstance(reason, NewConnectionError | NameResolutionError)
 
 
 def _error_from_moodle(answer: dict[str, Any], wsfunction: str) -> MoodleError:

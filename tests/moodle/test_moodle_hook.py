@@ -14,6 +14,7 @@ from airflow.sdk.exceptions import AirflowTaskTimeout
 from fault_proxy import FaultProxy
 
 from moodle.exceptions import (
+    MoodleConnectionLostError,
     MoodleConnectionSettingError,
     MoodleDeadlineError,
     MoodleFunctionUnavailableError,
@@ -151,6 +152,24 @@ def test_unreachable_site_is_transient_and_names_it(monkeypatch):
     with pytest.raises(MoodleUnreachableError, match="cannot connect"):
         hook.get_site_info()
     assert hook.calls_made == hook.max_attempts
+
+
+def test_a_connection_lost_after_the_request_was_sent_says_moodle_may_have_done_the_work(monkeypatch):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def read_then_hang_up():
+        for _ in range(MoodleHook.max_attempts):
+            connection, _ = server.accept()
+            connection.recv(65536)  # the request arrives, then the connection breaks with no answer
+            connection.close()
+
+    threading.Thread(target=read_then_hang_up, daemon=True).start()
+    hook = hook_for(monkeypatch, f"http://127.0.0.1:{server.getsockname()[1]}")
+    with pytest.raises(MoodleConnectionLostError, match="after the request was sent: Moodle may have done the work"):
+        hook.get_site_info()
+    server.close()
 
 
 def test_the_token_never_reaches_the_logs(moodle, monkeypatch, caplog, capsys):
