@@ -6,11 +6,14 @@ task can be re-run from the Airflow UI on its own. Return values are small XComs
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -29,6 +32,7 @@ from psiber.psiber_db import (
     select_user_links,
     upsert_user_links,
 )
+from psiber.read_progress import MISSING, ReadProgress
 from psiber.user_plan import PLAN_ONLY_KEYS, check_suspend_guard, fingerprint, plan_user_changes
 from psiber.user_transform import build_target_users
 from sync_common.errors import PermanentStepError
@@ -80,7 +84,10 @@ def transform_employees(integration: Integration, run_dir: Path) -> dict:
 
 
 def extract_moodle_users(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: Path) -> dict:
-    """Read only the Moodle users that concern this extract: by link, ID number, username and e-mail."""
+    """Read only the Moodle users that concern this extract: by link, ID number, username and e-mail.
+
+    Each look-up's answer is kept as it comes (``read_progress``), so the task's retry after a
+    flaky night asks Moodle only for the look-ups still missing."""
     targets = read_json(run_dir / "target_users.json")
     links = select_user_links(engine, integration.key)
     write_frame(run_dir / "user_links.parquet", links)
@@ -92,10 +99,16 @@ def extract_moodle_users(integration: Integration, hook: MoodleHook, engine: Eng
         "email": sorted({t["email"] for t in targets} | {t["email_as_given"] for t in targets}),
     }
     users: dict[int, dict] = {}
-    for field, values in wanted.items():
-        for user in users_by_field(hook, field, values):
-            users[int(user["id"])] = user
-    write_json(run_dir / "moodle_users.json", list(users.values()))
+    stamp = hashlib.sha256(json.dumps(wanted, sort_keys=True).encode()).hexdigest()
+    with ReadProgress(run_dir, "moodle-users", stamp) as progress:  # a retry asks only for what is missing
+        for field, values in wanted.items():
+            for number, chunk in enumerate(chunks(values, LOOKUP_CHUNK)):
+                answer = progress.answer(f"{field}-{number}", partial(
+                    hook.call, "core_user_get_users_by_field", field=field, values=list(chunk)))
+                users |= {} if answer is MISSING else {int(user["id"]): user for user in answer}
+        progress.raise_if_incomplete()
+        write_json(run_dir / "moodle_users.json", list(users.values()))
+        progress.discard()
     return {"moodle_users": len(users)}
 
 

@@ -180,3 +180,31 @@ def test_a_night_at_a_50_percent_fault_rate_on_the_result_reads_converges_withou
         assert third["counts"]["results"]["new_attempts"] == 0
         assert third["counts"]["results"]["already_recorded"] == recorded
     assert not by_number(second, "failed", "results")
+
+
+def test_a_retried_moodle_user_extract_asks_only_for_the_look_ups_its_first_try_did_not_get(tmp_path, monkeypatch):
+    from psiber import user_sync
+    from psiber.psiber_db import create_schema
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'psiber.db'}")
+    create_schema(engine)
+    targets = [{"idnumber": f"E{n:04d}", "username": f"u{n}@example.com", "email": f"u{n}@example.com",
+                "email_as_given": f"u{n}@example.com"} for n in range(1, 451)]
+    write_json(tmp_path / "target_users.json", targets)
+    token = secrets.token_hex(16)
+    with MoodleStandIn(token) as moodle, \
+            FaultProxy(moodle.base_url, functions={"core_user_get_users_by_field"}, seed=3) as proxy:
+        known = [moodle.add_user(username=f"u{n}@example.com", email=f"u{n}@example.com", idnumber=f"E{n:04d}")
+                 for n in (1, 250, 450)]
+        monkeypatch.setenv("AIRFLOW_CONN_MOODLE", json.dumps({"conn_type": "http", "host": proxy.base_url,
+                                                              "password": token, "extra": {"timeout": 0.3}}))
+        proxy.outage_after = 4  # 9 look-ups in all (3 fields × 3 chunks of 200): the site goes down after 4
+        with pytest.raises(MoodleTransientError, match="answers are kept for the task's retry"):
+            user_sync.extract_moodle_users(SETTINGS, MoodleHook("moodle"), engine, tmp_path)
+        first = asked(proxy.answered())
+        proxy.outage_after = None
+        proxy.exchanges.clear()
+        assert user_sync.extract_moodle_users(SETTINGS, MoodleHook("moodle"), engine, tmp_path) == {"moodle_users": 3}
+        second = asked(proxy.exchanges)
+    assert sum(first.values()) == 4 and sum(second.values()) == 5 and not first.keys() & second.keys()
+    assert sorted(u["id"] for u in read_json(tmp_path / "moodle_users.json")) == sorted(u["id"] for u in known)
