@@ -57,6 +57,10 @@ def select_employees(engine: Engine, payrolls: Iterable[str] | None) -> pd.DataF
     return _frame(engine, query, {"all_payrolls": int(payrolls is None), "payrolls": list(payrolls or [""])})
 
 
+def count_employees_by_payroll(engine: Engine) -> dict[str, int]:
+    return {row["payroll_code"]: int(row["employees"]) for row in _rows(engine, "count_employees_by_payroll")}
+
+
 def select_user_links(engine: Engine, integration_name: str) -> pd.DataFrame:
     return _frame(engine, text(sql("select_user_links")), {"integration_name": integration_name})
 

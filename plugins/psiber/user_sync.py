@@ -22,9 +22,10 @@ from sqlalchemy import Engine
 from moodle.exceptions import MoodleRequestError
 from moodle.form_encoding import flatten_params
 from moodle.hook import MoodleHook
-from psiber.config import Integration, PasswordPolicy
+from psiber.config import CONFIG_OWNER, Integration, PasswordPolicy
 from psiber.employee_validation import validate_employees
 from psiber.psiber_db import (
+    count_employees_by_payroll,
     integration_write_lock,
     save_refusals,
     select_employees,
@@ -57,11 +58,20 @@ def chunks(items: Sequence, size: int) -> Iterator[Sequence]:
 
 
 def extract_employees(integration: Integration, engine: Engine, run_dir: Path) -> dict:
+    """The employees of the integration's payrolls; the rest of PSIber is counted as out of scope, and a
+    configured payroll PSIber does not have is a warning for whoever maintains the integration file."""
     payrolls = None if integration.payrolls == "all" else integration.payrolls
     employees = select_employees(engine, payrolls)
     write_frame(run_dir / "employees.parquet", employees)
-    log.info("Extracted %d employees from payrolls %s", len(employees), integration.payrolls)
-    return {"extracted": len(employees)}
+    by_payroll = count_employees_by_payroll(engine)
+    missing = sorted(set(payrolls or ()) - set(by_payroll))
+    out_of_scope = sum(n for code, n in by_payroll.items() if payrolls is not None and code not in payrolls)
+    write_json(run_dir / "extract.json", {"out_of_scope": out_of_scope, "outcomes": [Outcome(
+        f"payroll {code}", "warning", "the integration file lists this payroll, but PSIber has no payroll with this "
+        "code: its employees cannot be synced", CONFIG_OWNER).to_dict() for code in missing]})
+    log.info("Extracted %d employees from payrolls %s; %d on other payrolls are out of scope", len(employees),
+             integration.payrolls, out_of_scope)
+    return {"extracted": len(employees), "out_of_scope": out_of_scope, "missing_payrolls": len(missing)}
 
 
 def validate_extracted_employees(integration: Integration, run_dir: Path) -> dict:

@@ -30,7 +30,8 @@ COUNTED_ACTIONS = {
 # Records someone has to look at: shown first in reports, each with its reason and owner.
 PROBLEM_ACTIONS = ("failed", "conflict", "invalid", "quarantined", "warning")
 ACTION_ORDER = (
-    "extracted", "in_moodle", "created", "adopted", "updated", "suspended", "unsuspended", "deactivated",
+    "extracted", "out_of_scope", "in_moodle", "created", "adopted", "updated", "suspended", "unsuspended",
+    "deactivated",
     "recorded", "new_attempts", "already_recorded", "completions_changed", "in_progress", "unchanged", "skipped",
     *PROBLEM_ACTIONS,
 )
@@ -38,7 +39,8 @@ FLOW_ORDER = ("users", "courses", "results", "fields")
 _SETTLED_STATES = ("success", "skipped")
 # Files holding record-level outcomes: (file, key of the outcome list or None for a bare list).
 _OUTCOME_FILES = (
-    ("invalid_employees.json", None), ("transform_outcomes.json", None), ("user_plan.json", "outcomes"),
+    ("extract.json", "outcomes"), ("invalid_employees.json", None), ("transform_outcomes.json", None),
+    ("user_plan.json", "outcomes"),
     ("applied.json", "outcomes"), ("course_plan.json", "outcomes"),
     ("result_plan.json", "outcomes"), ("results_loaded.json", "outcomes"), ("field_matches.json", "outcomes"),
 )
@@ -89,7 +91,9 @@ def build_run_summary(integration: Integration, run_id: str, run_dir: Path, task
     counts = count_actions([*integration.flows, "fields"], outcomes)
     employees = run_dir / "employees.parquet"
     if "users" in integration.flows:
-        counts["users"] = {"extracted": len(read_frame(employees)) if employees.exists() else 0, **counts["users"]}
+        counts["users"] = {"extracted": len(read_frame(employees)) if employees.exists() else 0,
+                           "out_of_scope": _read_if_present(run_dir / "extract.json", "out_of_scope", 0),
+                           **counts["users"]}
     if "courses" in integration.flows:
         moodle_courses = _read_if_present(run_dir / "moodle_courses.json", default=[])
         in_moodle = sum(course.get("format") != SITE_FORMAT for course in moodle_courses)

@@ -322,3 +322,15 @@ def test_batches_sized_from_the_sites_max_input_vars_are_never_cut(moodle, tmp_p
                                              "links": [], "outcomes": []})
     assert apply(integration(users={"batch_size": 200}, moodle_max_input_vars=1000), tmp_path)["created"] == 200
     assert moodle.server_log == []
+
+
+def test_the_extract_counts_what_is_out_of_scope_and_warns_of_a_configured_payroll_psiber_lacks(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'psiber.db'}")
+    seed_demo_company(engine, employees=40)
+    everyone = user_sync.extract_employees(integration(), engine, tmp_path)
+    assert everyone["out_of_scope"] == 0 and everyone["missing_payrolls"] == 0
+    some = user_sync.extract_employees(integration(payrolls=["ABG", "NO-SUCH"]), engine, tmp_path)
+    assert some["extracted"] + some["out_of_scope"] == everyone["extracted"]
+    assert 0 < some["extracted"] < everyone["extracted"]
+    [warning] = read_json(tmp_path / "extract.json")["outcomes"]
+    assert (warning["record"], warning["action"]) == ("payroll NO-SUCH", "warning")
