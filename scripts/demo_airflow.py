@@ -2,6 +2,8 @@
 
 Starts the Moodle stand-in and Airflow's API server (with the UI), scheduler, DAG processor and
 triggerer, sized for a 2-core machine, with the demo's Connections in Airflow's metadata database.
+Users: with FAB's auth manager (the default) an administrator and a support user who may read the
+demo integration only (the README's recipe); with ``--simple-auth`` Airflow's simple auth manager.
 The first start lets the scheduler's run create the Moodle users, lets the learners study, runs
 the next night's sync, and makes one run that fails while Moodle is unreachable, for support to
 clear and see converge. Every run is the scheduler's, so every task has its log in the UI.
@@ -26,6 +28,17 @@ ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 DAG_ID = "psiber_moodle_driver_training"
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+# The support role of the README's recipe: this integration's DAG only (its runs, task logs, clearing a
+# failed task), plus "Plugins" (without it Airflow shows no plugin tab) and "HITL Detail" (the DAG list).
+SUPPORT_PERMISSIONS = (
+    (f"DAG:{DAG_ID}", ("can_read", "can_edit")),
+    ("DAG Runs", ("can_read", "can_edit")),
+    ("Task Instances", ("can_read", "can_edit")),
+    ("Task Logs", ("can_read",)),
+    ("Plugins", ("can_read",)),
+    ("HITL Detail", ("can_read",)),
+)
 FINISHED = ("success", "failed")
 
 
@@ -38,8 +51,8 @@ def free_port() -> int:
 class DemoAirflow:
     """Airflow's components for one home directory; the browser test starts one of its own."""
 
-    def __init__(self, home: Path, port: int, moodle_port: int, parallelism: int = 4):
-        self.home, self.port, self.moodle_port = home, port, moodle_port
+    def __init__(self, home: Path, port: int, moodle_port: int, parallelism: int = 4, fab: bool = True):
+        self.home, self.port, self.moodle_port, self.fab = home, port, moodle_port, fab
         self.url = f"http://localhost:{port}"
         self.parallelism = parallelism
         self.processes: dict[str, subprocess.Popen] = {}
@@ -56,6 +69,7 @@ class DemoAirflow:
             path.write_text(json.dumps({"jwt_secret": secrets.token_urlsafe(64),
                                         "fernet_key": Fernet.generate_key().decode(),
                                         "admin_password": secrets.token_urlsafe(12),
+                                        "support_password": secrets.token_urlsafe(12),
                                         "moodle_token": secrets.token_hex(16)}))
             path.chmod(0o600)
         return json.loads(path.read_text())
@@ -77,6 +91,7 @@ class DemoAirflow:
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),  # each slot is a forked worker: 2 cores here
             "AIRFLOW__CORE__FERNET_KEY": keys["fernet_key"],
+            **({"AIRFLOW__CORE__AUTH_MANAGER": FAB_AUTH_MANAGER} if self.fab else {}),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow / 'airflow.db'}",
@@ -137,13 +152,47 @@ class DemoAirflow:
         finally:
             staged.unlink()
 
+    def fab_user(self, user: str, role: str) -> None:
+        self.airflow("users", "create", "--username", user, "--password", self.secrets()[f"{user}_password"],
+                     "--role", role, "--firstname", user.title(), "--lastname", "Demo",
+                     "--email", f"{user}@example.com")
+
+    def fab_support_user(self, timeout: float = 180) -> None:
+        """A support user who may read this integration only (once the DAG exists: its permissions are per DAG)."""
+        if "Support" in self.airflow("roles", "list").stdout:
+            return
+        deadline = time.monotonic() + timeout
+        while not self.dag_known():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the DAG processor did not list {DAG_ID} within {timeout} s")
+            time.sleep(2)
+        self.airflow("sync-perm", "--include-dags")
+        self.airflow("roles", "create", "Support")
+        for resource, actions in SUPPORT_PERMISSIONS:
+            self.airflow("roles", "add-perms", "Support", "-r", resource, "-a", *actions)
+        self.fab_user("support", "Support")
+
+    def dag_known(self) -> bool:
+        try:
+            self.api("GET", f"/dags/{DAG_ID}")
+        except Exception:  # noqa: BLE001 - not parsed yet
+            return False
+        return True
+
     # -- Airflow
 
     def start(self) -> None:
         logs = self.home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
+        chosen, recorded = ("fab" if self.fab else "simple"), self.home / "auth-manager"
+        if recorded.exists() and recorded.read_text() != chosen:
+            raise SystemExit(f"This demo was set up with the {recorded.read_text()} auth manager: add --reset to "
+                             f"start again with the {chosen} one.")
         if not (self.home / "airflow" / "airflow.db").exists():
             self.airflow("db", "migrate")
+            if self.fab:
+                self.fab_user("admin", "Admin")
+            recorded.write_text(chosen)
         self.connections()
         for component in COMPONENTS:
             output = (logs / f"{component}.log").open("ab")
@@ -151,6 +200,8 @@ class DemoAirflow:
                 [str(VENV_BIN / "airflow"), component], env=self.environment(), stdout=output,
                 stderr=subprocess.STDOUT, start_new_session=True)
         self.wait_until_ready()
+        if self.fab:
+            self.fab_support_user()
 
     def wait_until_ready(self, timeout: float = 180) -> None:
         import requests
@@ -266,12 +317,16 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=8080, help="the Airflow UI's port (default 8080)")
     parser.add_argument("--moodle-port", type=int, default=8091, help="the Moodle stand-in's port (default 8091)")
     parser.add_argument("--reset", action="store_true", help="forget the demo's Airflow runs, Moodle and PSIber")
+    parser.add_argument("--simple-auth", action="store_true",
+                        help="Airflow's simple auth manager (one admin; it cannot restrict a user to some DAGs) "
+                             "instead of FAB's with an admin and a support user (choose on a first start or --reset)")
     args = parser.parse_args()
     home = ROOT / ".demo" / "airflow-ui"
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stopped like Ctrl-C: Airflow stops with it
     if args.reset:
         shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True, exist_ok=True)
-    demo = DemoAirflow(home, args.port, args.moodle_port)
+    demo = DemoAirflow(home, args.port, args.moodle_port, fab=not args.simple_auth)
     try:
         first_time = demo.start_moodle()
         print(f"Moodle stand-in on http://127.0.0.1:{args.moodle_port}; starting Airflow ...", flush=True)
@@ -279,7 +334,10 @@ def main() -> int:
         print(f"Airflow is up at {demo.url}", flush=True)
         tour(demo, first_time)
         rss, pss = demo.memory_mib()
-        print(f"\nOpen {demo.url} and log in as admin with password {demo.secrets()['admin_password']}\n"
+        logins = f"admin with password {demo.secrets()['admin_password']}"
+        if demo.fab:
+            logins += f", or support (this integration only) with password {demo.secrets()['support_password']}"
+        print(f"\nOpen {demo.url} and log in as {logins}\n"
               f"  DAG {DAG_ID}: the tabs 'Sync runs' and 'Course status'; a run's 'Sync report' tab.\n"
               f"  'Trigger' runs the sync again; a failed task: Clear (with downstream) and watch the run converge.\n"
               f"  Airflow's memory (all components and workers): {rss:.0f} MiB RSS, {pss:.0f} MiB PSS\n"

@@ -1,6 +1,8 @@
 """Support's view, in a real browser: the demo started as the README says (the Moodle stand-in, Airflow's API
-server, scheduler, DAG processor and triggerer, on free ports in a home of its own), then headless Chromium
-logs in, reads a run's Sync report tab, follows a failed task's link to its log, and opens Course status.
+server, scheduler, DAG processor and triggerer, on free ports in a home of its own, FAB's auth manager with
+the README's support role), then headless Chromium logs in as the support user, reads a run's Sync report
+tab, follows a failed task's link to its log, opens Course status, and is refused another integration's
+report and CSV.
 
 Debian's chromium driven by Playwright (no browser download); scripts/test.sh installs chromium when absent.
 """
@@ -41,11 +43,11 @@ def test_support_reads_the_sync_report_a_failed_tasks_log_and_course_status(demo
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"{demo.url}/auth/login")
-        page.fill("input[name=username]", "admin")
-        page.fill("input[name=password]", demo.secrets()["admin_password"])
+        page.goto(demo.url)  # the auth manager's login page
+        page.fill("input[name=username]", "support")
+        page.fill("input[name=password]", demo.secrets()["support_password"])
         page.keyboard.press("Enter")
-        page.wait_for_url(re.compile(r"^(?!.*/auth/login).*$"))
+        page.wait_for_url(re.compile(r"^(?!.*/login).*$"))
 
         page.goto(f"{demo.url}/dags/{DAG_ID}/runs/{quote(scheduled['dag_run_id'], safe='')}")
         page.get_by_role("link", name="Sync report", exact=True).click()  # the run page's tab
@@ -72,5 +74,11 @@ def test_support_reads_the_sync_report_a_failed_tasks_log_and_course_status(demo
         courses.get_by_role("link", name="DRV-101").click()
         expect(courses.locator("#learners")).to_contain_text(re.compile(r"EE\d{5}"))
         page.screenshot(path=tmp_path / "course-status.png")
+
+        for other in (f"/sync-report/dags/psiber_moodle_other/runs/{quote(night['dag_run_id'], safe='')}",
+                      f"/sync-report/dags/psiber_moodle_other/runs/{quote(night['dag_run_id'], safe='')}/outcomes.csv",
+                      "/sync-report/dags/psiber_moodle_other/courses"):
+            assert page.request.get(f"{demo.url}{other}").status == 403, other  # with the support user's cookie
+        assert page.request.get(f"{demo.url}/sync-report/dags/{DAG_ID}/runs").status == 200
         browser.close()
     assert (tmp_path / "sync-report.png").stat().st_size > 10_000
