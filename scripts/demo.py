@@ -47,11 +47,13 @@ def connect(moodle_url: str, token: str) -> None:
 
 
 def print_summary(summary: dict, moodle_calls: int, seconds: float) -> None:
+    from sync_common.run_summary import is_problem
+
     print(f"\nRun {summary['run_id']} of '{summary['integration']}': "
-          f"{'complete' if summary['complete'] else 'INCOMPLETE: ' + ', '.join(summary['unfinished_tasks'])}")
+          f"{'complete' if summary['complete'] else 'INCOMPLETE: failed ' + ', '.join(summary['failed_tasks'])}")
     for flow, counts in summary["counts"].items():
         print(f"  {flow:8} " + ", ".join(f"{name} {value}" for name, value in counts.items()))
-    problems = [o for o in summary["outcomes"] if o["action"] in ("invalid", "conflict", "failed", "warning")]
+    problems = [o for o in summary["outcomes"] if is_problem(o["action"])]
     for outcome in problems:
         print(f"  - {outcome['flow']}: {outcome['record']}: {outcome['action']}: {outcome['reason']}"
               f" (owner: {outcome['owner'] or 'n/a'})")
@@ -62,8 +64,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reset", action="store_true", help="forget the demo's Moodle users and PSIber data")
     args = parser.parse_args()
-    if args.reset:
-        shutil.rmtree(DEMO, ignore_errors=True)
+    if args.reset:  # the UI demo (.demo/airflow-ui, scripts/demo_airflow.py) keeps its own state
+        for path in DEMO.glob("*"):
+            if path.name != "airflow-ui":
+                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink()
     DEMO.mkdir(exist_ok=True)
     configure_airflow()
     if not (DEMO / "airflow" / "airflow.db").exists():

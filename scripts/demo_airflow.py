@@ -32,12 +32,9 @@ FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthM
 # The support role of the README's recipe: this integration's DAG only (its runs, task logs, clearing a
 # failed task), plus "Plugins" (without it Airflow shows no plugin tab) and "HITL Detail" (the DAG list).
 SUPPORT_PERMISSIONS = (
-    (f"DAG:{DAG_ID}", ("can_read", "can_edit")),
-    ("DAG Runs", ("can_read", "can_edit")),
-    ("Task Instances", ("can_read", "can_edit")),
-    ("Task Logs", ("can_read",)),
-    ("Plugins", ("can_read",)),
-    ("HITL Detail", ("can_read",)),
+    ((f"DAG:{DAG_ID}",), ("can_read", "can_edit")),
+    (("DAG Runs", "Task Instances"), ("can_read", "can_edit")),
+    (("Task Logs", "Plugins", "HITL Detail"), ("can_read",)),
 )
 FINISHED = ("success", "failed")
 
@@ -168,8 +165,8 @@ class DemoAirflow:
             time.sleep(2)
         self.airflow("sync-perm", "--include-dags")
         self.airflow("roles", "create", "Support")
-        for resource, actions in SUPPORT_PERMISSIONS:
-            self.airflow("roles", "add-perms", "Support", "-r", resource, "-a", *actions)
+        for resources, actions in SUPPORT_PERMISSIONS:
+            self.airflow("roles", "add-perms", "Support", "-r", *resources, "-a", *actions)
         self.fab_user("support", "Support")
 
     def dag_known(self) -> bool:
