@@ -1,8 +1,8 @@
 """Every sync report endpoint on Airflow's own API app: who may read what, escaping, CSV, unknown runs.
 
 Airflow's simple auth manager cannot restrict a user to some DAGs, so these tests use it with one
-rule added, as a FAB support role would have it: the user "support" reads only the Driver
-Training integration.
+rule added, as a FAB support role would have it: the user "support" reads only the Report Alpha
+integration.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from fastapi.testclient import TestClient
 from factories import GOOD, write
 from sync_common.report_store import save_run_report
 
-ALLOWED, OTHER = "psiber_moodle_driver_training", "psiber_moodle_safety_training"
+# Integration names of their own: these DAG rows must not stand in for the demo DAG other tests run.
+ALLOWED, OTHER = "psiber_moodle_report_alpha", "psiber_moodle_report_beta"
 RUN_ID = "manual__2026-11-20T01:00:00+00:00"
 LEARNER = {"moodle_course_id": 7, "moodle_user_id": 11, "course_code": "DRV-101", "course_name": "Defensive Driving",
            "employee_number": "EE001", "learner_name": "Ann <i>Smith</i>", "completed": 1, "completed_on": "2026-11-19",
@@ -27,7 +28,7 @@ LEARNER = {"moodle_course_id": 7, "moodle_user_id": 11, "course_code": "DRV-101"
 
 
 class OneIntegrationAuthManager(SimpleAuthManager):
-    """The simple auth manager, except that 'support' may read the Driver Training DAG only."""
+    """The simple auth manager, except that 'support' may read the Report Alpha DAG only."""
 
     def is_authorized_dag(self, *, method, user, access_entity=None, details=None):
         if user.get_name() == "support" and (details is None or details.id != ALLOWED):
@@ -51,20 +52,20 @@ def api(airflow_db, tmp_path_factory):
     folder = tmp_path_factory.mktemp("reports")
     integrations = folder / "integrations"
     integrations.mkdir()
-    write(integrations, "driver.yaml", GOOD)
-    write(integrations, "safety.yaml", GOOD.replace("Driver Training", "Safety Training")
-          .replace("psiber_demo", "psiber_safety"))
+    write(integrations, "alpha.yaml", GOOD.replace("Driver Training", "Report Alpha"))
+    write(integrations, "beta.yaml",
+          GOOD.replace("Driver Training", "Report Beta").replace("psiber_demo", "psiber_beta"))
     patch = pytest.MonkeyPatch()
     patch.setenv("PSIBER_MOODLE_INTEGRATIONS", str(integrations))
     patch.setenv("AIRFLOW__CORE__AUTH_MANAGER", f"{__name__}.OneIntegrationAuthManager")
     patch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin,support:viewer")
     from sqlalchemy import create_engine
 
-    for conn_id, name in (("PSIBER_DEMO", "driver"), ("PSIBER_SAFETY", "safety")):
+    for conn_id, name in (("PSIBER_DEMO", "alpha"), ("PSIBER_BETA", "beta")):
         path = folder / f"{name}.db"
         patch.setenv(f"AIRFLOW_CONN_{conn_id}", json.dumps({"conn_type": "sqlite", "host": str(path)}))
         engine = create_engine(f"sqlite:///{path}")
-        save_run_report(engine, f"{name}_training", f"psiber_moodle_{name}_training", report([
+        save_run_report(engine, f"report_{name}", f"psiber_moodle_report_{name}", report([
             {"record": "EE001", "action": "created", "reason": "", "owner": "", "flow": "users"},
             {"record": "<script>alert(1)</script>", "action": "invalid", "reason": "surname <b>missing</b>",
              "owner": "PSIber HR", "flow": "users"},
@@ -171,9 +172,9 @@ def test_the_runs_page_lists_each_run_with_counts_problems_and_duration(api):
 def test_the_navigation_lists_only_the_integrations_the_user_may_read(api):
     assert get(api, "/", None).status_code == 401
     support = get(api, "/", "support").text
-    assert "Driver Training" in support and "Safety Training" not in support
+    assert "Report Alpha" in support and "Report Beta" not in support
     admin = get(api, "/", "admin").text
-    assert "Driver Training" in admin and "Safety Training" in admin
+    assert "Report Alpha" in admin and "Report Beta" in admin
 
 
 def test_course_status_counts_learners_per_course_and_opens_a_course_to_its_learners(api):
