@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, bindparam, text
+from sqlalchemy import Connection, Engine, bindparam, inspect, text
 
 from psiber.config import Integration
 from psiber.psiber_db import sql
@@ -27,8 +27,19 @@ def _statements(name: str) -> list[str]:
     return [part.strip() for part in sql(name).split(";\n") if part.strip()]
 
 
+REPORT_TABLES = ("sync_report_run", "sync_report_count", "sync_report_task", "sync_report_outcome",
+                 "sync_course_learner")
+
+
 def create_report_schema(engine: Engine) -> None:
-    """Create the report tables if missing (idempotent)."""
+    """Create the report tables if missing (idempotent).
+
+    The DDL runs only when a table is missing: on PostgreSQL even a CREATE INDEX IF NOT EXISTS
+    locks its table, and pages would then wait for a run writing its report.
+    """
+    present = inspect(engine)
+    if all(present.has_table(table) for table in REPORT_TABLES):
+        return
     with engine.begin() as connection:
         for statement in _statements("report_schema"):
             connection.execute(text(statement))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from sqlalchemy import inspect, text
+
 from sync_common import report_store
 from sync_common.report_store import OutcomeFilter, save_run_report
 
@@ -39,6 +41,10 @@ def test_a_run_report_round_trips_with_every_action_and_task(psiber):
     engine, _ = psiber
     report_store.create_report_schema(engine)
     report_store.create_report_schema(engine)  # idempotent
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE sync_course_learner"))  # a table added by a later release
+    report_store.create_report_schema(engine)
+    assert inspect(engine).has_table("sync_course_learner")
     save_run_report(engine, KEY, DAG_ID, summary(), keep_days=30)
     stored = report_store.run(engine, KEY, "manual__2026-11-20T01:00:00+00:00")
     assert stored["moodle_calls"] == 42 and stored["outcomes"] == 4 and stored["problems"] == 2
