@@ -7,7 +7,9 @@ package registers every implemented function family.
 
 from . import (
     courses,  # noqa: F401  (core_course_get_courses/get_categories, core_enrol_*)
+    ess,  # noqa: F401  (mod_assign/mod_quiz listings, enrol_manual_enrol_users, contents, calendar, enrolment methods)
     grades,  # noqa: F401  (gradereport_user_get_grade_items, core_completion_*)
+    provisioning,  # noqa: F401  (course create/update/delete, manual enrolment, roles, user deletion)
     signup,  # noqa: F401  (auth_email_get_signup_settings)
     users,  # noqa: F401  (registers the core_user_* functions)
 )

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from .server import (
+    ADMIN_ID,
     DEFAULT,
     GUEST_ID,
     OPTIONAL,
@@ -215,8 +216,12 @@ def enrolment(site: MoodleStandIn, courseid: int, userid: int) -> dict | None:
     return site.enrolments.get(courseid, {}).get(userid)
 
 
-def is_active(record: dict | None) -> bool:
-    return record is not None and record["status"] == 0
+def is_active(record: dict | None, now: int | None = None) -> bool:
+    """An active enrolment: not suspended, and within its dates (an enrolment past its end counts as suspended)."""
+    if record is None or record["status"] != 0:
+        return False
+    now = int(time.time()) if now is None else now
+    return record.get("timestart", 0) <= now and not 0 < record.get("timeend", 0) <= now
 
 
 def completion_enabled(course: dict) -> bool:
@@ -691,9 +696,9 @@ def enrolled_user_details(site: MoodleStandIn, user: dict, course: dict, userfie
         details["lastcourseaccess"] = site.course_access.get(course["id"], {}).get(user["id"], 0)
     if "roles" in fields:
         record = enrolment(site, course["id"], user["id"])
-        roleid = None if record is None else ROLES[record["role"]]
-        details["roles"] = [] if record is None else [
-            {"roleid": roleid, "name": "", "shortname": record["role"], "sortorder": 0}]
+        held = [] if record is None else [record["role"], *record.get("other_roles", [])]
+        details["roles"] = [{"roleid": ROLES[role], "name": "", "shortname": role, "sortorder": 0}
+                            for role in held if role]
     if "enrolledcourses" in fields:
         mine = users_courses(site, user["id"])
         if mine:
@@ -717,8 +722,12 @@ def get_enrolled_users(site: MoodleStandIn, courseid: int, options: list[dict]) 
     sortby, descending = "id", False
     for option in options:
         name, value = option["name"], option["value"]
-        if name == "withcapability":
-            raise NotImplementedByStandIn("moodle_stand_in does not model capabilities (withcapability)")
+        if name == "withcapability":  # needs moodle/role:review, which the recorded web-service user lacks
+            if site.token_user_id == ADMIN_ID:
+                raise NotImplementedByStandIn("moodle_stand_in does not model capabilities (withcapability)")
+            raise MoodleError("core\\exception\\required_capability_exception", "nopermissions",
+                              "Sorry, but you do not currently have permissions to do that (Review permissions "
+                              "for others).")
         if name == "groupid":
             groupid = clean_param(value, "int")
         elif name == "onlyactive":

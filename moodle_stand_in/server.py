@@ -213,6 +213,18 @@ def checked_warnings(warnings: list[dict]) -> list[dict]:
     return warnings
 
 
+def per_item(site: MoodleStandIn, kind: str, items: list[dict], apply: Callable[[MoodleStandIn, dict], None]) -> dict:
+    """Each item in its own transaction: a failure becomes a warning and the other items still apply."""
+    warnings = []
+    for item in items:
+        try:
+            apply(site, item)
+        except MoodleError as exc:
+            warnings.append({"item": kind, "itemid": item["id"], "warningcode": exc.errorcode,
+                             "message": exc.text(site.debug)})
+    return {"warnings": checked_warnings(warnings)}
+
+
 def validate(desc: Value | Single | Multiple, params: Any) -> Any:
     """external_api::validate_parameters(): fill defaults, reject unknown keys, build the error path."""
     if isinstance(desc, Value):
@@ -267,6 +279,8 @@ def ws_function(name: str, params: dict, *, writes: bool = False):
     (a rolled-back create still uses up user ids, as a database sequence does).
     """
     def register(handler):
+        if name in FUNCTIONS:  # two modules answering one function: the one imported last would win unseen
+            raise ValueError(f"{name} is registered twice ({FUNCTIONS[name].handler.__module__}, {handler.__module__})")
         FUNCTIONS[name] = WsFunction(name, Single(params), handler, writes)
         return handler
     return register
@@ -422,7 +436,8 @@ class MoodleStandIn:
         update_course(courseid, **fields)  # mdl_course fields, categoryid, customfields (merged)
         reorder_courses(courseids)         # mdl_course's physical row order, which get_courses answers in
         delete_course(courseid)            # its enrolments, grades and completions go with it
-        enrol(userid, courseid, role="student", *, suspended=False) ; unenrol(userid, courseid)
+        enrol(userid, courseid, role="student", *, suspended=False, timestart=0, timeend=0) ; unenrol(userid, courseid)
+        set_manual_enrolment(courseid, "enabled" | "disabled" | "absent") ; delete_user(userid)
         add_grade_item(courseid, itemname, *, grademax=100.0) -> dict   # a manual grade item
         set_grade(courseid, userid, grade: float | None, *, grademax=100.0, dategraded: int | None = None,
                   item: str | None = None, override=False)
@@ -559,11 +574,27 @@ class MoodleStandIn:
             courses.delete_course(self, courseid)
             self._save()
 
-    def enrol(self, userid: int, courseid: int, role: str = "student", *, suspended: bool = False) -> None:
-        """A manual enrolment with one role; enrolling again changes the role or status."""
-        from . import courses
+    def enrol(self, userid: int, courseid: int, role: str = "student", *, suspended: bool = False,
+              timestart: int = 0, timeend: int = 0) -> None:
+        """A manual enrolment with one role; enrolling again changes the role or status. Past ``timeend`` (and
+        before ``timestart``) the enrolment counts as suspended."""
+        from . import courses, provisioning
         with self._lock:
-            courses.enrol(self, userid, courseid, role, suspended)
+            provisioning.set_enrolment_dates(courses.enrol(self, userid, courseid, role, suspended), timestart, timeend)
+            self._save()
+
+    def set_manual_enrolment(self, courseid: int, status: str) -> None:
+        """The course's manual enrolment method as an administrator left it: "enabled", "disabled" or "absent"."""
+        from . import provisioning
+        with self._lock:
+            provisioning.set_manual_enrolment(self, courseid, status)
+            self._save()
+
+    def delete_user(self, userid: int) -> None:
+        """An administrator deletes the account (its enrolments, roles, grades and completions go with it)."""
+        from . import provisioning
+        with self._lock:
+            provisioning.delete_user(self, userid)
             self._save()
 
     def unenrol(self, userid: int, courseid: int) -> None:

@@ -24,11 +24,11 @@ from .server import (
     Multiple,
     Single,
     Value,
-    checked_warnings,
     clean_param,
     coding_exception,
     invalid_parameter,
     moodle_exception,
+    per_item,
     php_empty,
     ws_function,
 )
@@ -324,14 +324,7 @@ def update_users(site: MoodleStandIn, users: list[dict]) -> dict:
 
     A weak password's warning code is the policy's HTML, which the returns description refuses: the
     call then answers invalid_response_exception although every other user of it was updated."""
-    warnings = []
-    for user in users:
-        try:
-            _update_user(site, user)
-        except MoodleError as exc:
-            warnings.append({"item": "user", "itemid": user["id"], "warningcode": exc.errorcode,
-                             "message": exc.text(site.debug)})
-    return {"warnings": checked_warnings(warnings)}
+    return per_item(site, "user", users, _update_user)
 
 
 def _update_user(site: MoodleStandIn, user: dict) -> None:

@@ -12,7 +12,9 @@ from a site whose ids and times differ, so for those only the shape and the erro
 A live recording's ``setup`` names only what the stand-in could express when it was made; what its
 ``description`` adds (maintenance mode, a manual grade item, a teacher's override, the token's user)
 is in contract/shared_setup.json, merged into that setup. The merge may only add, never change what
-the recording says.
+the recording says. The school-provisioning recordings (../shared/moodle-contract-school) are replayed
+the same way, on a site numbered as theirs was (contract/school_setup.json: its ``baseline``), with
+their own supplements.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 OWN_DIR = Path(__file__).resolve().parent / "contract" / "recordings"
 SHARED_DIR = REPO_ROOT.parent / "shared" / "moodle-contract"
 SHARED_SETUP = Path(__file__).resolve().parent / "contract" / "shared_setup.json"
+SCHOOL_DIR = REPO_ROOT.parent / "shared" / "moodle-contract-school"
+SCHOOL_SETUP = Path(__file__).resolve().parent / "contract" / "school_setup.json"
 TOKEN = "0123456789abcdef0123456789abcdef"
 VOLATILE = {"id", "userid", "itemid", "siteid", "siteurl", "userpictureurl", "profileimageurl",
             "profileimageurlsmall", "userprivateaccesskey", "firstaccess", "lastaccess", "timecreated",
@@ -98,13 +102,19 @@ def resolve(value, refs: dict[str, dict[str, int]]):
     return value
 
 
-def build_site(setup: dict) -> tuple[MoodleStandIn, dict[str, dict[str, int]]]:
+def build_site(setup: dict, baseline: dict | None = None) -> tuple[MoodleStandIn, dict[str, dict[str, int]]]:
     """A fresh stand-in with the recording's setup applied, in order: users, the token's user, categories,
-    courses (in the order listed, which is their physical order), grade items, enrolments, grades,
-    completions, access times (MoodleStandIn.touch), then the site switches."""
+    courses (in the order listed, which is their physical order), grade items, enrolments, manual enrolment
+    methods, grades, completions, access times (MoodleStandIn.touch), deleted users, then the site switches.
+    ``baseline`` (users, token_user, first_ids) is what the recorded site held before the setup."""
     site = MoodleStandIn(TOKEN, functions=setup.get("functions"),
                          allow_accounts_same_email=setup.get("allow_accounts_same_email", False))
     refs: dict[str, dict[str, int]] = {"id": {}, "course": {}, "category": {}}
+    if baseline:
+        setup = {**setup, "users": baseline["users"] + setup.get("users", []),
+                 "token_user": setup.get("token_user", baseline["token_user"])}
+        site.next_category_id = baseline["first_ids"]["category"]
+        site.next_course_id = baseline["first_ids"]["course"]
     for user in setup.get("users", []):
         refs["id"][user["username"]] = site.add_user(**user)["id"]
     if "token_user" in setup:
@@ -121,12 +131,16 @@ def build_site(setup: dict) -> tuple[MoodleStandIn, dict[str, dict[str, int]]]:
         site.add_grade_item(**item)
     for enrolment in resolve(setup.get("enrolments", []), refs):
         site.enrol(**enrolment)
+    for method in resolve(setup.get("manual_enrolment", []), refs):
+        site.set_manual_enrolment(**method)
     for grade in resolve(setup.get("grades", []), refs):
         site.set_grade(**grade)
     for completion in resolve(setup.get("completions", []), refs):
         site.complete(**completion)
     for access in resolve(setup.get("access", []), refs):
         site.touch(**access)
+    for userid in resolve(setup.get("deleted_users", []), refs):
+        site.delete_user(userid)
     site.web_services_enabled = setup.get("web_services_enabled", True)
     site.maintenance = setup.get("maintenance")
     site.expired_token = setup.get("expired_token", False)
@@ -150,8 +164,8 @@ def with_supplement(setup, extra, path: str = "setup"):
     return setup
 
 
-def replay(recording: dict, *, exact: bool) -> None:
-    site, refs = build_site(recording.get("setup") or {})
+def replay(recording: dict, *, exact: bool, baseline: dict | None = None) -> None:
+    site, refs = build_site(recording.get("setup") or {}, baseline)
     request = recording["request"]
     pairs = [("wstoken", request.get("wstoken", TOKEN)), ("wsfunction", request["wsfunction"]),
              ("moodlewsrestformat", "json")] + flatten_params(resolve(request.get("params", {}), refs))
@@ -170,8 +184,8 @@ def _load(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _supplements() -> dict[str, dict]:
-    return _load(SHARED_SETUP)["recordings"]
+def _supplements(path: Path = SHARED_SETUP) -> dict[str, dict]:
+    return _load(path)["recordings"]
 
 
 @pytest.mark.parametrize("path", sorted(OWN_DIR.glob("*.json")), ids=lambda p: p.stem)
@@ -181,33 +195,43 @@ def test_own_recording(path: Path) -> None:
     replay(recording, exact=True)
 
 
-def _shared_params():
-    if not SHARED_DIR.is_dir():
+def _shared_params(folder: Path = SHARED_DIR):
+    if not folder.is_dir():
         return [pytest.param(None, marks=pytest.mark.skip(
-            reason=f"{SHARED_DIR} is absent: no recordings from a real Moodle 4.5 site on this machine"))]
-    files = sorted(SHARED_DIR.rglob("*.json"))
+            reason=f"{folder} is absent: no recordings from a real Moodle 4.5 site on this machine"))]
+    files = sorted(folder.rglob("*.json"))
     if not files:
-        return [pytest.param(None, marks=pytest.mark.skip(reason=f"{SHARED_DIR} holds no *.json recordings"))]
-    return [pytest.param(p, id=str(p.relative_to(SHARED_DIR))) for p in files]
+        return [pytest.param(None, marks=pytest.mark.skip(reason=f"{folder} holds no *.json recordings"))]
+    return [pytest.param(p, id=str(p.relative_to(folder))) for p in files]
+
+
+def replay_live(path: Path, folder: Path, supplements: Path, baseline: dict | None = None) -> None:
+    recording = _load(path)
+    assert {"request", "response"} <= set(recording) and "wsfunction" in recording["request"], \
+        f"{path.name} is not a request/response pair in the recordings format"
+    supplement = _supplements(supplements).get(str(path.relative_to(folder)), {})
+    replay({**recording, "setup": with_supplement(recording.get("setup") or {}, supplement.get("setup"))},
+           exact=False, baseline=baseline)
 
 
 @pytest.mark.parametrize("path", _shared_params())
 def test_shared_recording(path: Path) -> None:
-    recording = _load(path)
-    assert {"request", "response"} <= set(recording) and "wsfunction" in recording["request"], \
-        f"{path.name} is not a request/response pair in the recordings format"
-    supplement = _supplements().get(str(path.relative_to(SHARED_DIR)), {})
-    replay({**recording, "setup": with_supplement(recording.get("setup") or {}, supplement.get("setup"))},
-           exact=False)
+    replay_live(path, SHARED_DIR, SHARED_SETUP)
 
 
-def test_shared_setup_supplements_name_live_recordings() -> None:
+@pytest.mark.parametrize("path", _shared_params(SCHOOL_DIR))
+def test_school_recording(path: Path) -> None:
+    replay_live(path, SCHOOL_DIR, SCHOOL_SETUP, _load(SCHOOL_SETUP)["baseline"])
+
+
+@pytest.mark.parametrize(("folder", "supplements"), [(SHARED_DIR, SHARED_SETUP), (SCHOOL_DIR, SCHOOL_SETUP)])
+def test_shared_setup_supplements_name_live_recordings(folder: Path, supplements: Path) -> None:
     """Every supplement says which part of its recording's description it expresses, and the recording exists
     wherever the live recordings are present."""
-    for name, supplement in _supplements().items():
+    for name, supplement in _supplements(supplements).items():
         assert supplement["description_says"] and supplement["setup"], name
-        if SHARED_DIR.is_dir():
-            assert supplement["description_says"] in _load(SHARED_DIR / name)["description"], name
+        if folder.is_dir():
+            assert supplement["description_says"] in _load(folder / name)["description"], name
 
 
 def test_supplements_only_add() -> None:
