@@ -7,7 +7,7 @@ package registers every implemented function family.
 
 from . import (
     courses,  # noqa: F401  (core_course_get_courses/get_categories, core_enrol_*)
-    ess,  # noqa: F401  (mod_assign/mod_quiz listings, enrol_manual_enrol_users, contents, calendar, enrolment methods)
+    ess,  # noqa: F401  (mod_assign/mod_quiz listings across courses, activities, enrolment methods)
     grades,  # noqa: F401  (gradereport_user_get_grade_items, core_completion_*)
     provisioning,  # noqa: F401  (course create/update/delete, manual enrolment, roles, user deletion)
     signup,  # noqa: F401  (auth_email_get_signup_settings)
