@@ -118,6 +118,44 @@ class ResultSync(_Strict):
     moodle_pool: Annotated[str, Field(pattern=_CONN_ID.pattern)] | None = None
 
 
+class EssOffer(_Strict):
+    """One rule of which Moodle courses ESS offers to which employees (SPEC F8).
+
+    A visible course is offered when it is in one of ``categories`` (Moodle category names or ID
+    numbers, their subcategories included) and, if ``custom_field`` is set, that checkbox course
+    custom field is ticked; either may be left out, not both. It is offered to the integration's
+    active employees, or only to those on ``payrolls`` (codes) / with an ``employment_types`` value.
+    A course is offered to an employee when any rule offers it.
+    """
+
+    categories: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+    custom_field: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_]+$")] | None = None
+    payrolls: tuple[Annotated[str, Field(min_length=1)], ...] | None = None
+    employment_types: tuple[Annotated[str, Field(min_length=1)], ...] | None = None
+
+    @model_validator(mode="after")
+    def _chooses_courses(self) -> EssOffer:
+        if not self.categories and not self.custom_field:
+            raise ValueError("an offer needs 'categories', 'custom_field' or both (which courses it offers)")
+        return self
+
+
+class EssSync(_Strict):
+    """Employee Self Service: the courses offered, notifications, and enrolment requests.
+
+    ``approval_required``: only requests approved in PSIber (``approved_at`` set) are enrolled.
+    ``student_role_id``: the site's student role (5 on a default install). Enrolments go to Moodle
+    ``batch_size`` per call (within ``moodle_max_input_vars``); assignments and quizzes are read for
+    ``courses_per_call`` courses per call.
+    """
+
+    offers: tuple[EssOffer, ...] = ()
+    approval_required: bool = False
+    student_role_id: Annotated[int, Field(ge=1)] = 5
+    batch_size: Annotated[int, Field(ge=1, le=1000)] = 100
+    courses_per_call: Annotated[int, Field(ge=1, le=1000)] = 100
+
+
 class DepartedEmployees(StrEnum):
     """What becomes of the Moodle account of a linked employee who left the extract (payroll no longer
     covered, or the record deleted from PSIber)."""
@@ -197,10 +235,11 @@ class Integration(_Strict):
     moodle_max_input_vars: Annotated[int, Field(ge=1000)] = Field(
         default=5000, description="PHP's max_input_vars on the Moodle site: a call with more form variables is "
         "silently cut, so every call stays under it.")
-    flows: tuple[Literal["users", "courses", "results"], ...] = ("users", "courses", "results")
+    flows: tuple[Literal["users", "courses", "results", "ess"], ...] = ("users", "courses", "results")
     users: UserSync = UserSync()
     courses: CourseSync = CourseSync()
     results: ResultSync = ResultSync()
+    ess: EssSync = EssSync()
     safety: Safety = Safety()
     timeouts: Timeouts = Timeouts()
     data_dir: str | None = Field(default=None, description="Where runs keep their working files.")
@@ -241,10 +280,19 @@ class Integration(_Strict):
 
     @field_validator("flows")
     @classmethod
-    def _results_need_users_and_courses(cls, value):
+    def _flows_need_users_and_courses(cls, value):
         if "results" in value and not {"users", "courses"} <= set(value):
             raise ValueError("'results' needs the 'users' and 'courses' flows too (results are linked through them)")
+        if "ess" in value and not {"users", "courses"} <= set(value):
+            raise ValueError("'ess' needs the 'users' and 'courses' flows too (employees' accounts and Moodle's "
+                             "courses come from them)")
         return value
+
+    @model_validator(mode="after")
+    def _ess_offers_something(self) -> Integration:
+        if "ess" in self.flows and not self.ess.offers:
+            raise ValueError("the 'ess' flow needs at least one rule in 'ess.offers' (which courses ESS offers)")
+        return self
 
     @field_validator("payrolls")
     @classmethod

@@ -1,0 +1,123 @@
+"""Table tests of the ESS offer rules: which visible Moodle courses each employee is offered."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from factories import integration
+from psiber.ess_offers import offers_by_employee
+
+CATEGORIES = [
+    {"id": 1, "name": "Category 1", "idnumber": None, "path": "/1"},
+    {"id": 5, "name": "Staff Development", "idnumber": "STAFF-DEV", "path": "/5"},
+    {"id": 6, "name": "IT skills", "idnumber": "", "path": "/5/6"},
+    {"id": 7, "name": "Drivers", "idnumber": "DRV", "path": "/7"},
+    {"id": 15, "name": "Other &amp; more", "idnumber": "", "path": "/15"},
+]
+
+
+def course(course_id: int, shortname: str, category: int, *, visible: int = 1, offered: int | None = None,
+           idnumber: str = "") -> dict:
+    fields = [{"name": "SAQA Registered?", "shortname": "saqaregistered", "type": "checkbox", "valueraw": 1,
+               "value": "Yes"}]
+    if offered is not None:
+        fields.append({"name": "Offered in ESS", "shortname": "offerediness", "type": "checkbox", "valueraw": offered,
+                       "value": "Yes" if offered else "No"})
+    return {"id": course_id, "shortname": shortname, "fullname": f"{shortname} &amp; more", "idnumber": idnumber,
+            "categoryid": category, "visible": visible, "format": "topics", "customfields": fields}
+
+
+COURSES = [
+    {"id": 1, "shortname": "site", "fullname": "Site", "categoryid": 0, "visible": 1, "format": "site"},
+    course(9, "ESS-EXCEL", 5, offered=1, idnumber="EXCEL"),
+    course(10, "ESS-POPIA", 5, offered=1),
+    course(11, "ESS-LEAD", 5, visible=0, offered=1),
+    course(12, "HR-AUDIT", 5, offered=0),
+    course(13, "IT-101", 6),
+    course(14, "DRV-101", 7, offered=1),
+    course(15, "MIXED", 15),
+]
+
+
+def employee(employee_id: int, payroll: str = "ABG", kind: str = "Permanent", status: str = "Active",
+             known_payroll: bool = True) -> dict:
+    return {"employee_id": employee_id, "employee_number": f"E{employee_id:03d}", "payroll_code": payroll,
+            "known_payroll_code": payroll if known_payroll else None, "employment_status": status,
+            "employment_type": kind}
+
+
+EMPLOYEES = [employee(1), employee(2, payroll="DRV", kind="Contract"), employee(3, status="Terminated"),
+             employee(4, payroll="GONE", known_payroll=False), employee(5, status=" active ")]
+
+
+def offered(*rules: dict, employees: list[dict] = EMPLOYEES) -> dict[int, list[str]]:
+    offers, _ = offers_by_employee(integration(flows=["users", "courses", "ess"], ess={"offers": list(rules)}),
+                                   employees, COURSES, CATEGORIES)
+    return {employee_id: sorted(o.course_code for o in courses.values()) for employee_id, courses in offers.items()}
+
+
+@pytest.mark.parametrize(("rules", "expected"), [
+    # a category by name: its visible courses and its subcategories' (ESS-LEAD is hidden)
+    ([{"categories": ["Staff Development"]}],
+     {1: ["ESS-POPIA", "EXCEL", "HR-AUDIT", "IT-101"], 2: ["ESS-POPIA", "EXCEL", "HR-AUDIT", "IT-101"],
+      5: ["ESS-POPIA", "EXCEL", "HR-AUDIT", "IT-101"]}),
+    # by ID number, in any letter case
+    ([{"categories": ["drv"]}], {1: ["DRV-101"], 2: ["DRV-101"], 5: ["DRV-101"]}),
+    # a ticked checkbox anywhere on the site (never-set and unticked read the same)
+    ([{"custom_field": "offerediness"}],
+     dict.fromkeys((1, 2, 5), ["DRV-101", "ESS-POPIA", "EXCEL"])),
+    # both: ticked courses of the category
+    ([{"categories": ["Staff Development"], "custom_field": "offerediness"}],
+     {1: ["ESS-POPIA", "EXCEL"], 2: ["ESS-POPIA", "EXCEL"], 5: ["ESS-POPIA", "EXCEL"]}),
+    # limited to a payroll, and to an employment type; rules add up
+    ([{"categories": ["Drivers"], "payrolls": ["DRV"]},
+      {"categories": ["IT skills"], "employment_types": ["permanent"]}],
+     {1: ["IT-101"], 2: ["DRV-101"], 5: ["IT-101"]}),
+    # a category name as Moodle formats it for HTML is matched by its plain text
+    ([{"categories": ["Other & more"]}], {1: ["MIXED"], 2: ["MIXED"], 5: ["MIXED"]}),
+])
+def test_offer_rules(rules, expected):
+    result = offered(*rules)
+    assert {employee_id: codes for employee_id, codes in result.items() if codes} == expected
+    assert set(result) == {1, 2, 5}  # terminated employees and those on an unknown payroll get no offers
+
+
+def test_an_offer_carries_the_course_code_and_its_plain_name():
+    offers, _ = offers_by_employee(integration(flows=["users", "courses", "ess"],
+                                               ess={"offers": [{"categories": ["Staff Development"]}]}),
+                                   [employee(1)], COURSES, CATEGORIES)
+    assert offers[1][9].course_code == "EXCEL" and offers[1][9].course_name == "ESS-EXCEL & more"
+
+
+@pytest.mark.parametrize(("rule", "problem"), [
+    ({"categories": ["Staff Devlopment"]}, "category 'Staff Devlopment' is not a Moodle course category"),
+    ({"custom_field": "offeredinesss"}, "Moodle has no course custom field 'offeredinesss'"),
+])
+def test_a_rule_that_matches_nothing_on_the_site_is_a_warning_for_the_file_maintainer(rule, problem):
+    offers, warnings = offers_by_employee(integration(flows=["users", "courses", "ess"], ess={"offers": [rule]}),
+                                          [employee(1)], COURSES, CATEGORIES)
+    assert offers == {1: {}}
+    [warning] = warnings
+    assert (warning.record, warning.action, warning.flow) == ("ESS offer rule 1", "warning", "ess")
+    assert warning.reason.startswith(problem) and "integration files" in warning.owner
+
+
+def test_a_custom_field_that_is_not_a_checkbox_is_a_warning():
+    text_field = course(20, "TXT", 5)
+    text_field["customfields"].append({"shortname": "offerediness", "type": "text", "valueraw": "1", "value": "1"})
+    _, warnings = offers_by_employee(integration(flows=["users", "courses", "ess"],
+                                                 ess={"offers": [{"custom_field": "offerediness"}]}),
+                                     [employee(1)], [text_field], CATEGORIES)
+    assert [w.reason.split(":")[0] for w in warnings] == ["course custom field 'offerediness' is not a checkbox"]
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"flows": ["users", "courses", "ess"]}, "at least one rule in 'ess.offers'"),
+    ({"flows": ["users", "ess"], "ess": {"offers": [{"categories": ["A"]}]}}, "'ess' needs the 'users' and 'courses'"),
+    ({"flows": ["users", "courses", "ess"], "ess": {"offers": [{"payrolls": ["ABG"]}]}},
+     "needs 'categories', 'custom_field' or both"),
+])
+def test_bad_ess_settings_are_refused(settings, message):
+    with pytest.raises(ValidationError, match=message):
+        integration(**settings)
