@@ -1,46 +1,14 @@
-"""PSIber's database: engines from Airflow Connections, and the project's SQL files."""
+"""PSIber's database: the tables the integration reads and writes (SQL in include/sql/*.sql)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
-from functools import cache
-from pathlib import Path
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
 
 import pandas as pd
-from sqlalchemy import Engine, bindparam, create_engine, text
-from sqlalchemy.engine import URL
+from sqlalchemy import Engine, bindparam, text
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "include" / "sql"
-
-_DRIVERS = {"postgres": "postgresql+psycopg2", "postgresql": "postgresql+psycopg2"}
-
-
-@cache
-def sql(name: str) -> str:
-    return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
-
-
-def engine_from_connection(conn_id: str) -> Engine:
-    """SQLite (Host = database file path) or PostgreSQL (Host, Port, Login, Password, Schema = database)."""
-    from airflow.sdk import BaseHook
-
-    conn = BaseHook.get_connection(conn_id)
-    if conn.conn_type == "sqlite":
-        return create_engine(URL.create("sqlite", database=conn.host), hide_parameters=True)
-    if conn.conn_type in _DRIVERS:
-        return create_engine(
-            URL.create(_DRIVERS[conn.conn_type], username=conn.login, password=conn.password,
-                       host=conn.host, port=conn.port, database=conn.schema),
-            pool_pre_ping=True,
-            hide_parameters=True,  # errors must not print employees' personal data into task logs
-        )
-    raise ValueError(
-        f"connection '{conn_id}' is of type '{conn.conn_type}'; PSIber must be 'sqlite' or 'postgres' "
-        "(owner: data engineer who set up the connection)"
-    )
+from sync_common.database import sql
 
 
 def create_schema(engine: Engine) -> None:
@@ -183,36 +151,3 @@ def save_refusals(engine: Engine, integration_name: str, refused: Iterable[dict]
                 "integration_name": integration_name, "employee_id": int(refusal["employee_id"]),
                 "fingerprint": refusal["fingerprint"], "reason": refusal["reason"][:2000],
                 "owner": refusal["owner"][:200], "refused_at": now})
-
-
-class WriteLockBusyError(RuntimeError):
-    """Another run holds the integration's write lock; this one waits, then its task is retried."""
-
-
-@contextmanager
-def integration_write_lock(engine: Engine, integration_name: str, holder: str, *, hold_seconds: int = 7200,
-                           wait_seconds: float = 600, poll_seconds: float = 2.0) -> Iterator[None]:
-    """Let one run at a time write for an integration, whatever started it (scheduler, dag.test(), a
-    backfill, a second deployment). A lock whose holder died expires after ``hold_seconds``;
-    the same holder (a retried task of the same run) takes its own lock back at once."""
-    deadline = time.monotonic() + wait_seconds
-    keys = {"integration_name": integration_name, "holder": holder[:250]}
-    while True:
-        now = _now()
-        with engine.begin() as connection:
-            taken = connection.execute(text(sql("acquire_write_lock")), {
-                **keys, "now": now, "expires_at": now + timedelta(seconds=hold_seconds)}).rowcount
-            current = None if taken else connection.execute(text(sql("select_write_lock")), keys).mappings().first()
-        if taken:
-            break
-        if time.monotonic() >= deadline:
-            other = f"{current['holder']}, since {current['acquired_at']}" if current else "just released"
-            raise WriteLockBusyError(
-                f"integration '{integration_name}' is being written by another run ({other}); this task is retried "
-                "later (owner: none, unless that run is stuck: then the data engineer)")
-        time.sleep(poll_seconds)
-    try:
-        yield
-    finally:
-        with engine.begin() as connection:
-            connection.execute(text(sql("release_write_lock")), keys)

@@ -11,7 +11,7 @@ import json
 import logging
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -20,13 +20,11 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from moodle.exceptions import MoodleRequestError
-from moodle.form_encoding import flatten_params
 from moodle.hook import MoodleHook
 from psiber.config import CONFIG_OWNER, Integration, PasswordPolicy
 from psiber.employee_validation import validate_employees
 from psiber.psiber_db import (
     count_employees_by_payroll,
-    integration_write_lock,
     save_refusals,
     select_employees,
     select_refusals,
@@ -38,23 +36,12 @@ from psiber.user_plan import PLAN_ONLY_KEYS, check_suspend_guard, fingerprint, p
 from psiber.user_transform import build_target_users
 from sync_common.errors import PermanentStepError
 from sync_common.invalid_records import check_invalid_share, invalid_outcomes
+from sync_common.moodle_batches import LOOKUP_CHUNK, chunks, input_var_batches, users_by_field
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, OWNER_PSIBER_HR, Outcome, mask_emails
 from sync_common.run_files import read_frame, read_json, write_frame, write_json
+from sync_common.write_lock import integration_write_lock
 
 log = logging.getLogger(__name__)
-
-LOOKUP_CHUNK = 200
-
-
-def users_by_field(hook: MoodleHook, field: str, values: Sequence) -> Iterator[dict]:
-    """Moodle users whose ``field`` is one of ``values``, asked in chunks Moodle's input limits allow."""
-    for chunk in chunks(values, LOOKUP_CHUNK):
-        yield from hook.call("core_user_get_users_by_field", field=field, values=list(chunk))
-
-
-def chunks(items: Sequence, size: int) -> Iterator[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 def extract_employees(integration: Integration, engine: Engine, run_dir: Path) -> dict:
@@ -170,9 +157,6 @@ def _moodle_entry(item: dict) -> dict:
 
 # Refusals that concern the records sent; any other error code is the site's (password policy, capability).
 _RECORD_LEVEL_ERRORS = {"invalidparameter", "dmlwriteexception", "invalidresponse"}
-# wstoken, wsfunction, moodlewsrestformat, and room for a margin: a cut call loses users silently.
-_FIXED_INPUT_VARS = 3
-_INPUT_VARS_MARGIN = 0.9
 
 
 class SiteRefusesWritesError(PermanentStepError):
@@ -189,24 +173,6 @@ def _site_refusal(error: MoodleRequestError, what: str) -> SiteRefusesWritesErro
     return SiteRefusesWritesError(
         f"Moodle refused to {what} for a reason of the site's, not of the records ({error}); nothing more was "
         f"sent (owner: {OWNER_MOODLE_ADMIN})")
-
-
-def input_var_batches(items: Sequence[dict], max_items: int, max_vars: int,
-                      encode: Callable[[dict], dict]) -> Iterator[list[dict]]:
-    """Batches of at most ``max_items`` whose form encoding stays under PHP's ``max_input_vars``:
-    past it, PHP drops the tail of a call without an error and Moodle answers as if nothing was lost."""
-    room = int(max_vars * _INPUT_VARS_MARGIN) - _FIXED_INPUT_VARS
-    batch: list[dict] = []
-    used = 0
-    for item in items:
-        size = len(flatten_params({"users": [encode(item)]}))
-        if batch and (len(batch) >= max_items or used + size > room):
-            yield batch
-            batch, used = [], 0
-        batch.append(item)
-        used += size
-    if batch:
-        yield batch
 
 
 def _holders(hook: MoodleHook, item: dict) -> list[dict]:

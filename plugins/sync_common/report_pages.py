@@ -26,9 +26,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Engine
 
 from psiber.config import Integration, load_integrations
-from psiber.psiber_db import engine_from_connection
 from sync_common import report_store
 from sync_common.course_status import learner_status
+from sync_common.database import engine_from_connection
 from sync_common.run_summary import PROBLEM_ACTIONS, action_rank
 
 URL_PREFIX = "/sync-report"

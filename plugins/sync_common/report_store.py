@@ -15,8 +15,8 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, bindparam, inspect, text
 
 from psiber.config import Integration
-from psiber.psiber_db import sql
 from sync_common.course_status import Pair, merge_learners, read_run
+from sync_common.database import sql
 from sync_common.run_summary import action_rank, flow_rank, is_problem
 
 MAX_REPORT_TEXT = 300  # record column width; reasons are kept whole
