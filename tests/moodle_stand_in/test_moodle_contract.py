@@ -14,7 +14,8 @@ A live recording's ``setup`` names only what the stand-in could express when it 
 is in contract/shared_setup.json, merged into that setup. The merge may only add, never change what
 the recording says. The school-provisioning recordings (../shared/moodle-contract-school) are replayed
 the same way, on a site numbered as theirs was (contract/school_setup.json: its ``baseline``), with
-their own supplements.
+their own supplements; so are the ESS recordings (../shared/moodle-contract-ess, contract/ess_setup.json),
+whose top-level ``activities`` are part of their set-up.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import pytest
 
 from moodle.form_encoding import flatten_params
 from moodle_stand_in import MoodleStandIn
+from moodle_stand_in.ess import add_activity, set_enrol_method, start_ids
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OWN_DIR = Path(__file__).resolve().parent / "contract" / "recordings"
@@ -36,6 +38,8 @@ SHARED_DIR = REPO_ROOT.parent / "shared" / "moodle-contract"
 SHARED_SETUP = Path(__file__).resolve().parent / "contract" / "shared_setup.json"
 SCHOOL_DIR = REPO_ROOT.parent / "shared" / "moodle-contract-school"
 SCHOOL_SETUP = Path(__file__).resolve().parent / "contract" / "school_setup.json"
+ESS_DIR = REPO_ROOT.parent / "shared" / "moodle-contract-ess"
+ESS_SETUP = Path(__file__).resolve().parent / "contract" / "ess_setup.json"
 TOKEN = "0123456789abcdef0123456789abcdef"
 VOLATILE = {"id", "userid", "itemid", "siteid", "siteurl", "userpictureurl", "profileimageurl",
             "profileimageurlsmall", "userprivateaccesskey", "firstaccess", "lastaccess", "timecreated",
@@ -104,17 +108,18 @@ def resolve(value, refs: dict[str, dict[str, int]]):
 
 def build_site(setup: dict, baseline: dict | None = None) -> tuple[MoodleStandIn, dict[str, dict[str, int]]]:
     """A fresh stand-in with the recording's setup applied, in order: users, the token's user, categories,
-    courses (in the order listed, which is their physical order), grade items, enrolments, manual enrolment
-    methods, grades, completions, access times (MoodleStandIn.touch), deleted users, then the site switches.
-    ``baseline`` (users, token_user, first_ids) is what the recorded site held before the setup."""
+    courses (in the order listed, which is their physical order), activities, grade items, enrolments, manual
+    and other enrolment methods, grades, completions, access times (MoodleStandIn.touch), deleted users, then the
+    site switches. ``baseline`` (users, token_user, first_ids, course_custom_fields) is what the recorded site
+    held before the setup."""
     site = MoodleStandIn(TOKEN, functions=setup.get("functions"),
                          allow_accounts_same_email=setup.get("allow_accounts_same_email", False))
     refs: dict[str, dict[str, int]] = {"id": {}, "course": {}, "category": {}}
     if baseline:
         setup = {**setup, "users": baseline["users"] + setup.get("users", []),
                  "token_user": setup.get("token_user", baseline["token_user"])}
-        site.next_category_id = baseline["first_ids"]["category"]
-        site.next_course_id = baseline["first_ids"]["course"]
+        start_ids(site, **baseline["first_ids"])
+        site.course_custom_fields += baseline.get("course_custom_fields", [])
     for user in setup.get("users", []):
         refs["id"][user["username"]] = site.add_user(**user)["id"]
     if "token_user" in setup:
@@ -127,12 +132,16 @@ def build_site(setup: dict, baseline: dict | None = None) -> tuple[MoodleStandIn
         course = resolve(course, refs)
         shortname = course.pop("shortname")
         refs["course"][shortname] = site.add_course(shortname, **course)["id"]
+    for activity in resolve(setup.get("activities", []), refs):
+        add_activity(site, activity.pop("course"), activity.pop("modname"), activity.pop("name"), **activity)
     for item in resolve(setup.get("grade_items", []), refs):
         site.add_grade_item(**item)
     for enrolment in resolve(setup.get("enrolments", []), refs):
         site.enrol(**enrolment)
     for method in resolve(setup.get("manual_enrolment", []), refs):
         site.set_manual_enrolment(**method)
+    for method in resolve(setup.get("enrol_methods", []), refs):
+        set_enrol_method(site, **method)
     for grade in resolve(setup.get("grades", []), refs):
         site.set_grade(**grade)
     for completion in resolve(setup.get("completions", []), refs):
@@ -210,8 +219,9 @@ def replay_live(path: Path, folder: Path, supplements: Path, baseline: dict | No
     assert {"request", "response"} <= set(recording) and "wsfunction" in recording["request"], \
         f"{path.name} is not a request/response pair in the recordings format"
     supplement = _supplements(supplements).get(str(path.relative_to(folder)), {})
-    replay({**recording, "setup": with_supplement(recording.get("setup") or {}, supplement.get("setup"))},
-           exact=False, baseline=baseline)
+    setup = {**(recording.get("setup") or {}), **({"activities": recording["activities"]} if "activities" in recording
+                                                  else {})}
+    replay({**recording, "setup": with_supplement(setup, supplement.get("setup"))}, exact=False, baseline=baseline)
 
 
 @pytest.mark.parametrize("path", _shared_params())
@@ -224,7 +234,13 @@ def test_school_recording(path: Path) -> None:
     replay_live(path, SCHOOL_DIR, SCHOOL_SETUP, _load(SCHOOL_SETUP)["baseline"])
 
 
-@pytest.mark.parametrize(("folder", "supplements"), [(SHARED_DIR, SHARED_SETUP), (SCHOOL_DIR, SCHOOL_SETUP)])
+@pytest.mark.parametrize("path", _shared_params(ESS_DIR))
+def test_ess_recording(path: Path) -> None:
+    replay_live(path, ESS_DIR, ESS_SETUP, _load(ESS_SETUP)["baseline"])
+
+
+@pytest.mark.parametrize(("folder", "supplements"), [(SHARED_DIR, SHARED_SETUP), (SCHOOL_DIR, SCHOOL_SETUP),
+                                                     (ESS_DIR, ESS_SETUP)])
 def test_shared_setup_supplements_name_live_recordings(folder: Path, supplements: Path) -> None:
     """Every supplement says which part of its recording's description it expresses, and the recording exists
     wherever the live recordings are present."""
