@@ -1,7 +1,7 @@
 """One DAG per integration file in include/integrations/: employees → Moodle users, Moodle courses and
-results → PSIber.
+results → PSIber, and ESS (offers, notifications, enrolment requests).
 
-This file only wires tasks; the steps live in plugins/psiber/{user,course,result}_sync.py.
+This file only wires tasks; the steps live in plugins/psiber/{user,course,result,ess}_sync.py.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from airflow.sdk import DAG, Param, dag, get_current_context, task
 
 from moodle.hook import MoodleHook
-from psiber import course_sync, field_discovery, result_sync, user_sync
+from psiber import course_sync, ess_sync, field_discovery, result_sync, user_sync
 from psiber.config import Integration, load_integrations
 from psiber.preflight import preflight
 from psiber.task_limits import execution_timeouts, retry_args
@@ -175,6 +175,31 @@ def build_dag(integration: Integration, source: Path) -> DAG:
             with integration_write_lock(engine, integration.key, run_id()):
                 return result_sync.load_results(integration, engine, run_dir())
 
+        @task(execution_timeout=limits.population)
+        @fail_fast_unless_transient
+        def refresh_ess_offers() -> dict:
+            return ess_sync.refresh_ess_offers(integration, psiber(), run_dir(), run_id())
+
+        @task(execution_timeout=limits.population)
+        @fail_fast_unless_transient
+        def read_ess_assessments() -> dict:
+            return ess_sync.read_ess_assessments(integration, moodle(), psiber(), run_dir())
+
+        @task
+        @fail_fast_unless_transient
+        def notify_ess_assessments() -> dict:
+            return ess_sync.notify_ess_assessments(integration, psiber(), run_dir(), run_id())
+
+        @task(execution_timeout=limits.population)
+        @fail_fast_unless_transient
+        def enrol_ess_requests() -> dict:
+            return ess_sync.enrol_ess_requests(integration, moodle(), psiber(), run_dir(), run_id())
+
+        @task(trigger_rule="all_done")  # writes back what an interrupted enrolment did in Moodle
+        @fail_fast_unless_transient
+        def record_ess_requests() -> dict:
+            return ess_sync.record_ess_requests(integration, psiber(), run_dir(), run_id())
+
         @task(trigger_rule="all_done", retries=0)
         @fail_fast_unless_transient
         def summarize_run() -> dict:
@@ -215,6 +240,11 @@ def build_dag(integration: Integration, source: Path) -> DAG:
             user_batches = plan_completion_reads()
             grades >> user_batches
             read_completions.expand(user_ids=user_batches) >> plan_result_changes() >> load_results()
+        if "ess" in flows:  # after the users flow's links and the courses flow's read of Moodle; assessments
+            offers = refresh_ess_offers()  # are read once the requests are enrolled, so new students hear of them
+            results_wait_for >> offers
+            offers >> enrol_ess_requests() >> record_ess_requests() >> read_ess_assessments() \
+                >> notify_ess_assessments()
         summary = summarize_run().operator
         summary.set_upstream([other for other in summary.dag.tasks if other is not summary])  # waits for all
 

@@ -18,6 +18,8 @@ REQUIRED_FUNCTIONS = {
     "courses": ("core_course_get_courses", "core_course_get_categories"),
     "results": ("core_user_get_users_by_field", "core_enrol_get_users_courses", "gradereport_user_get_grade_items",
                 "core_completion_get_course_completion_status"),
+    "ess": ("mod_assign_get_assignments", "mod_quiz_get_quizzes_by_courses", "core_enrol_get_enrolled_users",
+            "enrol_manual_enrol_users"),
 }
 
 

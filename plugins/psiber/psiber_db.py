@@ -8,14 +8,13 @@ from datetime import UTC, date, datetime
 import pandas as pd
 from sqlalchemy import Engine, bindparam, text
 
-from sync_common.database import sql
+from sync_common.database import sql, statements
 
 
 def create_schema(engine: Engine) -> None:
     """Create the tables the integration reads and writes, if missing (idempotent)."""
-    statements = [part.strip() for part in sql("schema").split(";\n") if part.strip()]
     with engine.begin() as connection:
-        for statement in statements:
+        for statement in statements("schema") + statements("ess_schema"):
             connection.execute(text(statement))
 
 

@@ -25,6 +25,7 @@ COUNTED_ACTIONS = {
               "skipped", "warning"),
     "courses": ("created", "updated", "unchanged", "deactivated", "invalid", "conflict", "warning"),
     "results": ("recorded", "invalid", "skipped", "warning"),
+    "ess": ("offered", "notified", "requested", "enrolled", "refused"),
     "fields": ("warning",),
 }
 # Records someone has to look at: shown first in reports, each with its reason and owner.
@@ -33,9 +34,10 @@ ACTION_ORDER = (
     "extracted", "out_of_scope", "in_moodle", "created", "adopted", "updated", "suspended", "unsuspended",
     "deactivated",
     "recorded", "new_attempts", "already_recorded", "completions_changed", "in_progress", "unchanged", "skipped",
+    "offered", "offered_again", "withdrawn", "notified", "requested", "enrolled", "refused", "awaiting_approval",
     *PROBLEM_ACTIONS,
 )
-FLOW_ORDER = ("users", "courses", "results", "fields")
+FLOW_ORDER = ("users", "courses", "results", "ess", "fields")
 _SETTLED_STATES = ("success", "skipped")
 # Files holding record-level outcomes: (file, key of the outcome list or None for a bare list).
 _OUTCOME_FILES = (
@@ -43,6 +45,7 @@ _OUTCOME_FILES = (
     ("user_plan.json", "outcomes"),
     ("applied.json", "outcomes"), ("course_plan.json", "outcomes"),
     ("result_plan.json", "outcomes"), ("results_loaded.json", "outcomes"), ("field_matches.json", "outcomes"),
+    ("ess_offers.json", "outcomes"), ("ess_notified.json", "outcomes"), ("ess_enrolments.json", "outcomes"),
 )
 
 
@@ -100,6 +103,8 @@ def build_run_summary(integration: Integration, run_id: str, run_dir: Path, task
         counts["courses"] = {"in_moodle": in_moodle, **counts["courses"]}
     if "results" in integration.flows:
         counts["results"].update(_read_if_present(run_dir / "results_loaded.json", "counts", {}))
+    if "ess" in integration.flows:
+        counts["ess"].update(_read_if_present(run_dir / "ess_enrolments.json", "counts", {}))
     names = [_task_name(task) for task in tasks]
     unfinished = sorted(name for name, task in zip(names, tasks, strict=True) if task["state"] not in _SETTLED_STATES)
     return {

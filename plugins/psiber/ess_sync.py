@@ -1,0 +1,294 @@
+"""The steps of the ESS flow (SPEC F8), one function per DAG task, after the users and courses flows.
+
+Offers come from the courses flow's read of Moodle (no call of their own); assessments from
+``mod_assign_get_assignments`` and ``mod_quiz_get_quizzes_by_courses``, many courses per call, and
+enrolled students only for the courses with something to announce; requests from PSIber, enrolled
+through ``enrol_manual_enrol_users``. So a night with nothing new costs two calls per
+``ess.courses_per_call`` visible courses, whatever the number of employees. Each step reads its
+inputs from the run directory and PSIber and writes its result there: any task can be re-run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from moodle.exceptions import MoodleRequestError
+from moodle.hook import MoodleHook
+from psiber.config import Integration
+from psiber.course_plan import _plain, course_code, real_courses
+from psiber.ess_assessments import (
+    Assessment,
+    AssessmentChanges,
+    assessment_notifications,
+    assessments_from_answers,
+    plan_assessment_changes,
+)
+from psiber.ess_db import (
+    save_assessments,
+    save_decisions,
+    save_offer_plan,
+    select_assessments,
+    select_offers,
+    select_pending_requests,
+)
+from psiber.ess_enrolments import (
+    ALREADY_ENROLLED,
+    ENROLLED,
+    ENROLLED_AS_STUDENT,
+    MOODLE_REFUSALS,
+    REFUSED,
+    Decision,
+    Request,
+    decision_notification,
+    decision_outcome,
+    moodle_refusal,
+    plan_requests,
+)
+from psiber.ess_offers import FLOW, offers_by_employee, plan_offer_changes
+from psiber.psiber_db import select_user_links
+from psiber.read_progress import MISSING, ReadProgress
+from sync_common.errors import PermanentStepError
+from sync_common.moodle_batches import chunks, input_var_batches
+from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
+from sync_common.run_files import read_frame, read_json, write_json
+from sync_common.write_lock import integration_write_lock
+
+log = logging.getLogger(__name__)
+
+STUDENT = "student"
+# The users flow's files whose problems say why an employee has no Moodle account.
+USERS_PROBLEM_FILES = (("invalid_employees.json", None), ("transform_outcomes.json", None),
+                       ("user_plan.json", "outcomes"), ("applied.json", "outcomes"))
+USERS_PROBLEMS = ("invalid", "conflict", "failed", "quarantined", "skipped")
+
+
+def _employees(run_dir: Path) -> list[dict]:
+    return read_frame(run_dir / "employees.parquet").to_dict("records")
+
+
+def _course_names(run_dir: Path) -> dict[int, tuple[str, str]]:
+    """(code, plain full name) of every Moodle course the courses flow read, by Moodle id."""
+    return {int(c["id"]): (course_code(c), _plain(c.get("fullname")))
+            for c in real_courses(read_json(run_dir / "moodle_courses.json"))}
+
+
+def _course(courses: dict[int, tuple[str, str]], course_id: int) -> tuple[str, str]:
+    """(code, name) of a course, or a label for one Moodle no longer has."""
+    return courses.get(course_id, (f"Moodle course #{course_id}",) * 2)
+
+
+def _outcomes_file(run_dir: Path, name: str, outcomes: list[Outcome], **more) -> None:
+    write_json(run_dir / name, {**more, "outcomes": [outcome.to_dict() for outcome in outcomes]})
+
+
+def refresh_ess_offers(integration: Integration, engine: Engine, run_dir: Path, holder: str) -> dict:
+    """Each active employee's offered courses, from the offer rules and this run's read of Moodle's
+    courses; a course offered for the first time is announced to the employee."""
+    employees = _employees(run_dir)
+    offers, warnings = offers_by_employee(integration, employees, read_json(run_dir / "moodle_courses.json"),
+                                          read_json(run_dir / "moodle_categories.json"))
+    numbers = {int(e["employee_id"]): e["employee_number"] for e in employees}
+    with integration_write_lock(engine, integration.key, holder):
+        plan = plan_offer_changes(offers, select_offers(engine, integration.key), numbers)
+        save_offer_plan(engine, integration.key, plan)
+    _outcomes_file(run_dir, "ess_offers.json", warnings + plan.outcomes,
+                   offers={str(employee): sorted(courses) for employee, courses in offers.items()})
+    counts = Counter(outcome.action for outcome in plan.outcomes)
+    log.info("ESS offers: %d employees, %d offers; %s", len(offers), sum(map(len, offers.values())), dict(counts))
+    return {"employees": len(offers), "offers": sum(map(len, offers.values())), **counts,
+            "warnings": len(warnings)}
+
+
+def _students(hook: MoodleHook, course_id: int, employees_by_user: dict[int, int]) -> list[int]:
+    """Employees with an active student enrolment in the course (their accounts linked by this integration)."""
+    users = hook.call("core_enrol_get_enrolled_users", courseid=course_id,
+                      options=[{"name": "onlyactive", "value": "1"}, {"name": "userfields", "value": "id,roles"}])
+    return sorted(employees_by_user[int(user["id"])] for user in users if int(user["id"]) in employees_by_user
+                  and any(role.get("shortname") == STUDENT for role in user.get("roles") or []))
+
+
+def read_ess_assessments(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: Path) -> dict:
+    """The assignments and quizzes of Moodle's visible courses, what is new or re-dated since PSIber last
+    saw them, and the students of the courses with something to announce.
+
+    ``includenotenrolledcourses`` is needed: without it Moodle drops every course the web-service
+    user is not enrolled in. Each answer is kept as it comes (``read_progress``), so a retry asks
+    only for the rest.
+    """
+    course_ids = [int(c["id"]) for c in real_courses(read_json(run_dir / "moodle_courses.json"))
+                  if int(c.get("visible") or 0) == 1]
+    batches = [list(batch) for batch in chunks(course_ids, integration.ess.courses_per_call)]
+    stamp = hashlib.sha256(json.dumps(course_ids).encode()).hexdigest()
+    links = select_user_links(engine, integration.key)
+    employees_by_user = {int(row.moodle_user_id): int(row.employee_id) for row in links.itertuples()}
+    with ReadProgress(run_dir, "ess-assessments", stamp) as progress:
+        assignments = [progress.answer(f"assign {batch[0]}", partial(
+            hook.call, "mod_assign_get_assignments", courseids=batch, includenotenrolledcourses=1))
+            for batch in batches]
+        quizzes = [progress.answer(f"quiz {batch[0]}", partial(
+            hook.call, "mod_quiz_get_quizzes_by_courses", courseids=batch)) for batch in batches]
+        progress.raise_if_incomplete()
+        current = assessments_from_answers(assignments, quizzes)
+        changes = plan_assessment_changes(current, select_assessments(engine, integration.key), int(time.time()))
+        students = {course: progress.answer(f"students {course}", partial(_students, hook, course, employees_by_user))
+                    for course in changes.courses_to_announce}
+        progress.raise_if_incomplete()
+        write_json(run_dir / "ess_assessments.json", {
+            "new": [a.to_dict() for a in changes.new], "changed": [a.to_dict() for a in changes.changed],
+            "to_store": [a.to_dict() for a in changes.to_store], "students": {str(k): v for k, v in students.items()}})
+        progress.discard()
+    warnings = sum(len(answer.get("warnings", [])) for answer in assignments + quizzes if answer is not MISSING)
+    log.info("ESS assessments: %d in %d visible courses; %d new, %d re-dated; %d Moodle warnings (hidden "
+             "activities, courses gone)", len(current), len(course_ids), len(changes.new), len(changes.changed),
+             warnings)
+    return {"assessments": len(current), "new": len(changes.new), "changed": len(changes.changed),
+            "courses_read_for_students": len(students)}
+
+
+def notify_ess_assessments(integration: Integration, engine: Engine, run_dir: Path, holder: str) -> dict:
+    """Tell each student of a course about its new assessments and changed due dates; remember them."""
+    read = read_json(run_dir / "ess_assessments.json")
+    changes = AssessmentChanges(*([Assessment(**a) for a in read[key]] for key in ("new", "changed", "to_store")))
+    students = {int(course): employees for course, employees in read["students"].items()}
+    courses = _course_names(run_dir)
+    notifications = assessment_notifications(changes, students, courses, integration.zone)
+    with integration_write_lock(engine, integration.key, holder):
+        save_assessments(engine, integration.key, changes.to_store, notifications)
+    numbers = {int(e["employee_id"]): e["employee_number"] for e in _employees(run_dir)}
+    _outcomes_file(run_dir, "ess_notified.json", [
+        Outcome(numbers.get(n.employee_id) or f"PSIber employee row {n.employee_id}", "notified",
+                f"{n.course_code}: {n.text}", flow=FLOW) for n in notifications])
+    return {"notified": len(notifications), "assessments_stored": len(changes.to_store)}
+
+
+class EnrolmentsRefusedError(PermanentStepError):
+    """Moodle refuses enrolments for a reason of the site's (a capability, the role): no request would
+    pass, so none is refused for it; they stay pending for the next run."""
+
+
+def _no_account_reasons(run_dir: Path, employees: list[dict]) -> dict[int, str]:
+    """Why the users flow of this run made no Moodle account, by employee id, where it said."""
+    ids = {e["employee_number"]: int(e["employee_id"]) for e in employees if e.get("employee_number")}
+    reasons: dict[int, str] = {}
+    for name, key in USERS_PROBLEM_FILES:
+        if (run_dir / name).exists():
+            content = read_json(run_dir / name)
+            for outcome in content[key] if key else content:
+                if outcome["action"] in USERS_PROBLEMS and outcome["record"] in ids:
+                    reasons[ids[outcome["record"]]] = f"{outcome['action']}: {outcome['reason']}"
+    return reasons
+
+
+def _enrolled_users(hook: MoodleHook, course_id: int) -> set[int]:
+    users = hook.call("core_enrol_get_enrolled_users", courseid=course_id,
+                      options=[{"name": "onlyactive", "value": "1"}, {"name": "userfields", "value": "id"}])
+    return {int(user["id"]) for user in users}
+
+
+def _send_isolating(send: Callable[[list[dict]], None], batch: list[dict], done: list[dict],
+                    refused: list[tuple[dict, MoodleRequestError]]) -> None:
+    """enrol_manual_enrol_users is all-or-nothing per call: a refused batch is split until the refused
+    enrolment stands alone. A refusal of the site's (not one of MOODLE_REFUSALS) stops at once."""
+    try:
+        send(batch)
+    except MoodleRequestError as error:
+        if error.errorcode not in MOODLE_REFUSALS:
+            raise EnrolmentsRefusedError(
+                f"Moodle refused to enrol ({error}); if it names the role, check 'ess.student_role_id' and that the "
+                "web-service user's role may assign it and holds enrol/manual:enrol. The requests stay pending "
+                f"(owner: {OWNER_MOODLE_ADMIN})") from error
+        if len(batch) == 1:
+            refused.append((batch[0], error))
+            return
+        middle = len(batch) // 2
+        _send_isolating(send, batch[:middle], done, refused)
+        _send_isolating(send, batch[middle:], done, refused)
+        return
+    done.extend(batch)
+
+
+def enrol_ess_requests(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: Path,
+                       holder: str) -> dict:
+    """Decide every pending request (only approved ones when the integration requires approval): refuse
+    what cannot be, find those already enrolled, enrol the rest as students in batches within the
+    site's max_input_vars. Every decision is kept in the run directory, also when the step stops."""
+    with integration_write_lock(engine, integration.key, holder):
+        return _enrol(integration, hook, engine, run_dir)
+
+
+def _enrol(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: Path) -> dict:
+    requests = select_pending_requests(engine, integration.key)
+    employees = _employees(run_dir)
+    offers = {int(e): set(c) for e, c in read_json(run_dir / "ess_offers.json")["offers"].items()}
+    links = select_user_links(engine, integration.key)
+    plan = plan_requests(requests, offers, {int(r.employee_id): int(r.moodle_user_id) for r in links.itertuples()},
+                         integration.ess.approval_required, _no_account_reasons(run_dir, employees))
+    decisions = list(plan.decisions)
+    pairs: dict[tuple[int, int], list[Request]] = {}
+    for request, user_id in plan.to_enrol:
+        pairs.setdefault((user_id, request.moodle_course_id), []).append(request)
+
+    def decide(pair: tuple[int, int], state: str, reason: str, owner: str = "") -> None:
+        decisions.extend(Decision.of(request, state, reason, owner) for request in pairs[pair])
+
+    def send(batch: list[dict]) -> None:
+        hook.call("enrol_manual_enrol_users", enrolments=batch)
+
+    users_by_course: dict[int, list[int]] = {}
+    for user_id, course_id in sorted(pairs):
+        users_by_course.setdefault(course_id, []).append(user_id)
+    try:
+        to_send = []
+        for course_id, user_ids in users_by_course.items():
+            enrolled = _enrolled_users(hook, course_id)
+            for user_id in user_ids:
+                if user_id in enrolled:
+                    decide((user_id, course_id), ENROLLED, ALREADY_ENROLLED)
+                else:
+                    to_send.append({"roleid": integration.ess.student_role_id, "userid": user_id,
+                                    "courseid": course_id})
+        for batch in input_var_batches(to_send, integration.ess.batch_size, integration.moodle_max_input_vars,
+                                       lambda item: item):
+            done: list[dict] = []
+            refused: list[tuple[dict, MoodleRequestError]] = []
+            _send_isolating(send, batch, done, refused)
+            for item in done:
+                decide((item["userid"], item["courseid"]), ENROLLED, ENROLLED_AS_STUDENT)
+            for item, error in refused:
+                decide((item["userid"], item["courseid"]), REFUSED, *moodle_refusal(error.errorcode,
+                                                                                     error.moodle_message))
+    finally:  # what Moodle did is written back even when the step stops half-way
+        courses = _course_names(run_dir)
+        outcomes = [decision_outcome(d, _course(courses, d.moodle_course_id)[0]) for d in decisions]
+        outcomes += [Outcome(r.record, "awaiting_approval", f"{_course(courses, r.moodle_course_id)[0]}: not "
+                             "approved in PSIber yet (the integration enrols approved requests only)", flow=FLOW)
+                     for r in plan.waiting]
+        _outcomes_file(run_dir, "ess_enrolments.json", outcomes, decisions=[d.to_dict() for d in decisions],
+                       counts={"requested": len(requests)})
+    counts = Counter(d.state for d in decisions)
+    log.info("ESS requests: %d pending, %d enrolled, %d refused, %d awaiting approval; %d Moodle calls",
+             len(requests), counts[ENROLLED], counts[REFUSED], len(plan.waiting), hook.calls_made)
+    return {"requested": len(requests), "enrolled": counts[ENROLLED], "refused": counts[REFUSED],
+            "awaiting_approval": len(plan.waiting)}
+
+
+def record_ess_requests(integration: Integration, engine: Engine, run_dir: Path, holder: str) -> dict:
+    """Write back each decided request's outcome and tell the employee, also after an enrol step that
+    stopped half-way (what Moodle did is recorded)."""
+    if not (run_dir / "ess_enrolments.json").exists():
+        return {"decided": 0}
+    decisions = [Decision(**d) for d in read_json(run_dir / "ess_enrolments.json")["decisions"]]
+    courses = _course_names(run_dir)
+    notifications = [decision_notification(d, *_course(courses, d.moodle_course_id)) for d in decisions]
+    with integration_write_lock(engine, integration.key, holder):
+        decided = save_decisions(engine, integration.key, decisions, notifications)
+    return {"decided": decided}
