@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / ".demo"
 DAG_ID = "psiber_moodle_driver_training"
+ESS_REQUEST_OUTCOMES = ("enrolled", "refused", "awaiting_approval")
 
 
 def configure_airflow() -> None:
@@ -57,6 +58,8 @@ def print_summary(summary: dict, moodle_calls: int, seconds: float) -> None:
     for outcome in problems:
         print(f"  - {outcome['flow']}: {outcome['record']}: {outcome['action']}: {outcome['reason']}"
               f" (owner: {outcome['owner'] or 'n/a'})")
+    for outcome in (o for o in summary["outcomes"] if o["flow"] == "ess" and o["action"] in ESS_REQUEST_OUTCOMES):
+        print(f"  - ESS request of {outcome['record']}: {outcome['action']}: {outcome['reason']}")
     print(f"  Moodle web-service calls: {moodle_calls}; wall time of the DAG run: {seconds:.1f} s")
 
 
@@ -78,10 +81,12 @@ def main() -> int:
     from sqlalchemy import create_engine
 
     from moodle_stand_in import MoodleStandIn
+    from moodle_stand_in.demo_ess import add_demo_assessments
     from moodle_stand_in.demo_site import add_demo_courses, simulate_learning
-    from psiber.demo_company import HAND_MADE_MOODLE_USER, seed_demo_company
+    from psiber.demo_company import HAND_MADE_MOODLE_USER, file_demo_ess_requests, seed_demo_company
 
-    if seed_demo_company(create_engine(f"sqlite:///{DEMO / 'psiber.db'}")):
+    psiber = create_engine(f"sqlite:///{DEMO / 'psiber.db'}")
+    if seed_demo_company(psiber):
         print("Seeded the demo PSIber company into .demo/psiber.db")
     token = secrets.token_hex(16)
     with MoodleStandIn(token, state_path=DEMO / "moodle-stand-in.json") as moodle:
@@ -90,7 +95,10 @@ def main() -> int:
         if first_time:
             moodle.add_user(**HAND_MADE_MOODLE_USER)
             course_ids = add_demo_courses(moodle, start=int(time.time()) - 60 * 86_400)
-            print(f"Moodle stand-in: {len(course_ids)} courses set up by the 'Moodle administrator'")
+            activities = add_demo_assessments(moodle, course_ids, int(time.time()))
+            requests = file_demo_ess_requests(psiber, DAG_ID.removeprefix("psiber_moodle_"), course_ids)
+            print(f"Moodle stand-in: {len(course_ids)} courses set up by the 'Moodle administrator', with "
+                  f"{activities} assignments and quizzes; ESS: {requests} enrolment requests filed by employees")
         dag = load_demo_dag()
         if dag is None:
             return 1

@@ -8,7 +8,7 @@ one with neither e-mail nor ID, and employment types outside Moodle's menu.
 from __future__ import annotations
 
 import random
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Engine, text
 
@@ -90,3 +90,21 @@ def seed_demo_company(engine: Engine, employees: int = 300, seed: int = 20261123
         ])
         connection.execute(text(sql("insert_employee")), _employees(employees, random.Random(seed)))
     return True
+
+
+# Requests filed in ESS before the first night (employee id, course short name): none of them has a Moodle
+# account yet. 21 (payroll ADM) gets one from the users flow and is enrolled in both; 23 asks for the hidden
+# DRV-OLD and 24 (payroll AMD) for a Driver Training course offered to ABG and ADM only, both refused as not
+# offered; 16 (surname missing) gets no account, so is refused saying why.
+DEMO_ESS_REQUESTS = ((21, "HS-101"), (21, "DRV-101"), (23, "DRV-OLD"), (24, "DRV-101"), (16, "HS-102"))
+
+
+def file_demo_ess_requests(engine: Engine, integration_key: str, course_ids: dict[str, int]) -> int:
+    """Enrolment requests as ESS files them (course ids from the Moodle site)."""
+    filed = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    with engine.begin() as connection:
+        connection.execute(text(sql("ess_insert_request")), [
+            {"integration_name": integration_key, "employee_id": employee_id, "moodle_course_id": course_ids[shortname],
+             "requested_at": filed, "approved_at": None} for employee_id, shortname in DEMO_ESS_REQUESTS])
+    return len(DEMO_ESS_REQUESTS)
+

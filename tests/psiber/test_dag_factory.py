@@ -51,7 +51,7 @@ def test_no_secret_lives_in_an_integration_file(secret_word):
 
 
 def test_only_the_configured_flows_become_tasks(tmp_path, monkeypatch):
-    (tmp_path / "demo.yaml").write_text(DEMO.replace("flows: [users, courses, results]", "flows: [courses]"))
+    (tmp_path / "demo.yaml").write_text(DEMO.replace("flows: [users, courses, results, ess]", "flows: [courses]"))
     dag = parse(tmp_path, monkeypatch).dags["psiber_moodle_driver_training"]
     assert set(dag.task_ids) == {"check_moodle_site", "extract_moodle_courses", "plan_course_changes",
                                  "load_courses", "discover_custom_fields", "summarize_run"}
