@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import secrets
 
 import pytest
 from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
@@ -59,6 +60,7 @@ def api(airflow_db, tmp_path_factory):
     patch.setenv("PSIBER_MOODLE_INTEGRATIONS", str(integrations))
     patch.setenv("AIRFLOW__CORE__AUTH_MANAGER", f"{__name__}.OneIntegrationAuthManager")
     patch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin,support:viewer")
+    patch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_urlsafe(64))
     from sqlalchemy import create_engine
 
     for conn_id, name in (("PSIBER_DEMO", "alpha"), ("PSIBER_BETA", "beta")):
