@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from sync_common.settings_files import load_settings_file, load_settings_folder
 
 CONFIG_OWNER = "the data engineer who maintains the integration files"
 
@@ -309,39 +310,9 @@ class Integration(_Strict):
 
 def load_integration(path: Path) -> Integration:
     """Read and check one integration file; errors name the file, the field and who fixes it."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise IntegrationConfigError(f"{path}: cannot be read as YAML ({error}); owner: {CONFIG_OWNER}") from error
-    if not isinstance(raw, dict):
-        raise IntegrationConfigError(f"{path}: expected a mapping of settings; owner: {CONFIG_OWNER}")
-    try:
-        return Integration.model_validate(raw)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"field '{'.'.join(str(part) for part in issue['loc']) or '(top)'}': {issue['msg']}"
-            for issue in error.errors()
-        )
-        raise IntegrationConfigError(f"{path}: {problems}; owner: {CONFIG_OWNER}") from None
+    return load_settings_file(path, Integration, IntegrationConfigError, CONFIG_OWNER)
 
 
 def load_integrations(folder: Path) -> tuple[dict[Path, Integration], dict[Path, IntegrationConfigError]]:
     """Every ``*.yaml`` in ``folder``: the good ones and, separately, the errors of the bad ones."""
-    good: dict[Path, Integration] = {}
-    bad: dict[Path, IntegrationConfigError] = {}
-    for path in sorted(folder.glob("*.y*ml")):
-        try:
-            good[path] = load_integration(path)
-        except IntegrationConfigError as error:
-            bad[path] = error
-    keys: dict[str, Path] = {}
-    for path, integration in list(good.items()):
-        if integration.key in keys:
-            bad[path] = IntegrationConfigError(
-                f"{path}: field 'name': '{integration.name}' is already used by {keys[integration.key]}; "
-                f"owner: {CONFIG_OWNER}"
-            )
-            del good[path]
-        else:
-            keys[integration.key] = path
-    return good, bad
+    return load_settings_folder(folder, load_integration, IntegrationConfigError, CONFIG_OWNER)

@@ -8,6 +8,13 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from sync_common.moodle_rules import (
+    CONTROL_CHARACTERS,
+    EMAIL_REGEX,
+    MARKUP,
+    MOODLE_IDNUMBER_LENGTH,
+    MOODLE_TEXT_LENGTH,
+)
 from sync_common.outcomes import OWNER_PSIBER_HR
 from sync_common.validation import rule, validate_frame
 
@@ -29,15 +36,6 @@ COLUMNS = (
     "gender",
     "disability",
 )
-# What PHP's FILTER_VALIDATE_EMAIL (behind Moodle's validate_email) accepts, in ASCII: a dot-atom local
-# part of at most 64 characters, and a domain of at least two labels (so "user@localhost" is refused).
-EMAIL_REGEX = (
-    r"^(?=[^@]{1,64}@)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?:[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59})$"
-)
-# Moodle's user table columns (4.5): firstname, lastname, email and username are varchar(100), idnumber 255.
-MOODLE_TEXT_LENGTH = 100
-MOODLE_IDNUMBER_LENGTH = 255
 NO_PSEUDO_EMAIL = "no e-mail and no ID/passport number, so no pseudo e-mail can be made"
 DUPLICATE_NUMBER = ("employee number {employee_number} is used by more than one employee (compared without "
                     "surrounding spaces and letter case)")
@@ -50,9 +48,6 @@ _SENT_FIELDS = {"employee_number": "employee number", "first_name": "first name"
                 "email": "e-mail", "id_number": "ID number", "passport_number": "passport number",
                 "employment_type": "employment type", "gender": "gender", "disability": "disability"}
 _KEYED = ("employee_number", "employment_status", "email", "first_name", "surname")
-_CONTROL = r"[\x00-\x1f\x7f]"
-# Moodle cleans names as PARAM_NOTAGS and refuses a value that cleaning changed: no tags, so no < or >.
-_MARKUP = r"[<>]"
 
 _EMPLOYEE_OWNER = OWNER_PSIBER_HR
 
@@ -124,11 +119,11 @@ def _employee_rules(known_statuses: frozenset[str]) -> list[Expectation]:
     for column in ("first_name", "surname"):
         rules.append(rule(x.ExpectColumnValuesToNotMatchRegex,
                           f"{_SENT_FIELDS[column]} contains markup characters (< or >), which Moodle refuses",
-                          column=column, regex=_MARKUP))
+                          column=column, regex=MARKUP))
     for column, name in _SENT_FIELDS.items():
         rules.append(rule(x.ExpectColumnValuesToNotMatchRegex,
                           f"{name} contains control characters (a tab, line break or NUL), which Moodle refuses",
-                          column=column, regex=_CONTROL))
+                          column=column, regex=CONTROL_CHARACTERS))
     return rules
 
 

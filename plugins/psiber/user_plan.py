@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from psiber.employee_validation import normalised_key
-from sync_common.errors import PermanentStepError
+from sync_common.mass_change import MassChangeGuardTripped, excessive_share
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, OWNER_PSIBER_HR, Outcome
 
 _PLAIN_FIELDS = ("username", "email", "firstname", "lastname", "idnumber")
@@ -38,7 +38,7 @@ class UserPlan:
         return sum(1 for update in self.updates if update["action"] == "suspended")
 
 
-class SuspendGuardTripped(PermanentStepError):
+class SuspendGuardTripped(MassChangeGuardTripped):
     """The plan would suspend too many users: the extract is probably empty or truncated."""
 
 
@@ -228,10 +228,8 @@ def _plan_departed(plan: UserPlan, users: dict[int, dict], links: pd.DataFrame, 
 def check_suspend_guard(plan: UserPlan, max_share: float, min_users: int) -> None:
     """Refuse a plan that suspends more than ``max_share`` of the active matched users."""
     base = plan.active_matched
-    if base < min_users or base == 0:
-        return
-    share = plan.suspensions / base
-    if share > max_share:
+    share = excessive_share(plan.suspensions, base, max_share, min_users)
+    if share is not None:
         raise SuspendGuardTripped(
             f"the plan would suspend {plan.suspensions} of {base} active Moodle users ({share:.0%}), more than "
             f"the allowed {max_share:.0%}. An empty or truncated PSIber extract (year end, payroll change) "

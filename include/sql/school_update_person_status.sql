@@ -1,0 +1,1 @@
+UPDATE school_person SET status = :status WHERE external_id = :external_id

@@ -1,0 +1,64 @@
+"""Integration files, whatever the source system: a folder of YAML files, each checked against a typed settings
+model before any DAG is built; a bad file becomes an error naming the file, the field and who fixes it, and
+leaves the good files usable."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+
+class KeyedSettings(Protocol):
+    name: str
+
+    @property
+    def key(self) -> str: ...
+
+
+Settings = TypeVar("Settings", bound=BaseModel)
+Loaded = TypeVar("Loaded", bound=KeyedSettings)
+
+
+def load_settings_file(path: Path, model: type[Settings], error: type[ValueError], owner: str) -> Settings:
+    """Read and check one file; ``error`` (the source system's config error) names the file, the field and
+    ``owner``."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as failure:
+        raise error(f"{path}: cannot be read as YAML ({failure}); owner: {owner}") from failure
+    if not isinstance(raw, dict):
+        raise error(f"{path}: expected a mapping of settings; owner: {owner}")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as failure:
+        problems = "; ".join(
+            f"field '{'.'.join(str(part) for part in issue['loc']) or '(top)'}': {issue['msg']}"
+            for issue in failure.errors()
+        )
+        raise error(f"{path}: {problems}; owner: {owner}") from None
+
+
+def load_settings_folder(folder: Path, load: Callable[[Path], Loaded], error: type[ValueError],
+                         owner: str) -> tuple[dict[Path, Loaded], dict[Path, ValueError]]:
+    """Every ``*.yaml`` directly in ``folder`` (not in its subfolders): the good ones and, separately, the errors
+    of the bad ones. Two files whose names make the same key would make one DAG: the later one is an error."""
+    good: dict[Path, Loaded] = {}
+    bad: dict[Path, ValueError] = {}
+    for path in sorted(folder.glob("*.y*ml")):
+        try:
+            good[path] = load(path)
+        except error as failure:
+            bad[path] = failure
+    keys: dict[str, Path] = {}
+    for path, settings in list(good.items()):
+        if settings.key in keys:
+            bad[path] = error(f"{path}: field 'name': '{settings.name}' is already used by {keys[settings.key]}; "
+                              f"owner: {owner}")
+            del good[path]
+        else:
+            keys[settings.key] = path
+    return good, bad
