@@ -14,6 +14,7 @@ from sqlalchemy import text
 from moodle_stand_in import MoodleStandIn
 from moodle_stand_in.ess import add_activity, update_activity
 from psiber.demo_company import seed_demo_company
+from sync_common.database import sql
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = 86_400
@@ -110,11 +111,11 @@ def employees(engine) -> dict[str, list[int]]:
 
 
 def file_request(engine, employee_id: int, course_id: int, at: str, approved: bool = False) -> None:
+    """As ESS files a request (approved already, when PSIber approves before the night)."""
     with engine.begin() as connection:
-        connection.execute(text(
-            "INSERT INTO ess_enrolment_request (integration_name, employee_id, moodle_course_id, requested_at, "
-            "approved_at) VALUES ('ess_test', :employee, :course, :at, :approved)"),
-            {"employee": employee_id, "course": course_id, "at": at, "approved": at if approved else None})
+        connection.execute(text(sql("ess_insert_request")), {
+            "integration_name": "ess_test", "employee_id": employee_id, "moodle_course_id": course_id,
+            "requested_at": at, "approved_at": at if approved else None})
 
 
 def requests(engine) -> dict[tuple[int, int], tuple[str, str | None]]:

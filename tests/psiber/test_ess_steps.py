@@ -16,6 +16,7 @@ from moodle_stand_in import MoodleStandIn
 from psiber import course_sync, ess_sync
 from psiber.demo_company import seed_demo_company
 from psiber.psiber_db import select_employees, upsert_user_links
+from sync_common.database import sql
 from sync_common.run_files import read_json, write_frame
 from sync_common.task_failures import fail_fast_unless_transient
 
@@ -62,9 +63,9 @@ class Night:
 
     def request(self, employee_id: int, course_id: int, at: str = "2026-11-20 08:00:00") -> None:
         with self.engine.begin() as connection:
-            connection.execute(text("INSERT INTO ess_enrolment_request (integration_name, employee_id, "
-                                    "moodle_course_id, requested_at) VALUES (:i, :e, :c, :at)"),
-                               {"i": self.settings.key, "e": employee_id, "c": course_id, "at": at})
+            connection.execute(text(sql("ess_insert_request")), {
+                "integration_name": self.settings.key, "employee_id": employee_id, "moodle_course_id": course_id,
+                "requested_at": at, "approved_at": None})
 
     def enrol(self) -> dict:
         self.moodle.calls.clear()
