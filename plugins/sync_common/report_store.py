@@ -16,15 +16,11 @@ from sqlalchemy import Connection, Engine, bindparam, inspect, text
 
 from psiber.config import Integration
 from sync_common.course_status import Pair, merge_learners, read_run
-from sync_common.database import sql
+from sync_common.database import sql, statements
 from sync_common.run_summary import action_rank, flow_rank, is_problem
 
 MAX_REPORT_TEXT = 300  # record column width; reasons are kept whole
 ALL_ROWS = 2**31 - 1
-
-
-def _statements(name: str) -> list[str]:
-    return [part.strip() for part in sql(name).split(";\n") if part.strip()]
 
 
 REPORT_TABLES = ("sync_report_run", "sync_report_count", "sync_report_task", "sync_report_outcome",
@@ -41,7 +37,7 @@ def create_report_schema(engine: Engine) -> None:
     if all(present.has_table(table) for table in REPORT_TABLES):
         return
     with engine.begin() as connection:
-        for statement in _statements("report_schema"):
+        for statement in statements("report_schema"):
             connection.execute(text(statement))
 
 
@@ -71,7 +67,7 @@ def save_run_report(engine: Engine, integration_key: str, dag_id: str, summary: 
     finished = _utc(summary["finished_at"])
     create_report_schema(engine)
     with engine.begin() as connection:
-        for statement in _statements("report_delete_run"):
+        for statement in statements("report_delete_run"):
             connection.execute(text(statement), keys)
         connection.execute(text(sql("report_insert_run")), {
             **keys, "dag_id": dag_id, "started_at": _utc(summary.get("started_at")), "finished_at": finished,
@@ -97,7 +93,7 @@ def save_run_report(engine: Engine, integration_key: str, dag_id: str, summary: 
             {"integration_name": integration_key, "moodle_course_id": course, "moodle_user_id": user}
             for course, user in removed])
         cutoff = finished - timedelta(days=keep_days)
-        for statement in _statements("report_prune"):
+        for statement in statements("report_prune"):
             connection.execute(text(statement), {"integration_name": integration_key, "cutoff": cutoff})
 
 
