@@ -16,14 +16,14 @@ from moodle.hook import MoodleHook
 from psiber import course_sync, ess_sync, field_discovery, result_sync, user_sync
 from psiber.config import Integration, load_integrations
 from psiber.preflight import preflight
-from psiber.task_limits import execution_timeouts, retry_args
+from psiber.task_limits import execution_timeouts
 from sync_common.config_errors import ConfigErrorTimetable, describe_config_errors
 from sync_common.database import engine_from_connection
 from sync_common.moodle_calls import call_recording_callbacks, counted
 from sync_common.report_store import write_run_report
 from sync_common.run_files import prune_old_runs, run_directory
 from sync_common.run_summary import build_run_summary, small_summary, write_run_summary
-from sync_common.task_failures import fail_fast_unless_transient
+from sync_common.task_failures import fail_fast_unless_transient, retry_args
 from sync_common.write_lock import integration_write_lock
 
 INTEGRATIONS_DIR = Path(

@@ -17,33 +17,21 @@ maintenance window, short enough for the night. A task without ``read_progress``
 calls, such as the site check) repeats its calls on each try: with M calls it fails a whole
 night with probability (1 - (15/16)^M)^5, 0.06% for M = 4.
 
-``PSIBER_MOODLE_TASK_RETRIES`` and ``PSIBER_MOODLE_TASK_RETRY_DELAY_SECONDS`` override the
-count and the first delay (tests: no retries, or retries at once).
+The retries themselves (``sync_common.task_failures.retry_args``, every DAG's) follow this sizing;
+``PSIBER_MOODLE_TASK_RETRIES`` and ``PSIBER_MOODLE_TASK_RETRY_DELAY_SECONDS`` override the count and the
+first delay (tests: no retries, or retries at once).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import timedelta
 
 from psiber.config import Integration
 
-TASK_RETRIES = 4
-FIRST_RETRY_DELAY = timedelta(minutes=1)
-MAX_RETRY_DELAY = timedelta(minutes=15)
 # A completion read makes one call per user plus one per completion PSIber lacks: three per user
 # leaves room for two new completions each (a first full read has more; a cut task resumes).
 CALLS_PER_USER_READ = 3
-
-
-def retry_args() -> dict:
-    """``default_args`` for the DAG's retries."""
-    retries = int(os.environ.get("PSIBER_MOODLE_TASK_RETRIES", TASK_RETRIES))
-    delay = timedelta(seconds=float(os.environ.get("PSIBER_MOODLE_TASK_RETRY_DELAY_SECONDS",
-                                                   FIRST_RETRY_DELAY.total_seconds())))
-    return {"retries": retries, "retry_delay": delay, "retry_exponential_backoff": 2.0 if delay else 0,
-            "max_retry_delay": MAX_RETRY_DELAY}
 
 
 @dataclass(frozen=True)

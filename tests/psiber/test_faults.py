@@ -27,8 +27,8 @@ from moodle_stand_in.demo_site import DAY, add_demo_courses, simulate_learning
 from psiber import result_sync
 from psiber.demo_company import seed_demo_company
 from psiber.read_progress import PROGRESS_FOLDER
-from psiber.task_limits import TASK_RETRIES
 from sync_common.run_files import read_json, write_json
+from sync_common.task_failures import TASK_RETRIES
 
 READS = {"core_enrol_get_users_courses", "gradereport_user_get_grade_items",
          "core_completion_get_course_completion_status"}

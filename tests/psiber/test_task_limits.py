@@ -3,7 +3,8 @@
 from datetime import timedelta
 
 from factories import integration
-from psiber.task_limits import CALLS_PER_USER_READ, execution_timeouts, retry_args
+from psiber.task_limits import CALLS_PER_USER_READ, execution_timeouts
+from sync_common.task_failures import retry_args
 
 
 def test_read_tasks_get_time_for_every_call_of_their_batch():
