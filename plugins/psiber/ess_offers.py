@@ -19,6 +19,11 @@ from sync_common.outcomes import Outcome
 
 FLOW = "ess"
 CHECKBOX = "checkbox"
+OFFER_CHANGES = {
+    "offered": "offered in ESS, the employee notified",
+    "offered_again": "offered again (announced before, so not again)",
+    "withdrawn": "no longer offered (course hidden or gone, outside the offer rules, or the employee no longer active)",
+}
 
 
 @dataclass(frozen=True)
@@ -108,13 +113,12 @@ class OfferPlan:
 def plan_offer_changes(wanted: dict[int, dict[int, Offer]], stored: list[dict],
                        numbers: dict[int, str]) -> OfferPlan:
     """New offers (written and announced), offers again (written, not announced), ended offers, renamed
-    courses. ``stored``: PSIber's rows (employee_id, moodle_course_id, course_code, course_name, offered)."""
+    courses. ``stored``: PSIber's rows (employee_id, moodle_course_id, course_code, course_name, offered).
+    One outcome per employee and kind of change, naming the courses (a first night offers every course
+    to everyone: one report line per employee, not per offer)."""
     plan = OfferPlan()
     rows = {(int(r["employee_id"]), int(r["moodle_course_id"])): r for r in stored}
-
-    def record(employee_id: int) -> str:
-        return numbers.get(employee_id) or f"PSIber employee row {employee_id}"
-
+    changed: dict[tuple[int, str], list[str]] = {}
     for employee_id, courses in sorted(wanted.items()):
         for course_id, offer in sorted(courses.items()):
             row = rows.get((employee_id, course_id))
@@ -123,21 +127,18 @@ def plan_offer_changes(wanted: dict[int, dict[int, Offer]], stored: list[dict],
             if row is None:
                 plan.inserts.append(values)
                 plan.notifications.append(new_course(employee_id, course_id, offer.course_code, offer.course_name))
-                plan.outcomes.append(Outcome(record(employee_id), "offered",
-                                             f"{offer.course_code} ({offer.course_name}): offered, employee notified",
-                                             flow=FLOW))
+                changed.setdefault((employee_id, "offered"), []).append(offer.course_code)
             elif not int(row["offered"]):
                 plan.updates.append({**values, "offered": 1})
-                plan.outcomes.append(Outcome(record(employee_id), "offered_again",
-                                             f"{offer.course_code}: offered again (announced before, not again)",
-                                             flow=FLOW))
+                changed.setdefault((employee_id, "offered_again"), []).append(offer.course_code)
             elif (row["course_code"], row["course_name"]) != (offer.course_code, offer.course_name):
                 plan.updates.append({**values, "offered": 1})
     for (employee_id, course_id), row in sorted(rows.items()):
         if int(row["offered"]) and course_id not in wanted.get(employee_id, {}):
             plan.updates.append({"employee_id": employee_id, "moodle_course_id": course_id,
                                  "course_code": row["course_code"], "course_name": row["course_name"], "offered": 0})
-            plan.outcomes.append(Outcome(record(employee_id), "withdrawn",
-                                         f"{row['course_code']}: no longer offered (course hidden or gone, outside the "
-                                         "offer rules, or the employee no longer active)", flow=FLOW))
+            changed.setdefault((employee_id, "withdrawn"), []).append(row["course_code"])
+    plan.outcomes = [Outcome(numbers.get(employee_id) or f"PSIber employee row {employee_id}", action,
+                             f"{', '.join(codes)}: {OFFER_CHANGES[action]}", flow=FLOW)
+                     for (employee_id, action), codes in sorted(changed.items())]
     return plan

@@ -164,10 +164,14 @@ def notify_ess_assessments(integration: Integration, engine: Engine, run_dir: Pa
     with integration_write_lock(engine, integration.key, holder):
         save_assessments(engine, integration.key, changes.to_store, notifications)
     numbers = {int(e["employee_id"]): e["employee_number"] for e in _employees(run_dir)}
-    _outcomes_file(run_dir, "ess_notified.json", [
-        Outcome(numbers.get(n.employee_id) or f"PSIber employee row {n.employee_id}", "notified",
-                f"{n.course_code}: {n.text}", flow=FLOW) for n in notifications])
-    return {"notified": len(notifications), "assessments_stored": len(changes.to_store)}
+    texts: dict[int, list[str]] = {}
+    for n in notifications:
+        texts.setdefault(n.employee_id, []).append(f"{n.course_code}: {n.text}")
+    _outcomes_file(run_dir, "ess_notified.json", [  # one line per employee, however many notifications
+        Outcome(numbers.get(employee_id) or f"PSIber employee row {employee_id}", "notified", " ".join(told),
+                flow=FLOW) for employee_id, told in sorted(texts.items())])
+    return {"notifications": len(notifications), "employees_notified": len(texts),
+            "assessments_stored": len(changes.to_store)}
 
 
 class EnrolmentsRefusedError(PermanentStepError):

@@ -167,8 +167,10 @@ def test_requests_are_enrolled_or_refused_with_reasons_and_a_second_night_change
 
     counts = first["counts"]["ess"]
     offered_to = scalar(engine, "SELECT COUNT(DISTINCT employee_id) FROM ess_offered_course")
-    assert offered_to >= len(people["active"]) and counts["offered"] == 2 * offered_to  # ESS-EXCEL and ESS-POPIA
-    assert scalar(engine, "SELECT COUNT(*) FROM ess_offered_course WHERE offered = 1") == counts["offered"]
+    assert offered_to >= len(people["active"]) and counts["offered"] == offered_to  # one line per employee
+    assert scalar(engine, "SELECT COUNT(*) FROM ess_offered_course WHERE offered = 1") == 2 * offered_to
+    assert ess_outcomes(first, "offered")[f"EE{newcomer:05d}"] == \
+        "ESS-EXCEL, ESS-POPIA: offered in ESS, the employee notified"
     assert (counts["requested"], counts["enrolled"], counts["refused"]) == (8, 3, 5)
     refused = ess_outcomes(first, "refused")
     assert refused[f"EE{no_manual:05d}"].startswith("ESS-POPIA: the course has no manual enrolment method")
@@ -185,7 +187,8 @@ def test_requests_are_enrolled_or_refused_with_reasons_and_a_second_night_change
                      e=no_manual)
     assert refusal[0] == ("Your request to enrol in POPIA Awareness (ESS-POPIA) was refused: the course has no "
                           "manual enrolment method in Moodle (or it is disabled).")
-    assert counts["notified"] == 2 * 2  # two upcoming assessments, two students (newcomer and twice)
+    assert counts["notified"] == 2  # newcomer and twice, each told of the two upcoming assessments
+    assert scalar(engine, "SELECT COUNT(*) FROM ess_notification WHERE kind = 'new_assessment'") == 2 * 2
     notifications = scalar(engine, "SELECT COUNT(*) FROM ess_notification")
 
     second = night()

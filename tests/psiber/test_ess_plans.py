@@ -36,8 +36,9 @@ def test_a_course_is_announced_the_first_time_it_is_offered_and_never_again():
     assert first.notifications[0].text == ("New course for you: Excel for Office Staff (ESS-EXCEL). "
                                            "You can ask to enrol in ESS.")
     assert len(first.inserts) == 3 and not first.updates
-    assert [(o.record, o.action) for o in first.outcomes] == [("E001", "offered"), ("E001", "offered"),
-                                                              ("E002", "offered")]
+    assert [(o.record, o.action, o.reason) for o in first.outcomes] == [
+        ("E001", "offered", "ESS-EXCEL, ESS-POPIA: offered in ESS, the employee notified"),
+        ("E002", "offered", "ESS-EXCEL: offered in ESS, the employee notified")]
 
     stored = [stored_offer(1, EXCEL, 1), stored_offer(1, POPIA, 1), stored_offer(2, EXCEL, 1)]
     again = plan_offer_changes({1: {9: EXCEL, 10: POPIA}, 2: {9: EXCEL}}, stored, NUMBERS)
