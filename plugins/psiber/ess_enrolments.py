@@ -19,6 +19,8 @@ ENROLLED, REFUSED = "enrolled", "refused"
 NOT_ACTIVE = "you are not an active employee on a payroll this integration covers"
 NOT_OFFERED = "the course is not offered to you (any more): hidden or removed in Moodle, or outside your ESS offers"
 ALREADY_ENROLLED = "already enrolled in Moodle"
+SUSPENDED_ENROLMENT = ("your enrolment in this course is suspended or has ended in Moodle: ask the course's teacher "
+                       "or a Moodle administrator to reactivate it")
 ENROLLED_AS_STUDENT = "enrolled in Moodle as student"
 # Moodle's refusals of one enrolment (enrol_manual_enrol_users fails the whole call for it), as readable reasons.
 MOODLE_REFUSALS = {

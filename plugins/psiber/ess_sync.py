@@ -46,6 +46,7 @@ from psiber.ess_enrolments import (
     ENROLLED_AS_STUDENT,
     MOODLE_REFUSALS,
     REFUSED,
+    SUSPENDED_ENROLMENT,
     Decision,
     Request,
     decision_notification,
@@ -192,9 +193,10 @@ def _no_account_reasons(run_dir: Path, employees: list[dict]) -> dict[int, str]:
     return reasons
 
 
-def _enrolled_users(hook: MoodleHook, course_id: int) -> set[int]:
+def _enrolled_users(hook: MoodleHook, course_id: int, which: str) -> set[int]:
+    """Users with an active (``onlyactive``) or a suspended or ended (``onlysuspended``) enrolment."""
     users = hook.call("core_enrol_get_enrolled_users", courseid=course_id,
-                      options=[{"name": "onlyactive", "value": "1"}, {"name": "userfields", "value": "id"}])
+                      options=[{"name": which, "value": "1"}, {"name": "userfields", "value": "id"}])
     return {int(user["id"]) for user in users}
 
 
@@ -223,8 +225,9 @@ def _send_isolating(send: Callable[[list[dict]], None], batch: list[dict], done:
 def enrol_ess_requests(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: Path,
                        holder: str) -> dict:
     """Decide every pending request (only approved ones when the integration requires approval): refuse
-    what cannot be, find those already enrolled, enrol the rest as students in batches within the
-    site's max_input_vars. Every decision is kept in the run directory, also when the step stops."""
+    what cannot be, find those already enrolled (and those whose enrolment a teacher suspended: Moodle's
+    enrolment would silently re-activate it), enrol the rest as students in batches within the site's
+    max_input_vars. Every decision is kept in the run directory, also when the step stops."""
     with integration_write_lock(engine, integration.key, holder):
         return _enrol(integration, hook, engine, run_dir)
 
@@ -253,10 +256,13 @@ def _enrol(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: 
     try:
         to_send = []
         for course_id, user_ids in users_by_course.items():
-            enrolled = _enrolled_users(hook, course_id)
+            enrolled = _enrolled_users(hook, course_id, "onlyactive")
+            held = _enrolled_users(hook, course_id, "onlysuspended")  # enrolling again would re-activate it
             for user_id in user_ids:
                 if user_id in enrolled:
                     decide((user_id, course_id), ENROLLED, ALREADY_ENROLLED)
+                elif user_id in held:
+                    decide((user_id, course_id), REFUSED, SUSPENDED_ENROLMENT, OWNER_MOODLE_ADMIN)
                 else:
                     to_send.append({"roleid": integration.ess.student_role_id, "userid": user_id,
                                     "courseid": course_id})

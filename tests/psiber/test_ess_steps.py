@@ -15,6 +15,7 @@ from moodle.hook import MoodleHook
 from moodle_stand_in import MoodleStandIn
 from psiber import course_sync, ess_sync
 from psiber.demo_company import seed_demo_company
+from psiber.preflight import REQUIRED_FUNCTIONS, preflight
 from psiber.psiber_db import select_employees, upsert_user_links
 from sync_common.database import sql
 from sync_common.run_files import read_json, write_frame
@@ -137,3 +138,28 @@ def test_a_refusal_of_the_sites_keeps_every_request_pending_and_names_the_settin
     fail_fast_unless_transient(ess_sync.record_ess_requests)(night.settings, night.engine, tmp_path, "run-1")
     assert set(night.states().values()) == {("pending", None)}
     assert moodle.enrolments.get(night.open, {}) == {}
+
+
+def test_an_enrolment_a_teacher_suspended_is_not_reactivated_by_a_request(moodle, tmp_path):
+    night = Night(moodle, tmp_path)
+    suspended = night.active[0]
+    moodle.enrol(night.users[suspended], night.open, suspended=True)
+    night.request(suspended, night.open)
+    night.enrol()
+    assert night.enrol_calls() == []
+    fail_fast_unless_transient(ess_sync.record_ess_requests)(night.settings, night.engine, tmp_path, "run-1")
+    assert night.states()[suspended] == ("refused", "your enrolment in this course is suspended or has ended in "
+                                         "Moodle: ask the course's teacher or a Moodle administrator to reactivate it")
+    assert moodle.enrolments[night.open][night.users[suspended]]["status"] == 1
+
+
+def test_preflight_names_the_ess_functions_the_service_lacks(monkeypatch):
+    granted = ["core_webservice_get_site_info", *REQUIRED_FUNCTIONS["users"], *REQUIRED_FUNCTIONS["courses"],
+               "mod_quiz_get_quizzes_by_courses", "core_enrol_get_enrolled_users"]
+    with MoodleStandIn(TOKEN, functions=granted) as site:
+        monkeypatch.setenv("AIRFLOW_CONN_MOODLE", json.dumps({"conn_type": "http", "host": site.base_url,
+                                                              "password": TOKEN}))
+        with pytest.raises(AirflowFailException, match="lacks enrol_manual_enrol_users, mod_assign_get_assignments;"):
+            fail_fast_unless_transient(preflight)(
+                integration(flows=["users", "courses", "ess"], ess={"offers": [{"categories": ["A"]}]}), hook())
+
