@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from moodle.exceptions import MoodleError
-from sync_common.run_files import read_json, write_json
+from sync_common.run_files import owned_folder, read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +36,7 @@ class ReadProgress:
     """
 
     def __init__(self, run_dir: Path, name: str, stamp: Any):
-        folder = run_dir / PROGRESS_FOLDER
-        folder.mkdir(exist_ok=True)
-        folder.chmod(0o700)  # personal data, as everything in the run's directory
+        folder = owned_folder(run_dir / PROGRESS_FOLDER)  # personal data, as everything in the run's directory
         self.path = folder / f"{name}.json"
         self.stamp = stamp
         kept = read_json(self.path) if self.path.exists() else {}

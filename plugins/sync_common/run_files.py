@@ -1,7 +1,13 @@
-"""Working files of one DAG run: tasks hand data sets to each other as files, XComs carry paths and counts."""
+"""Working files of one DAG run: tasks hand data sets to each other as files, XComs carry paths and counts.
+
+The files live under a base location: a local folder by default, owner-only because they hold
+personal data, or object storage shared by workers on several machines (``s3://<conn_id>@<bucket>/<prefix>``,
+read and written through Airflow's ``ObjectStoragePath`` with the credentials of that Connection).
+"""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -9,10 +15,14 @@ import shutil
 import time
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import pandas as pd
+from airflow.sdk import ObjectStoragePath
 
 DATA_DIR_VARIABLE = "PSIBER_MOODLE_DATA_DIR"
+
+RunPath = Path | ObjectStoragePath
 
 
 class Integration(Protocol):
@@ -22,62 +32,87 @@ class Integration(Protocol):
     data_dir: str | None
 
 
-def data_root(integration: Integration) -> Path:
+def data_root(integration: Integration) -> RunPath:
     """Configured ``data_dir``, else $PSIBER_MOODLE_DATA_DIR, else $AIRFLOW_HOME/psiber_moodle_runs.
 
-    With several Celery workers this must be a shared volume.
+    A URL (``s3://aws_runs@bucket/prefix``) is object storage, which workers on several machines
+    share; a local folder serves workers of one machine (or a shared volume).
     """
     configured = integration.data_dir or os.environ.get(DATA_DIR_VARIABLE)
-    if configured:
-        return Path(configured)
-    return Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow")) / "psiber_moodle_runs"
+    if not configured:
+        return Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow")) / "psiber_moodle_runs"
+    scheme = urlsplit(configured).scheme
+    if scheme == "file":
+        return Path(urlsplit(configured).path)
+    if len(scheme) > 1:  # not a Windows drive letter
+        return ObjectStoragePath(configured)
+    return Path(configured)
 
 
-def run_directory(integration: Integration, run_id: str) -> Path:
-    """The run's folder, owner-only (0700) like the integration's folder above it: run data holds
-    personal data (e-mails, ID numbers) that no other local account may read."""
+def run_directory(integration: Integration, run_id: str) -> RunPath:
+    """The run's folder; a local one owner-only (0700) like the integration's folder above it: run
+    data holds personal data (e-mails, ID numbers) that no other local account may read."""
     folder = data_root(integration) / integration.key / re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    for owned in (folder.parent, folder):
-        owned.chmod(0o700)  # mkdir's mode is cut by the umask; chmod is not
+    if isinstance(folder, Path):
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.parent.chmod(0o700)  # mkdir's mode is cut by the umask; chmod is not
+    return owned_folder(folder)
+
+
+def owned_folder(folder: RunPath) -> RunPath:
+    """Make a folder of the run (owner-only where it is local); object storage needs no folders."""
+    if isinstance(folder, Path):
+        folder.mkdir(exist_ok=True)
+        folder.chmod(0o700)
     return folder
 
 
-def prune_old_runs(integration: Integration, keep_days: int, current: Path) -> int:
-    """Delete run directories older than ``keep_days``: they hold personal data (e-mails, ID numbers)."""
+def prune_old_runs(integration: Integration, keep_days: int, current: RunPath) -> int:
+    """Delete run folders unchanged for ``keep_days``: they hold personal data (e-mails, ID numbers)."""
     cutoff = time.time() - keep_days * 86_400
     removed = 0
     for folder in (data_root(integration) / integration.key).iterdir():
-        if folder.is_dir() and folder != current and folder.stat().st_mtime < cutoff:
-            shutil.rmtree(folder, ignore_errors=True)
+        if folder.is_dir() and folder.name != current.name and _last_change(folder) < cutoff:
+            if isinstance(folder, Path):
+                shutil.rmtree(folder, ignore_errors=True)
+            else:
+                folder.fs.rm(folder.path, recursive=True)
             removed += 1
     return removed
 
 
-def write_json(path: Path, content: Any) -> Path:
-    """Write atomically, so a task killed half-way never leaves half a file for its retry."""
+def _last_change(folder: RunPath) -> float:
+    if isinstance(folder, Path):
+        return folder.stat().st_mtime
+    return max((path.stat().st_mtime for path in folder.rglob("*") if path.is_file()), default=0.0)
+
+
+def write_json(path: RunPath, content: Any) -> RunPath:
+    """Compact JSON (no indent: the large files are read by tasks, not people), written whole or not at all."""
+    return _write(path, json.dumps(content, separators=(",", ":"), default=str).encode("utf-8"))
+
+
+def read_json(path: RunPath) -> Any:
+    return json.loads(path.read_bytes())
+
+
+def write_frame(path: RunPath, frame: pd.DataFrame) -> RunPath:
+    return _write(path, frame.to_parquet(index=False))
+
+
+def read_frame(path: RunPath) -> pd.DataFrame:
+    frame = pd.read_parquet(path if isinstance(path, Path) else io.BytesIO(path.read_bytes()))
+    return frame.astype({column: "object" for column in frame.columns if column != "employee_id"})
+
+
+def _write(path: RunPath, data: bytes) -> RunPath:
+    """A task killed half-way never leaves half a file for its retry: an object appears whole
+    when its upload ends; a local file is written aside, made owner-only (0600) and renamed."""
+    if not isinstance(path, Path):
+        path.write_bytes(data)
+        return path
     partial = path.with_suffix(path.suffix + ".part")
-    partial.write_text(json.dumps(content, indent=1, default=str), encoding="utf-8")
-    return _publish(partial, path)
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def write_frame(path: Path, frame: pd.DataFrame) -> Path:
-    partial = path.with_suffix(path.suffix + ".part")
-    frame.to_parquet(partial, index=False)
-    return _publish(partial, path)
-
-
-def _publish(partial: Path, path: Path) -> Path:
-    """Make a finished file owner-only (0600) and put it in place in one rename."""
+    partial.write_bytes(data)
     partial.chmod(0o600)
     partial.replace(path)
     return path
-
-
-def read_frame(path: Path) -> pd.DataFrame:
-    frame = pd.read_parquet(path)
-    return frame.astype({column: "object" for column in frame.columns if column != "employee_id"})
