@@ -8,8 +8,10 @@ handshake, headers or body).
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
+import time
 from types import TracebackType
 
 from requests_toolbelt.adapters.socket_options import TCPKeepAliveAdapter
@@ -25,19 +27,19 @@ class CallDeadline:
     def __init__(self, seconds: float):
         self.seconds = seconds
         self.expired = False
+        self.due = 0.0
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
 
     def __enter__(self) -> CallDeadline:
         _current.deadline = self
-        self._timer.start()
+        self.due = time.monotonic() + self.seconds
+        _watchdog.watch(self)
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> None:
-        self._timer.cancel()
+        _watchdog.forget(self)
         _current.deadline = None
         with self._lock:
             for duplicate in self._sockets:
@@ -61,6 +63,47 @@ class CallDeadline:
             self.expired = True
             for duplicate in self._sockets:
                 _shut(duplicate)
+
+
+class _Watchdog:
+    """One thread expires the deadlines of every exchange of the process: a timer thread started
+    for each call cost more than a small call itself. It sleeps until the earliest deadline."""
+
+    def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)  # a forked process starts with no thread
+
+    def _reset(self) -> None:
+        self._active: set[CallDeadline] = set()
+        self._changed = threading.Condition()
+        self._wakes_at = float("inf")
+        self._thread: threading.Thread | None = None
+
+    def watch(self, deadline: CallDeadline) -> None:
+        with self._changed:
+            self._active.add(deadline)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="moodle-call-deadlines", daemon=True)
+                self._thread.start()
+            if deadline.due < self._wakes_at:
+                self._changed.notify()
+
+    def forget(self, deadline: CallDeadline) -> None:
+        with self._changed:
+            self._active.discard(deadline)  # the thread finds nothing due when it wakes, and sleeps on
+
+    def _run(self) -> None:
+        with self._changed:
+            while True:
+                now = time.monotonic()
+                for deadline in [d for d in self._active if d.due <= now]:
+                    self._active.discard(deadline)
+                    deadline._expire()
+                self._wakes_at = min((d.due for d in self._active), default=float("inf"))
+                self._changed.wait(self._wakes_at - now if self._active else None)
+
+
+_watchdog = _Watchdog()
 
 
 def _shut(sock: socket.socket) -> None:

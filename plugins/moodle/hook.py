@@ -12,8 +12,9 @@ import requests
 import tenacity
 from airflow.providers.http.hooks.http import HttpHook
 from airflow.sdk.exceptions import AirflowTaskTimeout
-from requests import Request
-from urllib3.exceptions import NameResolutionError, NewConnectionError
+from requests import PreparedRequest, Request
+from requests.utils import get_netrc_auth
+from urllib3.exceptions import NameResolutionError, NewConnectionError, ProxyError
 
 from moodle.deadline import CallDeadline, DeadlineAdapter
 from moodle.exceptions import (
@@ -99,7 +100,22 @@ class MoodleHook(HttpHook):
     def _session(self) -> requests.Session:
         session = self.get_conn()
         session.headers.pop("deadline", None)  # the HTTP provider sends unknown Extra keys as headers
+        if session.trust_env:  # the environment (proxies, CA bundle, netrc) is read once, not on every call
+            settings = session.merge_environment_settings(self._endpoint, dict(session.proxies), session.stream,
+                                                          session.verify, session.cert)
+            session.proxies, session.verify = settings["proxies"], settings["verify"]
+            session.auth = session.auth or get_netrc_auth(self._endpoint)
+            session.trust_env = False
         return session
+
+    @cached_property
+    def _endpoint(self) -> str:
+        return self.url_from_endpoint(REST_ENDPOINT)
+
+    @cached_property
+    def _request(self) -> PreparedRequest:
+        """The POST every call sends, prepared once (headers, auth, cookies); a call adds its body to a copy."""
+        return self._session.prepare_request(Request("POST", self._endpoint))
 
     @cached_property
     def deadline(self) -> float:
@@ -171,7 +187,8 @@ class MoodleHook(HttpHook):
         body = [("wstoken", self._token), ("wsfunction", wsfunction), ("moodlewsrestformat", "json")]
         body += flatten_params(params)
         session = self._session
-        request = session.prepare_request(Request("POST", self.url_from_endpoint(REST_ENDPOINT), data=body))
+        request = self._request.copy()
+        request.prepare_body(data=body, files=None)
         options = {"timeout": self.default_timeout, **self.merged_extra, "check_response": False}
         silence = options["timeout"]
         options["timeout"] = (min(silence[0], self.deadline), silence[1]) if isinstance(silence, list | tuple) \
@@ -238,6 +255,8 @@ def _never_connected(error: requests.RequestException) -> bool:
     """Whether the request never reached the site (no connection made), as opposed to a connection
     that broke once the request was on its way."""
     reason = getattr(error.args[0] if error.args else None, "reason", None)
+    if isinstance(reason, ProxyError):  # the proxy of the environment could not be reached
+        reason = reason.original_error
     return isinstance(reason, NewConnectionError | NameResolutionError)
 
 

@@ -229,6 +229,35 @@ def test_the_deadline_defaults_to_two_minutes_and_is_not_sent_as_a_header(moodle
     assert hook.deadline == 30 and headers and not any("deadline" in {k.lower() for k in h} for h in headers)
 
 
+def test_the_environment_is_read_once_per_hook_and_its_proxy_still_applies(moodle, monkeypatch):
+    scans = []
+    original = requests.sessions.get_environ_proxies
+    monkeypatch.setattr(requests.sessions, "get_environ_proxies", lambda *a, **k: scans.append(a) or original(*a, **k))
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # a proxy that refuses every connection
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with pytest.raises(MoodleUnreachableError):
+        hook_for(monkeypatch, moodle.base_url).get_site_info()
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    scans.clear()
+    hook = hook_for(monkeypatch, moodle.base_url)
+    for _ in range(3):
+        assert hook.get_site_info()["sitename"]
+    assert len(scans) == 1
+
+
+def test_one_thread_keeps_the_deadlines_of_all_calls_and_a_slow_call_is_still_cut(dribbling, monkeypatch):
+    hook = hook_for(monkeypatch, dribbling.base_url, timeout=5, deadline=0.3)
+    hook.max_attempts = 1
+    dribbling.dribble = None
+    for _ in range(5):
+        hook.get_site_info()
+    assert [t.name for t in threading.enumerate()].count("moodle-call-deadlines") == 1
+    dribbling.dribble = 0.05
+    with pytest.raises(MoodleDeadlineError):
+        hook.get_site_info()
+
+
 @pytest.mark.parametrize("deadline", ["soon", 0, -5, True])
 def test_a_deadline_that_is_not_a_positive_number_names_the_connection(moodle, monkeypatch, deadline):
     hook = hook_for(monkeypatch, moodle.base_url, deadline=deadline)
