@@ -10,6 +10,8 @@ from sqlalchemy import Engine, bindparam, text
 
 from sync_common.database import sql, statements
 
+_KEYS_PER_QUERY = 500  # bound parameters per look-up, well under SQLite's limit
+
 
 def create_schema(engine: Engine) -> None:
     """Create the tables the integration reads and writes, if missing (idempotent)."""
@@ -40,18 +42,20 @@ def _frame(engine: Engine, query, params: dict) -> pd.DataFrame:
 
 
 def upsert_user_links(engine: Engine, integration_name: str, links: Iterable[tuple[int, int, str]]) -> int:
-    """Write employee ↔ Moodle user links; returns how many rows were new or changed."""
+    """Write the employee ↔ Moodle user links that are new or changed (a quiet night writes none);
+    returns how many."""
     now = _now()
-    written = 0
     with engine.begin() as connection:
-        for employee_id, moodle_user_id, username in links:
-            keys = {"integration_name": integration_name, "employee_id": int(employee_id),
-                    "moodle_user_id": int(moodle_user_id)}
-            connection.execute(text(sql("delete_moved_user_link")), keys)
-            result = connection.execute(text(sql("upsert_user_link")),
-                                        {**keys, "moodle_username": username, "linked_at": now})
-            written += result.rowcount
-    return written
+        stored = {int(row.employee_id): (int(row.moodle_user_id), row.moodle_username) for row in connection.execute(
+            text(sql("select_user_links")), {"integration_name": integration_name})}
+        changed = [{"integration_name": integration_name, "employee_id": int(employee_id),
+                    "moodle_user_id": int(moodle_user_id), "moodle_username": username, "linked_at": now}
+                   for employee_id, moodle_user_id, username in links
+                   if stored.get(int(employee_id)) != (int(moodle_user_id), username)]
+        if changed:
+            connection.execute(text(sql("delete_moved_user_link")), changed)
+            connection.execute(text(sql("upsert_user_link")), changed)
+    return len(changed)
 
 
 def _rows(engine: Engine, name: str, params: dict | None = None) -> list[dict]:
@@ -111,21 +115,20 @@ def save_results(engine: Engine, integration_name: str, attempts: list[dict], co
     Returns (keys of the attempts that were new, number of changed completions).
     """
     now = _now()
-    new_attempts: list[str] = []
-    changed_completions = 0
+    planned = {attempt["attempt_key"]: attempt for attempt in attempts}
     with engine.begin() as connection:
-        for attempt in attempts:
-            inserted = connection.execute(text(sql("insert_course_attempt")), {
-                key: attempt[key] for key in ("attempt_key", "employee_id", "course_code", "attempt_date", "result",
-                                              "grade")} | {"recorded_at": now}).rowcount
-            if inserted:
-                new_attempts.append(attempt["attempt_key"])
+        recorded = _attempt_keys_held(connection, list(planned))
+        new_attempts = [key for key in planned if key not in recorded]
+        if new_attempts:
+            connection.execute(text(sql("insert_course_attempt")), [
+                {key: planned[attempt_key][key] for key in ("attempt_key", "employee_id", "course_code",
+                                                            "attempt_date", "result", "grade")} | {"recorded_at": now}
+                for attempt_key in new_attempts])
         new_keys = set(new_attempts)
-        for completion in completions:
-            if completion["attempt_key"] in new_keys:
-                changed_completions += connection.execute(text(sql("upsert_course_completion")), {
-                    key: completion[key] for key in ("employee_id", "course_code", "completed_on", "result")
-                } | {"updated_at": now}).rowcount
+        upsert_completion = text(sql("upsert_course_completion"))
+        changed_completions = sum(connection.execute(upsert_completion, {
+            key: completion[key] for key in ("employee_id", "course_code", "completed_on", "result")
+        } | {"updated_at": now}).rowcount for completion in completions if completion["attempt_key"] in new_keys)
         marks = {"results": synced_until} | ({"results_full": full_sync_at} if full_sync_at else {})
         for flow, until in marks.items():
             connection.execute(text(sql("upsert_watermark")), {"integration_name": integration_name, "flow": flow,
@@ -142,11 +145,20 @@ def save_refusals(engine: Engine, integration_name: str, refused: Iterable[dict]
     accepted ones, in one transaction."""
     now = _now()
     with engine.begin() as connection:
-        for employee_id in accepted:
-            connection.execute(text(sql("delete_refusal")), {"integration_name": integration_name,
-                                                             "employee_id": int(employee_id)})
-        for refusal in refused:
-            connection.execute(text(sql("upsert_refusal")), {
-                "integration_name": integration_name, "employee_id": int(refusal["employee_id"]),
-                "fingerprint": refusal["fingerprint"], "reason": refusal["reason"][:2000],
-                "owner": refusal["owner"][:200], "refused_at": now})
+        held = {int(row.employee_id) for row in connection.execute(text(sql("select_refusals")),
+                                                                    {"integration_name": integration_name})}
+        taken = [{"integration_name": integration_name, "employee_id": int(employee_id)}
+                 for employee_id in accepted if int(employee_id) in held]
+        if taken:
+            connection.execute(text(sql("delete_refusal")), taken)
+        refusals = [{"integration_name": integration_name, "employee_id": int(refusal["employee_id"]),
+                     "fingerprint": refusal["fingerprint"], "reason": refusal["reason"][:2000],
+                     "owner": refusal["owner"][:200], "refused_at": now} for refusal in refused]
+        if refusals:
+            connection.execute(text(sql("upsert_refusal")), refusals)
+
+
+def _attempt_keys_held(connection, keys: list[str]) -> set[str]:
+    query = text(sql("select_attempt_keys")).bindparams(bindparam("attempt_keys", expanding=True))
+    return {row.attempt_key for start in range(0, len(keys), _KEYS_PER_QUERY)
+            for row in connection.execute(query, {"attempt_keys": keys[start:start + _KEYS_PER_QUERY]})}
