@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -210,9 +211,9 @@ def read_completions(integration: Integration, hook: MoodleHook, engine: Engine,
     return {"users": len(user_ids), "completions": len(completions)}
 
 
-def _rejected_pairs(rows: list[dict], columns, validate, labels: dict, now: int):
+def _rejected_pairs(rows: list[dict], columns, validate, label: Callable[[int, int], str | None], now: int):
     """GX's verdict on the rows, and the (course, user) pairs it rejects."""
-    frame = pd.DataFrame([{**row, "record": labels.get((int(row["courseid"]), int(row["userid"])))} for row in rows],
+    frame = pd.DataFrame([{**row, "record": label(int(row["courseid"]), int(row["userid"]))} for row in rows],
                          columns=list(columns))
     checked = validate(frame, now)
     return checked, {(int(r.courseid), int(r.userid)) for r in checked.rejected.itertuples()}
@@ -233,15 +234,18 @@ def plan_result_changes(integration: Integration, engine: Engine, run_dir: Path)
                for row in select_courses(engine)
                if row["source"] == "moodle" and row["integration_name"] == integration.key}
     links = {int(k): (v[0], v[1]) for k, v in learners["links"].items()}
-    labels = {(course_id, user_id): f"{links[user_id][1]} / {course['course_code']}"
-              for course_id, course in courses.items() for user_id in links}
+
+    def label(course_id: int, user_id: int) -> str | None:  # for the rows read only, not every course × user
+        course, link = courses.get(course_id), links.get(user_id)
+        return f"{link[1]} / {course['course_code']}" if course and link else None
+
     grades, grade_warnings = _batches(run_dir, "grades", "grades")
     grades = [without_empty_range(total) for total in grades]
     completions, completion_warnings = _batches(run_dir, "completions", "completions")
     now = learners["started"]
-    grade_check, bad_grade_pairs = _rejected_pairs(grades, GRADE_COLUMNS, validate_course_grades, labels, now)
+    grade_check, bad_grade_pairs = _rejected_pairs(grades, GRADE_COLUMNS, validate_course_grades, label, now)
     completion_check, bad_completion_pairs = _rejected_pairs(completions, COMPLETION_COLUMNS, validate_completions,
-                                                             labels, now)
+                                                             label, now)
     excluded = bad_grade_pairs | bad_completion_pairs
     invalid = invalid_outcomes(((p.record, p.reasons, p.owner) for p in grade_check.invalid + completion_check.invalid),
                                flow="results")
