@@ -17,12 +17,11 @@ from psiber import course_sync, ess_sync, field_discovery, result_sync, user_syn
 from psiber.config import Integration, load_integrations
 from psiber.preflight import preflight
 from psiber.task_limits import execution_timeouts
-from sync_common.config_errors import ConfigErrorTimetable, describe_config_errors
+from sync_common.config_errors import config_error_dag
 from sync_common.database import engine_from_connection
 from sync_common.moodle_calls import call_recording_callbacks, counted
-from sync_common.report_store import write_run_report
-from sync_common.run_files import prune_old_runs, run_directory
-from sync_common.run_summary import build_run_summary, small_summary, write_run_summary
+from sync_common.run_files import run_directory
+from sync_common.summarize import summarize_run as summarize
 from sync_common.task_failures import fail_fast_unless_transient, retry_args
 from sync_common.write_lock import integration_write_lock
 
@@ -203,20 +202,7 @@ def build_dag(integration: Integration, source: Path) -> DAG:
         @task(trigger_rule="all_done", retries=0)
         @fail_fast_unless_transient
         def summarize_run() -> dict:
-            context = get_current_context()
-            dag_id, ti = context["dag"].dag_id, context["ti"]
-            others = [dict(t) for t in ti.get_task_breadcrumbs(dag_id=dag_id, run_id=context["run_id"])
-                      if t["task_id"] != ti.task_id]
-            summary = build_run_summary(integration, context["run_id"], run_dir(), others,
-                                        context["dag_run"].start_date)
-            result = small_summary(summary, write_run_summary(summary, run_dir()))
-            write_run_report(integration, psiber(), dag_id, summary, run_dir())
-            prune_old_runs(integration, integration.keep_run_files_days, run_dir())
-            context["ti"].xcom_push(key="summary", value=result)
-            if not summary["complete"]:
-                raise RuntimeError(f"run incomplete: failed {', '.join(summary['failed_tasks']) or 'none'}; "
-                                   f"not finished {', '.join(summary['unfinished_tasks'])}")
-            return result
+            return summarize(integration, psiber(), run_dir())
 
         checked = check_moodle_site()
         results_wait_for = []
@@ -251,13 +237,8 @@ def build_dag(integration: Integration, source: Path) -> DAG:
     return sync()
 
 
-def build_config_error_dag(message: str) -> DAG:
-    return DAG(dag_id="psiber_moodle_invalid_integration_files", schedule=ConfigErrorTimetable(message),
-               start_date=datetime(2026, 1, 1), description=message[:200])
-
-
 _integrations, _errors = load_integrations(INTEGRATIONS_DIR)
 for _path, _integration in _integrations.items():
     globals()[f"psiber_moodle_{_integration.key}"] = build_dag(_integration, _path)
 if _errors:
-    invalid_integration_files = build_config_error_dag(describe_config_errors(_errors))
+    invalid_integration_files = config_error_dag("psiber_moodle_invalid_integration_files", _errors)

@@ -170,3 +170,18 @@ def roll_over(engine: Engine, from_year: int = FIRST_YEAR, new_students: int = 4
     insert_rows(engine, "membership", _memberships(classes, {**staying, **dict.fromkeys(newcomers, GRADES[0])},
                                                    teachers[:-1], seed=year))
     return {"left": leavers, "new": newcomers}
+
+
+def set_up_moodle(moodle) -> dict[str, int]:
+    """What the school's Moodle administrator did before the first run, on a Moodle stand-in: the course
+    categories the integration file names, the hand-made accounts, and the integration's web-service user
+    (which may assign the student and editing teacher roles only). Returns category ids by ID number."""
+    ids: dict[str, int] = {}
+    for name, idnumber, parent in MOODLE_CATEGORIES:
+        ids[idnumber] = moodle.add_category(name, parent=ids[parent] if parent else 0, idnumber=idnumber)["id"]
+    for account in HAND_MADE_MOODLE_USERS:
+        moodle.add_user(**account)
+    service_user = moodle.add_user(username="schoolws", firstname="School", lastname="Integration",
+                                   email="schoolws@greenfield.example")
+    moodle.set_token_user(service_user["id"])
+    return ids

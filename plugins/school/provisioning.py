@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+import pandas as pd
+
 from school.config import ProvisioningMode
 
 
@@ -51,6 +53,6 @@ def provisioning_reason(group_type: str, mode: ProvisioningMode, sms_controlled:
 
 def parse_override(value) -> ClassOverride | None:
     """The MIS column as the rule reads it: 'enabled', 'disabled', or nothing (NULL or blank)."""
-    if value is None or str(value).strip() == "":
+    if value is None or pd.isna(value) or str(value).strip() == "":
         return None
     return ClassOverride(str(value).strip().lower())

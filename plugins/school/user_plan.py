@@ -135,8 +135,9 @@ def _plan_update(plan: UserPlan, person: dict, login: str, user: dict, holders: 
         action = "unsuspended"
     note = "; ".join(notes)
     if changes:
-        plan.updates.append({"external_id": external_id, "id": int(user["id"]), "action": action,
-                             "changed": sorted(changes), **({"reason": note} if note else {}), **changes})
+        plan.updates.append({"external_id": external_id, "id": int(user["id"]),
+                             "action": "conflict" if note else action, "changed": sorted(changes),
+                             **({"reason": note} if note else {}), **changes})
     elif note:
         plan.outcomes.append(Outcome(external_id, "conflict", note, OWNER_BOTH, FLOW))
     else:

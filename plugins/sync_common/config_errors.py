@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
+from airflow.sdk import DAG
 from airflow.sdk.bases.timetable import BaseTimetable
 from airflow.sdk.exceptions import AirflowTimetableInvalid
-
-from psiber.config import IntegrationConfigError
 
 
 class ConfigErrorTimetable(BaseTimetable):
@@ -27,5 +27,12 @@ class ConfigErrorTimetable(BaseTimetable):
         raise AirflowTimetableInvalid(self.message)
 
 
-def describe_config_errors(errors: dict[Path, IntegrationConfigError]) -> str:
+def describe_config_errors(errors: dict[Path, ValueError]) -> str:
     return f"{len(errors)} integration file(s) cannot be used: " + " | ".join(str(e) for e in errors.values())
+
+
+def config_error_dag(dag_id: str, errors: dict[Path, ValueError]) -> DAG:
+    """The placeholder DAG whose import error lists the bad integration files of one folder."""
+    message = describe_config_errors(errors)
+    return DAG(dag_id=dag_id, schedule=ConfigErrorTimetable(message), start_date=datetime(2026, 1, 1),
+               description=message[:200])

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 
+from moodle.exceptions import MoodleRequestError
 from moodle.form_encoding import flatten_params
 from moodle.hook import MoodleHook
 
@@ -40,3 +41,34 @@ def input_var_batches(items: Sequence[dict], max_items: int, max_vars: int,
         used += size
     if batch:
         yield batch
+
+
+def send_isolating(batch: list[dict], call: Callable[[list[dict]], object],
+                   refuse: Callable[[dict, MoodleRequestError], None], record_errors: Collection[str],
+                   named_by: Callable[[MoodleRequestError, list[dict]], list[dict]] = lambda error, batch: [],
+                   ) -> list[dict]:
+    """Send a batch to a function Moodle runs as one transaction (the first bad item fails the call and keeps
+    nothing), so that one bad item never fails its batch-mates; returns the items Moodle took.
+
+    On a refusal of the records' own (``record_errors``), the items the error names (``named_by``: say the
+    course its message gives) are refused and the others sent again; otherwise the batch is halved until the
+    bad item stands alone, and that item is refused (``refuse``). Any other error is the site's and is raised.
+    """
+    try:
+        call(batch)
+        return batch
+    except MoodleRequestError as error:
+        if error.errorcode not in record_errors:
+            raise
+        named = named_by(error, batch)
+        if named:
+            for item in named:
+                refuse(item, error)
+            rest = [item for item in batch if item not in named]
+            return send_isolating(rest, call, refuse, record_errors, named_by) if rest else []
+        if len(batch) == 1:
+            refuse(batch[0], error)
+            return []
+        middle = len(batch) // 2
+        return (send_isolating(batch[:middle], call, refuse, record_errors, named_by)
+                + send_isolating(batch[middle:], call, refuse, record_errors, named_by))

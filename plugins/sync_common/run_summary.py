@@ -33,14 +33,21 @@ PROBLEM_ACTIONS = ("failed", "conflict", "invalid", "quarantined", "warning")
 ACTION_ORDER = (
     "extracted", "out_of_scope", "in_moodle", "created", "adopted", "updated", "suspended", "unsuspended",
     "deactivated",
+    "would_delete", "would_unenrol", "would_remove_role", "would_suspend", "would_create", "would_update",
+    "would_unsuspend", "would_enrol", "would_add_role", "deleted", "unenrolled", "role_removed", "role_changed",
+    "role_added", "kept",
     "recorded", "new_attempts", "already_recorded", "completions_changed", "in_progress", "unchanged", "skipped",
     "offered", "offered_again", "withdrawn", "notified", "requested", "enrolled", "refused", "awaiting_approval",
     *PROBLEM_ACTIONS,
 )
-FLOW_ORDER = ("users", "courses", "results", "ess", "fields")
+FLOW_ORDER = ("users", "courses", "results", "ess", "people", "classes", "enrolments", "fields")
 _SETTLED_STATES = ("success", "skipped")
 # Files holding record-level outcomes: (file, key of the outcome list or None for a bare list).
 _OUTCOME_FILES = (
+    ("school_preview.json", "outcomes"), ("school_invalid.json", None), ("school_people_plan.json", "outcomes"),
+    ("school_people_applied.json", "outcomes"), ("school_class_plan.json", "outcomes"),
+    ("school_classes_applied.json", "outcomes"), ("school_enrolment_plan.json", "outcomes"),
+    ("school_enrolments_applied.json", "outcomes"),
     ("extract.json", "outcomes"), ("invalid_employees.json", None), ("transform_outcomes.json", None),
     ("user_plan.json", "outcomes"),
     ("applied.json", "outcomes"), ("course_plan.json", "outcomes"),

@@ -55,8 +55,8 @@ def test_reasons_name_the_rule_that_decided():
         "group type 'Club' is enabled for classes that came from the SMS; the class was made in the MIS, not by the SMS"
 
 
-@pytest.mark.parametrize(("value", "override"), [(None, None), ("", None), (" ", None), ("enabled", ON),
-                                                 ("Disabled", OFF)])
+@pytest.mark.parametrize(("value", "override"), [(None, None), (float("nan"), None), ("", None), (" ", None),
+                                                 ("enabled", ON), ("Disabled", OFF)])
 def test_the_mis_override_column(value, override):
     assert parse_override(value) is override
 

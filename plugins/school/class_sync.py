@@ -1,0 +1,162 @@
+"""The steps of the classes → Moodle courses flow, one function per DAG task (plan in course_plan.py)."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from moodle.exceptions import MoodleRequestError
+from moodle.hook import MoodleHook
+from school.config import CONFIG_OWNER, CourseDeletion, SchoolIntegration
+from school.course_plan import FLOW, PLAN_ONLY_KEYS, check_course_guard, plan_course_changes, released_courses
+from school.school_db import save_links, select_course_links
+from school.step_files import every_record_answered, save_plan
+from school.validation import OWNER_MIS
+from sync_common.moodle_batches import input_var_batches, send_isolating
+from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
+from sync_common.run_files import read_frame, read_json, write_json
+from sync_common.write_lock import integration_write_lock
+
+log = logging.getLogger(__name__)
+
+# create_courses refusals of one course's data (names taken, a category gone, a blank name).
+_RECORD_ERRORS = {"shortnametaken", "courseidnumbertaken", "errorcatcontextnotvalid", "errorinvalidparam",
+                  "invalidparameter"}
+
+
+def _mis_ids(run_dir: Path) -> list[str]:
+    return [str(external_id) for external_id in read_frame(run_dir / "classes.parquet")["external_id"]]
+
+
+def read_moodle_courses(integration: SchoolIntegration, hook: MoodleHook, engine: Engine, run_dir: Path) -> dict:
+    """Moodle's courses and categories (one call each), and, when only empty courses may be deleted, whether
+    each course the sync no longer provisions still has anyone enrolled."""
+    links = select_course_links(engine, integration.key)
+    courses = hook.call("core_course_get_courses")
+    categories = hook.call("core_course_get_categories")
+    enrolled: dict[int, int] = {}
+    if integration.deletion.courses is CourseDeletion.delete_only_empty:
+        existing = {int(course["id"]) for course in courses}
+        classes = read_frame(run_dir / "valid_classes.parquet").to_dict("records")
+        for external_id in released_courses(classes, _mis_ids(run_dir), links, integration):
+            if links[external_id] in existing:
+                enrolled[links[external_id]] = len(hook.call(
+                    "core_enrol_get_enrolled_users", courseid=links[external_id],
+                    options=[{"name": "userfields", "value": "id"}, {"name": "limitnumber", "value": "1"}]))
+    write_json(run_dir / "course_links.json", links)
+    write_json(run_dir / "school_moodle_courses.json", courses)
+    write_json(run_dir / "school_categories.json", categories)
+    write_json(run_dir / "released_enrolled.json", {str(k): v for k, v in enrolled.items()})
+    return {"moodle_courses": len(courses), "categories": len(categories), "released_read": len(enrolled)}
+
+
+def plan_classes(integration: SchoolIntegration, run_dir: Path, allow_mass_changes: bool, preview: bool) -> dict:
+    classes = read_frame(run_dir / "valid_classes.parquet").to_dict("records")
+    plan = plan_course_changes(
+        classes, _mis_ids(run_dir), read_json(run_dir / "school_moodle_courses.json"),
+        read_json(run_dir / "school_categories.json"), read_json(run_dir / "course_links.json"), integration,
+        {int(k): v for k, v in read_json(run_dir / "released_enrolled.json").items()})
+    released = set(released_courses(classes, _mis_ids(run_dir), read_json(run_dir / "course_links.json"),
+                                    integration))
+    safety = integration.safety
+    counts = save_plan(run_dir, "school_class_plan.json",
+                       {"creates": plan.creates, "updates": plan.updates, "deletes": plan.deletes},
+                       plan.outcomes, check_course_guard(plan, safety.max_change_share, safety.min_records_for_guard),
+                       allow_mass_changes=allow_mass_changes, preview=preview, links=plan.links, unlinks=plan.unlinks,
+                       provisioned={external_id: course_id for external_id, course_id in plan.links
+                                    if external_id not in released})
+    log.info("Class plan: %s", counts)
+    return counts
+
+
+def _moodle_entry(item: dict) -> dict:
+    return {key: value for key, value in item.items() if key not in PLAN_ONLY_KEYS}
+
+
+def apply_classes(integration: SchoolIntegration, hook: MoodleHook, engine: Engine, run_dir: Path,
+                  holder: str) -> dict:
+    """Write the class plan under the integration's write lock: deletions, then renames, then new courses; a
+    refused course never fails its batch-mates, and each gets its outcome."""
+    with integration_write_lock(engine, integration.key, holder):
+        return _apply(integration, hook, run_dir)
+
+
+def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> dict:
+    plan = read_json(run_dir / "school_class_plan.json")
+    outcomes: list[Outcome] = []
+    created: list[tuple[str, int]] = []
+    deleted: list[str] = []
+    max_items, max_vars = integration.batch_size, integration.moodle_max_input_vars
+
+    def per_item(function: str, key: str, batch: list[dict], values: list, done) -> None:
+        """update/delete_courses work item by item and answer warnings for the items they refused."""
+        answer = hook.call(function, **{key: values})
+        warned = {int(w["itemid"]): w for w in (answer or {}).get("warnings", []) if w.get("item") == "course"}
+        for item in batch:
+            if item["id"] in warned:
+                warning = warned[item["id"]]
+                outcomes.append(Outcome(item["class_external_id"], "failed", f"Moodle refused it "
+                                        f"({warning['warningcode']}: {warning['message']})",
+                                        f"{OWNER_MOODLE_ADMIN} / {OWNER_MIS}", FLOW))
+            else:
+                done(item)
+
+    def deleted_course(item):
+        deleted.append(item["class_external_id"])
+        outcomes.append(Outcome(item["class_external_id"], "deleted", f"Moodle course #{item['id']}: {item['reason']}",
+                                flow=FLOW))
+
+    def updated_course(item):
+        outcomes.append(Outcome(item["class_external_id"], item["action"],
+                                item.get("reason") or f"changed: {', '.join(item['changed'])}", flow=FLOW))
+
+    def create(batch):
+        answer = hook.call("core_course_create_courses", courses=[_moodle_entry(item) for item in batch])
+        ids = {course["shortname"]: int(course["id"]) for course in answer}
+        for item in batch:
+            course_id = ids.get(item["shortname"])
+            if course_id is not None:
+                created.append((item["class_external_id"], course_id))
+                outcomes.append(Outcome(item["class_external_id"], "created", f"Moodle course #{course_id}", flow=FLOW))
+            else:  # PHP's max_input_vars cut the call: the course never reached Moodle
+                outcomes.append(Outcome(item["class_external_id"], "failed", "not sent: the call was cut by the site's "
+                                        "max_input_vars (lower moodle_max_input_vars); it is sent by the next run",
+                                        OWNER_MOODLE_ADMIN, FLOW))
+
+    def refused(item: dict, error: MoodleRequestError) -> None:
+        owner = f"{OWNER_MOODLE_ADMIN} / {CONFIG_OWNER}" if error.errorcode == "errorcatcontextnotvalid" \
+            else f"{OWNER_MOODLE_ADMIN} / {OWNER_MIS}"
+        outcomes.append(Outcome(item["class_external_id"], "failed", f"Moodle refused to create the course "
+                                f"({error.errorcode}: {error.moodle_message})", owner, FLOW))
+
+    planned = [(item["class_external_id"], FLOW) for item in plan["deletes"] + plan["updates"] + plan["creates"]]
+    try:
+        with every_record_answered(planned, outcomes):
+            for batch in input_var_batches(plan["deletes"], max_items, max_vars, lambda item: {"id": item["id"]}):
+                per_item("core_course_delete_courses", "courseids", batch, [item["id"] for item in batch],
+                         deleted_course)
+            for batch in input_var_batches(plan["updates"], max_items, max_vars, _moodle_entry):
+                per_item("core_course_update_courses", "courses", batch, [_moodle_entry(item) for item in batch],
+                         updated_course)
+            for batch in input_var_batches(plan["creates"], max_items, max_vars, _moodle_entry):
+                send_isolating(batch, create, refused, _RECORD_ERRORS)
+    finally:
+        write_json(run_dir / "school_classes_applied.json", {
+            "created_links": created, "deleted": deleted, "outcomes": [o.to_dict() for o in outcomes]})
+    counts = Counter(outcome.action for outcome in outcomes)
+    log.info("Classes applied: %s", dict(counts))
+    return dict(counts)
+
+
+def record_course_links(integration: SchoolIntegration, engine: Engine, run_dir: Path, holder: str) -> dict:
+    applied_path = run_dir / "school_classes_applied.json"
+    if not applied_path.exists():
+        return {"written": 0}
+    plan, applied = read_json(run_dir / "school_class_plan.json"), read_json(applied_path)
+    linked = [tuple(link) for link in plan["links"] + applied["created_links"]]
+    with integration_write_lock(engine, integration.key, holder):
+        written = save_links(engine, "course", integration.key, linked, plan["unlinks"] + applied["deleted"])
+    return {"links": len(linked), "written": written}

@@ -1,0 +1,187 @@
+"""The steps of the memberships → Moodle enrolments flow, one function per DAG task (plan in enrolment_plan.py).
+
+A preview plans from the other flows' plans (new accounts and courses stand for themselves, ``new_id``); a run
+plans from the links its earlier steps recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from moodle.exceptions import MoodleRequestError
+from moodle.hook import MoodleHook
+from school.config import CONFIG_OWNER, SchoolIntegration
+from school.enrolment_plan import FLOW, check_enrolment_guard, new_id, plan_enrolments
+from school.school_db import select_user_links
+from school.step_files import SiteRefusesWritesError, every_record_answered, save_plan, site_refusal
+from school.validation import OWNER_MIS
+from sync_common.moodle_batches import input_var_batches, send_isolating
+from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
+from sync_common.run_files import read_frame, read_json, write_json
+from sync_common.write_lock import integration_write_lock
+
+log = logging.getLogger(__name__)
+
+_NO_MANUAL_METHOD = "wsnoinstance"
+_COURSE_IN_MESSAGE = re.compile(r"\(id = (\d+)\)")
+_RECORD_ERRORS = {_NO_MANUAL_METHOD, "invaliduser", "userdeleted", "invalidparameter"}
+_ROLE_NOT_ASSIGNABLE = "wsusercannotassign"
+
+
+def _courses(run_dir: Path, preview: bool) -> dict[str, int | str]:
+    """Provisioned class → Moodle course id (or ``new_id`` in a preview)."""
+    plan = read_json(run_dir / "school_class_plan.json")
+    courses: dict[str, int | str] = dict(plan["provisioned"])
+    if preview:
+        courses |= {item["class_external_id"]: new_id(item["class_external_id"]) for item in plan["creates"]}
+    elif (run_dir / "school_classes_applied.json").exists():
+        courses |= dict(read_json(run_dir / "school_classes_applied.json")["created_links"])
+    return courses
+
+
+def read_enrolments(hook: MoodleHook, run_dir: Path) -> dict:
+    """Who is enrolled, with which roles, in each provisioned course that existed before this run (one call
+    each; a course made by this run has nobody yet)."""
+    provisioned = read_json(run_dir / "school_class_plan.json")["provisioned"]
+    enrolled = {}
+    for course_id in sorted(set(provisioned.values())):
+        users = hook.call("core_enrol_get_enrolled_users", courseid=course_id,
+                          options=[{"name": "userfields", "value": "id,roles"}])
+        enrolled[str(course_id)] = {str(user["id"]): [int(role["roleid"]) for role in user.get("roles", [])]
+                                    for user in users}
+    write_json(run_dir / "school_enrolled.json", enrolled)
+    return {"courses_read": len(enrolled), "enrolments": sum(len(users) for users in enrolled.values())}
+
+
+def _users(integration: SchoolIntegration, engine: Engine, run_dir: Path, preview: bool) -> dict[str, int | str]:
+    if not preview:
+        return select_user_links(engine, integration.key)
+    plan = read_json(run_dir / "school_people_plan.json")
+    deleted = {item["external_id"] for item in plan["deletes"]}
+    users: dict[str, int | str] = {external_id: user_id for external_id, user_id in plan["links"]
+                                   if external_id not in deleted}
+    return users | {item["external_id"]: new_id(item["external_id"]) for item in plan["creates"]}
+
+
+def _no_account(run_dir: Path) -> dict[str, str]:
+    """Why a person has no Moodle account: the people flow's problem outcome for them."""
+    invalid = read_json(run_dir / "school_invalid.json")
+    reasons = {o["record"]: "invalid in the MIS (see the people flow)" for o in invalid if o["flow"] == "people"}
+    for name in ("school_people_plan.json", "school_people_applied.json"):
+        if (run_dir / name).exists():
+            reasons |= {o["record"]: f"{o['action']} in the people flow: {o['reason']}"
+                        for o in read_json(run_dir / name)["outcomes"] if o["action"] in ("conflict", "failed")}
+    return reasons
+
+
+def plan_enrolments_step(integration: SchoolIntegration, engine: Engine, run_dir: Path, allow_mass_changes: bool,
+                         preview: bool) -> dict:
+    people = read_frame(run_dir / "people.parquet")
+    leavers = {str(row.external_id) for row in people.itertuples() if row.status == "left"}
+    memberships = [m for m in read_frame(run_dir / "valid_memberships.parquet").to_dict("records")
+                   if str(m["person_external_id"]) not in leavers]
+    enrolled = {int(course): {int(user): roles for user, roles in users.items()}
+                for course, users in read_json(run_dir / "school_enrolled.json").items()}
+    plan = plan_enrolments(memberships, _courses(run_dir, preview), _users(integration, engine, run_dir, preview),
+                           enrolled, {"student": integration.roles.student, "teacher": integration.roles.teacher},
+                           delete_enrolments=integration.deletion.enrolments, no_account=_no_account(run_dir))
+    guard = check_enrolment_guard(plan, integration.safety.max_change_share, integration.safety.min_records_for_guard)
+    counts = save_plan(run_dir, "school_enrolment_plan.json",
+                       {"enrols": plan.enrols, "unenrols": plan.unenrols, "unassigns": plan.unassigns},
+                       plan.outcomes, guard, allow_mass_changes=allow_mass_changes, preview=preview)
+    log.info("Enrolment plan: %s", counts)
+    return counts
+
+
+def apply_enrolments(integration: SchoolIntegration, hook: MoodleHook, engine: Engine, run_dir: Path,
+                     holder: str) -> dict:
+    """Take back roles and enrolments (when allowed), then enrol, under the integration's write lock; a refused
+    enrolment never fails its batch-mates, and a course without a manual enrolment method fails only its own."""
+    with integration_write_lock(engine, integration.key, holder):
+        return _apply(integration, hook, run_dir)
+
+
+def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> dict:
+    plan = read_json(run_dir / "school_enrolment_plan.json")
+    outcomes: list[Outcome] = []
+    max_items, max_vars = integration.batch_size, integration.moodle_max_input_vars
+
+    def refuse(item: dict, error: MoodleRequestError) -> None:
+        if error.errorcode == _NO_MANUAL_METHOD:
+            reason = (f"Moodle course #{item['courseid']} has no enabled manual enrolment method: add or enable "
+                      "'Manual enrolments' in the course; the enrolment is made by the next run")
+            owner = OWNER_MOODLE_ADMIN
+        else:
+            reason, owner = f"Moodle refused it ({error.errorcode}: {error.moodle_message})", \
+                f"{OWNER_MOODLE_ADMIN} / {OWNER_MIS}"
+        outcomes.append(Outcome(item["record"], "failed", reason, owner, FLOW))
+
+    def same_course(error: MoodleRequestError, batch: list[dict]) -> list[dict]:
+        """A course without a manual enrolment method fails every enrolment in it: its id is in the message."""
+        found = _COURSE_IN_MESSAGE.search(error.moodle_message) if error.errorcode == _NO_MANUAL_METHOD else None
+        return [item for item in batch if found and item["courseid"] == int(found.group(1))]
+
+    def context(item: dict) -> dict:
+        return {"roleid": item["roleid"], "userid": item["userid"], "contextlevel": "course",
+                "instanceid": item["courseid"]}
+
+    steps = (
+        ("unassigns", "core_role_unassign_roles", "unassignments", context, "role_removed"),
+        ("unenrols", "enrol_manual_unenrol_users", "enrolments",
+         lambda item: {"userid": item["userid"], "courseid": item["courseid"]}, "unenrolled"),
+        ("enrols", "enrol_manual_enrol_users", "enrolments",
+         lambda item: {"roleid": item["roleid"], "userid": item["userid"], "courseid": item["courseid"]}, None),
+    )
+    planned = [(item["record"], FLOW) for item in plan["unassigns"] + plan["unenrols"] + plan["enrols"]]
+    try:
+        with every_record_answered(planned, outcomes, _refused_by_site):
+            for key, function, parameter, encode, action in steps:
+                def call(batch, function=function, parameter=parameter, encode=encode):
+                    hook.call(function, **{parameter: [encode(item) for item in batch]})
+
+                for batch in input_var_batches(plan[key], max_items, max_vars, encode):
+                    for item in send_isolating(batch, call, refuse, _RECORD_ERRORS, same_course):
+                        outcomes.append(Outcome(item["record"], action or item["action"], _why(item, integration),
+                                                flow=FLOW))
+    finally:
+        write_json(run_dir / "school_enrolments_applied.json",
+                   {"outcomes": [o.to_dict() for o in _one_per_membership(outcomes)]})
+    counts = Counter(outcome.action for outcome in outcomes)
+    log.info("Enrolments applied: %s", dict(counts))
+    return dict(counts)
+
+
+def _one_per_membership(outcomes: list[Outcome]) -> list[Outcome]:
+    """A changed role is two writes (the new role added, the old one taken back) but one outcome."""
+    removed = {o.record: o for o in outcomes if o.action == "role_removed"}
+    merged = []
+    for outcome in outcomes:
+        if outcome.action == "role_removed" and any(o.record == outcome.record and o is not outcome
+                                                    for o in outcomes):
+            continue
+        if outcome.record in removed and outcome is not removed[outcome.record] and outcome.action == "role_added":
+            outcome = Outcome(outcome.record, "role_changed", f"{outcome.reason}; {removed[outcome.record].reason}",
+                              flow=FLOW)
+        merged.append(outcome)
+    return merged
+
+
+def _why(item: dict, integration: SchoolIntegration) -> str:
+    role = "student" if item.get("roleid") == integration.roles.student else "editing teacher"
+    if "reason" in item:
+        return item["reason"]
+    return f"as {role}" if item.get("action") == "enrolled" else f"{role} role added"
+
+
+def _refused_by_site(error: MoodleRequestError) -> Exception:
+    if error.errorcode == _ROLE_NOT_ASSIGNABLE:
+        return SiteRefusesWritesError(
+            f"Moodle refused to assign a role ({error.moodle_message}): check roles.student / roles.teacher in the "
+            "integration file against the site's role ids, and that the web-service user may assign them (Define "
+            f"roles > Allow role assignments); owner: {OWNER_MOODLE_ADMIN} / {CONFIG_OWNER}")
+    return site_refusal(error)

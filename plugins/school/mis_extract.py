@@ -1,0 +1,48 @@
+"""The steps that read the school MIS: extract people, classes and memberships, and keep the valid ones.
+
+Each step reads its inputs from the run directory and writes its result there, so that any task can be re-run
+from the Airflow UI on its own. Return values are small XComs.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from school.config import SchoolIntegration
+from school.school_db import select_classes, select_memberships, select_people
+from school.validation import OWNER_MIS, validate_classes, validate_memberships, validate_people
+from sync_common.invalid_records import check_invalid_share, invalid_outcomes
+from sync_common.run_files import read_frame, write_frame, write_json
+
+log = logging.getLogger(__name__)
+TABLES = ("people", "classes", "memberships")
+
+
+def extract_school(engine: Engine, run_dir: Path) -> dict:
+    frames = {"people": select_people(engine), "classes": select_classes(engine),
+              "memberships": select_memberships(engine)}
+    for name, frame in frames.items():
+        write_frame(run_dir / f"{name}.parquet", frame)
+    counts = {name: len(frame) for name, frame in frames.items()}
+    log.info("Extracted from the MIS: %s", counts)
+    return counts
+
+
+def validate_school(integration: SchoolIntegration, run_dir: Path) -> dict:
+    """Keep the valid records; report the others one by one; stop when too many people or classes are bad."""
+    results = {"people": validate_people(read_frame(run_dir / "people.parquet")),
+               "classes": validate_classes(read_frame(run_dir / "classes.parquet")),
+               "memberships": validate_memberships(read_frame(run_dir / "memberships.parquet"))}
+    outcomes = []
+    for name, result in results.items():
+        write_frame(run_dir / f"valid_{name}.parquet", result.valid)
+        flow = "enrolments" if name == "memberships" else name
+        outcomes += invalid_outcomes(((p.record, p.reasons, p.owner) for p in result.invalid), flow=flow)
+    write_json(run_dir / "school_invalid.json", [outcome.to_dict() for outcome in outcomes])
+    for name in ("people", "classes"):
+        check_invalid_share(len(results[name].invalid), results[name].checked,
+                            integration.safety.max_invalid_share, f"MIS {name}", OWNER_MIS)
+    return {name: {"checked": result.checked, "invalid": len(result.invalid)} for name, result in results.items()}

@@ -1,0 +1,142 @@
+"""The steps of the people → Moodle users flow, one function per DAG task (plan in user_plan.py)."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from moodle.exceptions import MoodleRequestError
+from moodle.hook import MoodleHook
+from school.config import SchoolIntegration
+from school.school_db import save_links, select_user_links
+from school.step_files import every_record_answered, save_plan
+from school.user_plan import FLOW, OWNER_BOTH, PLAN_ONLY_KEYS, check_user_guard, plan_user_changes
+from school.validation import login_of
+from sync_common.moodle_batches import input_var_batches, send_isolating, users_by_field
+from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome, mask_emails
+from sync_common.run_files import read_frame, read_json, write_json
+from sync_common.write_lock import integration_write_lock
+
+log = logging.getLogger(__name__)
+
+# Refusals of one record's data; any other error code is the site's (a capability, the password policy).
+_RECORD_ERRORS = {"invalidparameter", "dmlwriteexception", "invaliduser", "useradminodelete",
+                  "usernotdeletederror"}
+
+
+def read_moodle_users(integration: SchoolIntegration, hook: MoodleHook, engine: Engine, run_dir: Path) -> dict:
+    """The Moodle users that concern the MIS: by link, by ID number (= External ID), username and e-mail."""
+    people = read_frame(run_dir / "valid_people.parquet").to_dict("records")
+    links = select_user_links(engine, integration.key)
+    write_json(run_dir / "user_links.json", links)
+    wanted = {"id": sorted(set(links.values())), "idnumber": sorted(str(p["external_id"]) for p in people),
+              "username": sorted({login for p in people if (login := login_of(p))}),
+              "email": sorted({str(p["email"]).strip() for p in people if p.get("email")})}
+    users = {int(user["id"]): user for field, values in wanted.items()
+             for user in users_by_field(hook, field, values)}
+    write_json(run_dir / "moodle_users.json", list(users.values()))
+    return {"moodle_users": len(users)}
+
+
+def plan_people(integration: SchoolIntegration, run_dir: Path, allow_mass_changes: bool, preview: bool) -> dict:
+    people = read_frame(run_dir / "valid_people.parquet").to_dict("records")
+    plan = plan_user_changes(people, [str(i) for i in read_frame(run_dir / "people.parquet")["external_id"]],
+                             read_json(run_dir / "moodle_users.json"), read_json(run_dir / "user_links.json"),
+                             delete_users=integration.deletion.users, auth=integration.new_users.auth)
+    safety = integration.safety
+    counts = save_plan(run_dir, "school_people_plan.json",
+                       {"creates": plan.creates, "updates": plan.updates, "deletes": plan.deletes},
+                       plan.outcomes, check_user_guard(plan, safety.max_change_share, safety.min_records_for_guard),
+                       allow_mass_changes=allow_mass_changes, preview=preview, links=plan.links, unlinks=plan.unlinks)
+    log.info("People plan: %s", counts)
+    return counts
+
+
+def _moodle_entry(item: dict) -> dict:
+    return {key: value for key, value in item.items() if key not in PLAN_ONLY_KEYS}
+
+
+def apply_people(integration: SchoolIntegration, hook: MoodleHook, engine: Engine, run_dir: Path,
+                 holder: str) -> dict:
+    """Write the people plan under the integration's write lock: deletions and suspensions first, then the other
+    updates, then new accounts; one refused record never fails its batch-mates, and each gets its outcome."""
+    with integration_write_lock(engine, integration.key, holder):
+        return _apply(integration, hook, run_dir)
+
+
+def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> dict:
+    plan = read_json(run_dir / "school_people_plan.json")
+    outcomes: list[Outcome] = []
+    created: list[tuple[str, int]] = []
+    deleted: list[str] = []
+    max_items, max_vars = integration.batch_size, integration.moodle_max_input_vars
+
+    def refuse(what: str):
+        def refused(item: dict, error: MoodleRequestError) -> None:
+            outcomes.append(Outcome(item["external_id"], "failed", mask_emails(
+                f"Moodle refused to {what} ({error.moodle_message}); check this person's names, e-mail and "
+                "username in the MIS against Moodle's rules"), OWNER_BOTH, FLOW))
+        return refused
+
+    def delete(batch):
+        hook.call("core_user_delete_users", userids=[item["id"] for item in batch])
+
+    def update(batch):
+        answer = hook.call("core_user_update_users", users=[_moodle_entry(item) for item in batch])
+        warned = {int(w["itemid"]): w["message"] for w in (answer or {}).get("warnings", []) if w.get("item") == "user"}
+        for item in batch:
+            if item["id"] in warned:
+                outcomes.append(Outcome(item["external_id"], "failed", mask_emails(
+                    f"Moodle refused the change of {', '.join(item['changed'])} ({warned[item['id']]})"),
+                    OWNER_BOTH, FLOW))
+            else:
+                outcomes.append(Outcome(item["external_id"], item["action"],
+                                        item.get("reason") or f"changed: {', '.join(item['changed'])}",
+                                        OWNER_BOTH if item["action"] == "conflict" else "", FLOW))
+
+    def create(batch):
+        answer = hook.call("core_user_create_users", users=[_moodle_entry(item) for item in batch])
+        ids = {user["username"]: int(user["id"]) for user in answer}
+        for item in batch:
+            if item["username"] in ids:
+                created.append((item["external_id"], ids[item["username"]]))
+                outcomes.append(Outcome(item["external_id"], "created", flow=FLOW))
+            else:  # PHP's max_input_vars cut the call: the record never reached Moodle
+                outcomes.append(Outcome(item["external_id"], "failed", "not sent: the call was cut by the site's "
+                                        "max_input_vars (lower moodle_max_input_vars); it is sent by the next run",
+                                        OWNER_MOODLE_ADMIN, FLOW))
+
+    planned = [(item["external_id"], FLOW) for item in plan["deletes"] + plan["updates"] + plan["creates"]]
+    try:
+        with every_record_answered(planned, outcomes):
+            for batch in input_var_batches(plan["deletes"], max_items, max_vars, lambda item: {"id": item["id"]}):
+                for item in send_isolating(batch, delete, refuse("delete the account"), _RECORD_ERRORS):
+                    deleted.append(item["external_id"])
+                    outcomes.append(Outcome(item["external_id"], "deleted", item["reason"], flow=FLOW))
+            updates = sorted(plan["updates"], key=lambda item: item["action"] != "suspended")
+            for batch in input_var_batches(updates, max_items, max_vars, _moodle_entry):
+                send_isolating(batch, update, refuse("update the account"), _RECORD_ERRORS)
+            for batch in input_var_batches(plan["creates"], max_items, max_vars, _moodle_entry):
+                send_isolating(batch, create, refuse("create the account"), _RECORD_ERRORS)
+    finally:  # what was written is recorded even when the step stops half-way
+        write_json(run_dir / "school_people_applied.json", {
+            "created_links": created, "deleted": deleted, "outcomes": [o.to_dict() for o in outcomes]})
+    counts = Counter(outcome.action for outcome in outcomes)
+    log.info("People applied: %s", dict(counts))
+    return dict(counts)
+
+
+def record_user_links(integration: SchoolIntegration, engine: Engine, run_dir: Path, holder: str) -> dict:
+    """Keep the links of matched and created accounts, and drop those of deleted or vanished ones, also after
+    an apply that stopped half-way."""
+    applied_path = run_dir / "school_people_applied.json"
+    if not applied_path.exists():
+        return {"written": 0}
+    plan, applied = read_json(run_dir / "school_people_plan.json"), read_json(applied_path)
+    linked = [tuple(link) for link in plan["links"] + applied["created_links"]]
+    with integration_write_lock(engine, integration.key, holder):
+        written = save_links(engine, "user", integration.key, linked, plan["unlinks"] + applied["deleted"])
+    return {"links": len(linked), "written": written}
