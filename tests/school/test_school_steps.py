@@ -1,0 +1,123 @@
+"""The school flows' apply steps against the Moodle stand-in: one bad record never fails its batch-mates, a course
+without a manual enrolment method fails only its own enrolments, and every call stays under max_input_vars."""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+import pytest
+from sqlalchemy import create_engine
+
+from moodle.exceptions import MoodleRequestError
+from moodle.hook import MoodleHook
+from moodle_stand_in import MoodleStandIn
+from school import class_sync, enrolment_sync, people_sync
+from school.config import SchoolIntegration
+from school.demo_school import seed_demo_school, set_up_moodle
+from school.mis_extract import extract_school, validate_school
+from sync_common.moodle_batches import send_isolating
+from sync_common.run_files import read_json
+
+SETTINGS = {"name": "Greenfield High", "moodle_conn_id": "moodle_steps", "school_conn_id": "school_steps",
+            "group_types": {"Subject": {"provisioning": "enabled", "category": "GFH-SUBJECTS"},
+                            "Teaching group": {"provisioning": "enabled", "category": "GFH-GROUPS"}}}
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    engine = create_engine(f"sqlite:///{tmp_path / 'school.db'}")
+    seed_demo_school(engine, students=120, teachers=12)
+    token = secrets.token_hex(16)
+    with MoodleStandIn(token) as moodle:
+        set_up_moodle(moodle)
+        monkeypatch.setenv("AIRFLOW_CONN_MOODLE_STEPS", json.dumps({"conn_type": "http", "host": moodle.base_url,
+                                                                     "password": token}))
+        run_dir = tmp_path / "run"
+        run_dir.mkdir()
+        extract_school(engine, run_dir)
+        yield moodle, engine, run_dir
+
+
+def integration(**settings) -> SchoolIntegration:
+    return SchoolIntegration.model_validate({**SETTINGS, **settings})
+
+
+def provision_people_and_classes(integration: SchoolIntegration, moodle, engine, run_dir) -> None:
+    hook = MoodleHook("moodle_steps")
+    validate_school(integration, run_dir)
+    people_sync.read_moodle_users(integration, hook, engine, run_dir)
+    people_sync.plan_people(integration, run_dir, allow_mass_changes=False, preview=False)
+    class_sync.read_moodle_courses(integration, hook, engine, run_dir)
+    class_sync.plan_classes(integration, run_dir, allow_mass_changes=False, preview=False)
+
+
+def outcome_of(run_dir, name: str, record: str) -> dict:
+    [found] = [o for o in read_json(run_dir / name)["outcomes"] if o["record"] == record]
+    return found
+
+
+def test_a_course_without_manual_enrolment_fails_only_its_own_enrolments_in_small_calls(site):
+    moodle, engine, run_dir = site
+    settings = integration(batch_size=500, moodle_max_input_vars=1000)
+    hook = MoodleHook("moodle_steps")
+    provision_people_and_classes(settings, moodle, engine, run_dir)
+    people_sync.apply_people(settings, hook, engine, run_dir, "run-1")
+    people_sync.record_user_links(settings, engine, run_dir, "run-1")
+    class_sync.apply_classes(settings, hook, engine, run_dir, "run-1")
+    class_sync.record_course_links(settings, engine, run_dir, "run-1")
+    created = dict(read_json(run_dir / "school_classes_applied.json")["created_links"])
+    broken = created["SUB-2027-8-MATH"]
+    moodle.set_manual_enrolment(broken, "absent")  # an administrator deleted the method
+    enrolment_sync.read_enrolments(hook, run_dir)
+    enrolment_sync.plan_enrolments_step(settings, engine, run_dir, allow_mass_changes=False, preview=False)
+    calls_before = len(moodle.calls)
+    enrolment_sync.apply_enrolments(settings, hook, engine, run_dir, "run-1")
+
+    applied = read_json(run_dir / "school_enrolments_applied.json")["outcomes"]
+    failed = [o for o in applied if o["action"] == "failed"]
+    assert failed and all(o["record"].endswith(" in SUB-2027-8-MATH") for o in failed)
+    assert all(f"Moodle course #{broken} has no enabled manual enrolment method" in o["reason"] for o in failed)
+    assert all(o["owner"] == "Moodle administrator" for o in failed)
+    enrolled = [o for o in applied if o["action"] == "enrolled"]
+    assert len(enrolled) + len(failed) == len(applied) and len(enrolled) > 300
+    assert not moodle.enrolments.get(broken)
+    assert all(len(members) for course, members in moodle.enrolments.items() if course in created.values()
+               and course != broken)
+    calls = [params for name, params in moodle.calls[calls_before:] if name == "enrol_manual_enrol_users"]
+    assert len(calls) > 1 and all(len(call["enrolments"]) * 3 < 1000 for call in calls)
+    assert not moodle.server_log  # no call was cut by max_input_vars
+
+
+def test_a_refused_account_never_fails_its_batch_mates(site):
+    moodle, engine, run_dir = site
+    settings = integration()
+    provision_people_and_classes(settings, moodle, engine, run_dir)
+    plan = read_json(run_dir / "school_people_plan.json")
+    victim = plan["creates"][3]
+    moodle.add_user(username=victim["username"], firstname="Other", lastname="Person", email="other@example.com")
+    people_sync.apply_people(settings, MoodleHook("moodle_steps"), engine, run_dir, "run-1")
+    refused = outcome_of(run_dir, "school_people_applied.json", victim["external_id"])
+    assert refused["action"] == "failed" and "Moodle refused to create the account" in refused["reason"]
+    created = [o for o in read_json(run_dir / "school_people_applied.json")["outcomes"] if o["action"] == "created"]
+    assert len(created) == len(plan["creates"]) - 1
+
+
+def test_send_isolating_refuses_only_the_bad_item_and_raises_the_sites_refusals():
+    sent, refused = [], []
+
+    def call(batch):
+        if any(item["bad"] for item in batch):
+            raise MoodleRequestError("refused", errorcode="invalidparameter", wsfunction="f")
+        sent.append(len(batch))
+
+    items = [{"n": n, "bad": n == 5} for n in range(8)]
+    accepted = send_isolating(items, call, lambda item, error: refused.append(item["n"]), {"invalidparameter"})
+    assert [item["n"] for item in accepted] == [0, 1, 2, 3, 4, 6, 7] and refused == [5]
+
+    def site(batch):
+        raise MoodleRequestError("no", errorcode="nopermissions", wsfunction="f")
+
+    with pytest.raises(MoodleRequestError):
+        send_isolating(items, site, lambda item, error: refused.append(item), {"invalidparameter"})
+
