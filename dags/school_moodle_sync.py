@@ -18,6 +18,7 @@ from school import class_sync, enrolment_sync, mis_extract, people_sync
 from school.config import SchoolIntegration, load_school_integrations
 from school.preflight import preflight
 from school.preview import list_preview
+from school.step_files import hold_for_guard
 from sync_common.config_errors import config_error_dag
 from sync_common.database import engine_from_connection
 from sync_common.moodle_calls import call_recording_callbacks, counted
@@ -88,9 +89,8 @@ def build_dag(integration: SchoolIntegration, source: Path) -> DAG:
 
         @task
         @fail_fast_unless_transient
-        def plan_people(params: dict | None = None) -> dict:
-            return people_sync.plan_people(integration, run_dir(), bool(params["allow_mass_changes"]),
-                                           preview(params))
+        def plan_people() -> dict:
+            return people_sync.plan_people(integration, run_dir())
 
         @task
         @fail_fast_unless_transient
@@ -111,9 +111,14 @@ def build_dag(integration: SchoolIntegration, source: Path) -> DAG:
 
         @task
         @fail_fast_unless_transient
-        def plan_classes(params: dict | None = None) -> dict:
-            return class_sync.plan_classes(integration, run_dir(), bool(params["allow_mass_changes"]),
-                                           preview(params))
+        def plan_classes() -> dict:
+            return class_sync.plan_classes(integration, run_dir())
+
+        @task
+        @fail_fast_unless_transient
+        def check_mass_changes(params: dict | None = None) -> dict:
+            return hold_for_guard(run_dir(), ["school_people_plan.json", "school_class_plan.json"],
+                                  allow_mass_changes=bool(params["allow_mass_changes"]), preview=preview(params))
 
         @task
         @fail_fast_unless_transient
@@ -159,7 +164,7 @@ def build_dag(integration: SchoolIntegration, source: Path) -> DAG:
         users_linked, courses_linked = record_user_links(), record_course_links()
         # Users and courses are both planned (and their guards checked) before either is written.
         chain(check_moodle_site(), extract_school(), validate_school(), read_moodle_users(), plan_people(),
-              read_moodle_courses(), plan_classes(), people_written, users_linked)
+              read_moodle_courses(), plan_classes(), check_mass_changes(), people_written, users_linked)
         [people_written, users_linked] >> classes_written  # each write waits for the one before it, never after
         classes_written >> courses_linked  # a failed step: the links record what an interrupted write did make
         enrolments = read_enrolments()

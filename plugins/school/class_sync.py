@@ -53,7 +53,7 @@ def read_moodle_courses(integration: SchoolIntegration, hook: MoodleHook, engine
     return {"moodle_courses": len(courses), "categories": len(categories), "released_read": len(enrolled)}
 
 
-def plan_classes(integration: SchoolIntegration, run_dir: Path, allow_mass_changes: bool, preview: bool) -> dict:
+def plan_classes(integration: SchoolIntegration, run_dir: Path) -> dict:
     classes = read_frame(run_dir / "valid_classes.parquet").to_dict("records")
     plan = plan_course_changes(
         classes, _mis_ids(run_dir), read_json(run_dir / "school_moodle_courses.json"),
@@ -65,7 +65,7 @@ def plan_classes(integration: SchoolIntegration, run_dir: Path, allow_mass_chang
     counts = save_plan(run_dir, "school_class_plan.json",
                        {"creates": plan.creates, "updates": plan.updates, "deletes": plan.deletes},
                        plan.outcomes, check_course_guard(plan, safety.max_change_share, safety.min_records_for_guard),
-                       allow_mass_changes=allow_mass_changes, preview=preview, links=plan.links, unlinks=plan.unlinks,
+                       FLOW, links=plan.links, unlinks=plan.unlinks,
                        provisioned={external_id: course_id for external_id, course_id in plan.links
                                     if external_id not in released})
     log.info("Class plan: %s", counts)

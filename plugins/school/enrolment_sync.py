@@ -18,7 +18,7 @@ from moodle.hook import MoodleHook
 from school.config import CONFIG_OWNER, SchoolIntegration
 from school.enrolment_plan import FLOW, check_enrolment_guard, new_id, plan_enrolments
 from school.school_db import select_user_links
-from school.step_files import SiteRefusesWritesError, every_record_answered, save_plan, site_refusal
+from school.step_files import SiteRefusesWritesError, every_record_answered, hold_for_guard, save_plan, site_refusal
 from school.validation import OWNER_MIS
 from sync_common.moodle_batches import input_var_batches, send_isolating
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
@@ -93,7 +93,8 @@ def plan_enrolments_step(integration: SchoolIntegration, engine: Engine, run_dir
     guard = check_enrolment_guard(plan, integration.safety.max_change_share, integration.safety.min_records_for_guard)
     counts = save_plan(run_dir, "school_enrolment_plan.json",
                        {"enrols": plan.enrols, "unenrols": plan.unenrols, "unassigns": plan.unassigns},
-                       plan.outcomes, guard, allow_mass_changes=allow_mass_changes, preview=preview)
+                       plan.outcomes, guard, FLOW)
+    hold_for_guard(run_dir, ["school_enrolment_plan.json"], allow_mass_changes=allow_mass_changes, preview=preview)
     log.info("Enrolment plan: %s", counts)
     return counts
 

@@ -41,7 +41,7 @@ def read_moodle_users(integration: SchoolIntegration, hook: MoodleHook, engine: 
     return {"moodle_users": len(users)}
 
 
-def plan_people(integration: SchoolIntegration, run_dir: Path, allow_mass_changes: bool, preview: bool) -> dict:
+def plan_people(integration: SchoolIntegration, run_dir: Path) -> dict:
     people = read_frame(run_dir / "valid_people.parquet").to_dict("records")
     plan = plan_user_changes(people, [str(i) for i in read_frame(run_dir / "people.parquet")["external_id"]],
                              read_json(run_dir / "moodle_users.json"), read_json(run_dir / "user_links.json"),
@@ -50,7 +50,7 @@ def plan_people(integration: SchoolIntegration, run_dir: Path, allow_mass_change
     counts = save_plan(run_dir, "school_people_plan.json",
                        {"creates": plan.creates, "updates": plan.updates, "deletes": plan.deletes},
                        plan.outcomes, check_user_guard(plan, safety.max_change_share, safety.min_records_for_guard),
-                       allow_mass_changes=allow_mass_changes, preview=preview, links=plan.links, unlinks=plan.unlinks)
+                       FLOW, links=plan.links, unlinks=plan.unlinks)
     log.info("People plan: %s", counts)
     return counts
 

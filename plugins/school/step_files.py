@@ -11,7 +11,7 @@ from moodle.exceptions import MoodleRequestError
 from school.guard import stop_for_guard
 from sync_common.errors import PermanentStepError
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
-from sync_common.run_files import write_json
+from sync_common.run_files import read_json, write_json
 
 
 class SiteRefusesWritesError(PermanentStepError):
@@ -19,14 +19,32 @@ class SiteRefusesWritesError(PermanentStepError):
     would pass, so nothing more is sent."""
 
 
-def save_plan(run_dir: Path, name: str, writes: dict[str, list], outcomes: list[Outcome], guard: str | None, *,
-              allow_mass_changes: bool, preview: bool, **extra) -> dict:
-    """Write the plan file (the writes, the guard's verdict, the outcomes of records that need no write) and
-    stop the run when the guard tripped, unless the run is a preview or allowed to make mass changes."""
-    write_json(run_dir / name, {**writes, **extra, "guard": guard, "outcomes": [o.to_dict() for o in outcomes]})
-    if not (allow_mass_changes or preview):
-        stop_for_guard([guard])
+def save_plan(run_dir: Path, name: str, writes: dict[str, list], outcomes: list[Outcome], guard: str | None,
+              flow: str, **extra) -> dict:
+    """Write the plan file: the writes, the guard's verdict, the outcomes of records that need no write."""
+    write_json(run_dir / name, {**writes, **extra, "writes": list(writes), "flow": flow, "guard": guard,
+                                "outcomes": [o.to_dict() for o in outcomes]})
     return {key: len(items) for key, items in writes.items()}
+
+
+def _record(item: dict) -> str:
+    return item.get("external_id") or item.get("class_external_id") or item["record"]
+
+
+def hold_for_guard(run_dir: Path, names: list[str], *, allow_mass_changes: bool, preview: bool) -> dict:
+    """Stop the run before any of these plans is written when a guard tripped (unless the run is a preview or
+    allowed to make mass changes); every planned write is then reported as not written, and why."""
+    plans = {name: read_json(run_dir / name) for name in names}
+    verdicts = [plan["guard"] for plan in plans.values() if plan["guard"]]
+    if not verdicts or allow_mass_changes or preview:
+        return {"tripped": len(verdicts), "held": False}
+    for name, plan in plans.items():
+        held = [Outcome(_record(item), "skipped", "not written: the mass-change guard stopped the run ("
+                        + "; ".join(verdicts) + ")", "school MIS administrator / data engineer", plan["flow"]).to_dict()
+                for key in plan["writes"] for item in plan[key]]
+        write_json(run_dir / name, {**plan, "outcomes": plan["outcomes"] + held})
+    stop_for_guard(verdicts)
+    return {"tripped": len(verdicts), "held": True}
 
 
 def site_refusal(error: MoodleRequestError) -> SiteRefusesWritesError:

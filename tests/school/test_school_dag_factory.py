@@ -31,7 +31,8 @@ def test_the_shipped_school_file_parses_into_its_dag(monkeypatch):
     assert (dag.params["preview"], dag.params["allow_mass_changes"]) == (False, False)
     writes = ("apply_people", "apply_classes", "apply_enrolments")
     for task_id in writes:  # both plans and their guards come before any write
-        assert {"plan_people", "plan_classes"} <= dag.task_dict[task_id].get_flat_relative_ids(upstream=True)
+        assert {"plan_people", "plan_classes", "check_mass_changes"} <= \
+            dag.task_dict[task_id].get_flat_relative_ids(upstream=True)
 
 
 @pytest.mark.parametrize(("setting", "schedule"), [("enabled", "@daily"), ("enabled_snapshot_only", None),

@@ -180,6 +180,9 @@ def test_rollover_previewed_then_applied_without_then_with_deletions(school_run)
 
     guarded = school_run(allowed)
     assert guarded["state"] == "failed" and guarded["moodle_writes"] == 0  # 32 of 64 courses: the guard stops it
+    held = {(o["flow"], o["record"]) for o in guarded["outcomes"]
+            if o["action"] == "skipped" and "the mass-change guard stopped the run" in o["reason"]}
+    assert held == {(flow, record) for flow, record in deletions if flow != "enrolments"}
 
     done = school_run(allowed, allow_mass_changes=True)
     assert done["complete"]

@@ -47,9 +47,9 @@ def provision_people_and_classes(integration: SchoolIntegration, moodle, engine,
     hook = MoodleHook("moodle_steps")
     validate_school(integration, run_dir)
     people_sync.read_moodle_users(integration, hook, engine, run_dir)
-    people_sync.plan_people(integration, run_dir, allow_mass_changes=False, preview=False)
+    people_sync.plan_people(integration, run_dir)
     class_sync.read_moodle_courses(integration, hook, engine, run_dir)
-    class_sync.plan_classes(integration, run_dir, allow_mass_changes=False, preview=False)
+    class_sync.plan_classes(integration, run_dir)
 
 
 def outcome_of(run_dir, name: str, record: str) -> dict:
