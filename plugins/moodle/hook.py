@@ -246,8 +246,8 @@ class MoodleHook(HttpHook):
                 f"{self.base_url} answered with something that is not Moodle's JSON: is the URL right?",
                 wsfunction=wsfunction,
             ) from None
-        if isinstance(answer, dict) and "exception" in answer and "errorcode" in answer:
-            raise _error_from_moodle(answer, wsfunction)
+        if isinstance(answer, dict) and "exception" in answer and ("errorcode" in answer or "message" in answer):
+            raise _error_from_moodle(answer, wsfunction)  # a PHP Error the service caught has no errorcode
         return answer
 
 
@@ -261,7 +261,7 @@ def _never_connected(error: requests.RequestException) -> bool:
 
 
 def _error_from_moodle(answer: dict[str, Any], wsfunction: str) -> MoodleError:
-    code = str(answer.get("errorcode"))
+    code = str(answer.get("errorcode", ""))
     message = str(answer.get("message", ""))
     if code in _TOKEN_ERRORS:
         kind: type[MoodleError] = MoodleInvalidTokenError

@@ -115,6 +115,13 @@ def test_refused_data_is_a_request_error(moodle, monkeypatch):
     assert hook.calls_made == 1
 
 
+def test_a_php_error_without_errorcode_is_an_error_not_an_answer(moodle, monkeypatch):
+    """4.5.6 answers get_courses_by_field ids with an unknown id with a caught PHP Error: no errorcode key."""
+    hook = hook_for(monkeypatch, moodle.base_url)
+    with pytest.raises(MoodleRequestError, match="contextvalidated"):
+        hook.call("core_course_get_courses_by_field", field="ids", value="1,99999")
+
+
 def test_wrong_url_is_not_a_site_and_owned_by_psiber_setup(moodle, monkeypatch):
     hook = hook_for(monkeypatch, moodle.base_url + "/not-moodle")
     with pytest.raises(MoodleNotASiteError, match="owner: PSIber setup"):
