@@ -97,6 +97,11 @@ def test_new_users_get_the_id_number_and_a_generated_password_and_returners_are_
     assert [(u["action"], u["suspended"]) for u in plan.updates] == [("unsuspended", 0)]
 
 
+def test_a_link_to_an_account_an_administrator_deleted_is_dropped_and_the_person_matched_again():
+    plan = plan_user_changes([person("S-1")], ["S-1"], [], {"S-1": 70}, delete_users=False, auth="manual")
+    assert plan.unlinks == ["S-1"] and [c["idnumber"] for c in plan.creates] == ["S-1"]
+
+
 def test_an_invalid_person_the_mis_still_has_is_not_treated_as_gone():
     plan = plan_user_changes([], ["S-1"], [mirrored(60, "S-1")], {"S-1": 60}, delete_users=True, auth="manual")
     assert plan.deletes == [] and plan.updates == []
