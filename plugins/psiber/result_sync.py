@@ -66,7 +66,7 @@ def find_changed_learners(integration: Integration, hook: MoodleHook, engine: En
     links = select_user_links(engine, integration.key)
     user_ids = sorted(int(value) for value in links["moodle_user_id"])
     active = []
-    for user in users_by_field(hook, "id", user_ids):
+    for user in users_by_field(hook, "id", user_ids, parallel=integration.results.max_parallel_reads):
         if int(user.get("lastaccess") or 0) > watermark:
             active.append(int(user["id"]))
     courses = [int(c["id"]) for c in read_json(run_dir / "moodle_courses.json") if c.get("format") != SITE_FORMAT]

@@ -12,8 +12,8 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -95,14 +95,20 @@ def extract_moodle_users(integration: Integration, hook: MoodleHook, engine: Eng
         "username": sorted({t["username"] for t in targets}),
         "email": sorted({t["email"] for t in targets} | {t["email_as_given"] for t in targets}),
     }
+    lookups = {f"{field}-{number}": (field, list(chunk)) for field, values in wanted.items()
+               for number, chunk in enumerate(chunks(values, LOOKUP_CHUNK))}
     users: dict[int, dict] = {}
     stamp = hashlib.sha256(json.dumps(wanted, sort_keys=True).encode()).hexdigest()
-    with ReadProgress(run_dir, "moodle-users", stamp) as progress:  # a retry asks only for what is missing
-        for field, values in wanted.items():
-            for number, chunk in enumerate(chunks(values, LOOKUP_CHUNK)):
-                answer = progress.answer(f"{field}-{number}", partial(
-                    hook.call, "core_user_get_users_by_field", field=field, values=list(chunk)))
+    with ReadProgress(run_dir, "moodle-users", stamp) as progress, \
+            ThreadPoolExecutor(integration.results.max_parallel_reads) as pool:  # look-ups mostly wait on Moodle
+        asked = {key: pool.submit(hook.call, "core_user_get_users_by_field", field=field, values=chunk)
+                 for key, (field, chunk) in lookups.items() if key not in progress.answers}
+        try:
+            for key in lookups:  # a retry asks only for what is missing
+                answer = progress.answer(key, asked[key].result if key in asked else None)
                 users |= {} if answer is MISSING else {int(user["id"]): user for user in answer}
+        finally:
+            pool.shutdown(cancel_futures=True)  # a try that stopped (the site is down) asks no more
         progress.raise_if_incomplete()
         write_json(run_dir / "moodle_users.json", list(users.values()))
         progress.discard()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from moodle.exceptions import MoodleRequestError
 from moodle.form_encoding import flatten_params
@@ -19,10 +20,21 @@ def chunks(items: Sequence, size: int) -> Iterator[Sequence]:
         yield items[start:start + size]
 
 
-def users_by_field(hook: MoodleHook, field: str, values: Sequence) -> Iterator[dict]:
-    """Moodle users whose ``field`` is one of ``values``, asked in chunks Moodle's input limits allow."""
-    for chunk in chunks(values, LOOKUP_CHUNK):
-        yield from hook.call("core_user_get_users_by_field", field=field, values=list(chunk))
+def users_by_field(hook: MoodleHook, field: str, values: Sequence, parallel: int = 1) -> Iterator[dict]:
+    """Moodle users whose ``field`` is one of ``values``, asked in chunks Moodle's input limits allow,
+    ``parallel`` chunks at a time (a large look-up waits on Moodle far longer than it works itself)."""
+    if parallel == 1:
+        for chunk in chunks(values, LOOKUP_CHUNK):
+            yield from hook.call("core_user_get_users_by_field", field=field, values=list(chunk))
+        return
+    with ThreadPoolExecutor(parallel) as pool:
+        answers = [pool.submit(hook.call, "core_user_get_users_by_field", field=field, values=list(chunk))
+                   for chunk in chunks(values, LOOKUP_CHUNK)]
+        try:
+            for answer in answers:
+                yield from answer.result()
+        finally:
+            pool.shutdown(cancel_futures=True)  # a failed chunk stops the look-up: ask no more
 
 
 def input_var_batches(items: Sequence[dict], max_items: int, max_vars: int,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
@@ -334,3 +335,21 @@ def test_the_extract_counts_what_is_out_of_scope_and_warns_of_a_configured_payro
     assert 0 < some["extracted"] < everyone["extracted"]
     [warning] = read_json(tmp_path / "extract.json")["outcomes"]
     assert (warning["record"], warning["action"]) == ("payroll NO-SUCH", "warning")
+
+
+def test_the_moodle_user_look_ups_are_asked_in_parallel(moodle, tmp_path, monkeypatch):
+    engine = create_engine(f"sqlite:///{tmp_path / 'psiber.db'}")
+    seed_demo_company(engine, employees=30)
+    settings = integration()
+    targets, _ = build_target_users(employees(employee(1)), settings)
+    write_json(tmp_path / "target_users.json", targets.to_dict("records"))
+    together = threading.Barrier(3, timeout=20)  # by ID number, username and e-mail: all three at once
+    original = MoodleHook.call
+
+    def call(self, wsfunction, **params):
+        together.wait()
+        return original(self, wsfunction, **params)
+
+    monkeypatch.setattr(MoodleHook, "call", call)
+    user_sync.extract_moodle_users(settings, hook(), engine, tmp_path)
+    assert read_json(tmp_path / "moodle_users.json") == []
