@@ -1,0 +1,4 @@
+# Airflow's image with the project's pinned requirements (the versions the tests ran), for docker-compose.yaml.
+FROM apache/airflow:3.3.2-python3.11
+COPY requirements.txt /tmp/requirements.txt
+RUN pip install --no-cache-dir -r /tmp/requirements.txt
