@@ -5,6 +5,7 @@ from airflow.sdk.exceptions import AirflowTaskTimeout
 
 from moodle.exceptions import MoodleInvalidTokenError, MoodleMaintenanceError, MoodleTransientError
 from psiber.read_progress import MISSING, SAVE_EVERY, STOP_AFTER_FAILED_CALLS, ReadProgress
+from sync_common.run_files import read_json
 
 
 def failing(error):
@@ -68,3 +69,13 @@ def test_a_finished_batch_leaves_no_progress_behind(tmp_path):
         progress.raise_if_incomplete()
         progress.discard()
     assert not progress.path.exists()
+
+
+def test_each_save_writes_only_the_answers_since_the_last_and_a_retry_reads_them_all(tmp_path):
+    with ReadProgress(tmp_path, "batch", stamp=1) as progress:
+        for n in range(2 * SAVE_EVERY + 1):
+            progress.answer(str(n), lambda n=n: n)
+    parts = sorted((tmp_path / "read_progress").glob("batch*.json"))
+    assert [len(read_json(part)["answers"]) for part in parts] == [SAVE_EVERY, SAVE_EVERY, 1]
+    assert ReadProgress(tmp_path, "batch", stamp=1).reused == 2 * SAVE_EVERY + 1
+    assert ReadProgress(tmp_path, "batch", stamp=2).reused == 0 and not list((tmp_path / "read_progress").iterdir())
