@@ -27,7 +27,6 @@ import json
 import multiprocessing
 import os
 import random
-import resource
 import secrets
 import subprocess
 import sys
@@ -333,8 +332,6 @@ def main() -> None:
     finally:
         site.stop()
         site_process.shutdown()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"\npeak RSS of this process (every task of every phase): {peak:.0f} MiB")
     if args.json:
         args.json.write_text(json.dumps(phases, indent=1))
 
