@@ -247,8 +247,6 @@ class Integration(_Strict):
     keep_run_files_days: Annotated[int, Field(ge=1)] = 30
     keep_reports_days: Annotated[int, Field(ge=1)] = Field(
         default=400, description="How long each run's sync report stays in the report tables.")
-    keep_reports_days: Annotated[int, Field(ge=1)] = Field(
-        default=400, description="How long each run's sync report stays in the report tables.")
 
     @field_validator("pseudo_email_domain")
     @classmethod
