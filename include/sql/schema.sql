@@ -105,12 +105,3 @@ CREATE TABLE IF NOT EXISTS moodle_refusal (
     last_refused_at  TIMESTAMP    NOT NULL,
     PRIMARY KEY (integration_name, employee_id)
 );
-
--- One writer per integration: a run (or a manual dag.test(), a backfill, a second deployment) holds the row
--- while it writes; a lock past expires_at belonged to a worker that died and may be taken over.
-CREATE TABLE IF NOT EXISTS integration_write_lock (
-    integration_name VARCHAR(80)  PRIMARY KEY,
-    holder           VARCHAR(250) NOT NULL,
-    acquired_at      TIMESTAMP    NOT NULL,
-    expires_at       TIMESTAMP    NOT NULL
-);

@@ -10,11 +10,11 @@ import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sync_common.settings_files import load_settings_file, load_settings_folder
+from sync_common.settings_files import checked_schedule, checked_time_zone, load_settings_file, load_settings_folder
 
 CONFIG_OWNER = "the data engineer who maintains the integration files"
 
@@ -42,7 +42,6 @@ COURSE_ELEMENT_KINDS = {
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9-]+\.)+[a-z]{2,}$", re.IGNORECASE)
 _CONN_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
-_SCHEDULE_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly")
 
 
 class IntegrationConfigError(ValueError):
@@ -258,11 +257,7 @@ class Integration(_Strict):
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"'{value}' is not a time zone name like 'Africa/Johannesburg'") from None
-        return value
+        return checked_time_zone(value)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -271,11 +266,7 @@ class Integration(_Strict):
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, value: str) -> str:
-        from croniter import croniter
-
-        if value not in _SCHEDULE_PRESETS and not croniter.is_valid(value):
-            raise ValueError(f"'{value}' is neither a cron expression nor one of {', '.join(_SCHEDULE_PRESETS)}")
-        return value
+        return checked_schedule(value)
 
     @field_validator("flows")
     @classmethod

@@ -16,7 +16,7 @@ _KEYS_PER_QUERY = 500  # bound parameters per look-up, well under SQLite's limit
 def create_schema(engine: Engine) -> None:
     """Create the tables the integration reads and writes, if missing (idempotent)."""
     with engine.begin() as connection:
-        for statement in statements("schema") + statements("ess_schema"):
+        for statement in statements("schema") + statements("ess_schema") + statements("write_lock_schema"):
             connection.execute(text(statement))
 
 

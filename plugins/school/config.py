@@ -12,11 +12,11 @@ from datetime import date, datetime, time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sync_common.settings_files import load_settings_file, load_settings_folder
+from sync_common.settings_files import checked_schedule, checked_time_zone, load_settings_file, load_settings_folder
 
 CONFIG_OWNER = "the data engineer who maintains the school integration files"
 FLOWS = ("people", "classes", "enrolments")
@@ -25,7 +25,6 @@ FLOWS = ("people", "classes", "enrolments")
 CORE_COURSE_FORMATS = ("topics", "weeks", "singleactivity", "social")
 
 _CONN_ID = r"^[A-Za-z0-9_.-]+$"
-_SCHEDULE_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly")
 
 
 class SchoolConfigError(ValueError):
@@ -140,20 +139,12 @@ class SchoolIntegration(_Strict):
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"'{value}' is not a time zone name like 'Africa/Johannesburg'") from None
-        return value
+        return checked_time_zone(value)
 
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, value: str) -> str:
-        from croniter import croniter
-
-        if value not in _SCHEDULE_PRESETS and not croniter.is_valid(value):
-            raise ValueError(f"'{value}' is neither a cron expression nor one of {', '.join(_SCHEDULE_PRESETS)}")
-        return value
+        return checked_schedule(value)
 
     @field_validator("academic_year_start")
     @classmethod

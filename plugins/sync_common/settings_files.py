@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -62,3 +63,23 @@ def load_settings_folder(folder: Path, load: Callable[[Path], Loaded], error: ty
         else:
             keys[settings.key] = path
     return good, bad
+
+
+SCHEDULE_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly")
+
+
+def checked_schedule(value: str) -> str:
+    """A cron expression or one of Airflow's presets, checked when the file loads, not at the first run."""
+    from croniter import croniter
+
+    if value not in SCHEDULE_PRESETS and not croniter.is_valid(value):
+        raise ValueError(f"'{value}' is neither a cron expression nor one of {', '.join(SCHEDULE_PRESETS)}")
+    return value
+
+
+def checked_time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"'{value}' is not a time zone name like 'Africa/Johannesburg'") from None
+    return value
