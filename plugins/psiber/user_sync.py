@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -36,7 +37,7 @@ from psiber.user_plan import PLAN_ONLY_KEYS, check_suspend_guard, fingerprint, p
 from psiber.user_transform import build_target_users
 from sync_common.errors import PermanentStepError
 from sync_common.invalid_records import check_invalid_share, invalid_outcomes
-from sync_common.moodle_batches import LOOKUP_CHUNK, chunks, input_var_batches, users_by_field
+from sync_common.moodle_batches import LOOKUP_CHUNK, chunks, input_var_batches, moodle_entry, users_by_field
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, OWNER_PSIBER_HR, Outcome, mask_emails
 from sync_common.run_files import read_frame, read_json, write_frame, write_json
 from sync_common.write_lock import integration_write_lock
@@ -157,8 +158,7 @@ def _new_user_password_fields(integration: Integration, password: str | None) ->
     return {"createpassword": 1}
 
 
-def _moodle_entry(item: dict) -> dict:
-    return {key: value for key, value in item.items() if key not in PLAN_ONLY_KEYS}
+_moodle_entry = partial(moodle_entry, plan_only=PLAN_ONLY_KEYS)
 
 
 # Refusals that concern the records sent; any other error code is the site's (password policy, capability).

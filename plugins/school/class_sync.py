@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -15,7 +16,7 @@ from school.course_plan import FLOW, PLAN_ONLY_KEYS, check_course_guard, plan_co
 from school.school_db import save_links, select_course_links
 from school.step_files import every_record_answered, save_plan
 from school.validation import OWNER_MIS
-from sync_common.moodle_batches import input_var_batches, send_isolating
+from sync_common.moodle_batches import input_var_batches, moodle_entry, send_isolating
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
 from sync_common.run_files import read_frame, read_json, write_json
 from sync_common.write_lock import integration_write_lock
@@ -72,8 +73,7 @@ def plan_classes(integration: SchoolIntegration, run_dir: Path) -> dict:
     return counts
 
 
-def _moodle_entry(item: dict) -> dict:
-    return {key: value for key, value in item.items() if key not in PLAN_ONLY_KEYS}
+_moodle_entry = partial(moodle_entry, plan_only=PLAN_ONLY_KEYS)
 
 
 def apply_classes(integration: SchoolIntegration, hook: MoodleHook, engine: Engine, run_dir: Path,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -15,7 +16,7 @@ from school.school_db import save_links, select_user_links
 from school.step_files import every_record_answered, save_plan
 from school.user_plan import FLOW, OWNER_BOTH, PLAN_ONLY_KEYS, check_user_guard, plan_user_changes
 from school.validation import login_of
-from sync_common.moodle_batches import input_var_batches, send_isolating, users_by_field
+from sync_common.moodle_batches import input_var_batches, moodle_entry, send_isolating, users_by_field
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome, mask_emails
 from sync_common.run_files import read_frame, read_json, write_json
 from sync_common.write_lock import integration_write_lock
@@ -55,8 +56,7 @@ def plan_people(integration: SchoolIntegration, run_dir: Path) -> dict:
     return counts
 
 
-def _moodle_entry(item: dict) -> dict:
-    return {key: value for key, value in item.items() if key not in PLAN_ONLY_KEYS}
+_moodle_entry = partial(moodle_entry, plan_only=PLAN_ONLY_KEYS)
 
 
 def apply_people(integration: SchoolIntegration, hook: MoodleHook, engine: Engine, run_dir: Path,

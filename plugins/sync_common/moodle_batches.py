@@ -84,3 +84,8 @@ def send_isolating(batch: list[dict], call: Callable[[list[dict]], object],
         middle = len(batch) // 2
         return (send_isolating(batch[:middle], call, refuse, record_errors, named_by)
                 + send_isolating(batch[middle:], call, refuse, record_errors, named_by))
+
+
+def moodle_entry(item: dict, plan_only: Collection[str]) -> dict:
+    """A plan entry as Moodle takes it: without the keys that are the plan's own (record labels, action)."""
+    return {key: value for key, value in item.items() if key not in plan_only}
