@@ -150,7 +150,8 @@ class DemoAirflow:
             staged.unlink()
 
     def fab_user(self, user: str, role: str) -> None:
-        self.airflow("users", "create", "--username", user, "--password", self.secrets()[f"{user}_password"],
+        # "--password=…" in one word: a generated password may begin with "-", which argparse takes for an option.
+        self.airflow("users", "create", "--username", user, f"--password={self.secrets()[f'{user}_password']}",
                      "--role", role, "--firstname", user.title(), "--lastname", "Demo",
                      "--email", f"{user}@example.com")
 
