@@ -1,4 +1,5 @@
-"""Airflow UI plugin: each PSIber ↔ Moodle run's sync report, the runs and the course status, as tabs.
+"""Airflow UI plugin: each Moodle sync run's report, the runs and the course status, as tabs, for every kind of
+integration (PSIber's and the school MIS's, ``sync_common.integration_kinds``).
 
 Pages come from ``sync_common.report_pages`` (mounted on the API server under /sync-report);
 each checks the caller's right to read the DAG, since Airflow shows plugin tabs to everyone.
@@ -13,7 +14,7 @@ from sync_common.report_pages import URL_PREFIX, app
 
 class SyncReportPlugin(AirflowPlugin):
     name = "psiber_moodle_sync_report"
-    fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "PSIber ↔ Moodle sync report"}]
+    fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "Moodle sync report"}]
     external_views = [
         {"name": "Sync report", "href": f"{URL_PREFIX}/dags/{{DAG_ID}}/runs/{{RUN_ID}}", "destination": "dag_run",
          "url_route": "sync-report"},

@@ -13,6 +13,7 @@ CREATE TABLE IF NOT EXISTS sync_report_run (
     moodle_calls     INTEGER      NOT NULL,
     outcomes         INTEGER      NOT NULL,
     problems         INTEGER      NOT NULL,
+    preview          INTEGER      NOT NULL DEFAULT 0,
     PRIMARY KEY (integration_name, run_id)
 );
 

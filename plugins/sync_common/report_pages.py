@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -25,45 +24,32 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Engine
 
-from psiber.config import Integration, load_integrations
 from sync_common import report_store
 from sync_common.course_status import learner_status
 from sync_common.database import engine_from_connection
+from sync_common.integration_kinds import KINDS, ReportedIntegration, integrations_by_dag
 from sync_common.run_summary import PROBLEM_ACTIONS, action_rank
 
 URL_PREFIX = "/sync-report"
-DAG_PREFIX = "psiber_moodle_"
 PAGE_SIZE = 500
-INTEGRATIONS_VARIABLE = "PSIBER_MOODLE_INTEGRATIONS"
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).with_name("report_templates")),
                          autoescape=select_autoescape(default=True, default_for_string=True))
 
 can_read_runs = Depends(requires_access_dag("GET", DagAccessEntity.RUN))
-app = FastAPI(title="PSIber ↔ Moodle sync report", docs_url=None, redoc_url=None, openapi_url=None)
+app = FastAPI(title="Moodle sync report", docs_url=None, redoc_url=None, openapi_url=None)
 
 
-def integrations_folder() -> Path:
-    """The same folder the DAG file reads (``$PSIBER_MOODLE_INTEGRATIONS``, else include/integrations)."""
-    default = Path(__file__).resolve().parents[2] / "include" / "integrations"
-    return Path(os.environ.get(INTEGRATIONS_VARIABLE, default))
-
-
-def integrations_by_dag() -> dict[str, Integration]:
-    good, _ = load_integrations(integrations_folder())
-    return {f"{DAG_PREFIX}{integration.key}": integration for integration in good.values()}
-
-
-def _integration(dag_id: str) -> Integration:
+def _integration(dag_id: str) -> ReportedIntegration:
     integration = integrations_by_dag().get(dag_id)
     if integration is None:
-        raise HTTPException(404, f"'{dag_id}' is not a PSIber ↔ Moodle integration")
+        raise HTTPException(404, f"'{dag_id}' is not a Moodle sync integration")
     return integration
 
 
 @contextmanager
-def _database(integration: Integration) -> Iterator[Engine]:
-    engine = engine_from_connection(integration.psiber_conn_id)
+def _database(integration: ReportedIntegration) -> Iterator[Engine]:
+    engine = engine_from_connection(integration.report_conn_id)
     try:
         report_store.create_report_schema(engine)
         yield engine
@@ -183,7 +169,11 @@ def report_csv(dag_id: str, run_id: str, flow: str = "", action: str = "", owner
 
 @app.get("/dags/{dag_id}/courses", response_class=HTMLResponse, dependencies=[can_read_runs])
 def courses_page(request: Request, dag_id: str):
+    """Airflow shows the tab on every DAG: an integration whose runs read no results says so."""
     integration = _integration(dag_id)
+    if not integration.kind.course_status:
+        return _page(request, "no_course_status.html", dag_id=dag_id, integration=integration,
+                     kinds=[kind.label for kind in KINDS if kind.course_status])
     with _database(integration) as engine:
         courses = report_store.course_status(engine, integration.key)
     return _page(request, "courses.html", dag_id=dag_id, integration=integration, courses=courses)

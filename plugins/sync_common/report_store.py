@@ -28,17 +28,20 @@ REPORT_TABLES = ("sync_report_run", "sync_report_count", "sync_report_task", "sy
 
 
 def create_report_schema(engine: Engine) -> None:
-    """Create the report tables if missing (idempotent).
+    """Create the report tables if missing, and add columns newer than the tables (idempotent).
 
-    The DDL runs only when a table is missing: on PostgreSQL even a CREATE INDEX IF NOT EXISTS
+    The DDL runs only when a table or column is missing: on PostgreSQL even a CREATE INDEX IF NOT EXISTS
     locks its table, and pages would then wait for a run writing its report.
     """
     present = inspect(engine)
-    if all(present.has_table(table) for table in REPORT_TABLES):
-        return
-    with engine.begin() as connection:
-        for statement in statements("report_schema"):
-            connection.execute(text(statement))
+    if not all(present.has_table(table) for table in REPORT_TABLES):
+        with engine.begin() as connection:
+            for statement in statements("report_schema"):
+                connection.execute(text(statement))
+        present = inspect(engine)
+    if "preview" not in {column["name"] for column in present.get_columns("sync_report_run")}:
+        with engine.begin() as connection:
+            connection.execute(text(sql("report_add_preview")))
 
 
 def _utc(value: str | datetime | None) -> datetime | None:
@@ -73,6 +76,7 @@ def save_run_report(engine: Engine, integration_key: str, dag_id: str, summary: 
             **keys, "dag_id": dag_id, "started_at": _utc(summary.get("started_at")), "finished_at": finished,
             "complete": int(summary["complete"]), "moodle_calls": int(summary.get("moodle_calls", 0)),
             "outcomes": len(outcomes), "problems": sum(is_problem(o["action"]) for o in outcomes),
+            "preview": int(summary.get("preview", False)),
         })
         counts = [{**keys, "flow": flow, "action": action, "records": int(records)}
                   for flow, actions in summary["counts"].items() for action, records in actions.items()]

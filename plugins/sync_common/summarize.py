@@ -22,6 +22,7 @@ def summarize_run(integration, engine: Engine, run_dir: Path) -> dict:
     others = [dict(t) for t in ti.get_task_breadcrumbs(dag_id=dag_id, run_id=context["run_id"])
               if t["task_id"] != ti.task_id]
     summary = build_run_summary(integration, context["run_id"], run_dir, others, context["dag_run"].start_date)
+    summary["preview"] = bool(context["params"].get("preview", False))  # triggered with preview=true: nothing written
     result = small_summary(summary, write_run_summary(summary, run_dir))
     write_run_report(integration, engine, dag_id, summary, run_dir)
     prune_old_runs(integration, integration.keep_run_files_days, run_dir)

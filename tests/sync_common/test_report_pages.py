@@ -1,8 +1,9 @@
-"""Every sync report endpoint on Airflow's own API app: who may read what, escaping, CSV, unknown runs.
+"""Every sync report endpoint on Airflow's own API app: who may read what, escaping, CSV, unknown runs, for
+PSIber's integrations and the school MIS's.
 
 Airflow's simple auth manager cannot restrict a user to some DAGs, so these tests use it with one
 rule added, as a FAB support role would have it: the user "support" reads only the Report Alpha
-integration.
+integration and the Report Gamma school, "hr" only Report Alpha.
 """
 
 from __future__ import annotations
@@ -10,29 +11,39 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import secrets
+from urllib.parse import quote
 
 import pytest
 from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
 from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from factories import GOOD, write
+from school.demo_school import STUDENT_EMAIL_TAKEN, STUDENT_WITHOUT_EMAIL
+from school.preview import PREVIEW_ORDER
 from sync_common.report_store import save_run_report
+from tests.school.test_school_config import MINIMAL
+from tests.school.test_school_end_to_end import DAG_ID as DEMO_SCHOOL
+from tests.school.test_school_end_to_end import school_run  # noqa: F401 - the fixture that runs the demo school
 
 # Integration names of their own: these DAG rows must not stand in for the demo DAG other tests run.
-ALLOWED, OTHER = "psiber_moodle_report_alpha", "psiber_moodle_report_beta"
+ALLOWED, OTHER, SCHOOL = "psiber_moodle_report_alpha", "psiber_moodle_report_beta", "school_moodle_report_gamma"
+READABLE = {"support": {ALLOWED, SCHOOL}, "hr": {ALLOWED}}
 RUN_ID = "manual__2026-11-20T01:00:00+00:00"
+SCHOOL_FILE = MINIMAL.replace("Test School", "Report Gamma").replace("school_x", "school_gamma")
 LEARNER = {"moodle_course_id": 7, "moodle_user_id": 11, "course_code": "DRV-101", "course_name": "Defensive Driving",
            "employee_number": "EE001", "learner_name": "Ann <i>Smith</i>", "completed": 1, "completed_on": "2026-11-19",
            "grade": 82.5, "result": "Competent", "passed": 1, "result_on": "2026-11-19", "run_id": RUN_ID}
 
 
 class OneIntegrationAuthManager(SimpleAuthManager):
-    """The simple auth manager, except that 'support' may read the Report Alpha DAG only."""
+    """The simple auth manager, except that 'support' and 'hr' may read their ``READABLE`` DAGs only."""
 
     def is_authorized_dag(self, *, method, user, access_entity=None, details=None):
-        if user.get_name() == "support" and (details is None or details.id != ALLOWED):
+        if user.get_name() in READABLE and (details is None or details.id not in READABLE[user.get_name()]):
             return False
         return super().is_authorized_dag(method=method, user=user, access_entity=access_entity, details=details)
 
@@ -59,7 +70,7 @@ def api(airflow_db, tmp_path_factory):
     patch = pytest.MonkeyPatch()
     patch.setenv("PSIBER_MOODLE_INTEGRATIONS", str(integrations))
     patch.setenv("AIRFLOW__CORE__AUTH_MANAGER", f"{__name__}.OneIntegrationAuthManager")
-    patch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin,support:viewer")
+    patch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin,support:viewer,hr:viewer")
     patch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_urlsafe(64))
     from sqlalchemy import create_engine
 
@@ -75,14 +86,26 @@ def api(airflow_db, tmp_path_factory):
              "flow": "users"},
         ]), keep_days=400, learners=([LEARNER], []))
         engine.dispose()
-    _register_dags([ALLOWED, OTHER])
+    schools = folder / "schools"
+    schools.mkdir()
+    write(schools, "gamma.yaml", SCHOOL_FILE)
+    patch.setenv("SCHOOL_MOODLE_INTEGRATIONS", str(schools))
+    patch.setenv("AIRFLOW_CONN_SCHOOL_GAMMA", json.dumps({"conn_type": "sqlite", "host": str(folder / "gamma.db")}))
+    engine = create_engine(f"sqlite:///{folder / 'gamma.db'}")
+    save_run_report(engine, "report_gamma", SCHOOL, {**report([
+        {"record": "S-9001", "action": "would_delete", "reason": "Moodle user #40: left", "owner": "",
+         "flow": "people"},
+        {"record": "S-9002 in SUB-1", "action": "would_enrol", "reason": "role #5", "owner": "", "flow": "enrolments"},
+    ]), "preview": True, "counts": {"people": {"would_delete": 1}, "enrolments": {"would_enrol": 1}}}, keep_days=400)
+    engine.dispose()
+    _register_dags([ALLOWED, OTHER, SCHOOL])
     from airflow.api_fastapi.app import create_app, get_auth_manager, purge_cached_app
 
     purge_cached_app()
     app = create_app("core")
     manager = get_auth_manager()
     tokens = {name: manager.generate_jwt(SimpleAuthManagerUser(username=name, role=role))
-              for name, role in (("admin", "admin"), ("support", "viewer"))}
+              for name, role in (("admin", "admin"), ("support", "viewer"), ("hr", "viewer"))}
     yield TestClient(app), tokens
     purge_cached_app()
     patch.undo()
@@ -185,3 +208,94 @@ def test_course_status_counts_learners_per_course_and_opens_a_course_to_its_lear
     html = get(api, f"/dags/{ALLOWED}/courses/7", "support").text
     assert "EE001" in html and "Ann &lt;i&gt;Smith&lt;/i&gt;" in html and "passed" in html and "82.50" in html
     assert "2026-11-19" in html
+
+
+def _row_of(html: str, text: str) -> str:
+    [row] = [row for row in html.split("<tr") if text in row]
+    return row
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_a_school_dags_pages_and_csv_refuse_anonymous_callers_and_users_who_may_not_read_it(api, page):
+    assert get(api, page.format(dag=SCHOOL), None).status_code == 401
+    assert get(api, page.format(dag=SCHOOL), "hr").status_code == 403
+    assert get(api, page.format(dag=SCHOOL), "support").status_code not in (401, 403)
+
+
+def test_the_navigation_lists_psiber_and_school_integrations_the_user_may_read_with_their_kind(api):
+    support = get(api, "/", "support").text
+    assert "Report Beta" not in support
+    alpha, gamma = _row_of(support, "Report Alpha"), _row_of(support, "Report Gamma")
+    assert "<td>PSIber</td>" in alpha and "course status" in alpha
+    assert "<td>School MIS</td>" in gamma and "course status" not in gamma  # a school reads no results
+    assert '<span class="preview">preview</span>' in gamma and "preview" not in alpha
+    hr = get(api, "/", "hr").text
+    assert "Report Alpha" in hr and "Report Gamma" not in hr
+
+
+def test_a_school_preview_is_marked_in_its_runs_and_report_with_school_wording(api):
+    runs = get(api, f"/dags/{SCHOOL}/runs", "support").text
+    assert '<span class="preview">preview</span>' in _row_of(runs, RUN_ID)
+    assert "preview" not in _row_of(get(api, f"/dags/{ALLOWED}/runs", "support").text, RUN_ID)
+    html = get(api, f"/dags/{SCHOOL}/runs/{RUN_ID}", "support").text
+    assert 'id="preview"' in html and "nothing was written to" in html and "School MIS integration" in html
+    assert "External ID or course ID number" in html and "Employee number" not in html
+    assert 'id="preview"' not in get(api, f"/dags/{ALLOWED}/runs/{RUN_ID}", "support").text
+
+
+def test_course_status_of_a_school_dag_says_it_applies_to_psiber_integrations_only(api):
+    answer = get(api, f"/dags/{SCHOOL}/courses", "support")
+    assert answer.status_code == 200
+    assert "Course status applies to PSIber integrations only" in answer.text
+    assert f'href="/sync-report/dags/{SCHOOL}/runs"' in answer.text
+
+
+OUTCOME_ROW = re.compile(r'<tr(?: class="problem")?><td>([a-z]+)</td><td>([^<]*)</td><td>([a-z_]+)</td>')
+
+
+@pytest.mark.parametrize("psiber", ["sqlite"], indirect=True)
+def test_a_real_school_runs_report_and_csv_then_a_rollover_preview_marked_with_deletions_first(
+        api, school_run):  # noqa: F811 - the imported fixture
+    first = school_run()
+    report = f"/dags/{DEMO_SCHOOL}/runs/{quote(first['run_id'], safe='')}"
+    assert get(api, report, "hr").status_code == 403
+    html = get(api, report, "admin").text
+    assert "Sync report: Greenfield High" in html and 'id="preview"' not in html
+    for flow in ("people", "classes", "enrolments"):
+        assert f"<th>{flow}</th>" in html
+    assert "created&nbsp;<b>326</b>" in html and "created&nbsp;<b>32</b>" in html
+    conflict = _row_of(html, f"<td>{STUDENT_EMAIL_TAKEN}</td>")
+    assert "conflict" in conflict and "Moodle user #" in conflict
+    invalid = _row_of(html, f"<td>{STUDENT_WITHOUT_EMAIL}</td>")
+    assert "e-mail is missing" in invalid and "school MIS administrator" in invalid
+    found = OUTCOME_ROW.findall(get(api, f"{report}?q=sub-2027-8-math", "admin").text)
+    assert {flow for flow, _, _ in found} == {"classes", "enrolments"}
+    assert all("SUB-2027-8-MATH" in record for _, record, _ in found)
+    skipped = OUTCOME_ROW.findall(get(api, f"{report}?flow=classes&action=skipped", "admin").text)
+    assert ("classes", "REG-2027-8A", "skipped") in skipped and {a for _, _, a in skipped} == {"skipped"}
+    rows = list(csv.DictReader(io.StringIO(get(api, f"{report}/outcomes.csv", "admin").text)))
+    assert len(rows) == len(first["outcomes"])
+    assert {(r["flow"], r["record"], r["action"]) for r in rows} == \
+        {(o["flow"], o["record"] or "", o["action"]) for o in first["outcomes"]}
+
+    with school_run.engine.begin() as connection:  # the MIS changes a rollover preview should list
+        connection.execute(text("UPDATE school_person SET status = 'left' WHERE external_id = 'S-2010'"))
+        connection.execute(text("DELETE FROM school_membership WHERE person_external_id = 'S-2001' "
+                                "AND class_external_id = 'SUB-2027-8-MATH'"))
+        connection.execute(text("UPDATE school_class SET provisioning_override = 'disabled' "
+                                "WHERE external_id = 'SUB-2027-9-ENGL'"))
+    preview = school_run({"synchronisation": "disabled", "deletion": {"enrolments": True, "courses": "delete"}},
+                         preview=True)
+    assert preview["complete"] and preview["moodle_writes"] == 0
+    runs = get(api, f"/dags/{DEMO_SCHOOL}/runs", "admin").text
+    assert '<span class="preview">preview</span>' in _row_of(runs, preview["run_id"])
+    assert "preview" not in _row_of(runs, first["run_id"])
+    html = get(api, f"/dags/{DEMO_SCHOOL}/runs/{quote(preview['run_id'], safe='')}", "admin").text
+    assert 'id="preview"' in html
+    listed = [(flow, record, action) for flow, record, action in OUTCOME_ROW.findall(html)]
+    would = [action for _, _, action in listed if action.startswith("would_")]
+    assert would == sorted(would, key=PREVIEW_ORDER.index)  # deletions first
+    assert list(dict.fromkeys(would)) == ["would_delete", "would_unenrol", "would_suspend"]
+    assert ("classes", "SUB-2027-9-ENGL", "would_delete") in listed
+    assert ("enrolments", "S-2001 in SUB-2027-8-MATH", "would_unenrol") in listed
+    assert ("people", "S-2010", "would_suspend") in listed

@@ -61,6 +61,26 @@ def test_a_run_report_round_trips_with_every_action_and_task(psiber):
     assert everything[3]["changed_fields"] == "lastname, email"
 
 
+def test_report_tables_made_before_previews_get_the_preview_column_and_runs_say_whether_they_were_one(psiber):
+    engine, _ = psiber
+    report_store.create_report_schema(engine)
+    with engine.begin() as connection:  # the run table as a release before previews made it
+        connection.execute(text("DROP TABLE sync_report_run"))
+        connection.execute(text("CREATE TABLE sync_report_run (integration_name VARCHAR(80) NOT NULL, run_id "
+                                "VARCHAR(250) NOT NULL, dag_id VARCHAR(250) NOT NULL, started_at TIMESTAMP, "
+                                "finished_at TIMESTAMP NOT NULL, complete INTEGER NOT NULL, moodle_calls INTEGER "
+                                "NOT NULL, outcomes INTEGER NOT NULL, problems INTEGER NOT NULL, "
+                                "PRIMARY KEY (integration_name, run_id))"))
+        connection.execute(text("INSERT INTO sync_report_run VALUES ('k', 'old', 'd', NULL, '2026-11-01 01:00:00', "
+                                "1, 0, 0, 0)"))
+    report_store.create_report_schema(engine)
+    assert report_store.run(engine, "k", "old")["preview"] == 0
+    save_run_report(engine, KEY, DAG_ID, summary(preview=True), keep_days=30)
+    save_run_report(engine, KEY, DAG_ID, summary(run_id="scheduled__2026-11-21"), keep_days=30)
+    assert {run["run_id"]: run["preview"] for run in report_store.runs(engine, KEY)} == {
+        "manual__2026-11-20T01:00:00+00:00": 1, "scheduled__2026-11-21": 0}
+
+
 def test_outcomes_filter_by_flow_action_owner_and_record_text(psiber):
     engine, _ = psiber
     save_run_report(engine, KEY, DAG_ID, summary(), keep_days=30)
