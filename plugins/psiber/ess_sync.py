@@ -56,10 +56,10 @@ from psiber.ess_enrolments import (
 )
 from psiber.ess_offers import FLOW, offers_by_employee, plan_offer_changes
 from psiber.psiber_db import select_user_links
-from psiber.read_progress import MISSING, ReadProgress
 from sync_common.errors import PermanentStepError
 from sync_common.moodle_batches import chunks, input_var_batches
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
+from sync_common.read_progress import MISSING, ReadProgress
 from sync_common.run_files import read_frame, read_json, write_json
 from sync_common.write_lock import integration_write_lock
 

@@ -31,12 +31,12 @@ from psiber.psiber_db import (
     select_user_links,
     select_watermark,
 )
-from psiber.read_progress import MISSING, ReadProgress
 from psiber.result_plan import plan_results, without_empty_range
 from sync_common.errors import PermanentStepError
 from sync_common.invalid_records import check_invalid_share, invalid_outcomes
 from sync_common.moodle_batches import chunks, users_by_field
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
+from sync_common.read_progress import MISSING, ReadProgress
 from sync_common.run_files import read_json, write_json
 
 log = logging.getLogger(__name__)

@@ -32,13 +32,13 @@ from psiber.psiber_db import (
     select_user_links,
     upsert_user_links,
 )
-from psiber.read_progress import MISSING, ReadProgress
 from psiber.user_plan import PLAN_ONLY_KEYS, check_suspend_guard, fingerprint, plan_user_changes
 from psiber.user_transform import build_target_users
 from sync_common.errors import PermanentStepError
 from sync_common.invalid_records import check_invalid_share, invalid_outcomes
 from sync_common.moodle_batches import LOOKUP_CHUNK, chunks, input_var_batches, moodle_entry, users_by_field
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, OWNER_PSIBER_HR, Outcome, mask_emails
+from sync_common.read_progress import MISSING, ReadProgress
 from sync_common.run_files import read_frame, read_json, write_frame, write_json
 from sync_common.write_lock import integration_write_lock
 

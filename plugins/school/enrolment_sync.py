@@ -6,9 +6,12 @@ plans from the links its earlier steps recorded.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -22,6 +25,7 @@ from school.step_files import SiteRefusesWritesError, every_record_answered, hol
 from school.validation import OWNER_MIS
 from sync_common.moodle_batches import input_var_batches, send_isolating
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
+from sync_common.read_progress import MISSING, ReadProgress
 from sync_common.run_files import read_frame, read_json, write_json
 from sync_common.write_lock import integration_write_lock
 
@@ -46,16 +50,29 @@ def _courses(run_dir: Path, preview: bool) -> dict[str, int | str]:
 
 def read_enrolments(hook: MoodleHook, run_dir: Path) -> dict:
     """Who is enrolled, with which roles, in each provisioned course that existed before this run (one call
-    each; a course made by this run has nobody yet)."""
-    provisioned = read_json(run_dir / "school_class_plan.json")["provisioned"]
+    each; a course made by this run has nobody yet).
+
+    Each course's answer is kept as it comes (``read_progress``), so a retry of the task asks only for the
+    courses still missing."""
+    course_ids = sorted(set(read_json(run_dir / "school_class_plan.json")["provisioned"].values()))
+    stamp = hashlib.sha256(json.dumps(course_ids).encode()).hexdigest()
     enrolled = {}
-    for course_id in sorted(set(provisioned.values())):
-        users = hook.call("core_enrol_get_enrolled_users", courseid=course_id,
-                          options=[{"name": "userfields", "value": "id,roles"}])
-        enrolled[str(course_id)] = {str(user["id"]): [int(role["roleid"]) for role in user.get("roles", [])]
-                                    for user in users}
-    write_json(run_dir / "school_enrolled.json", enrolled)
+    with ReadProgress(run_dir, "school-enrolments", stamp) as progress:
+        for course_id in course_ids:
+            users = progress.answer(f"course {course_id}", partial(_enrolled_users, hook, course_id))
+            if users is not MISSING:
+                enrolled[str(course_id)] = users
+        progress.raise_if_incomplete()
+        write_json(run_dir / "school_enrolled.json", enrolled)
+        progress.discard()
     return {"courses_read": len(enrolled), "enrolments": sum(len(users) for users in enrolled.values())}
+
+
+def _enrolled_users(hook: MoodleHook, course_id: int) -> dict[str, list[int]]:
+    """Moodle user id → role ids of everyone enrolled in one course."""
+    users = hook.call("core_enrol_get_enrolled_users", courseid=course_id,
+                      options=[{"name": "userfields", "value": "id,roles"}])
+    return {str(user["id"]): [int(role["roleid"]) for role in user.get("roles", [])] for user in users}
 
 
 def _users(integration: SchoolIntegration, engine: Engine, run_dir: Path, preview: bool) -> dict[str, int | str]:

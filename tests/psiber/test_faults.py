@@ -26,7 +26,7 @@ from moodle_stand_in import MoodleStandIn
 from moodle_stand_in.demo_site import DAY, add_demo_courses, simulate_learning
 from psiber import result_sync
 from psiber.demo_company import seed_demo_company
-from psiber.read_progress import PROGRESS_FOLDER
+from sync_common.read_progress import PROGRESS_FOLDER
 from sync_common.run_files import read_json, write_json
 from sync_common.task_failures import TASK_RETRIES
 

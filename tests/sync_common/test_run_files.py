@@ -8,9 +8,9 @@ from object_store import LocalObjectStore
 
 from factories import GOOD, write
 from psiber.config import load_integration
-from psiber.read_progress import ReadProgress
 from sync_common import run_files
 from sync_common.moodle_calls import counted, moodle_calls_of_run, record_moodle_calls
+from sync_common.read_progress import ReadProgress
 from sync_common.run_files import (
     owned_folder,
     prune_old_runs,

@@ -1,8 +1,9 @@
-"""What a mapped read task already had from Moodle, kept in the run's directory, so that its
-Airflow retry asks Moodle only for the rest.
+"""What a read task already had from Moodle, kept in the run's directory, so that its Airflow
+retry asks Moodle only for the rest (PSIber's user look-ups and results reads, the school's
+enrolment reads).
 
 Without it, a retry repeats every call of its batch: at a 50% fault rate a batch of a few
-hundred calls then almost never gets through (see ``task_limits`` for the arithmetic). A call
+hundred calls then almost never gets through (see ``psiber.task_limits`` for the arithmetic). A call
 that still fails after the hook's own retries is left for the task's next try and the batch
 goes on, so one try reads all it can; several calls failing in a row mean the site is down,
 and the try stops at once rather than wait out every call.
@@ -33,8 +34,8 @@ class ReadProgress:
     each save writes only the answers since the last one, in a file of its own (rewriting all the
     answers at every save cost seconds of CPU on a look-up of 10,000 users).
 
-    ``stamp`` identifies the run's set of learners (``learners.json``'s start time): answers kept
-    for another set (the run cleared and started again) are not used.
+    ``stamp`` identifies what the task reads (PSIber's set of learners, the school's set of
+    courses): answers kept for another (the run cleared and started again) are not used.
     """
 
     def __init__(self, run_dir: Path, name: str, stamp: Any):
@@ -46,7 +47,7 @@ class ReadProgress:
         if all(part.get("stamp") == stamp for part in kept):
             for part in kept:
                 self.answers |= part["answers"]
-        else:  # answers for another set of learners: of no use
+        else:  # answers for another set of learners or courses: of no use
             self._remove_parts()
         self._saved_parts = len(self._parts())
         self._unsaved_keys: list[str] = []
