@@ -98,7 +98,7 @@ def build_run_summary(integration: Integration, run_id: str, run_dir: Path, task
     A task that failed is told apart from those that did not run because of it.
     """
     outcomes = _outcomes_in(run_dir)
-    counts = count_actions([*integration.flows, "fields"], outcomes)
+    counts = count_actions(_reported_flows(integration), outcomes)
     employees = run_dir / "employees.parquet"
     if "users" in integration.flows:
         counts["users"] = {"extracted": len(read_frame(employees)) if employees.exists() else 0,
@@ -127,6 +127,11 @@ def build_run_summary(integration: Integration, run_id: str, run_dir: Path, task
         "counts": counts,
         "outcomes": outcomes,
     }
+
+
+def _reported_flows(integration) -> list[str]:
+    """The integration's flows, and PSIber's field matching, which every PSIber run does; a school run has none."""
+    return [*integration.flows, "fields"] if isinstance(integration, Integration) else list(integration.flows)
 
 
 def _task_name(task: dict) -> str:
