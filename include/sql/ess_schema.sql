@@ -18,6 +18,8 @@ CREATE TABLE IF NOT EXISTS ess_offered_course (
 );
 
 CREATE INDEX IF NOT EXISTS ess_offered_course_employee_idx ON ess_offered_course (employee_id, offered);
+-- The flow counts an integration's current offers each night (ess_count_kept_offers.sql) from this index alone.
+CREATE INDEX IF NOT EXISTS ess_offered_course_current_idx ON ess_offered_course (integration_name, offered);
 
 -- What ESS tells an employee. kind: new_course, new_assessment, assessment_changed, enrolment_outcome.
 -- notification_key makes each notification once only, whatever re-runs.

@@ -4,16 +4,20 @@ of its changes (a notification without its offer, a decided request without its 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, text
 
 from psiber.ess_assessments import Assessment
 from psiber.ess_enrolments import Decision, Request
-from psiber.ess_notifications import Notification
-from psiber.ess_offers import OfferPlan
-from sync_common.database import sql
+from psiber.ess_notifications import Notification, new_course
+from psiber.ess_offers import Offer, WantedOffers
+from sync_common.database import sql, statements
+
+T = TypeVar("T")
+CHANGES_PER_FETCH = 10_000
 
 
 def _now() -> datetime:
@@ -39,17 +43,47 @@ def _insert_notifications(connection: Connection, integration_name: str, notific
          "assessment": n.assessment, "text": n.text[:1000], "now": now} for n in notifications])
 
 
-def select_offers(engine: Engine, integration_name: str) -> list[dict]:
-    return _rows(engine, "ess_select_offers", integration_name)
-
-
-def save_offer_plan(engine: Engine, integration_name: str, plan: OfferPlan) -> None:
+def refresh_offers(engine: Engine, integration_name: str, wanted: WantedOffers,
+                   told: Callable[[Iterable[tuple[int, str, str]]], T]) -> T:
+    """Bring the integration's offers to ``wanted``, the database finding what changes: this run's offers go
+    in as groups (employees × courses, joined there), and only the changed offers are written or come back,
+    so no night holds an object per offer. A quiet night is one pass over the current offers; the wanted
+    ones are looked up one by one only when some are not current. ``told`` gets the changes employees are
+    told of as they are read, (employee id, change, course code) by employee and change, and what it
+    returns is returned."""
     now = _now()
-    keys = {"integration_name": integration_name, "now": now}
+    params = {"integration_name": integration_name, "now": now}
     with engine.begin() as connection:
-        _execute_many(connection, "ess_insert_offer", [{**keys, **row} for row in plan.inserts])
-        _execute_many(connection, "ess_update_offer", [{**keys, **row} for row in plan.updates])
-        _insert_notifications(connection, integration_name, plan.notifications, now)
+        _run(connection, "ess_offer_diff_drop", params)
+        _run(connection, "ess_offer_diff_tables", params)
+        _execute_many(connection, "ess_insert_wanted_course", [_wanted_course(o) for o in wanted.courses.values()])
+        _execute_many(connection, "ess_insert_wanted_group_course", [
+            {"offer_group": group, "moodle_course_id": course_id}
+            for group, course_ids in enumerate(wanted.groups) for course_id in course_ids])
+        _execute_many(connection, "ess_insert_wanted_employee", [
+            {"employee_id": employee, "offer_group": group} for employee, group in wanted.employee_groups.items()])
+        _run(connection, "ess_find_ended_or_renamed_offers", params)
+        if connection.execute(text(sql("ess_count_kept_offers")), params).scalar_one() < wanted.count:
+            _run(connection, "ess_find_started_offers", params)
+        changes = connection.execute(text(sql("ess_select_offer_changes")).execution_options(
+            stream_results=True, yield_per=CHANGES_PER_FETCH))
+        result = told(tuple(row) for row in changes)
+        _run(connection, "ess_apply_offer_changes", params)
+        _run(connection, "ess_offer_diff_drop", params)
+    return result
+
+
+def _wanted_course(offer: Offer) -> dict:
+    """A course offered, with its announcement: the same for every employee (the database adds who)."""
+    announcement = new_course(0, offer.moodle_course_id, offer.course_code, offer.course_name)
+    return {"moodle_course_id": offer.moodle_course_id, "course_code": offer.course_code,
+            "course_name": offer.course_name, "notification_key": announcement.key,
+            "notification_kind": announcement.kind, "notification_text": announcement.text[:1000]}
+
+
+def _run(connection: Connection, name: str, params: dict) -> None:
+    for statement in statements(name):
+        connection.execute(text(statement), params)
 
 
 def select_assessments(engine: Engine, integration_name: str) -> list[dict]:

@@ -2,19 +2,21 @@
 
 Pure functions over plain records: the integration's offer rules, Moodle's courses and categories
 as the courses flow read them (no Moodle call of its own), the employees of the users flow's
-extract, and the offers PSIber already holds. A course is announced the first time it is offered
-to an employee, never again: an offer that ends keeps its row, so a course hidden and shown again
-(or a rule changed back) is offered again silently.
+extract, and the offer changes PSIber's database finds against what it holds (``ess_db``: the
+offers are too many to compare one by one here). A course is announced the first time it is
+offered to an employee, never again: an offer that ends keeps its row, so a course hidden and
+shown again (or a rule changed back) is offered again silently.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
 
 from psiber.config import CONFIG_OWNER, EssOffer, Integration
 from psiber.course_plan import _plain, course_code, real_courses
-from psiber.ess_notifications import Notification, new_course
 from sync_common.outcomes import Outcome
 
 FLOW = "ess"
@@ -31,6 +33,32 @@ class Offer:
     moodle_course_id: int
     course_code: str
     course_name: str
+
+
+@dataclass(frozen=True)
+class WantedOffers:
+    """This run's offers, as small as the rules make them: employees the same rules match are offered
+    the same courses, so each employee names a group of courses (10,000 employees offered 300 courses
+    would otherwise be 3 million offers). ``courses``: every course offered, by Moodle id; ``groups``:
+    sorted Moodle course ids; ``employee_groups``: every active employee in scope, the index of their
+    group (that of no course when no rule matches them)."""
+
+    courses: dict[int, Offer]
+    groups: list[tuple[int, ...]]
+    employee_groups: dict[int, int]
+
+    @property
+    def count(self) -> int:
+        return sum(len(self.groups[group]) for group in self.employee_groups.values())
+
+    def run_file(self) -> dict:
+        return {"offer_groups": self.groups, "employee_offer_groups": self.employee_groups}
+
+    @staticmethod
+    def by_employee(run_file: dict) -> dict[int, frozenset[int]]:
+        """Offered Moodle course ids by employee id, from :meth:`run_file`'s content (one set per group)."""
+        groups = [frozenset(group) for group in run_file["offer_groups"]]
+        return {int(employee): groups[group] for employee, group in run_file["employee_offer_groups"].items()}
 
 
 def _folded(values: Iterable[str]) -> set[str]:
@@ -84,61 +112,38 @@ def rule_employees(rule: EssOffer, employees: list[dict]) -> list[dict]:
             and (types is None or str(e.get("employment_type") or "").strip().casefold() in types)]
 
 
-def offers_by_employee(integration: Integration, employees: list[dict], courses: list[dict],
-                       categories: list[dict]) -> tuple[dict[int, dict[int, Offer]], list[Outcome]]:
-    """Every active employee's offered courses (by Moodle course id), and a warning per rule part that
-    matches nothing on the site (a misspelt category or field offers nothing, silently otherwise)."""
+def wanted_offers(integration: Integration, employees: list[dict], courses: list[dict],
+                  categories: list[dict]) -> tuple[WantedOffers, list[Outcome]]:
+    """Every active employee's offered courses, and a warning per rule part that matches nothing on the
+    site (a misspelt category or field offers nothing, silently otherwise)."""
     eligible = [e for e in employees if in_scope(e, integration.users.active_statuses)]
-    offers: dict[int, dict[int, Offer]] = {int(e["employee_id"]): {} for e in eligible}
+    rules_of: dict[int, list[int]] = {int(e["employee_id"]): [] for e in eligible}
+    offered: dict[int, Offer] = {}
+    rule_course_ids: list[set[int]] = []
     warnings = []
     for number, rule in enumerate(integration.ess.offers, start=1):
         chosen, problems = rule_courses(rule, courses, categories)
         warnings += [Outcome(f"ESS offer rule {number}", "warning", f"{problem}: this rule offers nothing through it",
                              CONFIG_OWNER, flow=FLOW) for problem in problems]
+        offered.update((int(c["id"]), Offer(int(c["id"]), course_code(c), _plain(c.get("fullname")))) for c in chosen)
+        rule_course_ids.append({int(c["id"]) for c in chosen})
         for employee in rule_employees(rule, eligible):
-            for course in chosen:
-                offers[int(employee["employee_id"])][int(course["id"])] = Offer(
-                    int(course["id"]), course_code(course), _plain(course.get("fullname")))
-    return offers, warnings
+            rules_of[int(employee["employee_id"])].append(number - 1)
+    union_of: dict[tuple[int, ...], tuple[int, ...]] = {}
+    group_of: dict[tuple[int, ...], int] = {}
+    employee_groups = {}
+    for employee_id, rules in rules_of.items():
+        matched = tuple(rules)
+        if matched not in union_of:
+            union_of[matched] = tuple(sorted(set().union(*(rule_course_ids[rule] for rule in matched))))
+        employee_groups[employee_id] = group_of.setdefault(union_of[matched], len(group_of))
+    return WantedOffers(offered, list(group_of), employee_groups), warnings
 
 
-@dataclass
-class OfferPlan:
-    inserts: list[dict] = field(default_factory=list)
-    updates: list[dict] = field(default_factory=list)
-    notifications: list[Notification] = field(default_factory=list)
-    outcomes: list[Outcome] = field(default_factory=list)
-
-
-def plan_offer_changes(wanted: dict[int, dict[int, Offer]], stored: list[dict],
-                       numbers: dict[int, str]) -> OfferPlan:
-    """New offers (written and announced), offers again (written, not announced), ended offers, renamed
-    courses. ``stored``: PSIber's rows (employee_id, moodle_course_id, course_code, course_name, offered).
-    One outcome per employee and kind of change, naming the courses (a first night offers every course
-    to everyone: one report line per employee, not per offer)."""
-    plan = OfferPlan()
-    rows = {(int(r["employee_id"]), int(r["moodle_course_id"])): r for r in stored}
-    changed: dict[tuple[int, str], list[str]] = {}
-    for employee_id, courses in sorted(wanted.items()):
-        for course_id, offer in sorted(courses.items()):
-            row = rows.get((employee_id, course_id))
-            values = {"employee_id": employee_id, "moodle_course_id": course_id, "course_code": offer.course_code,
-                      "course_name": offer.course_name}
-            if row is None:
-                plan.inserts.append(values)
-                plan.notifications.append(new_course(employee_id, course_id, offer.course_code, offer.course_name))
-                changed.setdefault((employee_id, "offered"), []).append(offer.course_code)
-            elif not int(row["offered"]):
-                plan.updates.append({**values, "offered": 1})
-                changed.setdefault((employee_id, "offered_again"), []).append(offer.course_code)
-            elif (row["course_code"], row["course_name"]) != (offer.course_code, offer.course_name):
-                plan.updates.append({**values, "offered": 1})
-    for (employee_id, course_id), row in sorted(rows.items()):
-        if int(row["offered"]) and course_id not in wanted.get(employee_id, {}):
-            plan.updates.append({"employee_id": employee_id, "moodle_course_id": course_id,
-                                 "course_code": row["course_code"], "course_name": row["course_name"], "offered": 0})
-            changed.setdefault((employee_id, "withdrawn"), []).append(row["course_code"])
-    plan.outcomes = [Outcome(numbers.get(employee_id) or f"PSIber employee row {employee_id}", action,
-                             f"{', '.join(codes)}: {OFFER_CHANGES[action]}", flow=FLOW)
-                     for (employee_id, action), codes in sorted(changed.items())]
-    return plan
+def offer_outcomes(changes: Iterable[tuple[int, str, str]], numbers: dict[int, str]) -> list[Outcome]:
+    """One outcome per employee and kind of change, naming the courses: ``changes`` are (employee id,
+    change, course code), ordered by employee and change (a first night offers every course to
+    everyone: one report line per employee, not per offer)."""
+    return [Outcome(numbers.get(employee_id) or f"PSIber employee row {employee_id}", change,
+                    f"{', '.join(code for _, _, code in rows)}: {OFFER_CHANGES[change]}", flow=FLOW)
+            for (employee_id, change), rows in groupby(changes, key=itemgetter(0, 1))]

@@ -33,11 +33,10 @@ from psiber.ess_assessments import (
     plan_assessment_changes,
 )
 from psiber.ess_db import (
+    refresh_offers,
     save_assessments,
     save_decisions,
-    save_offer_plan,
     select_assessments,
-    select_offers,
     select_pending_requests,
 )
 from psiber.ess_enrolments import (
@@ -54,7 +53,7 @@ from psiber.ess_enrolments import (
     moodle_refusal,
     plan_requests,
 )
-from psiber.ess_offers import FLOW, offers_by_employee, plan_offer_changes
+from psiber.ess_offers import FLOW, WantedOffers, offer_outcomes, wanted_offers
 from psiber.psiber_db import select_user_links
 from sync_common.errors import PermanentStepError
 from sync_common.moodle_batches import chunks, input_var_batches
@@ -95,18 +94,15 @@ def refresh_ess_offers(integration: Integration, engine: Engine, run_dir: Path, 
     """Each active employee's offered courses, from the offer rules and this run's read of Moodle's
     courses; a course offered for the first time is announced to the employee."""
     employees = _employees(run_dir)
-    offers, warnings = offers_by_employee(integration, employees, read_json(run_dir / "moodle_courses.json"),
-                                          read_json(run_dir / "moodle_categories.json"))
+    wanted, warnings = wanted_offers(integration, employees, read_json(run_dir / "moodle_courses.json"),
+                                     read_json(run_dir / "moodle_categories.json"))
     numbers = {int(e["employee_id"]): e["employee_number"] for e in employees}
     with integration_write_lock(engine, integration.key, holder):
-        plan = plan_offer_changes(offers, select_offers(engine, integration.key), numbers)
-        save_offer_plan(engine, integration.key, plan)
-    _outcomes_file(run_dir, "ess_offers.json", warnings + plan.outcomes,
-                   offers={str(employee): sorted(courses) for employee, courses in offers.items()})
-    counts = Counter(outcome.action for outcome in plan.outcomes)
-    log.info("ESS offers: %d employees, %d offers; %s", len(offers), sum(map(len, offers.values())), dict(counts))
-    return {"employees": len(offers), "offers": sum(map(len, offers.values())), **counts,
-            "warnings": len(warnings)}
+        outcomes = refresh_offers(engine, integration.key, wanted, partial(offer_outcomes, numbers=numbers))
+    _outcomes_file(run_dir, "ess_offers.json", warnings + outcomes, **wanted.run_file())
+    counts = Counter(outcome.action for outcome in outcomes)
+    log.info("ESS offers: %d employees, %d offers; %s", len(wanted.employee_groups), wanted.count, dict(counts))
+    return {"employees": len(wanted.employee_groups), "offers": wanted.count, **counts, "warnings": len(warnings)}
 
 
 def _students(hook: MoodleHook, course_id: int, employees_by_user: dict[int, int]) -> list[int]:
@@ -235,7 +231,7 @@ def enrol_ess_requests(integration: Integration, hook: MoodleHook, engine: Engin
 def _enrol(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: Path) -> dict:
     requests = select_pending_requests(engine, integration.key)
     employees = _employees(run_dir)
-    offers = {int(e): set(c) for e, c in read_json(run_dir / "ess_offers.json")["offers"].items()}
+    offers = WantedOffers.by_employee(read_json(run_dir / "ess_offers.json"))
     links = select_user_links(engine, integration.key)
     plan = plan_requests(requests, offers, {int(r.employee_id): int(r.moodle_user_id) for r in links.itertuples()},
                          integration.ess.approval_required, _no_account_reasons(run_dir, employees))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import ValidationError
 
 from factories import integration
-from psiber.ess_offers import offers_by_employee
+from psiber.ess_offers import WantedOffers, wanted_offers
 
 CATEGORIES = [
     {"id": 1, "name": "Category 1", "idnumber": None, "path": "/1"},
@@ -52,9 +54,13 @@ EMPLOYEES = [employee(1), employee(2, payroll="DRV", kind="Contract"), employee(
 
 
 def offered(*rules: dict, employees: list[dict] = EMPLOYEES) -> dict[int, list[str]]:
-    offers, _ = offers_by_employee(integration(flows=["users", "courses", "ess"], ess={"offers": list(rules)}),
-                                   employees, COURSES, CATEGORIES)
-    return {employee_id: sorted(o.course_code for o in courses.values()) for employee_id, courses in offers.items()}
+    """Offered course codes by employee, as the enrolment step reads them back from the run file."""
+    wanted, _ = wanted_offers(integration(flows=["users", "courses", "ess"], ess={"offers": list(rules)}),
+                              employees, COURSES, CATEGORIES)
+    by_employee = WantedOffers.by_employee(json.loads(json.dumps(wanted.run_file())))
+    assert wanted.count == sum(map(len, by_employee.values()))
+    return {employee_id: sorted(wanted.courses[course].course_code for course in courses)
+            for employee_id, courses in by_employee.items()}
 
 
 @pytest.mark.parametrize(("rules", "expected"), [
@@ -84,10 +90,20 @@ def test_offer_rules(rules, expected):
 
 
 def test_an_offer_carries_the_course_code_and_its_plain_name():
-    offers, _ = offers_by_employee(integration(flows=["users", "courses", "ess"],
-                                               ess={"offers": [{"categories": ["Staff Development"]}]}),
-                                   [employee(1)], COURSES, CATEGORIES)
-    assert offers[1][9].course_code == "EXCEL" and offers[1][9].course_name == "ESS-EXCEL & more"
+    wanted, _ = wanted_offers(integration(flows=["users", "courses", "ess"],
+                                          ess={"offers": [{"categories": ["Staff Development"]}]}),
+                              [employee(1)], COURSES, CATEGORIES)
+    assert 9 in wanted.groups[wanted.employee_groups[1]]
+    assert wanted.courses[9].course_code == "EXCEL" and wanted.courses[9].course_name == "ESS-EXCEL & more"
+
+
+def test_employees_the_same_rules_match_share_one_group_of_courses():
+    rules = [{"categories": ["Drivers"], "payrolls": ["DRV"]}, {"categories": ["IT skills"]}]
+    employees = [employee(1), employee(2, payroll="DRV"), employee(6), employee(7, payroll="DRV")]
+    wanted, _ = wanted_offers(integration(flows=["users", "courses", "ess"], ess={"offers": rules}),
+                              employees, COURSES, CATEGORIES)
+    assert wanted.groups == [(13,), (13, 14)]
+    assert wanted.employee_groups == {1: 0, 2: 1, 6: 0, 7: 1}
 
 
 @pytest.mark.parametrize(("rule", "problem"), [
@@ -95,9 +111,9 @@ def test_an_offer_carries_the_course_code_and_its_plain_name():
     ({"custom_field": "offeredinesss"}, "Moodle has no course custom field 'offeredinesss'"),
 ])
 def test_a_rule_that_matches_nothing_on_the_site_is_a_warning_for_the_file_maintainer(rule, problem):
-    offers, warnings = offers_by_employee(integration(flows=["users", "courses", "ess"], ess={"offers": [rule]}),
-                                          [employee(1)], COURSES, CATEGORIES)
-    assert offers == {1: {}}
+    wanted, warnings = wanted_offers(integration(flows=["users", "courses", "ess"], ess={"offers": [rule]}),
+                                     [employee(1)], COURSES, CATEGORIES)
+    assert (wanted.groups, wanted.employee_groups) == ([()], {1: 0})
     [warning] = warnings
     assert (warning.record, warning.action, warning.flow) == ("ESS offer rule 1", "warning", "ess")
     assert warning.reason.startswith(problem) and "integration files" in warning.owner
@@ -106,9 +122,9 @@ def test_a_rule_that_matches_nothing_on_the_site_is_a_warning_for_the_file_maint
 def test_a_custom_field_that_is_not_a_checkbox_is_a_warning():
     text_field = course(20, "TXT", 5)
     text_field["customfields"].append({"shortname": "offerediness", "type": "text", "valueraw": "1", "value": "1"})
-    _, warnings = offers_by_employee(integration(flows=["users", "courses", "ess"],
-                                                 ess={"offers": [{"custom_field": "offerediness"}]}),
-                                     [employee(1)], [text_field], CATEGORIES)
+    _, warnings = wanted_offers(integration(flows=["users", "courses", "ess"],
+                                            ess={"offers": [{"custom_field": "offerediness"}]}),
+                                [employee(1)], [text_field], CATEGORIES)
     assert [w.reason.split(":")[0] for w in warnings] == ["course custom field 'offerediness' is not a checkbox"]
 
 

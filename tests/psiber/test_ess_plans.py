@@ -1,5 +1,5 @@
-"""Plan tests of ESS notifications (a course first offered, hidden and shown again, a new assessment, a changed
-due date) and of enrolment requests: plain records in, plans out."""
+"""Plan tests of ESS notifications (a new assessment, a changed due date) and of enrolment requests: plain
+records in, plans out. Offer changes are found by the database: test_ess_offer_changes.py."""
 
 from __future__ import annotations
 
@@ -14,57 +14,11 @@ from psiber.ess_assessments import (
     plan_assessment_changes,
 )
 from psiber.ess_enrolments import NOT_ACTIVE, NOT_OFFERED, REFUSED, Request, moodle_refusal, plan_requests
-from psiber.ess_offers import Offer, plan_offer_changes
 
-EXCEL = Offer(9, "ESS-EXCEL", "Excel for Office Staff")
-POPIA = Offer(10, "ESS-POPIA", "POPIA Awareness")
 NUMBERS = {1: "E001", 2: "E002"}
 ZONE = ZoneInfo("Africa/Johannesburg")
 NOW = 1_795_442_897  # 2026-11-23
 DUE = 1_801_846_800  # 2027-02-05 17:00 Europe/London = 19:00 in Johannesburg
-
-
-def stored_offer(employee_id: int, offer: Offer, offered: int) -> dict:
-    return {"employee_id": employee_id, "moodle_course_id": offer.moodle_course_id, "course_code": offer.course_code,
-            "course_name": offer.course_name, "offered": offered}
-
-
-def test_a_course_is_announced_the_first_time_it_is_offered_and_never_again():
-    first = plan_offer_changes({1: {9: EXCEL, 10: POPIA}, 2: {9: EXCEL}}, [], NUMBERS)
-    assert [(n.employee_id, n.key, n.kind) for n in first.notifications] == [
-        (1, "new_course:9", "new_course"), (1, "new_course:10", "new_course"), (2, "new_course:9", "new_course")]
-    assert first.notifications[0].text == ("New course for you: Excel for Office Staff (ESS-EXCEL). "
-                                           "You can ask to enrol in ESS.")
-    assert len(first.inserts) == 3 and not first.updates
-    assert [(o.record, o.action, o.reason) for o in first.outcomes] == [
-        ("E001", "offered", "ESS-EXCEL, ESS-POPIA: offered in ESS, the employee notified"),
-        ("E002", "offered", "ESS-EXCEL: offered in ESS, the employee notified")]
-
-    stored = [stored_offer(1, EXCEL, 1), stored_offer(1, POPIA, 1), stored_offer(2, EXCEL, 1)]
-    again = plan_offer_changes({1: {9: EXCEL, 10: POPIA}, 2: {9: EXCEL}}, stored, NUMBERS)
-    assert (again.inserts, again.updates, again.notifications, again.outcomes) == ([], [], [], [])
-
-    newcomer = plan_offer_changes({1: {9: EXCEL, 10: POPIA}, 2: {9: EXCEL, 10: POPIA}}, stored, NUMBERS)
-    assert [(n.employee_id, n.key) for n in newcomer.notifications] == [(2, "new_course:10")]
-
-
-def test_a_course_hidden_and_shown_again_is_offered_again_without_a_second_notification():
-    stored = [stored_offer(1, EXCEL, 1)]
-    hidden = plan_offer_changes({1: {}}, stored, NUMBERS)
-    assert hidden.updates == [{**stored[0], "offered": 0}] and not hidden.notifications
-    assert [(o.record, o.action) for o in hidden.outcomes] == [("E001", "withdrawn")]
-
-    shown = plan_offer_changes({1: {9: EXCEL}}, [stored_offer(1, EXCEL, 0)], NUMBERS)
-    assert shown.updates == [{**stored[0], "offered": 1}] and not shown.inserts and not shown.notifications
-    assert [(o.record, o.action) for o in shown.outcomes] == [("E001", "offered_again")]
-
-
-def test_a_renamed_course_is_rewritten_silently_and_a_departed_employee_loses_the_offer():
-    renamed = Offer(9, "ESS-EXCEL", "Excel 365 for Office Staff")
-    plan = plan_offer_changes({1: {9: renamed}}, [stored_offer(1, EXCEL, 1), stored_offer(7, EXCEL, 1)], NUMBERS)
-    assert plan.updates == [{**stored_offer(1, renamed, 1)}, {**stored_offer(7, EXCEL, 0)}]
-    assert not plan.notifications
-    assert [(o.record, o.action) for o in plan.outcomes] == [("PSIber employee row 7", "withdrawn")]
 
 
 def assign(instance: int, course: int, name: str, due: int, visible: int = 1) -> dict:
