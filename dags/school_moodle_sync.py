@@ -16,7 +16,7 @@ from airflow.sdk import DAG, Param, chain, dag, get_current_context, task
 from moodle.hook import MoodleHook
 from school import class_sync, enrolment_sync, mis_extract, people_sync
 from school.config import SchoolIntegration, load_school_integrations
-from school.preflight import preflight
+from school.preflight import preflight, stop_if_disabled_meanwhile
 from school.preview import list_preview
 from school.step_files import hold_for_guard
 from sync_common.config_errors import config_error_dag
@@ -97,6 +97,7 @@ def build_dag(integration: SchoolIntegration, source: Path) -> DAG:
         def apply_people(params: dict | None = None) -> dict:
             if preview(params):
                 return NOTHING_WRITTEN
+            stop_if_disabled_meanwhile(source, run_dir(), ["school_people_plan.json", "school_class_plan.json"])
             return people_sync.apply_people(integration, moodle(), school(), run_dir(), run_id())
 
         @task(trigger_rule="all_done")  # keeps the links of accounts an interrupted apply did create
@@ -125,6 +126,7 @@ def build_dag(integration: SchoolIntegration, source: Path) -> DAG:
         def apply_classes(params: dict | None = None) -> dict:
             if preview(params):
                 return NOTHING_WRITTEN
+            stop_if_disabled_meanwhile(source, run_dir(), ["school_class_plan.json"])
             return class_sync.apply_classes(integration, moodle(), school(), run_dir(), run_id())
 
         @task(trigger_rule="all_done")  # keeps the links of courses an interrupted apply did create
@@ -148,6 +150,7 @@ def build_dag(integration: SchoolIntegration, source: Path) -> DAG:
         def apply_enrolments(params: dict | None = None) -> dict:
             if preview(params):
                 return NOTHING_WRITTEN
+            stop_if_disabled_meanwhile(source, run_dir(), ["school_enrolment_plan.json"])
             return enrolment_sync.apply_enrolments(integration, moodle(), school(), run_dir(), run_id())
 
         @task

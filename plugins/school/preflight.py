@@ -4,10 +4,12 @@ offer every function the school flows call? Fail fast, naming the owner."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from moodle.exceptions import MoodleFunctionUnavailableError
 from moodle.hook import MoodleHook
-from school.config import CONFIG_OWNER, SchoolIntegration, Synchronisation
+from school.config import CONFIG_OWNER, SchoolIntegration, Synchronisation, load_school_integration
+from school.step_files import hold_writes
 from sync_common.errors import PermanentStepError
 
 log = logging.getLogger(__name__)
@@ -41,3 +43,17 @@ def preflight(integration: SchoolIntegration, hook: MoodleHook, preview: bool) -
     log.info("Moodle site '%s' (%s) offers the %d functions needed%s", info.get("sitename"), info.get("release"),
              len(REQUIRED_FUNCTIONS), " (preview: nothing is written)" if preview else "")
     return {"site": info.get("sitename"), "release": info.get("release"), "preview": preview}
+
+
+def stop_if_disabled_meanwhile(source: Path, run_dir: Path, plans: list[str]) -> None:
+    """Before each write step: the integration file is read again, since synchronisation may have been disabled
+    after the run began (the guide's first rollover step: disable, then roll the MIS over). If it is disabled
+    now, the run writes nothing more, and every write these plans hold is reported as not written."""
+    integration = load_school_integration(source)
+    if integration.synchronisation is not Synchronisation.disabled:
+        return
+    hold_writes(run_dir, plans, "synchronisation was disabled while this run was under way", CONFIG_OWNER)
+    raise SynchronisationDisabledError(
+        f"synchronisation of '{integration.name}' was disabled while this run was under way: nothing more is "
+        "written to Moodle. Once synchronisation is enabled again, the next run writes what this one held back; "
+        f"owner: {CONFIG_OWNER}")

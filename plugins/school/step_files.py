@@ -34,17 +34,22 @@ def _record(item: dict) -> str:
 def hold_for_guard(run_dir: Path, names: list[str], *, allow_mass_changes: bool, preview: bool) -> dict:
     """Stop the run before any of these plans is written when a guard tripped (unless the run is a preview or
     allowed to make mass changes); every planned write is then reported as not written, and why."""
-    plans = {name: read_json(run_dir / name) for name in names}
-    verdicts = [plan["guard"] for plan in plans.values() if plan["guard"]]
+    verdicts = [plan["guard"] for plan in (read_json(run_dir / name) for name in names) if plan["guard"]]
     if not verdicts or allow_mass_changes or preview:
         return {"tripped": len(verdicts), "held": False}
-    for name, plan in plans.items():
-        held = [Outcome(_record(item), "skipped", "not written: the mass-change guard stopped the run ("
-                        + "; ".join(verdicts) + ")", "school MIS administrator / data engineer", plan["flow"]).to_dict()
-                for key in plan["writes"] for item in plan[key]]
-        write_json(run_dir / name, {**plan, "outcomes": plan["outcomes"] + held})
+    hold_writes(run_dir, names, "the mass-change guard stopped the run (" + "; ".join(verdicts) + ")",
+                "school MIS administrator / data engineer")
     stop_for_guard(verdicts)
     return {"tripped": len(verdicts), "held": True}
+
+
+def hold_writes(run_dir: Path, names: list[str], why: str, owner: str) -> None:
+    """Report every write these plans hold as not written, and why: a run stopped before writing them."""
+    for name in names:
+        plan = read_json(run_dir / name)
+        held = [Outcome(_record(item), "skipped", f"not written: {why}", owner, plan["flow"]).to_dict()
+                for key in plan["writes"] for item in plan[key]]
+        write_json(run_dir / name, {**plan, "outcomes": plan["outcomes"] + held})
 
 
 def site_refusal(error: MoodleRequestError) -> SiteRefusesWritesError:

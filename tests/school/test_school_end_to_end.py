@@ -137,6 +137,32 @@ def test_first_run_provisions_second_changes_nothing_and_a_moved_course_stays(sc
     assert "SUB-2027-8-MATH" in outcomes(third, "unchanged", "classes")
 
 
+def test_synchronisation_disabled_while_a_run_is_under_way_stops_its_writes(school_run, monkeypatch, tmp_path):
+    from school import class_sync
+
+    plan_classes = class_sync.plan_classes
+
+    def disabled_after_planning(integration, run_dir):  # the guide's first step, taken while a run plans
+        counts = plan_classes(integration, run_dir)
+        path = tmp_path / "school_integrations" / DEMO_FILE.name
+        path.write_text(path.read_text().replace("enabled_snapshot_only", "disabled"))
+        return counts
+
+    monkeypatch.setattr(class_sync, "plan_classes", disabled_after_planning)
+    stopped = school_run()
+    assert stopped["state"] == "failed" and stopped["moodle_writes"] == 0
+    assert "apply_people" in stopped["failed_tasks"]
+    held = {(o["flow"], o["record"]) for o in stopped["outcomes"] if o["action"] == "skipped"
+            and o["reason"] == "not written: synchronisation was disabled while this run was under way"}
+    monkeypatch.setattr(class_sync, "plan_classes", plan_classes)
+
+    enabled_again = school_run()  # the next run writes what the stopped one held back
+    assert enabled_again["complete"]
+    assert held == {(o["flow"], o["record"]) for o in enabled_again["outcomes"]
+                    if o["flow"] in ("people", "classes") and o["action"] in ("created", "updated")}
+    assert enabled_again["counts"]["people"]["created"] == 326 and enabled_again["counts"]["classes"]["created"] == 32
+
+
 def test_rollover_previewed_then_applied_without_then_with_deletions(school_run):
     moodle, engine = school_run.moodle, school_run.engine
     assert school_run()["complete"]
