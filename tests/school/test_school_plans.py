@@ -151,8 +151,8 @@ def test_released_courses_follow_the_course_deletion_setting(setting, deleted):
     assert sorted(link for link, _ in plan.links) == sorted(kept)
 
 
-def test_a_course_moved_hidden_or_reformatted_by_an_administrator_keeps_it_and_names_follow_the_mis():
-    moved = course(90, "C-1", categoryid=8, visible=1, format="topics")
+def test_a_course_moved_hidden_reformatted_or_redated_in_moodle_keeps_it_and_names_follow_the_mis():
+    moved = course(90, "C-1", categoryid=8, visible=1, format="topics", startdate=1_800_000_000, enddate=0)
     plan = plan_course_changes([klass("C-1", name="Grade 8A Maths")], ["C-1"], [moved], CATEGORIES, {"C-1": 90},
                                integration(), enrolled={})
     assert plan.updates == [{"class_external_id": "C-1", "id": 90, "action": "updated", "changed": ["fullname"],
