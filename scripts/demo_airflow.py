@@ -1,12 +1,14 @@
-"""The demo where support works: the Moodle stand-in and Airflow on this machine, runs made by the scheduler.
+"""The demo where support works: the Moodle stand-ins and Airflow on this machine, runs made by the scheduler.
 
-Starts the Moodle stand-in and Airflow's API server (with the UI), scheduler, DAG processor and
-triggerer, sized for a 2-core machine, with the demo's Connections in Airflow's metadata database.
+Starts the Moodle stand-in, the demo school's own Moodle stand-in and Airflow's API server (with the UI),
+scheduler, DAG processor and triggerer, sized for a 2-core machine, with the demo's Connections in
+Airflow's metadata database and the pools the integration files name (scripts/create_pools.py).
 Users: with FAB's auth manager (the default) an administrator and a support user who may read the
-demo integration only (the README's recipe); with ``--simple-auth`` Airflow's simple auth manager.
+two demo integrations only (the README's recipe); with ``--simple-auth`` Airflow's simple auth manager.
 The first start lets the scheduler's run create the Moodle users, lets the learners study, runs
 the next night's sync, and makes one run that fails while Moodle is unreachable, for support to
-clear and see converge. Every run is the scheduler's, so every task has its log in the UI.
+clear and see converge; meanwhile the demo school (Greenfield High) is previewed, then provisioned.
+Every run is the scheduler's, so every task has its log in the UI.
 State lives in .demo/airflow-ui/ (``--reset`` starts again). Ctrl-C stops everything.
 """
 
@@ -27,12 +29,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 DAG_ID = "psiber_moodle_driver_training"
+SCHOOL_DAG_ID = "school_moodle_greenfield_high"
+SCHOOL_FILE = ROOT / "include" / "integrations" / "school" / "greenfield_high.yaml"
+SCHOOL_MOODLE_CONN_ID = "moodle_school_demo"  # the school's own Moodle stand-in (its categories, its users)
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
-# The support role of the README's recipe: this integration's DAG only (its runs, task logs, clearing a
+# The support role of the README's recipe: the demo integrations' DAGs only (their runs, task logs, clearing a
 # failed task), plus "Plugins" (without it Airflow shows no plugin tab) and "HITL Detail" (the DAG list).
 SUPPORT_PERMISSIONS = (
-    ((f"DAG:{DAG_ID}",), ("can_read", "can_edit")),
+    ((f"DAG:{DAG_ID}", f"DAG:{SCHOOL_DAG_ID}"), ("can_read", "can_edit")),
     (("DAG Runs", "Task Instances"), ("can_read", "can_edit")),
     (("Task Logs", "Plugins", "HITL Detail"), ("can_read",)),
 )
@@ -48,12 +53,14 @@ def free_port() -> int:
 class DemoAirflow:
     """Airflow's components for one home directory; the browser test starts one of its own."""
 
-    def __init__(self, home: Path, port: int, moodle_port: int, parallelism: int = 4, fab: bool = True):
+    def __init__(self, home: Path, port: int, moodle_port: int, school_moodle_port: int, parallelism: int = 4,
+                 fab: bool = True):
         self.home, self.port, self.moodle_port, self.fab = home, port, moodle_port, fab
+        self.school_moodle_port = school_moodle_port
         self.url = f"http://localhost:{port}"
         self.parallelism = parallelism
         self.processes: dict[str, subprocess.Popen] = {}
-        self.moodle = None
+        self.moodle = self.school_moodle = None
 
     # -- configuration
 
@@ -101,6 +108,7 @@ class DemoAirflow:
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
             "PSIBER_MOODLE_DATA_DIR": str(self.home / "runs"),
             "PSIBER_MOODLE_INTEGRATIONS": str(ROOT / "include" / "integrations"),
+            "SCHOOL_MOODLE_INTEGRATIONS": str(self.home / "school_integrations"),
             "PSIBER_MOODLE_TASK_RETRIES": "0",  # a failure shows at once; support clears the task
         }
 
@@ -108,10 +116,10 @@ class DemoAirflow:
         return subprocess.run([str(VENV_BIN / "airflow"), *args], env=self.environment(), check=True,
                               capture_output=True, text=True, **options)
 
-    # -- the Moodle stand-in and the PSIber database
+    # -- the Moodle stand-ins, the PSIber database and the school MIS
 
     def start_moodle(self) -> bool:
-        """Start the stand-in on its port; returns True the first time (courses just set up)."""
+        """Start the stand-ins on their ports; returns True the first time (courses just set up)."""
         sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
         from sqlalchemy import create_engine
 
@@ -119,6 +127,7 @@ class DemoAirflow:
         from moodle_stand_in.demo_site import add_demo_courses
         from psiber.demo_company import HAND_MADE_MOODLE_USER, seed_demo_company
 
+        self.start_school()
         seed_demo_company(create_engine(f"sqlite:///{self.home / 'psiber.db'}"))
         self.moodle = MoodleStandIn(self.secrets()["moodle_token"], state_path=self.home / "moodle-stand-in.json",
                                     port=self.moodle_port).start()
@@ -129,6 +138,29 @@ class DemoAirflow:
             add_demo_courses(self.moodle, start=int(time.time()) - 60 * 86_400)
         return first_time
 
+    def start_school(self) -> None:
+        """The demo school's MIS, its own Moodle stand-in (set up as its administrator did, the first time) and
+        its integration file, whose Moodle Connection names that stand-in."""
+        import yaml
+        from sqlalchemy import create_engine
+
+        from moodle_stand_in import MoodleStandIn
+        from school.demo_school import seed_demo_school, set_up_moodle
+
+        seed_demo_school(create_engine(f"sqlite:///{self.home / 'school.db'}"))
+        self.school_moodle = MoodleStandIn(self.secrets()["moodle_token"], port=self.school_moodle_port,
+                                           state_path=self.home / "moodle-school-stand-in.json").start()
+        service_user = next((user for user in self.school_moodle.users.values() if user["username"] == "schoolws"),
+                            None)
+        if service_user is None:
+            set_up_moodle(self.school_moodle)
+        else:
+            self.school_moodle.set_token_user(service_user["id"])
+        settings = {**yaml.safe_load(SCHOOL_FILE.read_text(encoding="utf-8")), "moodle_conn_id": SCHOOL_MOODLE_CONN_ID}
+        folder = self.home / "school_integrations"
+        folder.mkdir(exist_ok=True)
+        (folder / SCHOOL_FILE.name).write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
+
     def course_ids(self) -> dict[str, int]:
         return {course["shortname"]: course_id for course_id, course in self.moodle.courses.items()}
 
@@ -138,6 +170,9 @@ class DemoAirflow:
             "moodle_demo": {"conn_type": "http", "host": f"http://127.0.0.1:{self.moodle_port}",
                             "password": self.secrets()["moodle_token"]},
             "psiber_demo": {"conn_type": "sqlite", "host": str(self.home / "psiber.db")},
+            SCHOOL_MOODLE_CONN_ID: {"conn_type": "http", "host": f"http://127.0.0.1:{self.school_moodle_port}",
+                                    "password": self.secrets()["moodle_token"]},
+            "school_demo": {"conn_type": "sqlite", "host": str(self.home / "school.db")},
             "moodle_demo_initial_password": {"conn_type": "generic",
                                              "password": f"Demo-{self.secrets()['jwt_secret'][:10]}1!"},
         }
@@ -156,26 +191,29 @@ class DemoAirflow:
                      "--email", f"{user}@example.com")
 
     def fab_support_user(self, timeout: float = 180) -> None:
-        """A support user who may read this integration only (once the DAG exists: its permissions are per DAG)."""
+        """A support user who may read the demo integrations only (once the DAGs exist: permissions are per DAG)."""
         if "Support" in self.airflow("roles", "list").stdout:
             return
-        deadline = time.monotonic() + timeout
-        while not self.dag_known():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the DAG processor did not list {DAG_ID} within {timeout} s")
-            time.sleep(2)
+        self.wait_for_dags(timeout)
         self.airflow("sync-perm", "--include-dags")
         self.airflow("roles", "create", "Support")
         for resources, actions in SUPPORT_PERMISSIONS:
             self.airflow("roles", "add-perms", "Support", "-r", *resources, "-a", *actions)
         self.fab_user("support", "Support")
 
-    def dag_known(self) -> bool:
+    def dag_known(self, dag_id: str) -> bool:
         try:
-            self.api("GET", f"/dags/{DAG_ID}")
+            self.api("GET", f"/dags/{dag_id}")
         except Exception:  # noqa: BLE001 - not parsed yet
             return False
         return True
+
+    def wait_for_dags(self, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while not all(self.dag_known(dag_id) for dag_id in (DAG_ID, SCHOOL_DAG_ID)):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the DAG processor did not list {DAG_ID} and {SCHOOL_DAG_ID} within {timeout} s")
+            time.sleep(2)
 
     # -- Airflow
 
@@ -192,6 +230,8 @@ class DemoAirflow:
                 self.fab_user("admin", "Admin")
             recorded.write_text(chosen)
         self.connections()
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "create_pools.py")], env=self.environment(),
+                       check=True, capture_output=True, text=True)
         for component in COMPONENTS:
             output = (logs / f"{component}.log").open("ab")
             self.processes[component] = subprocess.Popen(
@@ -227,8 +267,9 @@ class DemoAirflow:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
         self.processes.clear()
-        if self.moodle is not None:
-            self.moodle.stop()
+        for moodle in (self.moodle, self.school_moodle):
+            if moodle is not None:
+                moodle.stop()
 
     def memory_mib(self) -> tuple[float, float]:
         """(RSS, PSS) in MiB of Airflow's components and every process they started (workers, log servers).
@@ -267,26 +308,27 @@ class DemoAirflow:
         answer.raise_for_status()
         return answer.json()
 
-    def runs(self) -> list[dict]:
+    def runs(self, dag_id: str = DAG_ID) -> list[dict]:
         try:
-            return self.api("GET", f"/dags/{DAG_ID}/dagRuns", params={"order_by": "run_after"})["dag_runs"]
+            return self.api("GET", f"/dags/{dag_id}/dagRuns", params={"order_by": "run_after"})["dag_runs"]
         except Exception:  # noqa: BLE001 - the DAG is not parsed yet
             return []
 
-    def wait_for_runs(self, count: int, timeout: float = 900) -> list[dict]:
-        """Until at least ``count`` runs exist and all have finished."""
+    def wait_for_runs(self, count: int, dag_id: str = DAG_ID, timeout: float = 900) -> list[dict]:
+        """Until at least ``count`` runs of the DAG exist and all have finished."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            runs = self.runs()
+            runs = self.runs(dag_id)
             if len(runs) >= count and all(run["state"] in FINISHED for run in runs):
                 return runs
             time.sleep(3)
-        raise TimeoutError(f"the demo DAG's runs did not finish within {timeout} s")
+        raise TimeoutError(f"the runs of {dag_id} did not finish within {timeout} s")
 
-    def trigger(self, note: str) -> str:
-        run_id = f"manual__{time.strftime('%Y-%m-%dT%H:%M:%S')}"
-        self.api("POST", f"/dags/{DAG_ID}/dagRuns", json={"dag_run_id": run_id, "logical_date": None, "note": note})
-        return run_id
+    def trigger(self, note: str, dag_id: str = DAG_ID, conf: dict | None = None) -> str:
+        """A manual run (Airflow names it); returns its run id."""
+        answer = self.api("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "note": note,
+                                                                   "conf": conf or {}})
+        return answer["dag_run_id"]
 
 
 def tour(demo: DemoAirflow, first_time: bool) -> list[dict]:
@@ -297,6 +339,11 @@ def tour(demo: DemoAirflow, first_time: bool) -> list[dict]:
     runs = demo.wait_for_runs(1)
     if not first_time:
         return runs
+    demo.wait_for_dags()
+    demo.trigger("The rollover guide's preview: what the first run would do, nothing written", SCHOOL_DAG_ID,
+                 {"preview": True})
+    demo.trigger("The demo school's first provisioning", SCHOOL_DAG_ID)
+    print("The demo school is previewed, then provisioned, meanwhile.", flush=True)
     enrolments = simulate_learning(demo.moodle, demo.course_ids(), now=int(time.time()))
     print(f"Learners studied in Moodle: {enrolments} enrolments. The next night's run ...", flush=True)
     demo.trigger("The night after the learners studied")
@@ -307,6 +354,7 @@ def tour(demo: DemoAirflow, first_time: bool) -> list[dict]:
     runs = demo.wait_for_runs(3)
     demo.moodle.start()
     print("Moodle is back online.", flush=True)
+    demo.wait_for_runs(2, SCHOOL_DAG_ID)
     return runs
 
 
@@ -314,7 +362,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=8080, help="the Airflow UI's port (default 8080)")
     parser.add_argument("--moodle-port", type=int, default=8091, help="the Moodle stand-in's port (default 8091)")
-    parser.add_argument("--reset", action="store_true", help="forget the demo's Airflow runs, Moodle and PSIber")
+    parser.add_argument("--school-moodle-port", type=int, default=8092,
+                        help="the demo school's Moodle stand-in's port (default 8092)")
+    parser.add_argument("--reset", action="store_true",
+                        help="forget the demo's Airflow runs, Moodle sites, PSIber and school MIS")
     parser.add_argument("--simple-auth", action="store_true",
                         help="Airflow's simple auth manager (one admin; it cannot restrict a user to some DAGs) "
                              "instead of FAB's with an admin and a support user (choose on a first start or --reset)")
@@ -324,22 +375,26 @@ def main() -> int:
     if args.reset:
         shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True, exist_ok=True)
-    demo = DemoAirflow(home, args.port, args.moodle_port, fab=not args.simple_auth)
+    demo = DemoAirflow(home, args.port, args.moodle_port, args.school_moodle_port, fab=not args.simple_auth)
     try:
         first_time = demo.start_moodle()
-        print(f"Moodle stand-in on http://127.0.0.1:{args.moodle_port}; starting Airflow ...", flush=True)
+        print(f"Moodle stand-ins on http://127.0.0.1:{args.moodle_port} and (the school's) "
+              f"http://127.0.0.1:{args.school_moodle_port}; starting Airflow ...", flush=True)
         demo.start()
         print(f"Airflow is up at {demo.url}", flush=True)
         tour(demo, first_time)
         rss, pss = demo.memory_mib()
         logins = f"admin with password {demo.secrets()['admin_password']}"
         if demo.fab:
-            logins += f", or support (this integration only) with password {demo.secrets()['support_password']}"
+            logins += (f", or support (the two demo integrations only) with password "
+                       f"{demo.secrets()['support_password']}")
         print(f"\nOpen {demo.url} and log in as {logins}\n"
               f"  DAG {DAG_ID}: the tabs 'Sync runs' and 'Course status'; a run's 'Sync report' tab.\n"
               f"  'Trigger' runs the sync again; a failed task: Clear (with downstream) and watch the run converge.\n"
+              f"  DAG {SCHOOL_DAG_ID}: 'Sync runs' shows the preview and the first provisioning; 'Trigger' with\n"
+              f"  preview on lists what the next run would do, deletions first. 'Sync reports' in the menu: both.\n"
               f"  Airflow's memory (all components and workers): {rss:.0f} MiB RSS, {pss:.0f} MiB PSS\n"
-              f"  Component logs: {home / 'logs'}. Ctrl-C stops Airflow and the Moodle stand-in.", flush=True)
+              f"  Component logs: {home / 'logs'}. Ctrl-C stops Airflow and the Moodle stand-ins.", flush=True)
         while all(process.poll() is None for process in demo.processes.values()):
             time.sleep(2)
         print("An Airflow component stopped; see its log in", home / "logs")

@@ -1,8 +1,8 @@
 """Support's view, in a real browser: the demo started as the README says (the Moodle stand-in, Airflow's API
 server, scheduler, DAG processor and triggerer, on free ports in a home of its own, FAB's auth manager with
 the README's support role), then headless Chromium logs in as the support user, reads a run's Sync report
-tab, follows a failed task's link to its log, opens Course status, and is refused another integration's
-report and CSV.
+tab, follows a failed task's link to its log, opens Course status, reads the demo school's preview run, marked
+as such, and is refused another integration's report and CSV.
 
 Debian's chromium driven by Playwright (no browser download); scripts/test.sh installs chromium when absent.
 """
@@ -15,7 +15,7 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from scripts.demo_airflow import DAG_ID, DemoAirflow, free_port, tour
+from scripts.demo_airflow import DAG_ID, SCHOOL_DAG_ID, DemoAirflow, free_port, tour
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -24,9 +24,10 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    """The demo's Airflow after its first-start tour: a scheduled run, the next night's, one failed offline."""
+    """The demo's Airflow after its first-start tour: a scheduled run, the next night's, one failed offline; the
+    school's preview and first provisioning."""
     airflow = DemoAirflow(tmp_path_factory.mktemp("demo-ui"), port=free_port(), moodle_port=free_port(),
-                          parallelism=3)
+                          school_moodle_port=free_port(), parallelism=3)
     try:
         first_time = airflow.start_moodle()
         airflow.start()
@@ -74,6 +75,22 @@ def test_support_reads_the_sync_report_a_failed_tasks_log_and_course_status(demo
         courses.get_by_role("link", name="DRV-101").click()
         expect(courses.locator("#learners")).to_contain_text(re.compile(r"EE\d{5}"))
         page.screenshot(path=tmp_path / "course-status.png")
+
+        school_runs = demo.runs(SCHOOL_DAG_ID)
+        assert [(run["conf"], run["state"]) for run in school_runs] == [({"preview": True}, "success"),
+                                                                        ({}, "success")]
+        page.goto(f"{demo.url}/dags/{SCHOOL_DAG_ID}")
+        page.get_by_role("link", name="Sync runs", exact=True).click()  # the school DAG's tab
+        runs = page.frame_locator("iframe")
+        preview_row = runs.locator("tr", has_text=school_runs[0]["dag_run_id"])
+        expect(preview_row).to_contain_text("preview", timeout=30_000)
+        expect(runs.locator("tr", has_text=school_runs[1]["dag_run_id"])).not_to_contain_text("preview")
+        preview_row.get_by_role("link").click()
+        expect(runs.locator("#preview")).to_contain_text("nothing was written")
+        expect(runs.locator("#outcomes")).to_contain_text("would_create")
+        page.screenshot(path=tmp_path / "school-preview.png")
+        page.goto(f"{demo.url}/dags/{SCHOOL_DAG_ID}/plugin/course-status")
+        expect(page.frame_locator("iframe").locator("#no-course-status")).to_contain_text("PSIber integrations only")
 
         for other in (f"/sync-report/dags/psiber_moodle_other/runs/{quote(night['dag_run_id'], safe='')}",
                       f"/sync-report/dags/psiber_moodle_other/runs/{quote(night['dag_run_id'], safe='')}/outcomes.csv",
