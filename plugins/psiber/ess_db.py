@@ -62,6 +62,7 @@ def refresh_offers(engine: Engine, integration_name: str, wanted: WantedOffers,
             for group, course_ids in enumerate(wanted.groups) for course_id in course_ids])
         _execute_many(connection, "ess_insert_wanted_employee", [
             {"employee_id": employee, "offer_group": group} for employee, group in wanted.employee_groups.items()])
+        _run(connection, "ess_offer_diff_analyze", params)
         _run(connection, "ess_find_ended_or_renamed_offers", params)
         if connection.execute(text(sql("ess_count_kept_offers")), params).scalar_one() < wanted.count:
             _run(connection, "ess_find_started_offers", params)
