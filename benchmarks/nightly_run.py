@@ -18,16 +18,25 @@ makes from several threads at once overlapping).
 
     .venv/bin/python benchmarks/nightly_run.py                  # a quick look: 1,000 × 50 × 6
     .venv/bin/python benchmarks/nightly_run.py --employees 10000 --courses 300 --enrolments 6
+
+``--state-dir DIR`` keeps the state after the initial load (PSIber's and Airflow's databases, the run data
+and the stand-in's site) in DIR, and a later run with the same DIR starts from a copy of it and measures only
+the two nights, so repeated measurements skip the initial load's minutes. The size options of that later
+run are ignored: the saved state's are used (DIR/loaded.json says which). Delete DIR to load afresh.
+``--profile DIR`` writes a cProfile of each task's CPU (run id, task id, map index) into DIR; the CPU figures
+then include the profiler's own cost.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import multiprocessing
 import os
 import random
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -77,12 +86,19 @@ def live_ms(function: str, items: int) -> float:
 class Site:
     """The Moodle stand-in, living in the stand-in's process; the benchmark drives it through a proxy."""
 
-    def __init__(self, token: str):
+    def __init__(self, token: str, state: str | None = None):
         sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
         from moodle_stand_in import MoodleStandIn
 
-        self.moodle = MoodleStandIn(token).start()
+        self.moodle = MoodleStandIn(token, state_path=Path(state) if state else None)
+        self.moodle.state_path = None  # loaded once: the site's writes are not saved one by one
+        self.moodle.start()
         self.rng = random.Random(1)
+
+    def save(self, state: str) -> None:
+        self.moodle.state_path = Path(state)
+        self.moodle._save()
+        self.moodle.state_path = None
 
     def base_url(self) -> str:
         return self.moodle.base_url
@@ -174,8 +190,9 @@ def memory_kib(key: str) -> int:
     return 0
 
 
-def measure_tasks(site, figures: list[TaskFigures]) -> None:
-    """Wrap the task runner's execute step: each task's wall time, CPU, peak RSS and Moodle calls."""
+def measure_tasks(site, figures: list[TaskFigures], profiles: Path | None = None) -> None:
+    """Wrap the task runner's execute step: each task's wall time, CPU, peak RSS and Moodle calls; with
+    ``profiles``, each task's cProfile (its own thread) in a file of that folder."""
     from airflow.sdk.execution_time import task_runner
 
     from moodle.hook import MoodleHook
@@ -193,9 +210,13 @@ def measure_tasks(site, figures: list[TaskFigures]) -> None:
         calls_before, rss_before = site.call_count(), memory_kib("VmRSS")
         peak_rss_reset()
         wall, cpu = time.perf_counter(), time.process_time()
+        profile = cProfile.Profile(time.process_time) if profiles else None  # CPU, not the waits on Moodle
         try:
-            return execute(context, ti, log)
+            return profile.runcall(execute, context, ti, log) if profile else execute(context, ti, log)
         finally:
+            if profile:
+                profiles.mkdir(parents=True, exist_ok=True)
+                profile.dump_stats(profiles / f"{ti.run_id[-32:]}-{ti.task_id}-{ti.map_index}.prof".replace(":", "_"))
             figures.append(TaskFigures(ti.task_id, ti.map_index, time.perf_counter() - wall,
                                        time.process_time() - cpu, rss_before, memory_kib("VmHWM"),
                                        site.calls_since(calls_before), list(asked)))
@@ -265,9 +286,17 @@ def main() -> None:
     parser.add_argument("--hr-changes", type=float, default=0.01, help="share of employees changed in HR")
     parser.add_argument("--active", type=float, default=0.05, help="share of learners active on the last night")
     parser.add_argument("--json", type=Path, help="also write the phases' figures to this file")
+    parser.add_argument("--profile", type=Path, help="write each task's cProfile into this folder (slower)")
+    parser.add_argument("--state-dir", type=Path,
+                        help="keep the state after the initial load here, or start from it if it is there")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="psiber-moodle-bench-"))
+    saved = args.state_dir / "loaded.json" if args.state_dir else None
+    loaded = json.loads(saved.read_text()) if saved and saved.exists() else None
+    if loaded:
+        shutil.copytree(args.state_dir / "home", home, dirs_exist_ok=True)
+        args.employees, args.courses, args.enrolments = loaded["employees"], loaded["courses"], loaded["enrolments"]
     os.environ.update({
         "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
@@ -289,13 +318,14 @@ def main() -> None:
     integration = load_integration(ROOT / "include" / "integrations" / "demo.yaml")
     parallel_reads = integration.results.max_parallel_reads
     engine = create_engine(f"sqlite:///{home / 'psiber.db'}")
-    seed_demo_company(engine, employees=round(args.employees / COVERED_SHARE))
-    with engine.begin() as connection:
-        connection.execute(text("UPDATE employee SET employment_status = 'Active'"))
+    if not loaded:
+        seed_demo_company(engine, employees=round(args.employees / COVERED_SHARE))
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE employee SET employment_status = 'Active'"))
     token = secrets.token_hex(16)
     site_process = SiteProcess(ctx=multiprocessing.get_context("spawn"))
     site_process.start()
-    site = site_process.Site(token)
+    site = site_process.Site(token, str(args.state_dir / "site.json") if loaded else None)
     os.environ.update({
         "AIRFLOW_CONN_MOODLE_DEMO": json.dumps({"conn_type": "http", "host": site.base_url(), "password": token}),
         "AIRFLOW_CONN_PSIBER_DEMO": json.dumps({"conn_type": "sqlite", "host": str(home / "psiber.db")}),
@@ -303,10 +333,10 @@ def main() -> None:
                                                                  "password": "Bench-Pa55word!"}),
     })
     now = int(time.time())
-    course_ids = site.add_courses(args.courses, now - 90 * DAY)
+    course_ids = loaded["course_ids"] if loaded else site.add_courses(args.courses, now - 90 * DAY)
     dag = DagBag(dag_folder=str(ROOT / "dags")).dags[f"psiber_moodle_{integration.key}"]
     figures: list[TaskFigures] = []
-    measure_tasks(site, figures)
+    measure_tasks(site, figures, args.profile)
     fresh_mib = fresh_task_process_mib()
     phases = []
 
@@ -318,13 +348,24 @@ def main() -> None:
                              figures, naive, parallel_reads, fresh_mib))
 
     try:
-        run("initial users", args.employees)
-        learners = site.learners()
-        enrolments = site.study(course_ids, args.enrolments, now - 3 * DAY)
-        naive = len(learners) + enrolments  # one call per employee and one per enrolment
-        print(f"\n{len(learners):,} learners linked, {enrolments:,} enrolments "
-              f"({COMPLETED_SHARE:.0%} completed); naive night: {naive:,} calls")
-        run("initial results", naive, full_results_sync=True)
+        if loaded:
+            import great_expectations  # noqa: F401  (as the initial load's tasks left it: imported)
+
+            naive = loaded["naive"]
+            print(f"\nStarting from the state loaded in {args.state_dir} ({args.employees:,} × {args.courses} × "
+                  f"{args.enrolments}); naive night: {naive:,} calls")
+        else:
+            run("initial users", args.employees)
+            learners = site.learners()
+            enrolments = site.study(course_ids, args.enrolments, now - 3 * DAY)
+            naive = len(learners) + enrolments  # one call per employee and one per enrolment
+            print(f"\n{len(learners):,} learners linked, {enrolments:,} enrolments "
+                  f"({COMPLETED_SHARE:.0%} completed); naive night: {naive:,} calls")
+            run("initial results", naive, full_results_sync=True)
+            if args.state_dir:
+                save_state(args.state_dir, home, site, {
+                    "employees": args.employees, "courses": args.courses, "enrolments": args.enrolments,
+                    "course_ids": course_ids, "naive": naive})
         run("night, nothing changed", naive, full_results_sync=False)  # dag.test() keeps the last run's params
         changed = change_hr_records(engine, list(integration.payrolls), args.hr_changes)
         active = site.be_active(course_ids, args.active, int(time.time()) - 600)
@@ -334,6 +375,14 @@ def main() -> None:
         site_process.shutdown()
     if args.json:
         args.json.write_text(json.dumps(phases, indent=1))
+
+
+def save_state(state_dir: Path, home: Path, site, loaded: dict) -> None:
+    """The state after the initial load, for later runs to start from (loaded.json last: it marks it whole)."""
+    shutil.rmtree(state_dir, ignore_errors=True)
+    shutil.copytree(home, state_dir / "home")
+    site.save(str(state_dir / "site.json"))
+    (state_dir / "loaded.json").write_text(json.dumps(loaded))
 
 
 def change_hr_records(engine, payrolls: list[str], share: float) -> int:
