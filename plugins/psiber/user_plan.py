@@ -88,6 +88,31 @@ def _accounts(users: Iterable[dict]) -> str:
     return " and ".join(f"#{user['id']}" for user in users)
 
 
+def look_ups_needed(targets: Iterable[dict], links: pd.DataFrame, linked_users: Mapping[int, dict]
+                    ) -> dict[str, list[str]]:
+    """The values to look up in Moodle, beyond the linked accounts (``linked_users``, by id), so that
+    ``plan_user_changes`` decides as it would with every target looked up by every field.
+
+    A target without a linked account (never linked, or the account was deleted) is matched and
+    checked by ID number, username and e-mail, so it is looked up by all of them. A target whose
+    linked account exists is never matched again: only a username or e-mail it is to change is
+    checked (is it another account's?), so only that value is looked up. A quiet night needs none.
+    E-mails are asked both as written and in PSIber's letter case: Moodle's look-up by e-mail is
+    case-sensitive on some databases.
+    """
+    account_of = {int(row.employee_id): linked_users.get(int(row.moodle_user_id)) for row in links.itertuples()}
+    wanted: dict[str, set[str]] = {"idnumber": set(), "username": set(), "email": set()}
+    for target in targets:
+        account = account_of.get(int(target["employee_id"]))
+        if account is None:
+            wanted["idnumber"].add(target["idnumber"])
+        if account is None or _differs("username", account.get("username"), target["username"]):
+            wanted["username"].add(target["username"])
+        if account is None or _differs("email", account.get("email"), target["email"]):
+            wanted["email"] |= {target["email"], target["email_as_given"]}
+    return {name: sorted(values) for name, values in wanted.items()}
+
+
 def plan_user_changes(
     targets: pd.DataFrame,
     moodle_users: Iterable[dict],

@@ -32,7 +32,7 @@ from psiber.psiber_db import (
     select_user_links,
     upsert_user_links,
 )
-from psiber.user_plan import PLAN_ONLY_KEYS, check_suspend_guard, fingerprint, plan_user_changes
+from psiber.user_plan import PLAN_ONLY_KEYS, check_suspend_guard, fingerprint, look_ups_needed, plan_user_changes
 from psiber.user_transform import build_target_users
 from sync_common.errors import PermanentStepError
 from sync_common.invalid_records import check_invalid_share, invalid_outcomes
@@ -81,8 +81,13 @@ def transform_employees(integration: Integration, run_dir: Path) -> dict:
             "warnings": sum(o.action == "warning" for o in outcomes)}
 
 
+_LOOKED_UP_BY = ("employee_id", "idnumber", "username", "email", "email_as_given")
+
+
 def extract_moodle_users(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: Path) -> dict:
-    """Read only the Moodle users that concern this extract: by link, ID number, username and e-mail.
+    """Read only the Moodle users that concern this extract: the linked accounts by id, then by ID number,
+    username and e-mail only what the plan needs (``look_ups_needed``): a quiet night asks for the linked
+    accounts alone.
 
     Each look-up's answer is kept as it comes (``read_progress``), so the task's retry after a
     flaky night asks Moodle only for the look-ups still missing."""
@@ -90,18 +95,26 @@ def extract_moodle_users(integration: Integration, hook: MoodleHook, engine: Eng
     links = select_user_links(engine, integration.key)
     write_frame(run_dir / "user_links.parquet", links)
     write_frame(run_dir / "refusals.parquet", select_refusals(engine, integration.key))
-    wanted = {
-        "id": sorted({int(value) for value in links["moodle_user_id"]}),
-        "idnumber": sorted({t["idnumber"] for t in targets}),
-        "username": sorted({t["username"] for t in targets}),
-        "email": sorted({t["email"] for t in targets} | {t["email_as_given"] for t in targets}),
-    }
+    linked = {"id": sorted({int(value) for value in links["moodle_user_id"]})}
+    asked_for = [sorted((int(row.employee_id), int(row.moodle_user_id)) for row in links.itertuples()),
+                 [[target[name] for name in _LOOKED_UP_BY] for target in targets]]
+    stamp = hashlib.sha256(json.dumps(asked_for).encode()).hexdigest()
+    with ReadProgress(run_dir, "moodle-users", stamp) as progress:
+        users = _look_up(integration, hook, progress, linked)
+        users |= _look_up(integration, hook, progress, look_ups_needed(targets, links, users))
+        write_json(run_dir / "moodle_users.json", list(users.values()))
+        progress.discard()
+    return {"moodle_users": len(users)}
+
+
+def _look_up(integration: Integration, hook: MoodleHook, progress: ReadProgress,
+             wanted: dict[str, list]) -> dict[int, dict]:
+    """Moodle users by the values of each field, in chunks asked ``max_parallel_reads`` at a time (they mostly
+    wait on Moodle); answers kept in ``progress``, where a retry finds them. Fails the try if any is missing."""
     lookups = {f"{field}-{number}": (field, list(chunk)) for field, values in wanted.items()
                for number, chunk in enumerate(chunks(values, LOOKUP_CHUNK))}
     users: dict[int, dict] = {}
-    stamp = hashlib.sha256(json.dumps(wanted, sort_keys=True).encode()).hexdigest()
-    with ReadProgress(run_dir, "moodle-users", stamp) as progress, \
-            ThreadPoolExecutor(integration.results.max_parallel_reads) as pool:  # look-ups mostly wait on Moodle
+    with ThreadPoolExecutor(integration.results.max_parallel_reads) as pool:
         asked = {key: pool.submit(hook.call, "core_user_get_users_by_field", field=field, values=chunk)
                  for key, (field, chunk) in lookups.items() if key not in progress.answers}
         try:
@@ -110,10 +123,8 @@ def extract_moodle_users(integration: Integration, hook: MoodleHook, engine: Eng
                 users |= {} if answer is MISSING else {int(user["id"]): user for user in answer}
         finally:
             pool.shutdown(cancel_futures=True)  # a try that stopped (the site is down) asks no more
-        progress.raise_if_incomplete()
-        write_json(run_dir / "moodle_users.json", list(users.values()))
-        progress.discard()
-    return {"moodle_users": len(users)}
+    progress.raise_if_incomplete()
+    return users
 
 
 def plan_users(integration: Integration, run_dir: Path, allow_mass_suspension: bool,

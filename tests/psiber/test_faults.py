@@ -189,8 +189,8 @@ def test_a_retried_moodle_user_extract_asks_only_for_the_look_ups_its_first_try_
 
     engine = create_engine(f"sqlite:///{tmp_path / 'psiber.db'}")
     create_schema(engine)
-    targets = [{"idnumber": f"E{n:04d}", "username": f"u{n}@example.com", "email": f"u{n}@example.com",
-                "email_as_given": f"u{n}@example.com"} for n in range(1, 451)]
+    targets = [{"employee_id": n, "idnumber": f"E{n:04d}", "username": f"u{n}@example.com",
+                "email": f"u{n}@example.com", "email_as_given": f"u{n}@example.com"} for n in range(1, 451)]
     write_json(tmp_path / "target_users.json", targets)
     token = secrets.token_hex(16)
     with MoodleStandIn(token) as moodle, \

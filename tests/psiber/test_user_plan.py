@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from factories import employee, employees, integration
-from psiber.user_plan import SuspendGuardTripped, check_suspend_guard, fingerprint, plan_user_changes
+from psiber.user_plan import SuspendGuardTripped, check_suspend_guard, fingerprint, look_ups_needed, plan_user_changes
 from psiber.user_transform import build_target_users
 
 NO_LINKS = pd.DataFrame(columns=["employee_id", "employee_number", "moodle_user_id", "moodle_username"])
@@ -177,3 +177,48 @@ def test_a_transferred_employee_keeps_the_account_the_new_record_matched():
     assert plan.updates == []
     assert plan.links == [(11, 70, "thabo1@example.com")]
     assert [(o.record, o.action) for o in plan.outcomes] == [("E001", "unchanged")]
+
+
+def found_by(users: list[dict], wanted: dict[str, list]) -> list[dict]:
+    """What Moodle's get_users_by_field answers: the users whose field is one of the values, exactly."""
+    return [user for user in users if any(user.get(field) in values for field, values in wanted.items())]
+
+
+LOOK_UP_CASES = {
+    "quiet night": ([employee(1), employee(2)], [(1, 7), (2, 8)],
+                    [moodle_user(7, "thabo1@example.com", "E001"), moodle_user(8, "thabo2@example.com", "E002"),
+                     moodle_user(9, "copy", "E001", email="thabo1@example.com")]),
+    "changed e-mail another account holds": ([employee(1, email="new@example.com")], [(1, 7)],
+                                             [moodle_user(7, "thabo1@example.com", "E001"),
+                                              moodle_user(9, "other", "X9", email="new@example.com")]),
+    "changed username free": ([employee(1, email="new@example.com")], [(1, 7)],
+                              [moodle_user(7, "thabo1@example.com", "E001")]),
+    "link to a deleted account": ([employee(1)], [(1, 70)], [moodle_user(7, "thabo1@example.com", "E001")]),
+    "two accounts with the ID number": ([employee(1)], [],
+                                        [moodle_user(7, "thabo1@example.com", "E001"), moodle_user(8, "x", "E001")]),
+    "ID number and e-mail on two accounts": ([employee(1), employee(2)], [(2, 8)],
+                                             [moodle_user(7, "old", "E001"), moodle_user(9, "thabo1@example.com", "X9"),
+                                              moodle_user(8, "thabo2@example.com", "E002")]),
+    "e-mail in another letter case": ([employee(1, email="Thabo1@Example.com")], [],
+                                      [moodle_user(9, "tm", "", email="Thabo1@Example.com")]),
+    "a leaver": ([employee(1)], [(1, 7), (2, 8)],
+                 [moodle_user(7, "thabo1@example.com", "E001"), moodle_user(8, "thabo2@example.com", "E002")]),
+}
+
+
+@pytest.mark.parametrize("case", LOOK_UP_CASES)
+def test_the_look_ups_the_plan_needs_give_the_plan_every_look_up_gives(case):
+    rows, linked_pairs, users = LOOK_UP_CASES[case]
+    targets = targets_of(*rows)
+    link_rows = links(*[(employee_id, f"E{employee_id:03d}", user_id, "") for employee_id, user_id in linked_pairs])
+    extracted = [row["employee_id"] for row in rows]
+    every = found_by(users, {"id": [user_id for _, user_id in linked_pairs],
+                             "idnumber": list(targets["idnumber"]), "username": list(targets["username"]),
+                             "email": list(targets["email"]) + list(targets["email_as_given"])})
+    linked = {user["id"]: user for user in found_by(users, {"id": [user_id for _, user_id in linked_pairs]})}
+    needed = look_ups_needed(targets.to_dict("records"), link_rows, linked)
+    found = {user["id"]: user for user in [*linked.values(), *found_by(users, needed)]}
+    assert plan_user_changes(targets, found.values(), link_rows, extracted) == \
+        plan_user_changes(targets, every, link_rows, extracted)
+    if case == "quiet night":
+        assert needed == {"idnumber": [], "username": [], "email": []}

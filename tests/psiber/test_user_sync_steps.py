@@ -16,7 +16,7 @@ from moodle_stand_in import MoodleStandIn
 from psiber import user_sync
 from psiber.demo_company import seed_demo_company
 from psiber.preflight import preflight
-from psiber.psiber_db import create_schema, select_refusals
+from psiber.psiber_db import create_schema, select_refusals, upsert_user_links
 from psiber.user_plan import plan_user_changes
 from psiber.user_transform import build_target_users
 from sync_common.run_files import read_frame, read_json, write_json
@@ -212,6 +212,28 @@ def test_a_moodle_user_whose_email_differs_only_in_case_is_found_and_is_a_confli
     assert [u["id"] for u in moodle_users] == [holder["id"]]
     result = plan_user_changes(targets, moodle_users, read_frame(tmp_path / "user_links.parquet"), [1])
     assert result.creates == [] and [o.action for o in result.outcomes] == ["conflict"]
+
+
+def test_a_quiet_night_looks_up_only_the_linked_accounts_and_a_changed_email_is_checked(moodle, tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'psiber.db'}")
+    seed_demo_company(engine, employees=30)
+    settings = integration()
+    linked = [moodle.add_user(username=f"thabo{n}@example.com", email=f"thabo{n}@example.com", idnumber=f"E{n:03d}")
+              for n in (1, 2)]
+    upsert_user_links(engine, settings.key, [(n, user["id"], user["username"]) for n, user in enumerate(linked, 1)])
+    holder = moodle.add_user(username="someone", email="new@example.com", idnumber="X9")
+
+    def extract(*rows) -> dict[str, list]:
+        targets, _ = build_target_users(employees(*rows), settings)
+        write_json(tmp_path / "target_users.json", targets.to_dict("records"))
+        moodle.calls.clear()
+        user_sync.extract_moodle_users(settings, hook(), engine, tmp_path)
+        return {params["field"]: params["values"] for _, params in moodle.calls}
+
+    assert extract(employee(1), employee(2)) == {"id": [str(user["id"]) for user in linked]}
+    asked = extract(employee(1, email="new@example.com"), employee(2))
+    assert asked.keys() == {"id", "username", "email"} and asked["email"] == ["new@example.com"]
+    assert holder["id"] in {user["id"] for user in read_json(tmp_path / "moodle_users.json")}
 
 
 def test_scattered_refusals_do_not_stop_the_step_and_leavers_are_suspended_first(moodle, tmp_path):
