@@ -45,6 +45,9 @@ _NO_CRITERIA_ERROR = "nocriteriaset"
 # The watermark is set this far before the run's start, so clock skew between Airflow and Moodle
 # or a change made while the run read cannot slip through; re-reading the overlap adds nothing.
 WATERMARK_OVERLAP_SECONDS = 3600
+# The linked Moodle users alone, for the grade-reading tasks: each of them would otherwise parse every link's
+# employee id and number in learners.json (some 60 tasks a night at 10,000 employees).
+LINKED_USERS = "linked_users.json"
 
 
 class ResultPicklistError(PermanentStepError):
@@ -75,6 +78,7 @@ def find_changed_learners(integration: Integration, hook: MoodleHook, engine: En
         "course_ids": courses,
         "links": {int(row.moodle_user_id): [int(row.employee_id), row.employee_number] for row in links.itertuples()},
     })
+    write_json(run_dir / LINKED_USERS, {"started": started, "user_ids": user_ids})
     log.info("%d of %d linked Moodle users active since %s", len(active), len(user_ids),
              datetime.fromtimestamp(watermark, UTC).isoformat() if watermark else "ever")
     return {"linked": len(user_ids), "active": len(active), "watermark": watermark, "full": full}
@@ -93,8 +97,8 @@ def read_course_grades(hook: MoodleHook, run_dir: Path, course_ids: list[int]) -
     the other courses of the batch are still read. Each course's answer is kept as it comes,
     so a retry of the task asks only for the courses still missing (``read_progress``).
     """
-    learners = read_json(run_dir / "learners.json")
-    linked = {int(user_id) for user_id in learners["links"]}
+    learners = read_json(run_dir / LINKED_USERS)
+    linked = set(learners["user_ids"])
     totals, outcomes = [], []
     with ReadProgress(run_dir, f"grades-courses-{course_ids[0]}", learners.get("started")) as progress:
         for course_id in course_ids:

@@ -110,7 +110,7 @@ def test_a_course_whose_grades_cannot_be_read_is_a_warning_and_the_batch_goes_on
         user = moodle.add_user(username="thabo@example.com", email="thabo@example.com", idnumber="EE00001")
         moodle.enrol(user["id"], real)
         moodle.set_grade(real, user["id"], 80.0)
-        write_json(tmp_path / "learners.json", {"links": {str(user["id"]): [1, "EE00001"]}})
+        write_json(tmp_path / result_sync.LINKED_USERS, {"started": 1, "user_ids": [user["id"]]})
         result = result_sync.read_course_grades(MoodleHook("moodle", backoff_seconds=0.01), tmp_path, [999, real])
     batch = read_json(tmp_path / "grades" / "courses-999.json")
     assert result == {"courses": 2, "grades": 1, "warnings": 1}
@@ -250,6 +250,7 @@ def sync_live_results(engine, run_dir, site: RecordedSite, users: list[int]) -> 
     write_json(run_dir / "learners.json", {
         "started": NOW, "watermark": 0, "stored_watermark": 0, "full": True, "active": users,
         "course_ids": [9, 10, 11, 12], "links": {str(user): [n, f"EE0000{n}"] for n, user in enumerate(users, 1)}})
+    write_json(run_dir / result_sync.LINKED_USERS, {"started": NOW, "user_ids": users})
     result_sync.read_course_grades(site, run_dir, [9])
     result_sync.read_completions(LIVE, site, engine, run_dir, users)
     result_sync.plan_result_changes(LIVE, engine, run_dir)

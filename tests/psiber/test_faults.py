@@ -62,6 +62,7 @@ class ReadSite:
     def read(self, step: str, run_dir):
         run_dir.mkdir(exist_ok=True)
         write_json(run_dir / "learners.json", self.learners)
+        write_json(run_dir / result_sync.LINKED_USERS, {"started": self.learners["started"], "user_ids": self.user_ids})
         if step == "grades":
             result_sync.read_course_grades(MoodleHook("moodle"), run_dir, self.course_ids)
             return read_json(run_dir / "grades" / f"courses-{self.course_ids[0]}.json")
