@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 OWNER_PSIBER_HR = "PSIber HR"
 OWNER_MOODLE_ADMIN = "Moodle administrator"
@@ -23,7 +23,9 @@ class Outcome:
     flow: str = "users"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """As ``dataclasses.asdict`` gives it, without its recursive deep copy (a run has an outcome per record)."""
+        return {"record": self.record, "action": self.action, "reason": self.reason, "owner": self.owner,
+                "flow": self.flow}
 
 
 def mask_emails(text: str) -> str:
