@@ -35,10 +35,11 @@ def select_user_links(engine: Engine, integration_name: str) -> pd.DataFrame:
 
 
 def _frame(engine: Engine, query, params: dict) -> pd.DataFrame:
-    """Rows as a frame of Python objects (text stays text: employee numbers like '007')."""
+    """Rows as a frame of Python objects (text stays text: employee numbers like '007'). Given as plain tuples:
+    pandas probes each row for namedtuple fields, which a SQLAlchemy row answers by raising and catching."""
     with engine.connect() as connection:
         result = connection.execute(query, params)
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()), dtype=object)
+        return pd.DataFrame([tuple(row) for row in result], columns=list(result.keys()), dtype=object)
 
 
 def upsert_user_links(engine: Engine, integration_name: str, links: Iterable[tuple[int, int, str]]) -> int:

@@ -122,8 +122,12 @@ def _insert_many(connection: Connection, name: str, rows: list[dict]) -> None:
 
 
 def _rows(engine: Engine, query, params: dict) -> list[dict]:
+    """Rows as dicts, made from plain tuples: a row mapping's per-key access costs seconds on the course
+    status of 10,000 learners."""
     with engine.connect() as connection:
-        return [dict(row) for row in connection.execute(query, params).mappings()]
+        result = connection.execute(query, params)
+        keys = list(result.keys())
+        return [dict(zip(keys, row, strict=True)) for row in result]
 
 
 def course_learners_by_pair(engine: Engine, integration_key: str) -> dict[Pair, dict]:
