@@ -61,7 +61,10 @@ class MoodleHook(HttpHook):
       may stay silent (to connect, or between two reads of its answer). ``deadline``: seconds
       each request (each try of a call) may take in all, connecting and the whole answer
       included, so a site that trickles its answer a byte at a time cannot hold a task for
-      ever. Other HTTP options as in the HTTP provider (``verify``, ``proxies``).
+      ever. Other HTTP options as in the HTTP provider (``verify``, ``proxies``), among them
+      ``"trust_env": false``: the environment's proxies, CA bundle and ``.netrc`` are then not read
+      (each task's hook otherwise reads them once, for a few milliseconds); use it when the site is
+      reached without a proxy from the environment.
 
     Transient faults (timeouts, the deadline, 5xx, resets, refused connections, maintenance
     mode) are retried ``max_attempts`` times in all, with exponential backoff; a bad token, a
@@ -118,9 +121,14 @@ class MoodleHook(HttpHook):
         return self._session.prepare_request(Request("POST", self._endpoint))
 
     @cached_property
+    def _connection(self):
+        """The Connection, looked up once for the token and the deadline (a worker asks Airflow's API for it)."""
+        return self.get_connection(self.moodle_conn_id)
+
+    @cached_property
     def deadline(self) -> float:
         """Seconds one request may take in all (Extra ``deadline``)."""
-        value = self.get_connection(self.moodle_conn_id).extra_dejson.get("deadline", self.default_deadline)
+        value = self._connection.extra_dejson.get("deadline", self.default_deadline)
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             raise MoodleConnectionSettingError(
                 f"connection '{self.moodle_conn_id}': Extra \"deadline\" must be a number of seconds above 0, "
@@ -129,7 +137,7 @@ class MoodleHook(HttpHook):
 
     @cached_property
     def _token(self) -> str:
-        token = self.get_connection(self.moodle_conn_id).password
+        token = self._connection.password
         if not token:
             raise MoodleInvalidTokenError(
                 f"connection '{self.moodle_conn_id}' has no token in its Password field"

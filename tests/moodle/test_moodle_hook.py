@@ -253,6 +253,28 @@ def test_the_environment_is_read_once_per_hook_and_its_proxy_still_applies(moodl
     assert len(scans) == 1
 
 
+def test_with_trust_env_false_the_environment_is_not_read(moodle, monkeypatch):
+    scans = []
+    original = requests.sessions.get_environ_proxies
+    monkeypatch.setattr(requests.sessions, "get_environ_proxies", lambda *a, **k: scans.append(a) or original(*a, **k))
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # would refuse every connection, were it used
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert hook_for(monkeypatch, moodle.base_url, trust_env=False).get_site_info()["sitename"]
+    assert scans == []
+
+
+def test_the_connection_is_looked_up_once_per_hook(moodle, monkeypatch):
+    looked_up = []
+    original = MoodleHook.get_connection.__func__
+    monkeypatch.setattr(MoodleHook, "get_connection",
+                        classmethod(lambda cls, conn_id: looked_up.append(conn_id) or original(cls, conn_id)))
+    hook = hook_for(monkeypatch, moodle.base_url, deadline=30)
+    for _ in range(3):
+        hook.get_site_info()
+    assert looked_up == ["moodle_test", "moodle_test"]  # the HTTP provider's session, then token and deadline
+
+
 def test_one_thread_keeps_the_deadlines_of_all_calls_and_a_slow_call_is_still_cut(dribbling, monkeypatch):
     hook = hook_for(monkeypatch, dribbling.base_url, timeout=5, deadline=0.3)
     hook.max_attempts = 1
