@@ -129,7 +129,7 @@ def _employee_rules(known_statuses: frozenset[str]) -> list[Expectation]:
 
 def normalised_key(value) -> str | None:
     """How a key reaches Moodle and is compared there: without surrounding spaces, in any letter case."""
-    if value is None or pd.isna(value):
+    if not isinstance(value, str) and (value is None or pd.isna(value)):
         return None
     return str(value).strip().casefold() or None
 

@@ -21,6 +21,8 @@ def pseudo_email(id_or_passport: str, employee_number: str, domain: str) -> str:
 
 
 def _text(value) -> str:
+    if isinstance(value, str):  # most values, and never missing: pd.isna is the slow part of a 10,000-row run
+        return value.strip()
     return "" if value is None or pd.isna(value) else str(value).strip()
 
 
