@@ -137,7 +137,7 @@ def build_dag(integration: SchoolIntegration, source: Path) -> DAG:
         @task
         @fail_fast_unless_transient
         def read_enrolments() -> dict:
-            return enrolment_sync.read_enrolments(moodle(), run_dir())
+            return enrolment_sync.read_enrolments(integration, moodle(), run_dir())
 
         @task
         @fail_fast_unless_transient

@@ -13,6 +13,7 @@ from moodle.exceptions import MoodleRequestError
 from moodle.hook import MoodleHook
 from school.config import CONFIG_OWNER, CourseDeletion, SchoolIntegration
 from school.course_plan import FLOW, PLAN_ONLY_KEYS, check_course_guard, plan_course_changes, released_courses
+from school.course_reads import read_enrolled
 from school.school_db import save_links, select_course_links
 from school.step_files import every_record_answered, save_plan
 from school.validation import OWNER_MIS
@@ -33,42 +34,50 @@ def _mis_ids(run_dir: Path) -> list[str]:
 
 
 def read_moodle_courses(integration: SchoolIntegration, hook: MoodleHook, engine: Engine, run_dir: Path) -> dict:
-    """Moodle's courses and categories (one call each), and, when only empty courses may be deleted, whether
-    each course the sync no longer provisions still has anyone enrolled."""
+    """Moodle's courses and categories (one call each), and, when only empty courses may be deleted, who is
+    still enrolled in each course the sync no longer provisions: one user is enough to keep it, unless the sync
+    may take back its own accounts' enrolments (``deletion.enrolments``), when everyone is read. Each course's
+    answer is kept as it comes, so a retry asks only for the courses still missing."""
     links = select_course_links(engine, integration.key)
     courses = hook.call("core_course_get_courses")
     categories = hook.call("core_course_get_categories")
-    enrolled: dict[int, int] = {}
+    candidates: set[int] = set()
     if integration.deletion.courses is CourseDeletion.delete_only_empty:
         existing = {int(course["id"]) for course in courses}
         classes = read_frame(run_dir / "valid_classes.parquet").to_dict("records")
-        for external_id in released_courses(classes, _mis_ids(run_dir), links, integration):
-            if links[external_id] in existing:
-                enrolled[links[external_id]] = len(hook.call(
-                    "core_enrol_get_enrolled_users", courseid=links[external_id],
-                    options=[{"name": "userfields", "value": "id"}, {"name": "limitnumber", "value": "1"}]))
+        candidates = {links[external_id] for external_id in released_courses(classes, _mis_ids(run_dir), links,
+                                                                              integration)} & existing
     write_json(run_dir / "course_links.json", links)
     write_json(run_dir / "school_moodle_courses.json", courses)
     write_json(run_dir / "school_categories.json", categories)
-    write_json(run_dir / "released_enrolled.json", {str(k): v for k, v in enrolled.items()})
+    enrolled = read_enrolled(hook, run_dir, "released_enrolled", candidates, "id", _user_ids,
+                             limit=0 if integration.deletion.enrolments else 1)
     return {"moodle_courses": len(courses), "categories": len(categories), "released_read": len(enrolled)}
 
 
+def _user_ids(users: list[dict]) -> list[int]:
+    return [int(user["id"]) for user in users]
+
+
+def _mis_accounts(run_dir: Path) -> set[int]:
+    """The Moodle accounts the MIS provisions, as the people plan has them (those it deletes included)."""
+    plan = read_json(run_dir / "school_people_plan.json")
+    return {int(user_id) for _, user_id in plan["links"]} | {int(item["id"]) for item in plan["deletes"]}
+
+
 def plan_classes(integration: SchoolIntegration, run_dir: Path) -> dict:
-    classes = read_frame(run_dir / "valid_classes.parquet").to_dict("records")
     plan = plan_course_changes(
-        classes, _mis_ids(run_dir), read_json(run_dir / "school_moodle_courses.json"),
-        read_json(run_dir / "school_categories.json"), read_json(run_dir / "course_links.json"), integration,
-        {int(k): v for k, v in read_json(run_dir / "released_enrolled.json").items()})
-    released = set(released_courses(classes, _mis_ids(run_dir), read_json(run_dir / "course_links.json"),
-                                    integration))
+        read_frame(run_dir / "valid_classes.parquet").to_dict("records"), _mis_ids(run_dir),
+        read_json(run_dir / "school_moodle_courses.json"), read_json(run_dir / "school_categories.json"),
+        read_json(run_dir / "course_links.json"), integration,
+        {int(k): v for k, v in read_json(run_dir / "released_enrolled.json").items()}, _mis_accounts(run_dir))
     safety = integration.safety
     counts = save_plan(run_dir, "school_class_plan.json",
                        {"creates": plan.creates, "updates": plan.updates, "deletes": plan.deletes},
                        plan.outcomes, check_course_guard(plan, safety.max_change_share, safety.min_records_for_guard),
-                       FLOW, links=plan.links, unlinks=plan.unlinks,
+                       FLOW, links=plan.links, unlinks=plan.unlinks, released=plan.released,
                        provisioned={external_id: course_id for external_id, course_id in plan.links
-                                    if external_id not in released})
+                                    if external_id not in plan.released})
     log.info("Class plan: %s", counts)
     return counts
 

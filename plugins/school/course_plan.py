@@ -4,12 +4,14 @@ A course is linked to its class by the course ID number (= the class's External 
 created with its group type's format, visibility and category; afterwards only its names follow the MIS: a
 course an administrator moved to another category, hid or reformatted stays as they left it. A linked course
 whose class left the MIS or is no longer provisioned is left, deleted when empty, or deleted, as
-``deletion.courses`` says.
+``deletion.courses`` says. Its class's memberships ended with it: when ``deletion.enrolments`` allows taking
+back the enrolments of the MIS's accounts, a course only they are enrolled in counts as empty, and deleting it
+removes them (no unenrolment is sent, nor reported, for a course deleted in the same run).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from school.config import CONFIG_OWNER, CourseDeletion, SchoolIntegration
@@ -27,13 +29,15 @@ PLAN_ONLY_KEYS = ("class_external_id", "action", "changed", "reason")
 class CoursePlan:
     """``creates``: create_courses entries (+ class_external_id); ``updates``: update_courses entries with the
     changed names; ``deletes``: {id, class_external_id, reason}; ``links``: (class External ID, course id) of
-    the courses that exist and stay; ``unlinks``: classes whose linked course is gone from Moodle."""
+    the courses that exist and stay; ``unlinks``: classes whose linked course is gone from Moodle;
+    ``released``: class → {id, reason} of the kept courses whose class left the MIS or is no longer provisioned."""
 
     creates: list[dict] = field(default_factory=list)
     updates: list[dict] = field(default_factory=list)
     deletes: list[dict] = field(default_factory=list)
     links: list[tuple[str, int]] = field(default_factory=list)
     unlinks: list[str] = field(default_factory=list)
+    released: dict[str, dict] = field(default_factory=dict)
     outcomes: list[Outcome] = field(default_factory=list)
     linked: int = 0
 
@@ -75,11 +79,13 @@ def released_courses(classes: Iterable[dict], mis_ids: Iterable[str], links: Map
 
 def plan_course_changes(classes: Iterable[dict], mis_ids: Iterable[str], moodle_courses: Iterable[dict],
                         categories: Iterable[dict], links: Mapping[str, int], integration: SchoolIntegration,
-                        enrolled: Mapping[int, int]) -> CoursePlan:
+                        enrolled: Mapping[int, list[int]], mis_accounts: Collection[int] = ()) -> CoursePlan:
     """One outcome per class, and per linked course whose class is gone.
 
     ``classes``: the valid MIS classes; ``mis_ids``: every MIS class's External ID (an invalid class keeps its
-    course); ``enrolled``: how many users each released course has (read only for delete_only_empty).
+    course); ``enrolled``: the Moodle user ids enrolled in each released course, read only for delete_only_empty
+    (one of them is enough unless ``deletion.enrolments`` is allowed); ``mis_accounts``: the Moodle user ids of the
+    accounts the MIS provisions.
     """
     classes = list(classes)
     courses = {int(c["id"]): c for c in moodle_courses if c.get("format") != SITE_FORMAT}
@@ -130,7 +136,8 @@ def plan_course_changes(classes: Iterable[dict], mis_ids: Iterable[str], moodle_
             if external_id not in plan.unlinks:
                 plan.unlinks.append(external_id)
             continue
-        _plan_released(plan, external_id, course, why, integration.deletion.courses, enrolled)
+        ending = set(mis_accounts) if integration.deletion.enrolments else set()
+        _plan_released(plan, external_id, course, why, integration.deletion.courses, enrolled, ending)
     return plan
 
 
@@ -163,16 +170,29 @@ def _plan_create(plan: CoursePlan, klass: dict, fullname: str, shortname: str, b
 
 
 def _plan_released(plan: CoursePlan, external_id: str, course: dict, why: str, deletion: CourseDeletion,
-                   enrolled: Mapping[int, int]) -> None:
+                   enrolled: Mapping[int, list[int]], ending: set[int]) -> None:
+    """``ending``: accounts whose enrolments in the course the sync takes back (empty when it may not)."""
     course_id = int(course["id"])
     users = enrolled.get(course_id)
-    if deletion is CourseDeletion.delete or (deletion is CourseDeletion.delete_only_empty and users == 0):
+    others = None if users is None else [user_id for user_id in users if user_id not in ending]
+    if deletion is CourseDeletion.delete or (deletion is CourseDeletion.delete_only_empty and others == []):
+        removed = (f"; only accounts the MIS provisions, whose memberships ended, were enrolled ({len(users)}): "
+                   "their enrolments go with the course") if users and deletion is CourseDeletion.delete_only_empty \
+            else ""
         plan.deletes.append({"class_external_id": external_id, "id": course_id,
-                             "reason": f"{why}; deletion of courses: {deletion.value}"})
+                             "reason": f"{why}; deletion of courses: {deletion.value}{removed}"})
         return
     plan.links.append((external_id, course_id))
-    kept = ("courses are not deleted (deletion.courses: dont_delete)" if deletion is CourseDeletion.dont_delete
-            else f"{users} users are still enrolled, and only empty courses are deleted")
+    plan.released[external_id] = {"id": course_id, "reason": why}
+    if deletion is CourseDeletion.dont_delete:
+        kept = "courses are not deleted (deletion.courses: dont_delete)"
+    elif ending:
+        kept = (f"{len(others)} accounts the MIS does not provision (enrolled by hand) are still enrolled, and only "
+                "empty courses are deleted")
+    else:
+        kept = "users are still enrolled, and only empty courses are deleted"
+    if ending:
+        kept += "; the enrolments of the MIS's accounts in it are taken back (deletion.enrolments)"
     plan.outcomes.append(Outcome(external_id, "kept", f"Moodle course #{course_id} left as it is: {why}; {kept}",
                                  flow=FLOW))
 

@@ -2,7 +2,9 @@
 
 Students are enrolled as student, teachers as editing teacher (role ids from the settings). The MIS decides
 the enrolments of the people it provisions in the courses it provisions; enrolments of other accounts (made
-by hand) are left alone. A membership that ended is unenrolled only when ``deletion.enrolments`` allows it;
+by hand) are left alone. A membership that ended is unenrolled only when ``deletion.enrolments`` allows it, and
+so is every enrolment of the MIS's accounts in a kept course whose class left the MIS or is no longer
+provisioned (its memberships ended with it; without that permission the sync leaves such a course alone);
 otherwise the enrolment is left as it is, not suspended: the guide's "make sure nothing is deleted" means the
 course keeps its participants, and Moodle's enrol call re-activates a suspended enrolment anyway, so a
 suspension would not survive the next membership. An existing enrolment is never sent again (that would
@@ -45,13 +47,15 @@ class EnrolmentPlan:
 
 def plan_enrolments(memberships: Iterable[dict], courses: Mapping[str, int | str], users: Mapping[str, int | str],
                     enrolled: Mapping[int, Mapping[int, Iterable[int]]], role_ids: Mapping[str, int], *,
-                    delete_enrolments: bool, no_account: Mapping[str, str]) -> EnrolmentPlan:
+                    delete_enrolments: bool, no_account: Mapping[str, str],
+                    released: Mapping[str, tuple[int, str]] | None = None) -> EnrolmentPlan:
     """Enrol, add a role, unenrol, take a role back, or leave, one outcome per membership and per ended one.
 
     ``memberships``: valid memberships of active people; ``courses``: provisioned class → Moodle course id (or
     ``new_id``); ``users``: External ID → Moodle user id (or ``new_id``) of every person the sync provisions,
     leavers included; ``enrolled``: course id → user id → role ids, read from Moodle; ``no_account``: why a person has
-    no Moodle account (invalid, a conflict).
+    no Moodle account (invalid, a conflict); ``released``: kept course's class → (course id, why the sync no longer
+    provisions it).
     """
     managed_roles = set(role_ids.values())
     person_of = {user_id: external_id for external_id, user_id in users.items() if _exists(user_id)}
@@ -93,7 +97,19 @@ def plan_enrolments(memberships: Iterable[dict], courses: Mapping[str, int | str
                 record = membership_record(person_of[user_id], klass)
                 _take_back(plan, {"userid": user_id, "courseid": course_id, "record": record}, delete_enrolments,
                            "the membership ended in the MIS")
+    if delete_enrolments:  # otherwise a released course's enrolments are left as they are, without outcomes
+        _take_back_released(plan, released or {}, enrolled, person_of)
     return plan
+
+
+def _take_back_released(plan: EnrolmentPlan, released: Mapping[str, tuple[int, str]],
+                        enrolled: Mapping[int, Mapping[int, Iterable[int]]], person_of: Mapping[int, str]) -> None:
+    """Every enrolment of the MIS's accounts in a kept course whose class is released: its memberships ended."""
+    for klass, (course_id, why) in sorted(released.items()):
+        for user_id in sorted(set(enrolled.get(course_id, {})) & set(person_of)):
+            plan.managed += 1
+            plan.unenrols.append({"userid": user_id, "courseid": course_id, "record": membership_record(
+                person_of[user_id], klass), "reason": f"{why}; Moodle course #{course_id} is kept"})
 
 
 def _take_back(plan: EnrolmentPlan, entry: dict, delete_enrolments: bool, why: str) -> None:

@@ -6,12 +6,9 @@ plans from the links its earlier steps recorded.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import re
 from collections import Counter
-from functools import partial
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -19,13 +16,13 @@ from sqlalchemy import Engine
 from moodle.exceptions import MoodleRequestError
 from moodle.hook import MoodleHook
 from school.config import CONFIG_OWNER, SchoolIntegration
+from school.course_reads import read_enrolled
 from school.enrolment_plan import FLOW, check_enrolment_guard, new_id, plan_enrolments
 from school.school_db import select_user_links
 from school.step_files import SiteRefusesWritesError, every_record_answered, hold_for_guard, save_plan, site_refusal
 from school.validation import OWNER_MIS
 from sync_common.moodle_batches import input_var_batches, send_isolating
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
-from sync_common.read_progress import MISSING, ReadProgress
 from sync_common.run_files import read_frame, read_json, write_json
 from sync_common.write_lock import integration_write_lock
 
@@ -48,30 +45,30 @@ def _courses(run_dir: Path, preview: bool) -> dict[str, int | str]:
     return courses
 
 
-def read_enrolments(hook: MoodleHook, run_dir: Path) -> dict:
-    """Who is enrolled, with which roles, in each provisioned course that existed before this run (one call
-    each; a course made by this run has nobody yet).
+def _released(run_dir: Path) -> dict[str, tuple[int, str]]:
+    """Kept courses whose class left the MIS or is no longer provisioned → (course id, why)."""
+    return {external_id: (item["id"], item["reason"])
+            for external_id, item in read_json(run_dir / "school_class_plan.json")["released"].items()}
 
-    Each course's answer is kept as it comes (``read_progress``), so a retry of the task asks only for the
+
+def read_enrolments(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> dict:
+    """Who is enrolled, with which roles, in each provisioned course that existed before this run (one call
+    each; a course made by this run has nobody yet), and in each kept course the sync no longer provisions when
+    ``deletion.enrolments`` lets it take back its accounts' enrolments there (a course deleted by this run is
+    not read).
+
+    Each course's answer is kept as it comes (``course_reads``), so a retry of the task asks only for the
     courses still missing."""
-    course_ids = sorted(set(read_json(run_dir / "school_class_plan.json")["provisioned"].values()))
-    stamp = hashlib.sha256(json.dumps(course_ids).encode()).hexdigest()
-    enrolled = {}
-    with ReadProgress(run_dir, "school-enrolments", stamp) as progress:
-        for course_id in course_ids:
-            users = progress.answer(f"course {course_id}", partial(_enrolled_users, hook, course_id))
-            if users is not MISSING:
-                enrolled[str(course_id)] = users
-        progress.raise_if_incomplete()
-        write_json(run_dir / "school_enrolled.json", enrolled)
-        progress.discard()
+    plan = read_json(run_dir / "school_class_plan.json")
+    course_ids = set(plan["provisioned"].values())
+    if integration.deletion.enrolments:
+        course_ids |= {course_id for course_id, _ in _released(run_dir).values()}
+    enrolled = read_enrolled(hook, run_dir, "school_enrolled", course_ids, "id,roles", _roles_by_user)
     return {"courses_read": len(enrolled), "enrolments": sum(len(users) for users in enrolled.values())}
 
 
-def _enrolled_users(hook: MoodleHook, course_id: int) -> dict[str, list[int]]:
+def _roles_by_user(users: list[dict]) -> dict[str, list[int]]:
     """Moodle user id → role ids of everyone enrolled in one course."""
-    users = hook.call("core_enrol_get_enrolled_users", courseid=course_id,
-                      options=[{"name": "userfields", "value": "id,roles"}])
     return {str(user["id"]): [int(role["roleid"]) for role in user.get("roles", [])] for user in users}
 
 
@@ -106,7 +103,8 @@ def plan_enrolments_step(integration: SchoolIntegration, engine: Engine, run_dir
                 for course, users in read_json(run_dir / "school_enrolled.json").items()}
     plan = plan_enrolments(memberships, _courses(run_dir, preview), _users(integration, engine, run_dir, preview),
                            enrolled, {"student": integration.roles.student, "teacher": integration.roles.teacher},
-                           delete_enrolments=integration.deletion.enrolments, no_account=_no_account(run_dir))
+                           delete_enrolments=integration.deletion.enrolments, no_account=_no_account(run_dir),
+                           released=_released(run_dir))
     guard = check_enrolment_guard(plan, integration.safety.max_change_share, integration.safety.min_records_for_guard)
     counts = save_plan(run_dir, "school_enrolment_plan.json",
                        {"enrols": plan.enrols, "unenrols": plan.unenrols, "unassigns": plan.unassigns},

@@ -1,6 +1,6 @@
 """The demo school's DAG run for real with dag.test(), on SQLite and on PostgreSQL: provisioning, a quiet second
 run, an administrator's category move, and the rollover the guide describes (preview, apply with deletions off,
-then preview and apply with deletions on).
+then preview and apply with deletions on, last year's courses deleted when only empty ones may be).
 
 Each backend gets a school MIS database of its own (the ``psiber`` fixture makes any source database) and a fresh
 Moodle stand-in.
@@ -193,19 +193,28 @@ def test_rollover_previewed_then_applied_without_then_with_deletions(school_run)
     with engine.begin() as connection:  # a membership ends in a course the sync keeps
         connection.execute(text("DELETE FROM school_membership WHERE person_external_id = 'S-2001' AND "
                                 "class_external_id = 'SUB-2028-9-MATH'"))
-    allowed = {"deletion": {"users": True, "enrolments": True, "courses": "delete"}}
+    by_hand = next(u for u in moodle.users.values() if u["username"] == HAND_MADE_MOODLE_USERS[1]["username"])
+    last_years_maths = course_by_idnumber(moodle, "SUB-2027-8-MATH")
+    moodle.enrol(by_hand["id"], last_years_maths["id"])  # an administrator enrols an account the MIS does not own
+    mis_accounts_in_it = {moodle.users[user_id]["idnumber"] for user_id in moodle.enrolments[last_years_maths["id"]]
+                          if user_id != by_hand["id"]} - set(changed["left"])
+    allowed = {"deletion": {"users": True, "enrolments": True, "courses": "delete_only_empty"}}
     listed = school_run(allowed, preview=True)
     assert listed["complete"] and listed["moodle_writes"] == 0
     would = [(o["flow"], o["action"], o["record"]) for o in listed["outcomes"] if o["action"].startswith("would_")]
     assert would[0][1] == "would_delete"  # deletions first
     deletions = {(flow, record) for flow, action, record in would if action in ("would_delete", "would_unenrol")}
     assert {record for flow, record in deletions if flow == "people"} == set(changed["left"])
-    assert len({record for flow, record in deletions if flow == "classes"}) == 32
-    assert {record for flow, record in deletions if flow == "enrolments"} == {"S-2001 in SUB-2028-9-MATH"}
+    deleted_courses = {record for flow, record in deletions if flow == "classes"}
+    assert len(deleted_courses) == 31 and "SUB-2027-8-MATH" not in deleted_courses  # someone enrolled by hand stays
+    assert "1 accounts the MIS does not provision" in outcomes(listed, "kept", "classes")["SUB-2027-8-MATH"]
+    assert {record for flow, record in deletions if flow == "enrolments"} == \
+        {"S-2001 in SUB-2028-9-MATH"} | {f"{person} in SUB-2027-8-MATH" for person in mis_accounts_in_it}
+    assert len(mis_accounts_in_it) > 20
     assert any("allow_mass_changes=true" in o["reason"] for o in listed["outcomes"] if o["action"] == "warning")
 
     guarded = school_run(allowed)
-    assert guarded["state"] == "failed" and guarded["moodle_writes"] == 0  # 32 of 64 courses: the guard stops it
+    assert guarded["state"] == "failed" and guarded["moodle_writes"] == 0  # 31 of 64 courses: the guard stops it
     held = {(o["flow"], o["record"]) for o in guarded["outcomes"]
             if o["action"] == "skipped" and "the mass-change guard stopped the run" in o["reason"]}
     assert held == {(flow, record) for flow, record in deletions if flow != "enrolments"}
@@ -215,8 +224,10 @@ def test_rollover_previewed_then_applied_without_then_with_deletions(school_run)
     removed = {(o["flow"], o["record"]) for o in done["outcomes"] if o["action"] in ("deleted", "unenrolled")}
     assert removed == deletions
     assert not any(users_with_idnumber(moodle, person) for person in changed["left"])
-    assert not [c for c in moodle.courses.values() if c["idnumber"].endswith("2027") or "-2027-" in c["idnumber"]]
+    assert [c["idnumber"] for c in moodle.courses.values() if c["idnumber"].endswith("2027")
+            or "-2027-" in c["idnumber"]] == ["SUB-2027-8-MATH"]
+    assert set(moodle.enrolments[last_years_maths["id"]]) == {by_hand["id"]}  # the hand-made enrolment is left
     student = users_with_idnumber(moodle, "S-2001")[0]
     assert not roles_in(moodle, course_by_idnumber(moodle, "SUB-2028-9-MATH"), student)
     with engine.connect() as connection:
-        assert connection.execute(text("SELECT COUNT(*) FROM school_moodle_course_link")).scalar_one() == 32
+        assert connection.execute(text("SELECT COUNT(*) FROM school_moodle_course_link")).scalar_one() == 33

@@ -140,15 +140,69 @@ def test_released_courses_follow_the_course_deletion_setting(setting, deleted):
     classes = [klass("C-3", provisioning_override="disabled")]
     moodle = [course(90, "C-2", shortname="a"), course(91, "C-3", shortname="b")]
     plan = plan_course_changes(classes, ["C-3"], moodle, CATEGORIES, {"C-2": 90, "C-3": 91}, integration(setting),
-                               enrolled={90: 12, 91: 0})
+                               enrolled={90: [12], 91: []})
     assert [d["id"] for d in plan.deletes] == deleted
     kept = {record: reason for record, (action, reason) in by_record(plan.outcomes).items() if action == "kept"}
     assert set(kept) == {"C-2", "C-3"} - {d["class_external_id"] for d in plan.deletes}
     if setting is CourseDeletion.delete_only_empty:
-        assert "12 users are still enrolled" in kept["C-2"] and "no longer in the MIS" in kept["C-2"]
+        assert "users are still enrolled" in kept["C-2"] and "no longer in the MIS" in kept["C-2"]
     if setting is CourseDeletion.dont_delete:
         assert "no longer provisioned (the class's own setting is 'disabled'" in kept["C-3"]
-    assert sorted(link for link, _ in plan.links) == sorted(kept)
+    assert sorted(link for link, _ in plan.links) == sorted(kept) == sorted(plan.released)
+
+
+MIS_STUDENT, MIS_TEACHER, BY_HAND = 11, 12, 99
+
+
+@pytest.mark.parametrize("by_hand", [False, True], ids=["only_mis_accounts", "someone_enrolled_by_hand"])
+@pytest.mark.parametrize("released_as", ["left_the_mis", "no_longer_provisioned"])
+@pytest.mark.parametrize("setting", list(CourseDeletion))
+@pytest.mark.parametrize("delete_enrolments", [False, True], ids=["enrolments_kept", "enrolments_deleted"])
+def test_a_released_course_and_its_enrolments_under_each_deletion_setting(delete_enrolments, setting, released_as,
+                                                                          by_hand):
+    """The class plan, then the enrolment plan on what the class plan keeps (a deleted course is not read)."""
+    settings = integration(deletion={"courses": setting, "enrolments": delete_enrolments})
+    classes = [klass("C-3", provisioning_override="disabled")] if released_as == "no_longer_provisioned" else []
+    members = [MIS_STUDENT, MIS_TEACHER] + ([BY_HAND] if by_hand else [])
+    courses = plan_course_changes(classes, [c["external_id"] for c in classes], [course(91, "C-3")], CATEGORIES,
+                                  {"C-3": 91}, settings, enrolled={91: members},
+                                  mis_accounts={MIS_STUDENT, MIS_TEACHER, 13})
+    empty_once_ours_go = delete_enrolments and not by_hand
+    deleted = setting is CourseDeletion.delete or (setting is CourseDeletion.delete_only_empty and empty_once_ours_go)
+    assert [d["id"] for d in courses.deletes] == ([91] if deleted else [])
+    why = "no longer in the MIS" if released_as == "left_the_mis" else "no longer provisioned"
+    if deleted:
+        assert why in courses.deletes[0]["reason"] and courses.released == {} and courses.links == []
+        if setting is CourseDeletion.delete_only_empty:
+            assert "only accounts the MIS provisions, whose memberships ended, were enrolled (2)" in \
+                courses.deletes[0]["reason"]
+    else:
+        action, reason = by_record(courses.outcomes)["C-3"]
+        assert action == "kept" and why in reason and courses.links == [("C-3", 91)]
+        assert courses.released == {"C-3": {"id": 91, "reason": courses.released["C-3"]["reason"]}}
+        assert ("the enrolments of the MIS's accounts in it are taken back" in reason) is delete_enrolments
+        if setting is CourseDeletion.delete_only_empty and delete_enrolments:
+            assert "1 accounts the MIS does not provision (enrolled by hand) are still enrolled" in reason
+
+    read = {c["id"]: {user: [STUDENT] for user in members} for c in courses.released.values()}
+    enrolments = plan_enrolments([member("S-1", "C-3")] if classes else [], {}, {"S-1": MIS_STUDENT,
+                                 "T-1": MIS_TEACHER, "S-9": 13}, read, ROLES, delete_enrolments=delete_enrolments,
+                                 no_account={}, released={k: (v["id"], v["reason"]) for k, v in
+                                                          courses.released.items()})
+    taken_back = sorted((u["record"], u["userid"]) for u in enrolments.unenrols)
+    assert taken_back == ([("S-1 in C-3", MIS_STUDENT), ("T-1 in C-3", MIS_TEACHER)]
+                          if delete_enrolments and not deleted else [])
+    assert all(why in u["reason"] and "Moodle course #91 is kept" in u["reason"] for u in enrolments.unenrols)
+    assert enrolments.managed == len(taken_back) and enrolments.outcomes == [] and enrolments.enrols == []
+
+
+def test_a_truly_empty_released_course_is_deleted_whatever_the_enrolment_setting():
+    for delete_enrolments in (False, True):
+        settings = integration(deletion={"courses": "delete_only_empty", "enrolments": delete_enrolments})
+        plan = plan_course_changes([], [], [course(91, "C-3")], CATEGORIES, {"C-3": 91}, settings, enrolled={91: []},
+                                   mis_accounts={MIS_STUDENT})
+        assert [d["reason"] for d in plan.deletes] == ["the class is no longer in the MIS; deletion of courses: "
+                                                       "delete_only_empty"]
 
 
 def test_a_course_moved_hidden_reformatted_or_redated_in_moodle_keeps_it_and_names_follow_the_mis():
@@ -247,3 +301,11 @@ def test_the_enrolment_guard_weighs_unenrolments_against_managed_enrolments():
     plan = plan_enrolments([], {"C-1": 90}, {f"S-{n}": n for n in range(10)}, enrolled, ROLES,
                            delete_enrolments=True, no_account={})
     assert "unenrol 10 of 10 enrolments" in check_enrolment_guard(plan, 0.2, 10)
+
+
+def test_the_enrolment_guard_counts_the_enrolments_taken_back_in_released_courses():
+    enrolled = {90: {n: [STUDENT] for n in range(8)}, 91: {n: [STUDENT] for n in range(8, 12)}}
+    members = [member(f"S-{n}", "C-1") for n in range(8)]
+    plan = plan_enrolments(members, {"C-1": 90}, {f"S-{n}": n for n in range(12)}, enrolled, ROLES,
+                           delete_enrolments=True, no_account={}, released={"C-2": (91, "the class left")})
+    assert "unenrol 4 of 12 enrolments" in check_enrolment_guard(plan, 0.2, 10)

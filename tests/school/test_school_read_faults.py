@@ -14,12 +14,16 @@ from fault_proxy import FaultProxy
 from moodle.exceptions import MoodleTransientError
 from moodle.hook import MoodleHook
 from moodle_stand_in import MoodleStandIn
+from school.config import SchoolIntegration
 from school.enrolment_sync import read_enrolments
 from sync_common.read_progress import PROGRESS_FOLDER
 from sync_common.run_files import read_json, write_json
 
 READ = "core_enrol_get_enrolled_users"
 COURSES = 12
+SETTINGS = SchoolIntegration.model_validate({"name": "Reads", "moodle_conn_id": "moodle_reads", "school_conn_id": "s",
+                                             "group_types": {"Subject": {"provisioning": "enabled",
+                                                                         "category": "CLASSES"}}})
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +54,7 @@ def test_a_retried_enrolment_read_asks_moodle_only_for_the_courses_its_first_try
             run_dir.mkdir()
             write_json(run_dir / "school_class_plan.json", {"provisioned": provisioned})
 
-        reference = read_enrolments(MoodleHook("moodle_reads"), runs["fault_free"])
+        reference = read_enrolments(SETTINGS, MoodleHook("moodle_reads"), runs["fault_free"])
         everything = asked(proxy)
         assert len(everything) == COURSES and max(everything.values()) == 1
         proxy.exchanges.clear()
@@ -58,7 +62,7 @@ def test_a_retried_enrolment_read_asks_moodle_only_for_the_courses_its_first_try
         proxy.outage_after = COURSES // 2  # the site goes down half-way through the first try
         with pytest.raises(MoodleTransientError, match=r"3 calls failed in a row; this try stopped; 6 answers are "
                                                        r"kept for the task's retry"):
-            read_enrolments(MoodleHook("moodle_reads"), runs["run"])
+            read_enrolments(SETTINGS, MoodleHook("moodle_reads"), runs["run"])
         first = asked(proxy)
         assert sum(first.values()) == COURSES // 2 and not (runs["run"] / "school_enrolled.json").exists()
         assert len(proxy.faults()) == 3 * MoodleHook.max_attempts  # then it stops, not waiting out every call
@@ -68,7 +72,7 @@ def test_a_retried_enrolment_read_asks_moodle_only_for_the_courses_its_first_try
 
         proxy.outage_after = None  # the site is back: the task's retry
         proxy.exchanges.clear()
-        assert read_enrolments(MoodleHook("moodle_reads"), runs["run"]) == reference
+        assert read_enrolments(SETTINGS, MoodleHook("moodle_reads"), runs["run"]) == reference
         second = asked(proxy)
     assert not first.keys() & second.keys() and max(second.values()) == 1
     assert first + second == everything

@@ -69,7 +69,7 @@ def test_a_course_without_manual_enrolment_fails_only_its_own_enrolments_in_smal
     created = dict(read_json(run_dir / "school_classes_applied.json")["created_links"])
     broken = created["SUB-2027-8-MATH"]
     moodle.set_manual_enrolment(broken, "absent")  # an administrator deleted the method
-    enrolment_sync.read_enrolments(hook, run_dir)
+    enrolment_sync.read_enrolments(settings, hook, run_dir)
     enrolment_sync.plan_enrolments_step(settings, engine, run_dir, allow_mass_changes=False, preview=False)
     calls_before = len(moodle.calls)
     enrolment_sync.apply_enrolments(settings, hook, engine, run_dir, "run-1")
