@@ -7,7 +7,7 @@ import json
 import secrets
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from moodle.exceptions import MoodleRequestError
 from moodle.hook import MoodleHook
@@ -87,6 +87,44 @@ def test_a_course_without_manual_enrolment_fails_only_its_own_enrolments_in_smal
     calls = [params for name, params in moodle.calls[calls_before:] if name == "enrol_manual_enrol_users"]
     assert len(calls) > 1 and all(len(call["enrolments"]) * 3 < 1000 for call in calls)
     assert not moodle.server_log  # no call was cut by max_input_vars
+
+
+def provision_everything(settings: SchoolIntegration, moodle, engine, run_dir) -> dict[str, int]:
+    """A whole run's steps; returns the courses it created by class."""
+    hook = MoodleHook("moodle_steps")
+    provision_people_and_classes(settings, moodle, engine, run_dir)
+    people_sync.apply_people(settings, hook, engine, run_dir, "run-1")
+    people_sync.record_user_links(settings, engine, run_dir, "run-1")
+    class_sync.apply_classes(settings, hook, engine, run_dir, "run-1")
+    class_sync.record_course_links(settings, engine, run_dir, "run-1")
+    enrolment_sync.read_enrolments(settings, hook, run_dir)
+    enrolment_sync.plan_enrolments_step(settings, engine, run_dir, allow_mass_changes=False, preview=False)
+    enrolment_sync.apply_enrolments(settings, hook, engine, run_dir, "run-1")
+    return dict(read_json(run_dir / "school_classes_applied.json")["created_links"])
+
+
+@pytest.mark.parametrize("delete_enrolments", [False, True])
+def test_only_the_courses_the_sync_no_longer_provisions_are_read_for_emptiness(site, tmp_path, delete_enrolments):
+    """One user of each is enough to keep it, unless the MIS's own enrolments may be taken back: then everyone."""
+    moodle, engine, run_dir = site
+    created = provision_everything(integration(), moodle, engine, run_dir)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE school_class SET provisioning_override = 'disabled' WHERE external_id IN "
+                                "('SUB-2027-8-MATH', 'SUB-2027-9-MATH')"))
+    settings = integration(deletion={"courses": "delete_only_empty", "enrolments": delete_enrolments})
+    next_run = tmp_path / "next"
+    next_run.mkdir()
+    extract_school(engine, next_run)
+    calls_before = len(moodle.calls)
+    provision_people_and_classes(settings, moodle, engine, next_run)
+    reads = [params for name, params in moodle.calls[calls_before:] if name == "core_enrol_get_enrolled_users"]
+    released = {created["SUB-2027-8-MATH"], created["SUB-2027-9-MATH"]}
+    assert sorted(int(params["courseid"]) for params in reads) == sorted(released)
+    limits = {option["value"] for params in reads for option in params["options"] if option["name"] == "limitnumber"}
+    assert limits == (set() if delete_enrolments else {"1"})
+    plan = read_json(next_run / "school_class_plan.json")
+    assert {item["id"] for item in plan["deletes"]} == (released if delete_enrolments else set())
+    assert {item["id"] for item in plan["released"].values()} == (set() if delete_enrolments else released)
 
 
 def test_a_refused_account_never_fails_its_batch_mates(site):
