@@ -52,6 +52,21 @@ def provision_people_and_classes(integration: SchoolIntegration, moodle, engine,
     class_sync.plan_classes(integration, run_dir)
 
 
+def write_people_and_classes(settings: SchoolIntegration, engine, run_dir) -> dict[str, int]:
+    """The planned users and courses written, and their links recorded; returns the courses made, by class."""
+    hook = MoodleHook("moodle_steps")
+    people_sync.apply_people(settings, hook, engine, run_dir, "run-1")
+    people_sync.record_user_links(settings, engine, run_dir, "run-1")
+    class_sync.apply_classes(settings, hook, engine, run_dir, "run-1")
+    class_sync.record_course_links(settings, engine, run_dir, "run-1")
+    return dict(read_json(run_dir / "school_classes_applied.json")["created_links"])
+
+
+def read_and_plan_enrolments(settings: SchoolIntegration, engine, run_dir) -> None:
+    enrolment_sync.read_enrolments(settings, MoodleHook("moodle_steps"), run_dir)
+    enrolment_sync.plan_enrolments_step(settings, engine, run_dir, allow_mass_changes=False, preview=False)
+
+
 def outcome_of(run_dir, name: str, record: str) -> dict:
     [found] = [o for o in read_json(run_dir / name)["outcomes"] if o["record"] == record]
     return found
@@ -62,15 +77,10 @@ def test_a_course_without_manual_enrolment_fails_only_its_own_enrolments_in_smal
     settings = integration(batch_size=500, moodle_max_input_vars=1000)
     hook = MoodleHook("moodle_steps")
     provision_people_and_classes(settings, moodle, engine, run_dir)
-    people_sync.apply_people(settings, hook, engine, run_dir, "run-1")
-    people_sync.record_user_links(settings, engine, run_dir, "run-1")
-    class_sync.apply_classes(settings, hook, engine, run_dir, "run-1")
-    class_sync.record_course_links(settings, engine, run_dir, "run-1")
-    created = dict(read_json(run_dir / "school_classes_applied.json")["created_links"])
+    created = write_people_and_classes(settings, engine, run_dir)
     broken = created["SUB-2027-8-MATH"]
     moodle.set_manual_enrolment(broken, "absent")  # an administrator deleted the method
-    enrolment_sync.read_enrolments(settings, hook, run_dir)
-    enrolment_sync.plan_enrolments_step(settings, engine, run_dir, allow_mass_changes=False, preview=False)
+    read_and_plan_enrolments(settings, engine, run_dir)
     calls_before = len(moodle.calls)
     enrolment_sync.apply_enrolments(settings, hook, engine, run_dir, "run-1")
 
@@ -89,25 +99,15 @@ def test_a_course_without_manual_enrolment_fails_only_its_own_enrolments_in_smal
     assert not moodle.server_log  # no call was cut by max_input_vars
 
 
-def provision_everything(settings: SchoolIntegration, moodle, engine, run_dir) -> dict[str, int]:
-    """A whole run's steps; returns the courses it created by class."""
-    hook = MoodleHook("moodle_steps")
-    provision_people_and_classes(settings, moodle, engine, run_dir)
-    people_sync.apply_people(settings, hook, engine, run_dir, "run-1")
-    people_sync.record_user_links(settings, engine, run_dir, "run-1")
-    class_sync.apply_classes(settings, hook, engine, run_dir, "run-1")
-    class_sync.record_course_links(settings, engine, run_dir, "run-1")
-    enrolment_sync.read_enrolments(settings, hook, run_dir)
-    enrolment_sync.plan_enrolments_step(settings, engine, run_dir, allow_mass_changes=False, preview=False)
-    enrolment_sync.apply_enrolments(settings, hook, engine, run_dir, "run-1")
-    return dict(read_json(run_dir / "school_classes_applied.json")["created_links"])
-
-
 @pytest.mark.parametrize("delete_enrolments", [False, True])
 def test_only_the_courses_the_sync_no_longer_provisions_are_read_for_emptiness(site, tmp_path, delete_enrolments):
     """One user of each is enough to keep it, unless the MIS's own enrolments may be taken back: then everyone."""
     moodle, engine, run_dir = site
-    created = provision_everything(integration(), moodle, engine, run_dir)
+    first = integration()
+    provision_people_and_classes(first, moodle, engine, run_dir)
+    created = write_people_and_classes(first, engine, run_dir)
+    read_and_plan_enrolments(first, engine, run_dir)
+    enrolment_sync.apply_enrolments(first, MoodleHook("moodle_steps"), engine, run_dir, "run-1")
     with engine.begin() as connection:
         connection.execute(text("UPDATE school_class SET provisioning_override = 'disabled' WHERE external_id IN "
                                 "('SUB-2027-8-MATH', 'SUB-2027-9-MATH')"))
