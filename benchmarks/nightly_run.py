@@ -23,8 +23,9 @@ makes from several threads at once overlapping).
 and the stand-in's site) in DIR, and a later run with the same DIR starts from a copy of it and measures only
 the two nights, so repeated measurements skip the initial load's minutes. The size options of that later
 run are ignored: the saved state's are used (DIR/loaded.json says which). Delete DIR to load afresh.
-``--profile DIR`` writes a cProfile of each task's CPU (run id, task id, map index) into DIR; the CPU figures
-then include the profiler's own cost.
+``--profile DIR`` writes a cProfile of each task's CPU (run id, task id, map index) into DIR; ``--profile-dag-test
+DIR`` one of each phase's whole dag.test() call instead (Airflow's own work around the tasks too: scheduling, task
+instance states, XComs). The CPU figures then include the profiler's own cost.
 """
 
 from __future__ import annotations
@@ -286,7 +287,10 @@ def main() -> None:
     parser.add_argument("--hr-changes", type=float, default=0.01, help="share of employees changed in HR")
     parser.add_argument("--active", type=float, default=0.05, help="share of learners active on the last night")
     parser.add_argument("--json", type=Path, help="also write the phases' figures to this file")
-    parser.add_argument("--profile", type=Path, help="write each task's cProfile into this folder (slower)")
+    profiles = parser.add_mutually_exclusive_group()  # one profiler at a time in a thread
+    profiles.add_argument("--profile", type=Path, help="write each task's cProfile into this folder (slower)")
+    profiles.add_argument("--profile-dag-test", type=Path,
+                          help="write each phase's cProfile of the whole dag.test() into this folder (slower)")
     parser.add_argument("--state-dir", type=Path,
                         help="keep the state after the initial load here, or start from it if it is there")
     args = parser.parse_args()
@@ -343,13 +347,22 @@ def main() -> None:
     def run(label: str, naive: int, **conf) -> None:
         figures.clear()
         wall, cpu = time.perf_counter(), time.process_time()
-        dag_run = dag.test(run_conf=conf or None)
+        if args.profile_dag_test:
+            profile = cProfile.Profile(time.process_time)
+            dag_run = profile.runcall(dag.test, run_conf=conf or None)
+            args.profile_dag_test.mkdir(parents=True, exist_ok=True)
+            profile.dump_stats(args.profile_dag_test / f"{label.replace(' ', '_').replace(',', '')}.prof")
+        else:
+            dag_run = dag.test(run_conf=conf or None)
         phases.append(report(label, str(dag_run.state), time.perf_counter() - wall, time.process_time() - cpu,
                              figures, naive, parallel_reads, fresh_mib))
 
     try:
-        if loaded:
-            import great_expectations  # noqa: F401  (as the initial load's tasks left it: imported)
+        if loaded:  # the process as the initial load left it: GX imported, Airflow's in-process API built
+            import great_expectations  # noqa: F401
+            from airflow.api_fastapi.execution_api.app import InProcessExecutionAPI
+
+            InProcessExecutionAPI().app  # noqa: B018  (its imports, some 3 s of CPU, are made once a process)
 
             naive = loaded["naive"]
             print(f"\nStarting from the state loaded in {args.state_dir} ({args.employees:,} × {args.courses} × "
