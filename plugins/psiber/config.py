@@ -108,11 +108,13 @@ class ResultSync(_Strict):
     ``full_sync_every_days``, for changes no learner activity reveals.
 
     ``moodle_pool`` names an Airflow pool (create it first) that bounds Moodle calls across
-    all runs; ``max_parallel_reads`` bounds them within one run.
+    all runs; ``max_parallel_reads`` bounds them within one run. Left out, ``courses_per_read_task``
+    and ``users_per_read_task`` follow the number to read and ``max_parallel_reads``
+    (``psiber.result_read_tasks``).
     """
 
-    courses_per_read_task: Annotated[int, Field(ge=1, le=500)] = 10
-    users_per_read_task: Annotated[int, Field(ge=1, le=5000)] = 100
+    courses_per_read_task: Annotated[int, Field(ge=1, le=500)] | None = None
+    users_per_read_task: Annotated[int, Field(ge=1, le=5000)] | None = None
     full_sync_every_days: Annotated[int, Field(ge=1)] = 7
     max_parallel_reads: Annotated[int, Field(ge=1, le=64)] = 4
     moodle_pool: Annotated[str, Field(pattern=_CONN_ID.pattern)] | None = None

@@ -32,6 +32,7 @@ from psiber.psiber_db import (
     select_watermark,
 )
 from psiber.result_plan import plan_results, without_empty_range
+from psiber.result_read_tasks import courses_per_grade_read, users_per_completion_read
 from sync_common.errors import PermanentStepError
 from sync_common.invalid_records import check_invalid_share, invalid_outcomes
 from sync_common.moodle_batches import chunks, users_by_field
@@ -87,7 +88,7 @@ def find_changed_learners(integration: Integration, hook: MoodleHook, engine: En
 def grade_read_batches(integration: Integration, run_dir: Path) -> list[list[int]]:
     """Course ids in batches, one mapped task each (small XCom: ids only)."""
     courses = read_json(run_dir / "learners.json")["course_ids"]
-    return [list(batch) for batch in chunks(courses, integration.results.courses_per_read_task)]
+    return [list(batch) for batch in chunks(courses, courses_per_grade_read(integration.results, len(courses)))]
 
 
 def read_course_grades(hook: MoodleHook, run_dir: Path, course_ids: list[int]) -> dict:
@@ -167,7 +168,7 @@ def completion_read_batches(integration: Integration, run_dir: Path) -> list[lis
     graded = {int(g["userid"]) for g in _batches(run_dir, "grades", "grades")[0]
               if int(g.get("gradedategraded") or 0) > learners["watermark"]}
     users = sorted(set(learners["active"]) | graded)
-    return [list(batch) for batch in chunks(users, integration.results.users_per_read_task)]
+    return [list(batch) for batch in chunks(users, users_per_completion_read(integration.results, len(users)))]
 
 
 def read_completions(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: Path,

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from psiber.config import Integration
+from psiber.result_read_tasks import largest_completion_read, largest_grade_read
 
 # A completion read makes one call per user plus one per completion PSIber lacks: three per user
 # leaves room for two new completions each (a first full read has more; a cut task resumes).
@@ -36,7 +37,7 @@ CALLS_PER_USER_READ = 3
 
 @dataclass(frozen=True)
 class ExecutionTimeouts:
-    """``execution_timeout`` of each kind of task, from the integration's ``timeouts`` and batch sizes."""
+    """``execution_timeout`` of each kind of task, from the integration's ``timeouts`` and largest batches."""
 
     step: timedelta
     population: timedelta
@@ -51,6 +52,6 @@ def execution_timeouts(integration: Integration) -> ExecutionTimeouts:
     return ExecutionTimeouts(
         step=step,
         population=timedelta(minutes=limits.population_minutes),
-        grade_reads=step + per_call * results.courses_per_read_task,
-        completion_reads=step + per_call * results.users_per_read_task * CALLS_PER_USER_READ,
+        grade_reads=step + per_call * largest_grade_read(results),
+        completion_reads=step + per_call * largest_completion_read(results) * CALLS_PER_USER_READ,
     )
