@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 from airflow.sdk import DAG, Param, dag, get_current_context, task
@@ -24,6 +25,10 @@ from sync_common.run_files import run_directory
 from sync_common.summarize import summarize_run as summarize
 from sync_common.task_failures import fail_fast_unless_transient, retry_args
 from sync_common.write_lock import integration_write_lock
+
+# A task's XCom is its return value alone: the keys of the dict it returns are not pushed one by one as well
+# (each one more call to Airflow's API and row in its database, for every task instance of a night).
+step = partial(task, multiple_outputs=False)
 
 INTEGRATIONS_DIR = Path(
     os.environ.get("PSIBER_MOODLE_INTEGRATIONS", Path(__file__).resolve().parents[1] / "include" / "integrations")
@@ -68,38 +73,38 @@ def build_dag(integration: Integration, source: Path) -> DAG:
         doc_md=__doc__,
     )
     def sync():
-        @task
+        @step()
         @fail_fast_unless_transient
         def check_moodle_site() -> dict:
             return preflight(integration, moodle())
 
-        @task
+        @step()
         @fail_fast_unless_transient
         def extract_employees() -> dict:
             return user_sync.extract_employees(integration, psiber(), run_dir())
 
-        @task
+        @step()
         @fail_fast_unless_transient
         def validate_employees() -> dict:
             return user_sync.validate_extracted_employees(integration, run_dir())
 
-        @task
+        @step()
         @fail_fast_unless_transient
         def transform_employees() -> dict:
             return user_sync.transform_employees(integration, run_dir())
 
-        @task(execution_timeout=limits.population)
+        @step(execution_timeout=limits.population)
         @fail_fast_unless_transient
         def extract_moodle_users() -> dict:
             return user_sync.extract_moodle_users(integration, moodle(), psiber(), run_dir())
 
-        @task
+        @step()
         @fail_fast_unless_transient
         def plan_user_changes(params: dict | None = None) -> dict:
             return user_sync.plan_users(integration, run_dir(), bool(params["allow_mass_suspension"]),
                                         bool(params["retry_refused"]))
 
-        @task(execution_timeout=limits.population)
+        @step(execution_timeout=limits.population)
         @fail_fast_unless_transient
         def apply_user_changes() -> dict:
             passwords = integration.users.new_user_passwords
@@ -107,99 +112,99 @@ def build_dag(integration: Integration, source: Path) -> DAG:
                         if passwords.connection_id else None)
             return user_sync.apply_user_changes(integration, moodle(), psiber(), run_dir(), password, run_id())
 
-        @task(trigger_rule="all_done")  # keeps the links of users an interrupted apply did create
+        @step(trigger_rule="all_done")  # keeps the links of users an interrupted apply did create
         @fail_fast_unless_transient
         def record_user_links() -> dict:
             return user_sync.record_user_links(integration, psiber(), run_dir(), run_id())
 
-        @task
+        @step()
         @fail_fast_unless_transient
         def extract_moodle_courses() -> dict:
             return course_sync.extract_moodle_courses(moodle(), run_dir())
 
-        @task
+        @step()
         @fail_fast_unless_transient
         def plan_course_changes() -> dict:
             return course_sync.plan_courses(integration, psiber(), run_dir())
 
-        @task
+        @step()
         @fail_fast_unless_transient
         def discover_custom_fields() -> dict:
             return field_discovery.discover_custom_fields(integration, moodle(), run_dir())
 
-        @task
+        @step()
         @fail_fast_unless_transient
         def load_courses() -> dict:
             engine = psiber()
             with integration_write_lock(engine, integration.key, run_id()):
                 return course_sync.load_courses(integration, engine, run_dir())
 
-        @task(execution_timeout=limits.population)
+        @step(execution_timeout=limits.population)
         @fail_fast_unless_transient
         def find_changed_learners(params: dict | None = None) -> dict:
             return result_sync.find_changed_learners(integration, moodle(), psiber(), run_dir(),
                                                      bool(params["full_results_sync"]))
 
-        @task
+        @step()
         @fail_fast_unless_transient
         def plan_grade_reads() -> list[list[int]]:
             return result_sync.grade_read_batches(integration, run_dir())
 
-        @task(pool=integration.results.moodle_pool or "default_pool", execution_timeout=limits.grade_reads,
+        @step(pool=integration.results.moodle_pool or "default_pool", execution_timeout=limits.grade_reads,
               max_active_tis_per_dagrun=integration.results.max_parallel_reads)
         @fail_fast_unless_transient
         def read_course_grades(course_ids: list[int]) -> dict:
             return result_sync.read_course_grades(moodle(), run_dir(), course_ids)
 
-        @task(trigger_rule="none_failed")  # also after a site with no course to read grades from
+        @step(trigger_rule="none_failed")  # also after a site with no course to read grades from
         @fail_fast_unless_transient
         def plan_completion_reads() -> list[list[int]]:
             return result_sync.completion_read_batches(integration, run_dir())
 
-        @task(pool=integration.results.moodle_pool or "default_pool", execution_timeout=limits.completion_reads,
+        @step(pool=integration.results.moodle_pool or "default_pool", execution_timeout=limits.completion_reads,
               max_active_tis_per_dagrun=integration.results.max_parallel_reads)
         @fail_fast_unless_transient
         def read_completions(user_ids: list[int]) -> dict:
             return result_sync.read_completions(integration, moodle(), psiber(), run_dir(), user_ids)
 
-        @task(trigger_rule="none_failed")  # also when no user was active since the last run
+        @step(trigger_rule="none_failed")  # also when no user was active since the last run
         @fail_fast_unless_transient
         def plan_result_changes() -> dict:
             return result_sync.plan_result_changes(integration, psiber(), run_dir())
 
-        @task
+        @step()
         @fail_fast_unless_transient
         def load_results() -> dict:
             engine = psiber()
             with integration_write_lock(engine, integration.key, run_id()):
                 return result_sync.load_results(integration, engine, run_dir())
 
-        @task(execution_timeout=limits.population)
+        @step(execution_timeout=limits.population)
         @fail_fast_unless_transient
         def refresh_ess_offers() -> dict:
             return ess_sync.refresh_ess_offers(integration, psiber(), run_dir(), run_id())
 
-        @task(execution_timeout=limits.population)
+        @step(execution_timeout=limits.population)
         @fail_fast_unless_transient
         def read_ess_assessments() -> dict:
             return ess_sync.read_ess_assessments(integration, moodle(), psiber(), run_dir())
 
-        @task
+        @step()
         @fail_fast_unless_transient
         def notify_ess_assessments() -> dict:
             return ess_sync.notify_ess_assessments(integration, psiber(), run_dir(), run_id())
 
-        @task(execution_timeout=limits.population)
+        @step(execution_timeout=limits.population)
         @fail_fast_unless_transient
         def enrol_ess_requests() -> dict:
             return ess_sync.enrol_ess_requests(integration, moodle(), psiber(), run_dir(), run_id())
 
-        @task(trigger_rule="all_done")  # writes back what an interrupted enrolment did in Moodle
+        @step(trigger_rule="all_done")  # writes back what an interrupted enrolment did in Moodle
         @fail_fast_unless_transient
         def record_ess_requests() -> dict:
             return ess_sync.record_ess_requests(integration, psiber(), run_dir(), run_id())
 
-        @task(trigger_rule="all_done", retries=0)
+        @step(trigger_rule="all_done", retries=0)
         @fail_fast_unless_transient
         def summarize_run() -> dict:
             return summarize(integration, psiber(), run_dir())

@@ -56,3 +56,9 @@ def test_only_the_configured_flows_become_tasks(tmp_path, monkeypatch):
     dag = parse(tmp_path, monkeypatch).dags["psiber_moodle_driver_training"]
     assert set(dag.task_ids) == {"check_moodle_site", "extract_moodle_courses", "plan_course_changes",
                                  "load_courses", "discover_custom_fields", "summarize_run"}
+
+
+def test_each_task_pushes_its_return_value_alone_not_each_key_of_it_as_well(monkeypatch):
+    dag = parse(ROOT / "include" / "integrations", monkeypatch).dags["psiber_moodle_driver_training"]
+    assert dag.task_dict["read_course_grades"].multiple_outputs is False  # returns a dict: inferred True otherwise
+    assert not [task.task_id for task in dag.tasks if task.multiple_outputs]
