@@ -14,8 +14,9 @@ statistics left to send (its ``analytics``/posthog package is gone), but
 ``analytics_enabled=False`` is still set in the project config, which is where
 earlier 1.x releases looked first, so a version change cannot quietly turn it on.
 
-GX is imported inside the functions: it takes about 2 s to import, and the DAG file
-imports this module (via user_sync) on every parse.
+GX is imported inside the functions: it takes about 2 s and some 120 MiB of a process to
+import (it brings scipy, altair and boto3 along), and the DAG file imports this module (via
+user_sync) on every parse, so every task process would carry it, not only the validating ones.
 """
 
 from __future__ import annotations
@@ -105,7 +106,8 @@ def validate_frame(
         return FrameValidation(valid=frame.copy(), invalid=(), checked=0, rejected=frame.copy())
     expectations = list(rules())
     reasons = [expectation.meta["reason"] for expectation in expectations]
-    needed = {record_column, *_template_fields(unnamed, *reasons)}
+    named_by = [record_column, *sorted(_template_fields(unnamed, *reasons) - {record_column})]
+    needed = set(named_by)
     for expectation in expectations:
         needed.update(c for a in _COLUMN_ARGUMENTS if (c := getattr(expectation, a, None)))
     missing = sorted(needed - set(frame.columns))
@@ -116,7 +118,9 @@ def validate_frame(
     failed = _failed_positions(checked, expectations)
     positions = sorted(failed)
     invalid = []
-    for position, row in zip(positions, checked.iloc[positions].to_dict("records"), strict=True):
+    # Only the columns a problem's name and reasons read: a bad extract fails every row, and a dict of
+    # every column per failing row would be the largest thing validation holds.
+    for position, row in zip(positions, checked[named_by].iloc[positions].to_dict("records"), strict=True):
         shown = {column: _shown(value) for column, value in row.items()}
         record = row[record_column]
         invalid.append(
