@@ -4,9 +4,9 @@ The test starts, on this machine: a metadata database of its own on the PostgreS
 database number of its own at 127.0.0.1:6379 (the Celery broker), an S3 server (moto's) on 127.0.0.1 for the
 run data, the Moodle stand-in behind a fault-injecting proxy, and Airflow's api-server, scheduler and
 dag-processor; then two Celery workers, each a process with a home folder of its own and a host name of its
-own, which share nothing but the object store and the databases. The Airflow pool of the results flow is made
-by scripts/create_pools.py from the integration file. Everything it started is stopped, and what it created
-dropped, however the test ends.
+own, which share nothing but the object store and the databases. The Airflow pool the demo integration names for
+its results reads is made by scripts/create_pools.py from the integration file. Everything it started is stopped,
+and what it created dropped, however the test ends.
 
 Through Airflow's REST API it triggers the demo integration twice at once, with ``core_user_create_users``
 failing after Moodle did the work (the connection resets): the first run's apply fails, the fault is lifted,
@@ -50,7 +50,8 @@ AIRFLOW = str(Path(sys.executable).parent / "airflow")
 POSTGRES_URL = os.environ.get("PSIBER_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 REDIS_DB = 11  # this test's own Redis database number, flushed before and after
 DAG_ID = "psiber_moodle_driver_training"
-POOL = "moodle_demo_site"
+INTEGRATIONS = ROOT / "include" / "integrations"
+POOL = yaml.safe_load((INTEGRATIONS / "demo.yaml").read_text(encoding="utf-8"))["results"]["moodle_pool"]
 BUCKET = "psiber-runs"
 MACHINES = ("machine-a", "machine-b")
 FINISHED = {"success", "failed"}
@@ -181,16 +182,6 @@ class Api:
         return answer.json()["task_instances"]
 
 
-def integrations_folder(tmp_path: Path) -> Path:
-    """The demo integration, its results reads bounded by an Airflow pool."""
-    settings = yaml.safe_load((ROOT / "include" / "integrations" / "demo.yaml").read_text(encoding="utf-8"))
-    settings["results"]["moodle_pool"] = POOL
-    folder = tmp_path / "integrations"
-    folder.mkdir()
-    (folder / "demo.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
-    return folder
-
-
 def airflow_environment(tmp_path: Path, databases: dict, broker: str, store: LocalObjectStore, moodle_url: str,
                         token: str, api_port: int) -> dict[str, str]:
     psiber = databases["psiber"]
@@ -223,7 +214,7 @@ def airflow_environment(tmp_path: Path, databases: dict, broker: str, store: Loc
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",  # only the runs the test triggers
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-        "PSIBER_MOODLE_INTEGRATIONS": str(integrations_folder(tmp_path)),
+        "PSIBER_MOODLE_INTEGRATIONS": str(INTEGRATIONS),
         "PSIBER_MOODLE_DATA_DIR": f"s3://runs_store@{BUCKET}/runs",
         "PSIBER_MOODLE_TASK_RETRIES": "0",  # a fault fails its task at once; the test clears it
         "AIRFLOW_CONN_RUNS_STORE": store.connection(),
