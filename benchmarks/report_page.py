@@ -67,6 +67,7 @@ def timed(action, repeat: int) -> float:
 
 def measure(backend: str, connection: dict, engine, count: int, repeat: int) -> None:
     from fastapi.testclient import TestClient
+    from psiber_moodle_sync_report import app
 
     from sync_common import report_pages
     from sync_common.report_store import save_run_report
@@ -76,8 +77,8 @@ def measure(backend: str, connection: dict, engine, count: int, repeat: int) -> 
     started = time.perf_counter()
     save_run_report(engine, "benchmark", DAG_ID, report, keep_days=400)
     written = time.perf_counter() - started
-    report_pages.app.dependency_overrides[report_pages.can_read_runs.dependency] = lambda: None
-    client = TestClient(report_pages.app)
+    app.dependency_overrides[report_pages.can_read_runs.dependency] = lambda: None
+    client = TestClient(app)
     base = f"/dags/{DAG_ID}/runs/{RUN_ID.replace('+', '%2B')}"
 
     def page(path: str):

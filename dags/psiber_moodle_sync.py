@@ -16,6 +16,7 @@ from airflow.sdk import DAG, Param, dag, get_current_context, task
 from moodle.hook import MoodleHook
 from psiber import course_sync, ess_sync, field_discovery, result_sync, user_sync
 from psiber.config import Integration, load_integrations
+from psiber.course_status import course_learners_of_run
 from psiber.preflight import preflight
 from psiber.task_limits import execution_timeouts
 from sync_common.config_errors import config_error_dag
@@ -207,7 +208,7 @@ def build_dag(integration: Integration, source: Path) -> DAG:
         @step(trigger_rule="all_done", retries=0)
         @fail_fast_unless_transient
         def summarize_run() -> dict:
-            return summarize(integration, psiber(), run_dir())
+            return summarize(integration, psiber(), run_dir(), course_learners_of_run)
 
         checked = check_moodle_site()
         results_wait_for = []

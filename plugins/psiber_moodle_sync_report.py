@@ -1,5 +1,5 @@
 """Airflow UI plugin: each Moodle sync run's report, the runs and the course status, as tabs, for every kind of
-integration (PSIber's and the school MIS's, ``sync_common.integration_kinds``).
+integration (``KINDS``: PSIber's and the school MIS's, named here, where both source systems meet).
 
 Pages come from ``sync_common.report_pages`` (mounted on the API server under /sync-report);
 each checks the caller's right to read the DAG, since Airflow shows plugin tabs to everyone.
@@ -7,9 +7,28 @@ each checks the caller's right to read the DAG, since Airflow shows plugin tabs 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from airflow.plugins_manager import AirflowPlugin
 
-from sync_common.report_pages import URL_PREFIX, app
+from psiber.config import load_integrations
+from school.config import load_school_integrations
+from sync_common.integration_kinds import IntegrationKind
+from sync_common.report_pages import URL_PREFIX, report_app
+
+INTEGRATIONS = Path(__file__).resolve().parents[1] / "include" / "integrations"
+
+PSIBER = IntegrationKind(
+    label="PSIber", dag_prefix="psiber_moodle_", folder_variable="PSIBER_MOODLE_INTEGRATIONS",
+    default_folder=INTEGRATIONS, load=load_integrations, report_conn_id=lambda settings: settings.psiber_conn_id,
+    record_search="Employee number or course code", course_status=True)
+SCHOOL = IntegrationKind(
+    label="School MIS", dag_prefix="school_moodle_", folder_variable="SCHOOL_MOODLE_INTEGRATIONS",
+    default_folder=INTEGRATIONS / "school", load=load_school_integrations,
+    report_conn_id=lambda settings: settings.school_conn_id, record_search="External ID or course ID number",
+    course_status=False)
+KINDS = (PSIBER, SCHOOL)
+app = report_app(KINDS)
 
 
 class SyncReportPlugin(AirflowPlugin):

@@ -265,6 +265,11 @@ class Integration(_Strict):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @property
+    def reported_flows(self) -> tuple[str, ...]:
+        """The flows a run's summary counts: those chosen, and the field matching every run does."""
+        return (*self.flows, "fields")
+
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, value: str) -> str:

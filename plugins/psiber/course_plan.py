@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 
 from psiber.config import COURSE_ELEMENT_KINDS, Integration
+from sync_common.moodle_rules import SITE_FORMAT
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
 
 OWNER_TRAINING_ADMIN = "PSIber training administrator"
@@ -19,7 +20,6 @@ NO_COMPLETION_CRITERIA = "Course completion criteria not defined"
 COMPARED = ("description", "category", "status", "start_date", *COURSE_ELEMENT_KINDS)
 _TAGS = re.compile(r"<[^>]+>")
 TEXT_LIMIT = 255  # PSIber's course text columns
-SITE_FORMAT = "site"
 NUMBER_FIELD = "number"  # Moodle 4.5's customfield_number
 
 

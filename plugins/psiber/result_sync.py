@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from moodle.exceptions import MoodleRequestError
 from moodle.hook import MoodleHook
 from psiber.config import Integration
-from psiber.course_plan import NO_COMPLETION_CRITERIA, OWNER_TRAINING_ADMIN, SITE_FORMAT
+from psiber.course_plan import NO_COMPLETION_CRITERIA, OWNER_TRAINING_ADMIN
 from psiber.moodle_validation import COMPLETION_COLUMNS, GRADE_COLUMNS, validate_completions, validate_course_grades
 from psiber.psiber_db import (
     save_results,
@@ -36,6 +36,7 @@ from psiber.result_read_tasks import courses_per_grade_read, users_per_completio
 from sync_common.errors import PermanentStepError
 from sync_common.invalid_records import check_invalid_share, invalid_outcomes
 from sync_common.moodle_batches import chunks, users_by_field
+from sync_common.moodle_rules import SITE_FORMAT
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
 from sync_common.read_progress import MISSING, ReadProgress
 from sync_common.run_files import read_json, write_json

@@ -174,13 +174,9 @@ class SchoolIntegration(_Strict):
         return ZoneInfo(self.timezone)
 
     @property
-    def flows(self) -> tuple[str, ...]:
+    def reported_flows(self) -> tuple[str, ...]:
+        """The flows a run's summary counts."""
         return FLOWS
-
-    @property
-    def pass_result(self) -> str:
-        """The shared run report asks every integration for its pass result; the school flows read no results."""
-        return ""
 
     @property
     def scheduled(self) -> bool:

@@ -18,10 +18,10 @@ from school.config import CONFIG_OWNER, CourseDeletion, SchoolIntegration
 from school.guard import GUARD_SETTING
 from school.provisioning import is_provisioned, parse_override, provisioning_reason
 from sync_common.mass_change import guard_verdict
+from sync_common.moodle_rules import SITE_FORMAT
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
 
 FLOW = "classes"
-SITE_FORMAT = "site"
 PLAN_ONLY_KEYS = ("class_external_id", "action", "changed", "reason")
 
 

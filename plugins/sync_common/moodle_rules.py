@@ -1,4 +1,5 @@
-"""What Moodle 4.5 refuses in a user record, whatever the source system: checked before any call."""
+"""What Moodle 4.5 refuses in a user record, whatever the source system (checked before any call), and how it marks
+its site course."""
 
 from __future__ import annotations
 
@@ -15,3 +16,5 @@ MOODLE_IDNUMBER_LENGTH = 255
 CONTROL_CHARACTERS = r"[\x00-\x1f\x7f]"
 # Moodle cleans names as PARAM_NOTAGS and refuses a value that cleaning changed: no tags, so no < or >.
 MARKUP = r"[<>]"
+# The site course (the front page) that Moodle lists among the courses: never a course a flow syncs.
+SITE_FORMAT = "site"

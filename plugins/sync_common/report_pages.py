@@ -3,14 +3,15 @@
 Every page and the CSV check that the caller may read the DAG's runs (Airflow's own
 ``requires_access_dag``): anonymous 401, no access 403, whatever the auth manager. Pages are
 server-rendered with autoescaping (report data never runs as script in the user's session),
-and CSV cells that a spreadsheet would take for a formula are neutralised.
+and CSV cells that a spreadsheet would take for a formula are neutralised. The app serves the kinds of
+integration it is built with (``report_app``).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -19,15 +20,14 @@ from urllib.parse import quote, urlencode
 from airflow.api_fastapi.app import get_auth_manager
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Engine
 
 from sync_common import report_store
-from sync_common.course_status import learner_status
 from sync_common.database import engine_from_connection
-from sync_common.integration_kinds import KINDS, ReportedIntegration, integrations_by_dag
+from sync_common.integration_kinds import IntegrationKind, ReportedIntegration, integrations_by_dag
 from sync_common.run_summary import PROBLEM_ACTIONS, action_rank
 
 URL_PREFIX = "/sync-report"
@@ -37,11 +37,23 @@ _TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).with_name("repor
                          autoescape=select_autoescape(default=True, default_for_string=True))
 
 can_read_runs = Depends(requires_access_dag("GET", DagAccessEntity.RUN))
-app = FastAPI(title="Moodle sync report", docs_url=None, redoc_url=None, openapi_url=None)
+pages = APIRouter()
 
 
-def _integration(dag_id: str) -> ReportedIntegration:
-    integration = integrations_by_dag().get(dag_id)
+def report_app(kinds: Iterable[IntegrationKind]) -> FastAPI:
+    """The pages, for the integrations of these kinds."""
+    app = FastAPI(title="Moodle sync report", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.kinds = tuple(kinds)
+    app.include_router(pages)
+    return app
+
+
+def _kinds(request: Request) -> tuple[IntegrationKind, ...]:
+    return request.app.state.kinds
+
+
+def _integration(request: Request, dag_id: str) -> ReportedIntegration:
+    integration = integrations_by_dag(_kinds(request)).get(dag_id)
     if integration is None:
         raise HTTPException(404, f"'{dag_id}' is not a Moodle sync integration")
     return integration
@@ -99,12 +111,12 @@ def csv_cell(value) -> str:
     return f"'{text}" if text.startswith(_FORMULA_STARTS) else text
 
 
-@app.get("/", response_class=HTMLResponse)
+@pages.get("/", response_class=HTMLResponse)
 def integrations_page(request: Request, user: GetUserDep):
     """The integrations this user may read, with the state and counts of their last run."""
     readable = get_auth_manager().get_authorized_dag_ids(user=user, method="GET")
     rows = []
-    for dag_id, integration in sorted(integrations_by_dag().items()):
+    for dag_id, integration in sorted(integrations_by_dag(_kinds(request)).items()):
         if dag_id not in readable:
             continue
         with _database(integration) as engine:
@@ -113,9 +125,9 @@ def integrations_page(request: Request, user: GetUserDep):
     return _page(request, "integrations.html", rows=rows)
 
 
-@app.get("/dags/{dag_id}/runs", response_class=HTMLResponse, dependencies=[can_read_runs])
+@pages.get("/dags/{dag_id}/runs", response_class=HTMLResponse, dependencies=[can_read_runs])
 def runs_page(request: Request, dag_id: str):
-    integration = _integration(dag_id)
+    integration = _integration(request, dag_id)
     with _database(integration) as engine:
         found = report_store.runs(engine, integration.key)
     return _page(request, "runs.html", dag_id=dag_id, integration=integration, runs=found,
@@ -126,10 +138,10 @@ def _chosen(flow: str, action: str, owner: str, q: str) -> report_store.OutcomeF
     return report_store.OutcomeFilter(flow=flow, action=action, owner=owner, search=q)
 
 
-@app.get("/dags/{dag_id}/runs/{run_id}", response_class=HTMLResponse, dependencies=[can_read_runs])
+@pages.get("/dags/{dag_id}/runs/{run_id}", response_class=HTMLResponse, dependencies=[can_read_runs])
 def report_page(request: Request, dag_id: str, run_id: str, flow: str = "", action: str = "", owner: str = "",
                 q: str = "", page: int = Query(1, ge=1)):
-    integration = _integration(dag_id)
+    integration = _integration(request, dag_id)
     chosen = _chosen(flow, action, owner, q)
     with _database(integration) as engine:
         report = report_store.run(engine, integration.key, run_id)
@@ -150,9 +162,10 @@ def report_page(request: Request, dag_id: str, run_id: str, flow: str = "", acti
                  failed=failed, not_run=not_run)
 
 
-@app.get("/dags/{dag_id}/runs/{run_id}/outcomes.csv", dependencies=[can_read_runs])
-def report_csv(dag_id: str, run_id: str, flow: str = "", action: str = "", owner: str = "", q: str = ""):
-    integration = _integration(dag_id)
+@pages.get("/dags/{dag_id}/runs/{run_id}/outcomes.csv", dependencies=[can_read_runs])
+def report_csv(request: Request, dag_id: str, run_id: str, flow: str = "", action: str = "", owner: str = "",
+               q: str = ""):
+    integration = _integration(request, dag_id)
     with _database(integration) as engine:
         if report_store.run(engine, integration.key, run_id) is None:
             raise HTTPException(404, f"no sync report for run '{run_id}'")
@@ -167,24 +180,24 @@ def report_csv(dag_id: str, run_id: str, flow: str = "", action: str = "", owner
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-@app.get("/dags/{dag_id}/courses", response_class=HTMLResponse, dependencies=[can_read_runs])
+@pages.get("/dags/{dag_id}/courses", response_class=HTMLResponse, dependencies=[can_read_runs])
 def courses_page(request: Request, dag_id: str):
     """Airflow shows the tab on every DAG: an integration whose runs read no results says so."""
-    integration = _integration(dag_id)
+    integration = _integration(request, dag_id)
     if not integration.kind.course_status:
         return _page(request, "no_course_status.html", dag_id=dag_id, integration=integration,
-                     kinds=[kind.label for kind in KINDS if kind.course_status])
+                     kinds=[kind.label for kind in _kinds(request) if kind.course_status])
     with _database(integration) as engine:
         courses = report_store.course_status(engine, integration.key)
     return _page(request, "courses.html", dag_id=dag_id, integration=integration, courses=courses)
 
 
-@app.get("/dags/{dag_id}/courses/{course_id}", response_class=HTMLResponse, dependencies=[can_read_runs])
+@pages.get("/dags/{dag_id}/courses/{course_id}", response_class=HTMLResponse, dependencies=[can_read_runs])
 def course_page(request: Request, dag_id: str, course_id: int):
-    integration = _integration(dag_id)
+    integration = _integration(request, dag_id)
     with _database(integration) as engine:
         learners = report_store.course_learners(engine, integration.key, course_id)
     if not learners:
         raise HTTPException(404, f"no linked learner in Moodle course #{course_id}")
     return _page(request, "course.html", dag_id=dag_id, integration=integration, course=learners[0],
-                 learners=[{**row, "status": learner_status(row)} for row in learners])
+                 learners=[{**row, "status": report_store.learner_status(row)} for row in learners])

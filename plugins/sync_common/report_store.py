@@ -7,20 +7,33 @@ Airflow UI plugin can read it from any machine. SQL lives in ``include/sql/repor
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, bindparam, inspect, text
 
-from psiber.config import Integration
-from sync_common.course_status import Pair, merge_learners, read_run
 from sync_common.database import sql, statements
 from sync_common.run_summary import action_rank, flow_rank, is_problem
 
 MAX_REPORT_TEXT = 300  # record column width; reasons are kept whole
 ALL_ROWS = 2**31 - 1
+
+Pair = tuple[int, int]  # (Moodle course id, Moodle user id): one row of the course status
+# Reads a summarised run's course status: (integration, report database, summary, run directory) → rows to write
+# (new or changed) and pairs to delete.
+CourseLearners = Callable[[Any, Engine, dict, Path], tuple[list[dict], list[Pair]]]
+
+
+class Integration(Protocol):
+    """What a run's report needs of an integration, whatever its source system."""
+
+    @property
+    def key(self) -> str: ...
+
+    keep_reports_days: int
 
 
 REPORT_TABLES = ("sync_report_run", "sync_report_count", "sync_report_task", "sync_report_outcome",
@@ -101,14 +114,12 @@ def save_run_report(engine: Engine, integration_key: str, dag_id: str, summary: 
             connection.execute(text(statement), {"integration_name": integration_key, "cutoff": cutoff})
 
 
-def write_run_report(integration: Integration, engine: Engine, dag_id: str, summary: dict, run_dir: Path) -> None:
-    """The report of a summarised run, with the course status merged from what its results flow read."""
+def write_run_report(integration: Integration, engine: Engine, dag_id: str, summary: dict, run_dir: Path,
+                     course_learners: CourseLearners | None = None) -> None:
+    """The report of a summarised run, with the course status ``course_learners`` reads from the run (None: the
+    integration's runs read no results)."""
     create_report_schema(engine)
-    grades_complete = all(task["state"] == "success" for task in summary.get("tasks", [])
-                          if task["task_id"] == "read_course_grades")
-    reads = read_run(run_dir, integration.zone, integration.pass_result, grades_complete)
-    learners = ([], []) if reads is None else \
-        merge_learners(course_learners_by_pair(engine, integration.key), reads, summary["run_id"])
+    learners = ([], []) if course_learners is None else course_learners(integration, engine, summary, run_dir)
     save_run_report(engine, integration.key, dag_id, summary, integration.keep_reports_days, learners)
 
 
@@ -197,6 +208,13 @@ def course_status(engine: Engine, integration_key: str) -> list[dict]:
 def course_learners(engine: Engine, integration_key: str, moodle_course_id: int) -> list[dict]:
     return _rows(engine, text(sql("report_select_course_learners")),
                  {"integration_name": integration_key, "moodle_course_id": moodle_course_id})
+
+
+def learner_status(row: dict) -> str:
+    """The one word support reads for a learner: passed, failed, completed or in progress."""
+    if row.get("passed") is not None:
+        return "passed" if int(row["passed"]) else "failed"
+    return "completed" if int(row.get("completed") or 0) else "in progress"
 
 
 def ordered_counts(counts: dict[str, dict[str, int]]) -> list[tuple[str, list[tuple[str, int]]]]:

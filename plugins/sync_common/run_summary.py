@@ -11,10 +11,10 @@ import logging
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
-from psiber.config import Integration
-from psiber.course_plan import SITE_FORMAT
 from sync_common.moodle_calls import moodle_calls_of_run
+from sync_common.moodle_rules import SITE_FORMAT
 from sync_common.run_files import read_frame, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,15 @@ _OUTCOME_FILES = (
     ("result_plan.json", "outcomes"), ("results_loaded.json", "outcomes"), ("field_matches.json", "outcomes"),
     ("ess_offers.json", "outcomes"), ("ess_notified.json", "outcomes"), ("ess_enrolments.json", "outcomes"),
 )
+
+
+class Integration(Protocol):
+    """What a run's summary needs of an integration, whatever its source system."""
+
+    name: str
+
+    @property
+    def reported_flows(self) -> tuple[str, ...]: ...
 
 
 def action_rank(action: str) -> tuple[int, str]:
@@ -98,19 +107,20 @@ def build_run_summary(integration: Integration, run_id: str, run_dir: Path, task
     A task that failed is told apart from those that did not run because of it.
     """
     outcomes = _outcomes_in(run_dir)
-    counts = count_actions(_reported_flows(integration), outcomes)
+    flows = integration.reported_flows
+    counts = count_actions(list(flows), outcomes)
     employees = run_dir / "employees.parquet"
-    if "users" in integration.flows:
+    if "users" in flows:
         counts["users"] = {"extracted": len(read_frame(employees)) if employees.exists() else 0,
                            "out_of_scope": _read_if_present(run_dir / "extract.json", "out_of_scope", 0),
                            **counts["users"]}
-    if "courses" in integration.flows:
+    if "courses" in flows:
         moodle_courses = _read_if_present(run_dir / "moodle_courses.json", default=[])
         in_moodle = sum(course.get("format") != SITE_FORMAT for course in moodle_courses)
         counts["courses"] = {"in_moodle": in_moodle, **counts["courses"]}
-    if "results" in integration.flows:
+    if "results" in flows:
         counts["results"].update(_read_if_present(run_dir / "results_loaded.json", "counts", {}))
-    if "ess" in integration.flows:
+    if "ess" in flows:
         counts["ess"].update(_read_if_present(run_dir / "ess_enrolments.json", "counts", {}))
     names = [_task_name(task) for task in tasks]
     unfinished = sorted(name for name, task in zip(names, tasks, strict=True) if task["state"] not in _SETTLED_STATES)
@@ -127,11 +137,6 @@ def build_run_summary(integration: Integration, run_id: str, run_dir: Path, task
         "counts": counts,
         "outcomes": outcomes,
     }
-
-
-def _reported_flows(integration) -> list[str]:
-    """The integration's flows, and PSIber's field matching, which every PSIber run does; a school run has none."""
-    return [*integration.flows, "fields"] if isinstance(integration, Integration) else list(integration.flows)
 
 
 def _task_name(task: dict) -> str:

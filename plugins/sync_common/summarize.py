@@ -8,15 +8,16 @@ from pathlib import Path
 from airflow.sdk import get_current_context
 from sqlalchemy import Engine
 
-from sync_common.report_store import write_run_report
+from sync_common.report_store import CourseLearners, write_run_report
 from sync_common.run_files import prune_old_runs
 from sync_common.run_summary import build_run_summary, small_summary, write_run_summary
 
 
-def summarize_run(integration, engine: Engine, run_dir: Path) -> dict:
+def summarize_run(integration, engine: Engine, run_dir: Path, course_learners: CourseLearners | None = None) -> dict:
     """Summarise the run from its files and its other tasks' states, save its report in ``engine`` (the
     integration's own database), push the small summary to XCom, and fail when a task did not finish, so that
-    the run shows as failed. ``integration``: its settings (name, key, flows, retention)."""
+    the run shows as failed. ``integration``: its settings (name, key, reported flows, retention);
+    ``course_learners``: how the source system reads the course status from the run (None: it reads none)."""
     context = get_current_context()
     dag_id, ti = context["dag"].dag_id, context["ti"]
     others = [dict(t) for t in ti.get_task_breadcrumbs(dag_id=dag_id, run_id=context["run_id"])
@@ -24,7 +25,7 @@ def summarize_run(integration, engine: Engine, run_dir: Path) -> dict:
     summary = build_run_summary(integration, context["run_id"], run_dir, others, context["dag_run"].start_date)
     summary["preview"] = bool(context["params"].get("preview", False))  # triggered with preview=true: nothing written
     result = small_summary(summary, write_run_summary(summary, run_dir))
-    write_run_report(integration, engine, dag_id, summary, run_dir)
+    write_run_report(integration, engine, dag_id, summary, run_dir, course_learners)
     prune_old_runs(integration, integration.keep_run_files_days, run_dir)
     ti.xcom_push(key="summary", value=result)
     if not summary["complete"]:

@@ -154,6 +154,8 @@ def test_courses_and_results_flow_into_psiber_once_and_follow_changes(demo_run):
     assert count(engine, "SELECT COUNT(*) FROM course_attempt WHERE source = 'moodle'") == recorded
     assert count(engine, "SELECT COUNT(*) FROM course_attempt WHERE result = 'Not Yet Competent'") > 0
     assert count(engine, "SELECT COUNT(*) FROM course_completion") == recorded
+    # summarize_run merges what the results flow read into the course status
+    assert count(engine, "SELECT COUNT(*) FROM sync_course_learner WHERE passed = 1") > 0
 
     third = demo_run(full_results_sync=True)
     assert third["counts"]["results"]["new_attempts"] == 0

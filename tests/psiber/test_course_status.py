@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from sync_common.course_status import RunReads, learner_status, merge_learners, read_run
+from psiber.course_status import RunReads, merge_learners, read_run
+from sync_common.report_store import learner_status
 from sync_common.run_files import write_frame, write_json
 
 ZONE = ZoneInfo("Africa/Johannesburg")

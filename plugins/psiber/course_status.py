@@ -5,7 +5,7 @@ Moodle call: each course's grade report (``grades/``: every active student of ev
 read each night, so it is the enrolment list too), the completion reads (``completions/``: the
 learners active since the last run), and the verdicts planned and loaded (``result_plan.json``).
 A night reads only part of this, so each run merges what it read into the rows kept from
-earlier runs (``merge_learners``).
+earlier runs (``merge_learners``). The sync report stores the rows (``sync_common.report_store``).
 """
 
 from __future__ import annotations
@@ -17,11 +17,15 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from psiber.course_plan import SITE_FORMAT, course_code
+from sqlalchemy import Engine
+
+from psiber.config import Integration
+from psiber.course_plan import course_code
 from psiber.result_plan import grade_percent
+from sync_common.moodle_rules import SITE_FORMAT
+from sync_common.report_store import Pair, course_learners_by_pair
 from sync_common.run_files import read_frame, read_json
 
-Pair = tuple[int, int]  # (Moodle course id, Moodle user id)
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 _COMPARED = ("course_code", "course_name", "employee_number", "learner_name", "completed", "completed_on", "grade",
              "result", "passed", "result_on")
@@ -92,6 +96,16 @@ def read_run(run_dir: Path, zone: ZoneInfo, pass_result: str, grade_reads_comple
     return reads
 
 
+def course_learners_of_run(integration: Integration, engine: Engine, summary: dict,
+                           run_dir: Path) -> tuple[list[dict], list[Pair]]:
+    """The course status rows a summarised run changes (``merge_learners``) in its report database ``engine``."""
+    grades_complete = all(task["state"] == "success" for task in summary.get("tasks", [])
+                          if task["task_id"] == "read_course_grades")
+    reads = read_run(run_dir, integration.zone, integration.pass_result, grades_complete)
+    return ([], []) if reads is None else \
+        merge_learners(course_learners_by_pair(engine, integration.key), reads, summary["run_id"])
+
+
 def merge_learners(existing: dict[Pair, dict], reads: RunReads, run_id: str) -> tuple[list[dict], list[Pair]]:
     """Rows to write (new or changed) and pairs to delete, after merging this run's reads.
 
@@ -147,9 +161,3 @@ def _comparable(value):
         return value[:10]
     return value
 
-
-def learner_status(row: dict) -> str:
-    """The one word support reads for a learner: passed, failed, completed or in progress."""
-    if row.get("passed") is not None:
-        return "passed" if int(row["passed"]) else "failed"
-    return "completed" if int(row.get("completed") or 0) else "in progress"
