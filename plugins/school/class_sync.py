@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from functools import partial
 from pathlib import Path
 
@@ -14,8 +13,8 @@ from moodle.hook import MoodleHook
 from school.config import CONFIG_OWNER, CourseDeletion, SchoolIntegration
 from school.course_plan import FLOW, PLAN_ONLY_KEYS, check_course_guard, plan_course_changes, released_courses
 from school.course_reads import read_enrolled
-from school.school_db import save_links, select_course_links
-from school.step_files import every_record_answered, save_plan
+from school.school_db import select_course_links
+from school.step_files import cut_by_max_input_vars, every_record_answered, record_links, save_applied, save_plan
 from school.validation import OWNER_MIS
 from sync_common.moodle_batches import input_var_batches, moodle_entry, send_isolating
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
@@ -23,6 +22,7 @@ from sync_common.run_files import read_frame, read_json, write_json
 from sync_common.write_lock import integration_write_lock
 
 log = logging.getLogger(__name__)
+PLAN, APPLIED = "school_class_plan.json", "school_classes_applied.json"
 
 # create_courses refusals of one course's data (names taken, a category gone, a blank name).
 _RECORD_ERRORS = {"shortnametaken", "courseidnumbertaken", "errorcatcontextnotvalid", "errorinvalidparam",
@@ -72,7 +72,7 @@ def plan_classes(integration: SchoolIntegration, run_dir: Path) -> dict:
         read_json(run_dir / "course_links.json"), integration,
         {int(k): v for k, v in read_json(run_dir / "released_enrolled.json").items()}, _mis_accounts(run_dir))
     safety = integration.safety
-    counts = save_plan(run_dir, "school_class_plan.json",
+    counts = save_plan(run_dir, PLAN,
                        {"creates": plan.creates, "updates": plan.updates, "deletes": plan.deletes},
                        plan.outcomes, check_course_guard(plan, safety.max_change_share, safety.min_records_for_guard),
                        FLOW, links=plan.links, unlinks=plan.unlinks, released=plan.released,
@@ -94,7 +94,7 @@ def apply_classes(integration: SchoolIntegration, hook: MoodleHook, engine: Engi
 
 
 def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> dict:
-    plan = read_json(run_dir / "school_class_plan.json")
+    plan = read_json(run_dir / PLAN)
     outcomes: list[Outcome] = []
     created: list[tuple[str, int]] = []
     deleted: list[str] = []
@@ -130,10 +130,8 @@ def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> d
             if course_id is not None:
                 created.append((item["class_external_id"], course_id))
                 outcomes.append(Outcome(item["class_external_id"], "created", f"Moodle course #{course_id}", flow=FLOW))
-            else:  # PHP's max_input_vars cut the call: the course never reached Moodle
-                outcomes.append(Outcome(item["class_external_id"], "failed", "not sent: the call was cut by the site's "
-                                        "max_input_vars (lower moodle_max_input_vars); it is sent by the next run",
-                                        OWNER_MOODLE_ADMIN, FLOW))
+            else:
+                outcomes.append(cut_by_max_input_vars(item["class_external_id"], FLOW))
 
     def refused(item: dict, error: MoodleRequestError) -> None:
         owner = f"{OWNER_MOODLE_ADMIN} / {CONFIG_OWNER}" if error.errorcode == "errorcatcontextnotvalid" \
@@ -153,19 +151,10 @@ def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> d
             for batch in input_var_batches(plan["creates"], max_items, max_vars, _moodle_entry):
                 send_isolating(batch, create, refused, _RECORD_ERRORS)
     finally:
-        write_json(run_dir / "school_classes_applied.json", {
-            "created_links": created, "deleted": deleted, "outcomes": [o.to_dict() for o in outcomes]})
-    counts = Counter(outcome.action for outcome in outcomes)
-    log.info("Classes applied: %s", dict(counts))
-    return dict(counts)
+        counts = save_applied(run_dir, APPLIED, created, deleted, outcomes)
+    log.info("Classes applied: %s", counts)
+    return counts
 
 
 def record_course_links(integration: SchoolIntegration, engine: Engine, run_dir: Path, holder: str) -> dict:
-    applied_path = run_dir / "school_classes_applied.json"
-    if not applied_path.exists():
-        return {"written": 0}
-    plan, applied = read_json(run_dir / "school_class_plan.json"), read_json(applied_path)
-    linked = [tuple(link) for link in plan["links"] + applied["created_links"]]
-    with integration_write_lock(engine, integration.key, holder):
-        written = save_links(engine, "course", integration.key, linked, plan["unlinks"] + applied["deleted"])
-    return {"links": len(linked), "written": written}
+    return record_links("course", PLAN, APPLIED, integration.key, engine, run_dir, holder)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from functools import partial
 from pathlib import Path
 
@@ -12,16 +11,17 @@ from sqlalchemy import Engine
 from moodle.exceptions import MoodleRequestError
 from moodle.hook import MoodleHook
 from school.config import SchoolIntegration
-from school.school_db import save_links, select_user_links
-from school.step_files import every_record_answered, save_plan
+from school.school_db import select_user_links
+from school.step_files import cut_by_max_input_vars, every_record_answered, record_links, save_applied, save_plan
 from school.user_plan import FLOW, OWNER_BOTH, PLAN_ONLY_KEYS, check_user_guard, plan_user_changes
 from school.validation import login_of
 from sync_common.moodle_batches import input_var_batches, moodle_entry, send_isolating, users_by_field
-from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome, mask_emails
+from sync_common.outcomes import Outcome, mask_emails
 from sync_common.run_files import read_frame, read_json, write_json
 from sync_common.write_lock import integration_write_lock
 
 log = logging.getLogger(__name__)
+PLAN, APPLIED = "school_people_plan.json", "school_people_applied.json"
 
 # Refusals of one record's data; any other error code is the site's (a capability, the password policy).
 _RECORD_ERRORS = {"invalidparameter", "dmlwriteexception", "invaliduser", "useradminodelete",
@@ -48,7 +48,7 @@ def plan_people(integration: SchoolIntegration, run_dir: Path) -> dict:
                              read_json(run_dir / "moodle_users.json"), read_json(run_dir / "user_links.json"),
                              delete_users=integration.deletion.users, auth=integration.new_users.auth)
     safety = integration.safety
-    counts = save_plan(run_dir, "school_people_plan.json",
+    counts = save_plan(run_dir, PLAN,
                        {"creates": plan.creates, "updates": plan.updates, "deletes": plan.deletes},
                        plan.outcomes, check_user_guard(plan, safety.max_change_share, safety.min_records_for_guard),
                        FLOW, links=plan.links, unlinks=plan.unlinks)
@@ -68,7 +68,7 @@ def apply_people(integration: SchoolIntegration, hook: MoodleHook, engine: Engin
 
 
 def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> dict:
-    plan = read_json(run_dir / "school_people_plan.json")
+    plan = read_json(run_dir / PLAN)
     outcomes: list[Outcome] = []
     created: list[tuple[str, int]] = []
     deleted: list[str] = []
@@ -104,10 +104,8 @@ def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> d
             if item["username"] in ids:
                 created.append((item["external_id"], ids[item["username"]]))
                 outcomes.append(Outcome(item["external_id"], "created", flow=FLOW))
-            else:  # PHP's max_input_vars cut the call: the record never reached Moodle
-                outcomes.append(Outcome(item["external_id"], "failed", "not sent: the call was cut by the site's "
-                                        "max_input_vars (lower moodle_max_input_vars); it is sent by the next run",
-                                        OWNER_MOODLE_ADMIN, FLOW))
+            else:
+                outcomes.append(cut_by_max_input_vars(item["external_id"], FLOW))
 
     planned = [(item["external_id"], FLOW) for item in plan["deletes"] + plan["updates"] + plan["creates"]]
     try:
@@ -122,21 +120,10 @@ def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> d
             for batch in input_var_batches(plan["creates"], max_items, max_vars, _moodle_entry):
                 send_isolating(batch, create, refuse("create the account"), _RECORD_ERRORS)
     finally:  # what was written is recorded even when the step stops half-way
-        write_json(run_dir / "school_people_applied.json", {
-            "created_links": created, "deleted": deleted, "outcomes": [o.to_dict() for o in outcomes]})
-    counts = Counter(outcome.action for outcome in outcomes)
-    log.info("People applied: %s", dict(counts))
-    return dict(counts)
+        counts = save_applied(run_dir, APPLIED, created, deleted, outcomes)
+    log.info("People applied: %s", counts)
+    return counts
 
 
 def record_user_links(integration: SchoolIntegration, engine: Engine, run_dir: Path, holder: str) -> dict:
-    """Keep the links of matched and created accounts, and drop those of deleted or vanished ones, also after
-    an apply that stopped half-way."""
-    applied_path = run_dir / "school_people_applied.json"
-    if not applied_path.exists():
-        return {"written": 0}
-    plan, applied = read_json(run_dir / "school_people_plan.json"), read_json(applied_path)
-    linked = [tuple(link) for link in plan["links"] + applied["created_links"]]
-    with integration_write_lock(engine, integration.key, holder):
-        written = save_links(engine, "user", integration.key, linked, plan["unlinks"] + applied["deleted"])
-    return {"links": len(linked), "written": written}
+    return record_links("user", PLAN, APPLIED, integration.key, engine, run_dir, holder)

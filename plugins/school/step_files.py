@@ -1,17 +1,22 @@
-"""What every school flow's plan and apply steps share: the plan file with its guard, and one outcome for each
-planned record even when an apply stops half-way."""
+"""What every school flow's plan and apply steps share: the plan file with its guard, one outcome for each
+planned record even when an apply stops half-way, the applied file and the links it leaves."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from sqlalchemy import Engine
+
 from moodle.exceptions import MoodleRequestError
 from school.guard import stop_for_guard
+from school.school_db import save_links
 from sync_common.errors import PermanentStepError
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
 from sync_common.run_files import read_json, write_json
+from sync_common.write_lock import integration_write_lock
 
 
 class SiteRefusesWritesError(PermanentStepError):
@@ -72,3 +77,31 @@ def every_record_answered(planned: list[tuple[str, str]], outcomes: list[Outcome
         if isinstance(error, MoodleRequestError):
             raise refused_by_site(error) from error
         raise
+
+
+def cut_by_max_input_vars(record: str, flow: str) -> Outcome:
+    """A created record Moodle's answer lacks: PHP's max_input_vars cut the call, so it never reached Moodle."""
+    return Outcome(record, "failed", "not sent: the call was cut by the site's max_input_vars (lower "
+                   "moodle_max_input_vars); it is sent by the next run", OWNER_MOODLE_ADMIN, flow)
+
+
+def save_applied(run_dir: Path, name: str, created: list[tuple[str, int]], deleted: list[str],
+                 outcomes: list[Outcome]) -> dict:
+    """Write what an apply did (also when it stopped half-way), for the links step and the summary; its counts."""
+    write_json(run_dir / name, {"created_links": created, "deleted": deleted,
+                                "outcomes": [o.to_dict() for o in outcomes]})
+    return dict(Counter(outcome.action for outcome in outcomes))
+
+
+def record_links(kind: str, plan_name: str, applied_name: str, integration_key: str, engine: Engine, run_dir: Path,
+                 holder: str) -> dict:
+    """Keep the ``kind`` links of matched and created records, and drop those of deleted or vanished ones, also
+    after an apply that stopped half-way."""
+    applied_path = run_dir / applied_name
+    if not applied_path.exists():
+        return {"written": 0}
+    plan, applied = read_json(run_dir / plan_name), read_json(applied_path)
+    linked = [tuple(link) for link in plan["links"] + applied["created_links"]]
+    with integration_write_lock(engine, integration_key, holder):
+        written = save_links(engine, kind, integration_key, linked, plan["unlinks"] + applied["deleted"])
+    return {"links": len(linked), "written": written}
