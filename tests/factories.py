@@ -8,6 +8,8 @@ import pandas as pd
 
 from psiber.config import Integration
 
+MOODLE_TOKEN = "feedfacefeedfacefeedfacefeedface"  # the step tests' stand-in token
+
 # A minimal valid integration file.
 GOOD = """
 name: Driver Training

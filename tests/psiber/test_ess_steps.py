@@ -9,7 +9,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from sqlalchemy import create_engine, text
 
-from factories import integration
+from factories import MOODLE_TOKEN, integration
 from moodle.form_encoding import flatten_params
 from moodle.hook import MoodleHook
 from moodle_stand_in import MoodleStandIn
@@ -20,16 +20,6 @@ from psiber.psiber_db import select_employees, upsert_user_links
 from sync_common.database import sql
 from sync_common.run_files import read_json, write_frame
 from sync_common.task_failures import fail_fast_unless_transient
-
-TOKEN = "feedfacefeedfacefeedfacefeedface"
-
-
-@pytest.fixture
-def moodle(monkeypatch):
-    with MoodleStandIn(TOKEN) as stand_in:
-        monkeypatch.setenv("AIRFLOW_CONN_MOODLE", json.dumps({"conn_type": "http", "host": stand_in.base_url,
-                                                              "password": TOKEN}))
-        yield stand_in
 
 
 def hook() -> MoodleHook:
@@ -156,9 +146,9 @@ def test_an_enrolment_a_teacher_suspended_is_not_reactivated_by_a_request(moodle
 def test_preflight_names_the_ess_functions_the_service_lacks(monkeypatch):
     granted = ["core_webservice_get_site_info", *REQUIRED_FUNCTIONS["users"], *REQUIRED_FUNCTIONS["courses"],
                "mod_quiz_get_quizzes_by_courses", "core_enrol_get_enrolled_users"]
-    with MoodleStandIn(TOKEN, functions=granted) as site:
+    with MoodleStandIn(MOODLE_TOKEN, functions=granted) as site:
         monkeypatch.setenv("AIRFLOW_CONN_MOODLE", json.dumps({"conn_type": "http", "host": site.base_url,
-                                                              "password": TOKEN}))
+                                                              "password": MOODLE_TOKEN}))
         with pytest.raises(AirflowFailException, match="lacks enrol_manual_enrol_users, mod_assign_get_assignments;"):
             fail_fast_unless_transient(preflight)(
                 integration(flows=["users", "courses", "ess"], ess={"offers": [{"categories": ["A"]}]}), hook())

@@ -9,7 +9,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from sqlalchemy import create_engine
 
-from factories import employee, employees, integration
+from factories import MOODLE_TOKEN, employee, employees, integration
 from moodle.form_encoding import flatten_params
 from moodle.hook import MoodleHook
 from moodle_stand_in import MoodleStandIn
@@ -21,16 +21,6 @@ from psiber.user_plan import plan_user_changes
 from psiber.user_transform import build_target_users
 from sync_common.run_files import read_frame, read_json, write_json
 from sync_common.task_failures import fail_fast_unless_transient
-
-TOKEN = "feedfacefeedfacefeedfacefeedface"
-
-
-@pytest.fixture
-def moodle(monkeypatch):
-    with MoodleStandIn(TOKEN) as stand_in:
-        monkeypatch.setenv("AIRFLOW_CONN_MOODLE", json.dumps({"conn_type": "http", "host": stand_in.base_url,
-                                                              "password": TOKEN}))
-        yield stand_in
 
 
 def psiber(tmp_path):
@@ -54,9 +44,10 @@ def create_entry(number: int) -> dict:
 
 
 def test_preflight_names_every_missing_function_and_fails_without_retry(monkeypatch):
-    with MoodleStandIn(TOKEN, functions=["core_webservice_get_site_info", "core_user_get_users_by_field"]) as site:
+    granted = ["core_webservice_get_site_info", "core_user_get_users_by_field"]
+    with MoodleStandIn(MOODLE_TOKEN, functions=granted) as site:
         monkeypatch.setenv("AIRFLOW_CONN_MOODLE", json.dumps({"conn_type": "http", "host": site.base_url,
-                                                              "password": TOKEN}))
+                                                              "password": MOODLE_TOKEN}))
         with pytest.raises(AirflowFailException,
                        match="lacks core_user_create_users, core_user_get_users, core_user_update_users"):
             fail_fast_unless_transient(preflight)(integration(flows=["users"]), hook())
@@ -70,7 +61,7 @@ def test_preflight_refuses_a_disabled_integration(moodle):
 
 def test_transient_failures_keep_airflows_retries(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_MOODLE", json.dumps({"conn_type": "http", "host": "http://127.0.0.1:9",
-                                                          "password": TOKEN}))
+                                                          "password": MOODLE_TOKEN}))
     from moodle.exceptions import MoodleUnreachableError
 
     with pytest.raises(MoodleUnreachableError):
@@ -253,7 +244,7 @@ def test_scattered_refusals_do_not_stop_the_step_and_leavers_are_suspended_first
 
 def test_a_create_that_went_through_before_a_timeout_is_adopted_not_failed(moodle, tmp_path, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_MOODLE", json.dumps({"conn_type": "http", "host": moodle.base_url,
-                                                          "password": TOKEN, "extra": {"timeout": 0.5}}))
+                                                          "password": MOODLE_TOKEN, "extra": {"timeout": 0.5}}))
     write_json(tmp_path / "user_plan.json", {"creates": [create_entry(n) for n in range(1, 4)], "updates": [],
                                              "links": [], "outcomes": []})
     slow = MoodleHook("moodle", backoff_seconds=0.01)
@@ -280,9 +271,9 @@ def test_field_discovery_of_a_users_only_integration_needs_no_course_function(mo
     from psiber.preflight import REQUIRED_FUNCTIONS
 
     functions = ["core_webservice_get_site_info", "auth_email_get_signup_settings", *REQUIRED_FUNCTIONS["users"]]
-    with MoodleStandIn(TOKEN, functions=functions) as site:
+    with MoodleStandIn(MOODLE_TOKEN, functions=functions) as site:
         monkeypatch.setenv("AIRFLOW_CONN_MOODLE", json.dumps({"conn_type": "http", "host": site.base_url,
-                                                              "password": TOKEN}))
+                                                              "password": MOODLE_TOKEN}))
         counts = discover_custom_fields(integration(flows=["users"]), hook(), tmp_path)
     assert counts["course_fields"] == 0 and counts["user_fields"] > 0
     assert not any(name.startswith("core_course") for name, _ in site.calls)
