@@ -40,6 +40,9 @@ SCHOOL_DIR = REPO_ROOT.parent / "shared" / "moodle-contract-school"
 SCHOOL_SETUP = Path(__file__).resolve().parent / "contract" / "school_setup.json"
 ESS_DIR = REPO_ROOT.parent / "shared" / "moodle-contract-ess"
 ESS_SETUP = Path(__file__).resolve().parent / "contract" / "ess_setup.json"
+# Live pairs of ../shared/moodle-lab-findings (where the stand-in once differed from a live site), converted to
+# the recordings format; what the stand-in cannot express of their set-up is said in each one's description.
+LAB_DIR = Path(__file__).resolve().parent / "contract" / "lab_findings"
 TOKEN = "0123456789abcdef0123456789abcdef"
 VOLATILE = {"id", "userid", "itemid", "siteid", "siteurl", "userpictureurl", "profileimageurl",
             "profileimageurlsmall", "userprivateaccesskey", "firstaccess", "lastaccess", "timecreated",
@@ -214,11 +217,11 @@ def _shared_params(folder: Path = SHARED_DIR):
     return [pytest.param(p, id=str(p.relative_to(folder))) for p in files]
 
 
-def replay_live(path: Path, folder: Path, supplements: Path, baseline: dict | None = None) -> None:
+def replay_live(path: Path, folder: Path, supplements: Path | None, baseline: dict | None = None) -> None:
     recording = _load(path)
     assert {"request", "response"} <= set(recording) and "wsfunction" in recording["request"], \
         f"{path.name} is not a request/response pair in the recordings format"
-    supplement = _supplements(supplements).get(str(path.relative_to(folder)), {})
+    supplement = _supplements(supplements).get(str(path.relative_to(folder)), {}) if supplements else {}
     setup = {**(recording.get("setup") or {}), **({"activities": recording["activities"]} if "activities" in recording
                                                   else {})}
     replay({**recording, "setup": with_supplement(setup, supplement.get("setup"))}, exact=False, baseline=baseline)
@@ -237,6 +240,11 @@ def test_school_recording(path: Path) -> None:
 @pytest.mark.parametrize("path", _shared_params(ESS_DIR))
 def test_ess_recording(path: Path) -> None:
     replay_live(path, ESS_DIR, ESS_SETUP, _load(ESS_SETUP)["baseline"])
+
+
+@pytest.mark.parametrize("path", _shared_params(LAB_DIR))
+def test_lab_finding_recording(path: Path) -> None:
+    replay_live(path, LAB_DIR, None)
 
 
 @pytest.mark.parametrize(("folder", "supplements"), [(SHARED_DIR, SHARED_SETUP), (SCHOOL_DIR, SCHOOL_SETUP),
