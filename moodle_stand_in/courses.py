@@ -448,7 +448,7 @@ def enrol(site: MoodleStandIn, userid: int, courseid: int, role: str, suspended:
     course = get_course(site, courseid)
     if course["id"] == SITE_ID:
         raise ValueError("nobody is enrolled in the site course")
-    if userid not in site.users or userid == GUEST_ID:
+    if userid not in site.users or userid == GUEST_ID or site.users[userid].get("deleted"):
         raise ValueError(f"no user {userid} that can be enrolled")
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
@@ -758,7 +758,7 @@ def get_enrolled_users(site: MoodleStandIn, courseid: int, options: list[dict]) 
     if onlyactive and onlysuspended:
         raise coding_exception("Both onlyactive and onlysuspended are set, this is probably not what you want!")
     if courseid == SITE_ID:  # everybody is enrolled on the front page
-        members = [u for uid, u in site.users.items() if uid != GUEST_ID]
+        members = [u for uid, u in site.users.items() if uid != GUEST_ID and not u.get("deleted")]
     elif groupid:
         members = []  # no groups are modelled: a group has no members
     else:

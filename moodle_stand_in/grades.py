@@ -41,6 +41,16 @@ def missing_record(table: str) -> MoodleError:
                        f"Can't find data record in database table {table}.")
 
 
+def active_user(site: MoodleStandIn, userid: int) -> dict:
+    """core_user::get_user(MUST_EXIST) then core_user::require_active_user(): a deleted account is refused."""
+    user = site.users.get(userid)
+    if user is None:
+        raise missing_record("user")
+    if user.get("deleted"):
+        raise moodle_exception("userdeleted")
+    return user
+
+
 # --------------------------------------------------------------------------- test controls (called under the lock)
 
 
@@ -185,10 +195,7 @@ def get_grade_items(site: MoodleStandIn, courseid: int, userid: int, groupid: in
     if course is None:
         raise missing_record("course")
     if userid:
-        user = site.users.get(userid)
-        if user is None:
-            raise missing_record("user")
-        users = [user]
+        users = [active_user(site, userid)]
     elif groupid:
         users = []  # no groups are modelled: a group has no members
     else:
@@ -210,8 +217,7 @@ def get_course_completion_status(site: MoodleStandIn, courseid: int, userid: int
     course = site.courses.get(courseid)
     if course is None:
         raise missing_record("course")
-    if userid not in site.users:
-        raise missing_record("user")
+    active_user(site, userid)
     # completion_can_view_data(): completion off for the course -> cannotviewreport (checked first).
     if courseid != SITE_ID and not completion_enabled(course):
         raise moodle_exception("cannotviewreport", "You cannot view this report")

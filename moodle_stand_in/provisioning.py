@@ -9,12 +9,14 @@ like the live 4.5.6 site recorded in ``../shared/moodle-contract-school`` (its R
   clears its dates) and adds a role without removing any; only unassign_roles removes a role.
 * A course's manual enrolment method may be absent or disabled (``MoodleStandIn.set_manual_enrolment``):
   enrolling then fails with wsnoinstance; unenrolling fails only when it is absent.
-* Deleting a user removes the account, its enrolments, roles, grades and completions; its id stays taken
-  (``userdeleted`` when enrolled again, ``invaliduser`` when deleted again).
+* Deleting a user keeps its row, marked deleted, as delete_user() does (username ``<e-mail>.<time>``, e-mail
+  the md5 of the old username, no ID number, no profile fields); its enrolments, roles, grades and
+  completions go (``userdeleted`` when enrolled again, ``invaliduser`` when deleted again).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 from .courses import (
@@ -46,6 +48,7 @@ from .server import (
     per_item,
     ws_function,
 )
+from .users import refuse_if_database_refuses
 
 WEEK = 7 * 86_400
 YEAR = 365 * 86_400
@@ -104,11 +107,10 @@ def no_manual_instance(courseid: int) -> MoodleError:
 # --------------------------------------------------------------------------- state
 
 
-def deleted_users(site: MoodleStandIn) -> set[int]:
-    """Ids of deleted accounts (their mdl_user rows stay, marked deleted); kept in memory only."""
-    if not hasattr(site, "deleted_user_ids"):
-        site.deleted_user_ids = set()
-    return site.deleted_user_ids
+def active_user(site: MoodleStandIn, userid: int) -> dict | None:
+    """The user's row unless there is none or it is deleted (most functions read ``deleted = 0`` rows only)."""
+    user = site.users.get(userid)
+    return None if user is None or user.get("deleted") else user
 
 
 def manual_enrolment(course: dict) -> str:
@@ -129,11 +131,21 @@ def roles_of(record: dict) -> list[str]:
 
 
 def delete_user(site: MoodleStandIn, userid: int) -> None:
-    """delete_user(): the account goes, with its enrolments, roles, grades and completions."""
-    if userid not in site.users or userid in (GUEST_ID, ADMIN_ID):
+    """delete_user() (lib/moodlelib.php): the row stays, marked deleted, with its username renamed to
+    ``<e-mail>.<unix time>`` (cleaned as a username; a number higher while taken), its e-mail the md5 of the old
+    username, its ID number and picture cleared; profile data, preferences, enrolments, roles, grades and
+    completions go. Names, auth, ``suspended`` and access times are left as they were."""
+    user = active_user(site, userid)
+    if user is None or userid in (GUEST_ID, ADMIN_ID):
         raise ValueError(f"no user {userid} that can be deleted")
-    del site.users[userid]
-    deleted_users(site).add(userid)
+    taken = {other["username"] for other in site.users.values()}
+    stamp = int(time.time())
+    email = user["email"] or f"{user['username']}.{userid}@unknownemail.invalid"
+    while clean_param(f"{email}.{stamp}", "username") in taken:
+        stamp += 1
+    user.update(deleted=1, username=clean_param(f"{email}.{stamp}", "username"),
+                email=hashlib.md5(user["username"].encode()).hexdigest(), idnumber="", picture=0,
+                customfields={}, preferences={}, timemodified=int(time.time()))
     for table in (site.enrolments, site.course_access, site.grades, site.completions):
         for members in table.values():
             members.pop(userid, None)
@@ -261,6 +273,7 @@ def create_courses(site: MoodleStandIn, courses: list[dict]) -> list[dict]:
                 if course[name].strip() == "":
                     raise moodle_exception("errorinvalidparam", f'The param "{name}" is invalid.')
             _check_names(site, course)
+            refuse_if_database_refuses(site)
             made.append(_insert(site, course)["id"])
     except MoodleError:
         for courseid in made:
@@ -300,6 +313,7 @@ def _update(site: MoodleStandIn, change: dict) -> None:
         raise MoodleError("dml_missing_record_exception", "invalidrecord",
                           "Can't find data record in database table course.")
     _check_names(site, change, course["id"])
+    refuse_if_database_refuses(site)
     for key in _PLAIN_COURSE_FIELDS:
         if key in change:
             course[key] = change[key]
@@ -344,7 +358,7 @@ def assignable_roles(site: MoodleStandIn) -> dict[int, str]:
 
 
 def _enrollable_user(site: MoodleStandIn, userid: int) -> None:
-    if userid in deleted_users(site):
+    if site.users.get(userid, {}).get("deleted"):  # core_user::require_active_user()
         raise moodle_exception("userdeleted")
     if userid not in site.users:
         raise missing_user()
@@ -370,6 +384,7 @@ def enrol_users(site: MoodleStandIn, enrolments: list[dict]) -> None:
         if manual_enrolment(course) != MANUAL_ENABLED:
             raise no_manual_instance(item["courseid"])
         _enrollable_user(site, item["userid"])
+        refuse_if_database_refuses(site)
         pending.append(item)
     for item in pending:
         members = site.enrolments.setdefault(item["courseid"], {})
@@ -462,14 +477,14 @@ def unassign_roles(site: MoodleStandIn, unassignments: list[dict]) -> None:
 def delete_users(site: MoodleStandIn, userids: list[int]) -> None:
     """One transaction. The guest is 'deleted' without error but stays (delete_user() refuses it quietly)."""
     for userid in userids:
-        if userid not in site.users:
+        if active_user(site, userid) is None:  # get_record(user, deleted 0, MUST_EXIST)
             raise missing_user()
         if userid == ADMIN_ID:
             raise moodle_exception("useradminodelete", "Administrator accounts cannot be deleted.")
         if userid == site.token_user_id:
             raise moodle_exception("usernotdeletederror", "User not deleted - error")
     for userid in userids:
-        if userid != GUEST_ID and userid in site.users:
+        if userid != GUEST_ID and active_user(site, userid) is not None:
             delete_user(site, userid)
 
 

@@ -136,6 +136,12 @@ def write_error(debuginfo: str) -> MoodleError:
     return MoodleError("dml_write_exception", "dmlwriteexception", "Error writing to database", debuginfo)
 
 
+def refuse_if_database_refuses(site: MoodleStandIn) -> None:
+    """The write a site whose database refuses every write (``database_refuses_writes``) fails at."""
+    if site.database_refuses_writes:
+        raise write_error("ERROR:  could not extend file: No space left on device")
+
+
 def password_policy_errors(password: str) -> str:
     """check_password_policy() with Moodle's default policy; '' when the password is acceptable."""
     rules = [(len(password) >= 8, "Passwords must be at least 8 characters long."),
@@ -301,6 +307,7 @@ def _check_new_user(site: MoodleStandIn, user: dict, pending: list[dict]) -> Non
     too_long = column_too_long(user)
     if too_long:  # the INSERT fails and the whole transaction with it
         raise write_error(too_long)
+    refuse_if_database_refuses(site)
 
 
 def _insert_new_user(site: MoodleStandIn, user: dict) -> dict:
@@ -331,6 +338,8 @@ def _update_user(site: MoodleStandIn, user: dict) -> None:
     existing = site.users.get(user["id"])
     if existing is None:
         raise moodle_exception("invaliduserid", "Invalid user ID", "Invalid user ID")
+    if existing.get("deleted"):  # no lang string: the live site answers "error/usernotupdateddeleted"
+        raise moodle_exception("usernotupdateddeleted")
     if existing["id"] == GUEST_ID:
         raise moodle_exception("usernotupdatedguest", None, "Cannot update guest account")
     email = user.get("email")
@@ -352,6 +361,7 @@ def _update_user(site: MoodleStandIn, user: dict) -> None:
     too_long = column_too_long(user)
     if too_long:
         raise write_error(too_long)
+    refuse_if_database_refuses(site)
     record = copy.deepcopy(existing)
     for key, value in user.items():
         if key not in ("id", "password", "customfields", "preferences", "userpicture"):
@@ -370,7 +380,9 @@ _FIELD_TYPES = {"id": "int", "idnumber": "raw", "username": "username", "email":
 
 @ws_function("core_user_get_users_by_field", {"field": Value("alpha"), "values": Multiple(Value("raw"))})
 def get_users_by_field(site: MoodleStandIn, field: str, values: list[str]) -> list[dict]:
-    """Exact match (a plain SQL IN): values not found are simply absent from the answer."""
+    """Exact match (a plain SQL IN): values not found are simply absent from the answer. Deleted accounts are
+    not left out (4.5.6 answers them as delete_user() left them: renamed username, md5 e-mail, no ID number,
+    ``suspended`` false and no ``deleted`` key), so by id they are found, by their old values not."""
     if field not in _FIELD_TYPES:
         raise coding_exception("invalid field parameter",
                                f"The search field '{field}' is not supported, look at the web service documentation")
@@ -392,7 +404,8 @@ _CRITERIA_TYPES = {"id": "int", "idnumber": "raw", "username": "username", "emai
 @ws_function("core_user_get_users",
              {"criteria": Multiple(Single({"key": Value("alpha"), "value": Value("raw")}))})
 def get_users(site: MoodleStandIn, criteria: list[dict]) -> dict:
-    """AND of the criteria; email, firstname and lastname use a case-insensitive LIKE (% and _)."""
+    """AND of the criteria (over accounts not deleted); email, firstname and lastname use a case-insensitive
+    LIKE (% and _)."""
     warnings, used, conditions = [], set(), []
     for criterion in criteria:
         key = criterion["key"]
@@ -409,6 +422,6 @@ def get_users(site: MoodleStandIn, criteria: list[dict]) -> dict:
         return all(_like(value, user[key]) if key in ("email", "firstname", "lastname") else user[key] == value
                    for key, value in conditions)
 
-    found = [user_details(site, u) for _, u in sorted(site.users.items()) if matches(u)]
+    found = [user_details(site, u) for _, u in sorted(site.users.items()) if not u.get("deleted") and matches(u)]
     return {"users": [d for d in found if all(not php_empty(d.get(key)) for key, _ in conditions)],
             "warnings": warnings}

@@ -3,6 +3,7 @@ what each call leaves on the site (the live site's behaviour, ../shared/moodle-c
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import pytest
@@ -115,12 +116,38 @@ def test_delete_users_is_one_transaction_and_empties_the_link(site):
     assert answer["errorcode"] == "invaliduser" and student in site.users
 
     _, answer = call(site, "core_user_delete_users", {"userids": [student, teacher]})
-    assert answer is None and student not in site.users and student not in site.enrolments[courseid]
+    assert answer is None and site.users[student]["deleted"] and student not in site.enrolments[courseid]
     _, found = call(site, "core_user_get_users_by_field", {"field": "idnumber", "values": ["SDLAMINI"]})
     assert found == []
     _, answer = call(site, "enrol_manual_enrol_users", {"enrolments": [
         {"roleid": ROLES["student"], "userid": student, "courseid": courseid}]})
     assert answer["errorcode"] == "userdeleted"
+    _, answer = call(site, "core_user_delete_users", {"userids": [student]})
+    assert answer["errorcode"] == "invaliduser"
+
+
+def test_a_deleted_account_keeps_its_row_as_delete_user_leaves_it(site):
+    """Live 4.5.6 (lab finding 01): found by id, renamed, e-mail the md5 of the old username, no ID number, no
+    profile fields, ``suspended`` false, no ``deleted`` key; not found by its old values; not updatable."""
+    student = site.ids["sdlamini"]
+    site.users[student]["customfields"] = {"uifref": "U1"}
+    site.delete_user(student)
+    _, [row] = call(site, "core_user_get_users_by_field", {"field": "id", "values": [str(student)]})
+    assert row["username"].startswith("sdlamini@example.com.") and row["username"].rsplit(".", 1)[1].isdigit()
+    assert row["email"] == hashlib.md5(b"sdlamini").hexdigest()
+    assert {"idnumber", "customfields", "deleted"}.isdisjoint(row) and row["suspended"] is False
+    for field, value in (("username", "sdlamini"), ("email", "sdlamini@example.com"), ("idnumber", "SDLAMINI")):
+        _, found = call(site, "core_user_get_users_by_field", {"field": field, "values": [value]})
+        assert found == []
+    _, found = call(site, "core_user_get_users", {"criteria": [{"key": "username", "value": row["username"]}]})
+    assert found["users"] == []
+    _, answer = call(site, "core_user_update_users", {"users": [{"id": student, "idnumber": "SDLAMINI"}]})
+    assert answer["warnings"] == [{"item": "user", "itemid": student, "warningcode": "usernotupdateddeleted",
+                                   "message": "error/usernotupdateddeleted"}]
+    _, answer = call(site, "core_user_create_users", {"users": [{
+        "username": "sdlamini", "firstname": "S", "lastname": "D", "email": "sdlamini@example.com",
+        "idnumber": "SDLAMINI", "createpassword": 1}]})
+    assert answer[0]["id"] != student
 
 
 def test_delete_courses_per_item(site):
