@@ -113,7 +113,7 @@ def build_dag(integration: Integration, source: Path) -> DAG:
                         if passwords.connection_id else None)
             return user_sync.apply_user_changes(integration, moodle(), psiber(), run_dir(), password, run_id())
 
-        @step(trigger_rule="all_done")  # keeps the links of users an interrupted apply did create
+        @step(trigger_rule="all_done_min_one_success")  # keeps the links of users an interrupted apply did create
         @fail_fast_unless_transient
         def record_user_links() -> dict:
             return user_sync.record_user_links(integration, psiber(), run_dir(), run_id())
@@ -200,7 +200,7 @@ def build_dag(integration: Integration, source: Path) -> DAG:
         def enrol_ess_requests() -> dict:
             return ess_sync.enrol_ess_requests(integration, moodle(), psiber(), run_dir(), run_id())
 
-        @step(trigger_rule="all_done")  # writes back what an interrupted enrolment did in Moodle
+        @step(trigger_rule="all_done_min_one_success")  # writes back what an interrupted enrolment did in Moodle
         @fail_fast_unless_transient
         def record_ess_requests() -> dict:
             return ess_sync.record_ess_requests(integration, psiber(), run_dir(), run_id())
@@ -214,8 +214,10 @@ def build_dag(integration: Integration, source: Path) -> DAG:
         results_wait_for = []
         if "users" in flows:
             employees = extract_employees() >> validate_employees() >> transform_employees()
-            users_linked = [checked, employees] >> extract_moodle_users() >> plan_user_changes() \
-                >> apply_user_changes() >> record_user_links()
+            planned = [checked, employees] >> extract_moodle_users() >> plan_user_changes()
+            # A record step follows its apply, failed or not, but only once the apply's input was made: with its
+            # input failed too (all_done_min_one_success), it and what waits for it do not run.
+            users_linked = [planned, planned >> apply_user_changes()] >> record_user_links()
             results_wait_for.append(users_linked)
         if "courses" in flows:
             courses = checked >> extract_moodle_courses()
@@ -235,7 +237,7 @@ def build_dag(integration: Integration, source: Path) -> DAG:
         if "ess" in flows:  # after the users flow's links and the courses flow's read of Moodle; assessments
             offers = refresh_ess_offers()  # are read once the requests are enrolled, so new students hear of them
             results_wait_for >> offers
-            offers >> enrol_ess_requests() >> record_ess_requests() >> read_ess_assessments() \
+            [offers, offers >> enrol_ess_requests()] >> record_ess_requests() >> read_ess_assessments() \
                 >> notify_ess_assessments()
         summary = summarize_run().operator
         summary.set_upstream([other for other in summary.dag.tasks if other is not summary])  # waits for all

@@ -100,7 +100,7 @@ def build_dag(integration: SchoolIntegration, source: Path) -> DAG:
             stop_if_disabled_meanwhile(source, run_dir(), ["school_people_plan.json", "school_class_plan.json"])
             return people_sync.apply_people(integration, moodle(), school(), run_dir(), run_id())
 
-        @task(trigger_rule="all_done")  # keeps the links of accounts an interrupted apply did create
+        @task(trigger_rule="all_done_min_one_success")  # keeps the links of accounts an interrupted apply did create
         @fail_fast_unless_transient
         def record_user_links() -> dict:
             return people_sync.record_user_links(integration, school(), run_dir(), run_id())
@@ -129,7 +129,7 @@ def build_dag(integration: SchoolIntegration, source: Path) -> DAG:
             stop_if_disabled_meanwhile(source, run_dir(), ["school_class_plan.json"])
             return class_sync.apply_classes(integration, moodle(), school(), run_dir(), run_id())
 
-        @task(trigger_rule="all_done")  # keeps the links of courses an interrupted apply did create
+        @task(trigger_rule="all_done_min_one_success")  # keeps the links of courses an interrupted apply did create
         @fail_fast_unless_transient
         def record_course_links() -> dict:
             return class_sync.record_course_links(integration, school(), run_dir(), run_id())
@@ -165,11 +165,15 @@ def build_dag(integration: SchoolIntegration, source: Path) -> DAG:
 
         people_written, classes_written = apply_people(), apply_classes()
         users_linked, courses_linked = record_user_links(), record_course_links()
+        guards_checked = check_mass_changes()
         # Users and courses are both planned (and their guards checked) before either is written.
         chain(check_moodle_site(), extract_school(), validate_school(), read_moodle_users(), plan_people(),
-              read_moodle_courses(), plan_classes(), check_mass_changes(), people_written, users_linked)
+              read_moodle_courses(), plan_classes(), guards_checked, people_written, users_linked)
         [people_written, users_linked] >> classes_written  # each write waits for the one before it, never after
-        classes_written >> courses_linked  # a failed step: the links record what an interrupted write did make
+        # A failed write: the links record what it did make; a write that never ran (its input failed too,
+        # all_done_min_one_success): nothing to record, and the links step does not run.
+        guards_checked >> users_linked
+        [people_written, classes_written] >> courses_linked
         enrolments = read_enrolments()
         [classes_written, courses_linked] >> enrolments
         chain(enrolments, plan_enrolments(), apply_enrolments(), list_next_run())

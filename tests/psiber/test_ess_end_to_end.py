@@ -247,3 +247,17 @@ def test_an_approval_required_integration_enrols_only_approved_requests(ess_nigh
     assert second["counts"]["ess"]["enrolled"] == 1
     assert requests(engine)[(waiting, courses["ESS-EXCEL"])] == ("enrolled", "enrolled in Moodle as student")
     assert set(moodle.enrolments[courses["ESS-EXCEL"]]) == {link[approved], link[waiting]}
+
+
+def test_after_a_failed_preflight_no_step_whose_inputs_were_never_made_runs(ess_night, monkeypatch):
+    night = ess_night(approval_required=False)
+    monkeypatch.setenv("AIRFLOW_CONN_MOODLE_DEMO", json.dumps({"conn_type": "http", "host": night.moodle.base_url,
+                                                                "password": "not-the-token"}))
+    summary = night()
+    assert summary["state"] == "failed"
+    assert summary["failed_tasks"] == ["check_moodle_site"]
+    states = {task["task_id"]: task["state"] for task in summary["tasks"]}
+    ran = sorted(task_id for task_id, state in states.items() if state not in ("upstream_failed", "skipped"))
+    assert ran == ["check_moodle_site", "extract_employees", "transform_employees", "validate_employees"]
+    assert states["read_ess_assessments"] == states["record_ess_requests"] == "upstream_failed"
+    assert states["record_user_links"] == "upstream_failed"

@@ -151,7 +151,10 @@ def test_synchronisation_disabled_while_a_run_is_under_way_stops_its_writes(scho
     monkeypatch.setattr(class_sync, "plan_classes", disabled_after_planning)
     stopped = school_run()
     assert stopped["state"] == "failed" and stopped["moodle_writes"] == 0
-    assert "apply_people" in stopped["failed_tasks"]
+    assert stopped["failed_tasks"] == ["apply_people"]
+    states = {task["task_id"]: task["state"] for task in stopped["tasks"]}
+    assert states["record_user_links"] == "success"  # what an interrupted write made is recorded
+    assert states["apply_classes"] == states["record_course_links"] == "upstream_failed"  # never written: nothing
     held = {(o["flow"], o["record"]) for o in stopped["outcomes"] if o["action"] == "skipped"
             and o["reason"] == "not written: synchronisation was disabled while this run was under way"}
     monkeypatch.setattr(class_sync, "plan_classes", plan_classes)
@@ -161,6 +164,15 @@ def test_synchronisation_disabled_while_a_run_is_under_way_stops_its_writes(scho
     assert held == {(o["flow"], o["record"]) for o in enabled_again["outcomes"]
                     if o["flow"] in ("people", "classes") and o["action"] in ("created", "updated")}
     assert enabled_again["counts"]["people"]["created"] == 326 and enabled_again["counts"]["classes"]["created"] == 32
+
+
+def test_after_a_failed_preflight_no_other_step_runs(school_run, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_MOODLE_DEMO", json.dumps({"conn_type": "http", "host": school_run.moodle.base_url,
+                                                                "password": "not-the-token"}))
+    summary = school_run()
+    assert summary["state"] == "failed" and summary["failed_tasks"] == ["check_moodle_site"]
+    assert {task["state"] for task in summary["tasks"] if task["task_id"] != "check_moodle_site"} == \
+        {"upstream_failed"}
 
 
 def test_rollover_previewed_then_applied_without_then_with_deletions(school_run):
