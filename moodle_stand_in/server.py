@@ -414,6 +414,9 @@ class MoodleStandIn:
         maintenance: str | None = None     # "admin": the sitemaintenance error object (HTTP 200) for the
                                            # token user; "cli": HTTP 503 + cli_maintenance_page, every request
         expired_token: bool = False ; debug: bool = False ; allow_accounts_same_email: bool = False
+        database_refuses_writes: bool = False  # every INSERT/UPDATE fails (a full disk, a read-only database):
+                                           # create_users, create_courses, enrol answer dml_write_exception,
+                                           # update_users/update_courses a dmlwriteexception warning per item
         max_input_vars: int = 5000         # PHP cuts the tail of a bigger request, HTTP 200, server_log warns
         add_user(**mdl_user_fields) -> dict ; set_token_user(userid)   # default token user: the admin
 
@@ -469,6 +472,7 @@ class MoodleStandIn:
         self.expired_token = False
         self.token_deleted = False  # Moodle deletes an expired token the first time it sees it.
         self.debug = False          # True = DEBUG_DEVELOPER with debugdisplay: debuginfo reaches clients.
+        self.database_refuses_writes = False
         self.max_input_vars = MAX_INPUT_VARS
         self.token_user_id = ADMIN_ID
         self.private_access_key = secrets.token_hex(16)

@@ -15,7 +15,6 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -56,9 +55,10 @@ from psiber.ess_enrolments import (
 from psiber.ess_offers import FLOW, WantedOffers, offer_outcomes, wanted_offers
 from psiber.psiber_db import select_user_links
 from sync_common.errors import PermanentStepError
-from sync_common.moodle_batches import chunks, input_var_batches
+from sync_common.moodle_batches import chunks, input_var_batches, send_isolating
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
 from sync_common.read_progress import MISSING, ReadProgress
+from sync_common.refusals import RefusalStreak, refused_alike
 from sync_common.run_files import read_frame, read_json, write_json
 from sync_common.write_lock import integration_write_lock
 
@@ -196,26 +196,11 @@ def _enrolled_users(hook: MoodleHook, course_id: int, which: str) -> set[int]:
     return {int(user["id"]) for user in users}
 
 
-def _send_isolating(send: Callable[[list[dict]], None], batch: list[dict], done: list[dict],
-                    refused: list[tuple[dict, MoodleRequestError]]) -> None:
-    """enrol_manual_enrol_users is all-or-nothing per call: a refused batch is split until the refused
-    enrolment stands alone. A refusal of the site's (not one of MOODLE_REFUSALS) stops at once."""
-    try:
-        send(batch)
-    except MoodleRequestError as error:
-        if error.errorcode not in MOODLE_REFUSALS:
-            raise EnrolmentsRefusedError(
-                f"Moodle refused to enrol ({error}); if it names the role, check 'ess.student_role_id' and that the "
-                "web-service user's role may assign it and holds enrol/manual:enrol. The requests stay pending "
-                f"(owner: {OWNER_MOODLE_ADMIN})") from error
-        if len(batch) == 1:
-            refused.append((batch[0], error))
-            return
-        middle = len(batch) // 2
-        _send_isolating(send, batch[:middle], done, refused)
-        _send_isolating(send, batch[middle:], done, refused)
-        return
-    done.extend(batch)
+def _refused_by_site(error: MoodleRequestError) -> EnrolmentsRefusedError:
+    return EnrolmentsRefusedError(
+        f"Moodle refused to enrol ({error}); if it names the role, check 'ess.student_role_id' and that the "
+        "web-service user's role may assign it and holds enrol/manual:enrol. The requests stay pending "
+        f"(owner: {OWNER_MOODLE_ADMIN})")
 
 
 def enrol_ess_requests(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: Path,
@@ -246,9 +231,14 @@ def _enrol(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: 
     def send(batch: list[dict]) -> None:
         hook.call("enrol_manual_enrol_users", enrolments=batch)
 
+    def refuse(item: dict, error: MoodleRequestError) -> None:
+        decide((item["userid"], item["courseid"]), REFUSED, *moodle_refusal(error.errorcode, error.moodle_message))
+
     users_by_course: dict[int, list[int]] = {}
     for user_id, course_id in sorted(pairs):
         users_by_course.setdefault(course_id, []).append(user_id)
+    streak = RefusalStreak("enrol employees", lambda count, code, message: EnrolmentsRefusedError(
+        f"{refused_alike(count, code, message, 'enrol employees')}; the requests stay pending"))
     try:
         to_send = []
         for course_id, user_ids in users_by_course.items():
@@ -262,16 +252,15 @@ def _enrol(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: 
                 else:
                     to_send.append({"roleid": integration.ess.student_role_id, "userid": user_id,
                                     "courseid": course_id})
-        for batch in input_var_batches(to_send, integration.ess.batch_size, integration.moodle_max_input_vars,
-                                       lambda item: item):
-            done: list[dict] = []
-            refused: list[tuple[dict, MoodleRequestError]] = []
-            _send_isolating(send, batch, done, refused)
-            for item in done:
-                decide((item["userid"], item["courseid"]), ENROLLED, ENROLLED_AS_STUDENT)
-            for item, error in refused:
-                decide((item["userid"], item["courseid"]), REFUSED, *moodle_refusal(error.errorcode,
-                                                                                     error.moodle_message))
+        with streak:
+            for batch in input_var_batches(to_send, integration.ess.batch_size, integration.moodle_max_input_vars,
+                                           lambda item: item):
+                try:  # enrol_manual_enrol_users is all-or-nothing per call: a refused enrolment is isolated
+                    done = send_isolating(batch, send, refuse, MOODLE_REFUSALS, streak=streak)
+                except MoodleRequestError as error:  # not a refusal of one enrolment: none would pass
+                    raise _refused_by_site(error) from error
+                for item in done:
+                    decide((item["userid"], item["courseid"]), ENROLLED, ENROLLED_AS_STUDENT)
     finally:  # what Moodle did is written back even when the step stops half-way
         courses = _course_names(run_dir)
         outcomes = [decision_outcome(d, _course(courses, d.moodle_course_id)[0]) for d in decisions]

@@ -34,11 +34,11 @@ from psiber.psiber_db import (
 )
 from psiber.user_plan import PLAN_ONLY_KEYS, check_suspend_guard, fingerprint, look_ups_needed, plan_user_changes
 from psiber.user_transform import build_target_users
-from sync_common.errors import PermanentStepError
 from sync_common.invalid_records import check_invalid_share, invalid_outcomes
 from sync_common.moodle_batches import LOOKUP_CHUNK, chunks, input_var_batches, moodle_entry, users_by_field
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, OWNER_PSIBER_HR, Outcome, mask_emails
 from sync_common.read_progress import MISSING, ReadProgress
+from sync_common.refusals import RefusalStreak, SiteRefusesWritesError
 from sync_common.run_files import read_frame, read_json, write_frame, write_json
 from sync_common.write_lock import integration_write_lock
 
@@ -176,11 +176,6 @@ _moodle_entry = partial(moodle_entry, plan_only=PLAN_ONLY_KEYS)
 _RECORD_LEVEL_ERRORS = {"invalidparameter", "dmlwriteexception", "invalidresponse"}
 
 
-class SiteRefusesWritesError(PermanentStepError):
-    """Moodle refuses every write for a reason of the site's (a password policy the initial password
-    does not meet, a missing capability): sending more records cannot help."""
-
-
 def _site_refusal(error: MoodleRequestError, what: str) -> SiteRefusesWritesError:
     if error.errorcode and "<" in error.errorcode:  # a password policy: Moodle sends its rules as HTML
         rules = re.sub(r"<[^>]+>", " ", error.errorcode).split()
@@ -214,11 +209,13 @@ class _Sender:
     create_users is all-or-nothing and update_users may refuse a whole call for one value (and
     still apply the others: ``recover`` finds what Moodle in fact did before anything is
     re-sent). A refusal of the records' own data isolates and remembers the record; a refusal
-    of the site's (password policy, capability) stops at once, since no record would pass.
+    of the site's (password policy, capability) stops at once, since no record would pass, and so do
+    records refused alike in a row (``streak``: sync_common.refusals), none of them remembered.
     """
 
     def __init__(self, hook: MoodleHook, outcomes: list[Outcome], refused: list[dict], what: str):
         self.hook, self.outcomes, self.refused, self.what = hook, outcomes, refused, what
+        self.streak = RefusalStreak("create or update Moodle accounts")
 
     def send(self, batch: Sequence[dict], call: Callable[[Sequence[dict]], object],
              accept: Callable[[Sequence[dict], object], None],
@@ -239,9 +236,13 @@ class _Sender:
                 self.send(batch[:middle], call, accept, recover)
                 self.send(batch[middle:], call, accept, recover)
             else:
-                self.refuse(batch[0], error.moodle_message)
+                self.refusal(batch[0], error.errorcode, error.moodle_message)
             return
         accept(batch, answer)
+
+    def refusal(self, item: dict, errorcode: str | None, message: str) -> None:
+        """One record Moodle refused on its own: blamed unless records refused alike show the site refuses."""
+        self.streak.refused(errorcode, message, partial(self.refuse, item, message))
 
     def refuse(self, item: dict, message: str) -> None:
         """Say why Moodle refused one record (a clash with another account, else its data) and remember it."""
@@ -318,6 +319,7 @@ def _apply(integration: Integration, hook: MoodleHook, run_dir: Path, password: 
         for item in batch:
             if item["username"] in ids:
                 created.append((item["employee_id"], ids[item["username"]], item["username"]))
+                sender.streak.accepted()
                 outcomes.append(Outcome(item["employee_number"], "adopted", ADOPTED) if item["username"] in adopted
                                 else Outcome(item["employee_number"], "created"))
 
@@ -331,8 +333,9 @@ def _apply(integration: Integration, hook: MoodleHook, run_dir: Path, password: 
         warned = {int(w["itemid"]): w for w in (answer or {}).get("warnings", []) if w.get("item") == "user"}
         for item in batch:
             if item["id"] in warned:
-                sender.refuse(item, warned[item["id"]]["message"])
+                sender.refusal(item, warned[item["id"]].get("warningcode"), warned[item["id"]]["message"])
             else:
+                sender.streak.accepted()
                 outcomes.append(Outcome(item["employee_number"], item["action"],
                                         item.get("reason") or f"changed: {', '.join(item['changed'])}",
                                         f"{OWNER_MOODLE_ADMIN} / {OWNER_PSIBER_HR}" if item["action"] == "conflict"
@@ -348,13 +351,15 @@ def _apply(integration: Integration, hook: MoodleHook, run_dir: Path, password: 
     pending = [item for item in plan["creates"] if item not in earlier]
     max_items, max_vars = integration.users.batch_size, integration.moodle_max_input_vars
     try:  # updates first: suspending leavers matters more than creating newcomers
-        accept_created(earlier, earlier_answer)
-        sender.what = "update the account"
-        for batch in input_var_batches(plan["updates"], max_items, max_vars, _moodle_entry):
-            sender.send(batch, update, accept_updated, updated_anyway)
-        sender.what = "create the account"
-        for batch in input_var_batches(pending, max_items, max_vars, lambda item: {**_moodle_entry(item), **extra}):
-            sender.send(batch, create, accept_created, already_created)
+        with sender.streak:
+            accept_created(earlier, earlier_answer)
+            sender.what = "update the account"
+            for batch in input_var_batches(plan["updates"], max_items, max_vars, _moodle_entry):
+                sender.send(batch, update, accept_updated, updated_anyway)
+            sender.what = "create the account"
+            for batch in input_var_batches(pending, max_items, max_vars,
+                                           lambda item: {**_moodle_entry(item), **extra}):
+                sender.send(batch, create, accept_created, already_created)
     except Exception as error:
         _not_sent(plan["updates"] + plan["creates"], outcomes, error)
         raise

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 from moodle.exceptions import MoodleRequestError
 from moodle.form_encoding import flatten_params
 from moodle.hook import MoodleHook
+from sync_common.refusals import RefusalStreak
 
 LOOKUP_CHUNK = 200
 # wstoken, wsfunction, moodlewsrestformat, and room for a margin: a cut call loses records silently.
@@ -58,32 +60,38 @@ def input_var_batches(items: Sequence[dict], max_items: int, max_vars: int,
 def send_isolating(batch: list[dict], call: Callable[[list[dict]], object],
                    refuse: Callable[[dict, MoodleRequestError], None], record_errors: Collection[str],
                    named_by: Callable[[MoodleRequestError, list[dict]], list[dict]] = lambda error, batch: [],
-                   ) -> list[dict]:
+                   streak: RefusalStreak | None = None) -> list[dict]:
     """Send a batch to a function Moodle runs as one transaction (the first bad item fails the call and keeps
     nothing), so that one bad item never fails its batch-mates; returns the items Moodle took.
 
     On a refusal of the records' own (``record_errors``), the items the error names (``named_by``: say the
     course its message gives) are refused and the others sent again; otherwise the batch is halved until the
     bad item stands alone, and that item is refused (``refuse``). Any other error is the site's and is raised.
+    Each refusal goes through the step's ``streak`` (this batch's own if none is given): records refused alike
+    in a row are the site's refusal (sync_common.refusals), not theirs.
     """
+    if streak is None:
+        with RefusalStreak("write these records") as streak:
+            return send_isolating(batch, call, refuse, record_errors, named_by, streak)
     try:
         call(batch)
-        return batch
     except MoodleRequestError as error:
         if error.errorcode not in record_errors:
             raise
         named = named_by(error, batch)
         if named:
             for item in named:
-                refuse(item, error)
+                streak.refused(error.errorcode, error.moodle_message, partial(refuse, item, error))
             rest = [item for item in batch if item not in named]
-            return send_isolating(rest, call, refuse, record_errors, named_by) if rest else []
+            return send_isolating(rest, call, refuse, record_errors, named_by, streak) if rest else []
         if len(batch) == 1:
-            refuse(batch[0], error)
+            streak.refused(error.errorcode, error.moodle_message, partial(refuse, batch[0], error))
             return []
         middle = len(batch) // 2
-        return (send_isolating(batch[:middle], call, refuse, record_errors, named_by)
-                + send_isolating(batch[middle:], call, refuse, record_errors, named_by))
+        return (send_isolating(batch[:middle], call, refuse, record_errors, named_by, streak)
+                + send_isolating(batch[middle:], call, refuse, record_errors, named_by, streak))
+    streak.accepted()
+    return batch
 
 
 def moodle_entry(item: dict, plan_only: Collection[str]) -> dict:

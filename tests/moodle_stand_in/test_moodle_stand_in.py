@@ -580,6 +580,23 @@ def test_update_users_dirty_values(site):
     assert (site.users[anna["id"]]["lastname"], site.users[bob["id"]]["lastname"]) == ("Old", "New")
 
 
+def test_a_database_that_refuses_every_write_fails_inserts_whole_and_updates_user_by_user(site):
+    anna = site.add_user(username="anna", email="anna@example.com", lastname="Old")
+    site.database_refuses_writes = True
+    users_before = len(site.users)
+    _, created = call(site, "core_user_create_users", {"users": [new_user("jdoe", idnumber="E1")]})
+    assert error_of(created) == WRITE_ERROR and "debuginfo" not in created and len(site.users) == users_before
+    _, updated = call(site, "core_user_update_users", {"users": [{"id": anna["id"], "lastname": "New"}]})
+    assert updated == {"warnings": [{"item": "user", "itemid": anna["id"], "warningcode": "dmlwriteexception",
+                                     "message": "Error writing to database"}]}
+    _, course = call(site, "core_course_create_courses", {"courses": [
+        {"fullname": "Maths", "shortname": "MA", "categoryid": 1}]})
+    assert error_of(course) == WRITE_ERROR
+    site.database_refuses_writes = False
+    assert call(site, "core_user_update_users", {"users": [{"id": anna["id"], "lastname": "New"}]})[1] == \
+        {"warnings": []}
+
+
 def test_weak_password_in_update_users_fails_the_answer_but_not_the_others(site):
     anna = site.add_user(username="anna", email="anna@example.com", password="P$1berTraining")
     bob = site.add_user(username="bob", email="bob@example.com", firstname="Bob")

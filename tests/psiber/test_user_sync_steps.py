@@ -366,3 +366,50 @@ def test_the_moodle_user_look_ups_are_asked_in_parallel(moodle, tmp_path, monkey
     monkeypatch.setattr(MoodleHook, "call", call)
     user_sync.extract_moodle_users(settings, hook(), engine, tmp_path)
     assert read_json(tmp_path / "moodle_users.json") == []
+
+
+def test_a_database_refusing_every_create_stops_the_step_quarantines_nobody_and_the_next_night_creates_all(
+        moodle, tmp_path):
+    engine = psiber(tmp_path)
+    creates = [create_entry(n) for n in range(1, 39)]
+    write_json(tmp_path / "user_plan.json", {"creates": creates, "updates": [], "links": [], "outcomes": []})
+    moodle.database_refuses_writes = True
+    with pytest.raises(AirflowFailException, match=r"dmlwriteexception: Error writing to database.*a problem of the "
+                       r"site.*no record was quarantined.*owner: Moodle administrator\)"):
+        fail_fast_unless_transient(apply)(integration(users={"batch_size": 50}), tmp_path)
+    applied = read_json(tmp_path / "applied.json")
+    assert applied["refused"] == [] and len(applied["outcomes"]) == 38
+    assert all(o["owner"] == "Moodle administrator" and "check this employee" not in o["reason"]
+               for o in applied["outcomes"])
+    assert sum(1 for name, _ in moodle.calls if name == "core_user_create_users") <= 10
+    user_sync.record_user_links(integration(), engine, tmp_path, "run-1")
+    assert select_refusals(engine, integration().key).empty
+
+    moodle.database_refuses_writes = False  # the next night, the site fixed
+    assert apply(integration(users={"batch_size": 50}), tmp_path, run="run-2")["created"] == 38
+
+
+def test_a_database_refusing_every_update_stops_the_step_and_quarantines_nobody(moodle, tmp_path):
+    users = [moodle.add_user(username=f"user{n}@example.com", email=f"user{n}@example.com", idnumber=f"E{n:03d}")
+             for n in range(1, 23)]
+    updates = [{"employee_id": n, "employee_number": f"E{n:03d}", "action": "updated", "id": user["id"],
+                "changed": ["firstname"], "firstname": f"Renamed{n}"} for n, user in enumerate(users, start=1)]
+    write_json(tmp_path / "user_plan.json", {"creates": [], "updates": updates, "links": [], "outcomes": []})
+    moodle.database_refuses_writes = True
+    with pytest.raises(user_sync.SiteRefusesWritesError, match="owner: Moodle administrator"):
+        apply(integration(), tmp_path)
+    applied = read_json(tmp_path / "applied.json")
+    assert applied["refused"] == [] and {o["action"] for o in applied["outcomes"]} == {"failed"}
+    assert all("in PSIber" not in o["reason"] for o in applied["outcomes"])
+
+
+def test_a_record_the_database_refuses_among_good_ones_is_still_isolated_and_remembered(moodle, tmp_path):
+    creates = [create_entry(n) for n in range(1, 11)]
+    for n in (4, 5):  # two in a row too long for mdl_user.department: dmlwriteexception, as a failing site answers
+        creates[n - 1]["department"] = "D" * 300
+    write_json(tmp_path / "user_plan.json", {"creates": creates, "updates": [], "links": [], "outcomes": []})
+    result = apply(integration(users={"batch_size": 10}), tmp_path)
+    applied = read_json(tmp_path / "applied.json")
+    assert result["created"] == 8 and result["failed"] == 2
+    assert [r["employee_id"] for r in applied["refused"]] == [4, 5]
+    assert all("Error writing to database" in r["reason"] for r in applied["refused"])
