@@ -57,13 +57,15 @@ class ResultPicklistError(PermanentStepError):
 
 
 def find_changed_learners(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: Path,
-                          full: bool) -> dict:
+                          full: bool, now: int | None = None) -> dict:
     """Linked Moodle users active since the watermark; all of them on a first or full run.
 
     A full run comes by itself every ``results.full_sync_every_days``: it picks up what no
     activity shows (a teacher completing a learner by hand, completions cron aggregated late).
+    ``now`` is the run's clock (the moment this read starts unless given): the later steps take
+    the date of sync, the watermark and what counts as "in the future" from it alone.
     """
-    started = int(time.time())
+    started = int(time.time()) if now is None else now
     stored = select_watermark(engine, integration.key, "results")
     last_full = select_watermark(engine, integration.key, "results_full")
     full = full or started - last_full >= integration.results.full_sync_every_days * 86_400
@@ -200,13 +202,14 @@ def read_completions(integration: Integration, hook: MoodleHook, engine: Engine,
                     if known is MISSING:
                         continue
                     entry["timecompleted"] = known.get("time")
-                    if known.get("refused") == _NO_CRITERIA_ERROR:  # the date of sync stands in
+                    if known.get("refused") == _NO_CRITERIA_ERROR:  # the grading time or date of sync stands in
                         outcomes.append(Outcome(code, "warning", f"{NO_COMPLETION_CRITERIA}: {known['message']}",
                                                 OWNER_MOODLE_ADMIN, flow="results").to_dict())
                     elif "refused" in known:
                         outcomes.append(Outcome(f"{links[user_id][1]} / {code}", "warning",
                                                 f"completion time could not be read ({known['message']}); "
-                                                "the date of sync is used", OWNER_MOODLE_ADMIN,
+                                                "dated by its grading time, else the date of sync",
+                                                OWNER_MOODLE_ADMIN,
                                                 flow="results").to_dict())
                 completions.append(entry)
         progress.raise_if_incomplete()

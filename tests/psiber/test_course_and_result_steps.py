@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -17,8 +16,12 @@ from recorded_moodle import RecordedSite, answer
 from sync_common.run_files import read_json, write_json
 from sync_common.task_failures import fail_fast_unless_transient
 
-NOW = int(time.time())
+NOW = 1_796_032_800  # 2026-11-30 10:00 UTC, a week after the live site's answers were recorded
 SETTINGS = integration(safety={"max_invalid_share": 0.5})
+
+
+def time_refused(message: str) -> str:
+    return f"completion time could not be read ({message}); dated by its grading time, else the date of sync"
 
 
 @pytest.fixture
@@ -137,7 +140,7 @@ class _SiteAnswering:
 
 @pytest.mark.parametrize(("errorcode", "record", "reason"), [
     ("nocriteriaset", "DRV-101", "Course completion criteria not defined: refused"),
-    ("usernotenroled", "EE00001 / DRV-101", "completion time could not be read (refused); the date of sync is used"),
+    ("usernotenroled", "EE00001 / DRV-101", time_refused("refused")),
 ])
 def test_a_refused_completion_time_is_a_warning_and_the_completion_still_counts(engine, tmp_path, errorcode,
                                                                                 record, reason):
@@ -300,24 +303,29 @@ def test_results_as_a_live_site_answers_them(engine, tmp_path, recording, change
     ("72-completion-status-no-criteria", "CTG",
      "Course completion criteria not defined: No completion criteria set for this course"),
     ("73-completion-status-completion-disabled", "EE00001 / CTG",
-     "completion time could not be read (You cannot view this report); the date of sync is used"),
+     time_refused("You cannot view this report")),
     ("74-completion-status-not-enrolled", "EE00001 / CTG",
-     "completion time could not be read (User is not enrolled in this course); the date of sync is used"),
+     time_refused("User is not enrolled in this course")),
     ("75-completion-status-suspended-enrolment", "EE00001 / CTG",
-     "completion time could not be read (User is not enrolled in this course); the date of sync is used"),
+     time_refused("User is not enrolled in this course")),
     ("76-completion-status-teacher", "EE00001 / CTG",
-     "completion time could not be read (User is not enrolled in this course); the date of sync is used"),
+     time_refused("User is not enrolled in this course")),
 ])
+@pytest.mark.parametrize("graded", [True, False])
 def test_a_completion_status_a_live_site_refuses_is_one_warning_and_the_run_goes_on(engine, tmp_path, recording,
-                                                                                     record, reason):
+                                                                                     record, reason, graded):
     """Between the course list saying "completed" and the status call, completion was switched off,
-    its criteria removed, or the learner unenrolled: the completion counts, dated the day of sync."""
-    site, users = live_site(answer("66x-grade-items-no-grade-items-override-clamped"), answer(recording))
+    its criteria removed, or the learner unenrolled: the completion counts, dated the day the teacher's
+    override was graded (23 November, in the recording), or the day of sync when it was never graded."""
+    grades = answer("66x-grade-items-no-grade-items-override-clamped")
+    if not graded:
+        course_total(grades, 0)["gradedategraded"] = None
+    site, users = live_site(grades, answer(recording))
     counts = sync_live_results(engine, tmp_path, site, users)
     plan = read_json(tmp_path / "result_plan.json")
-    sync_day = datetime.fromtimestamp(NOW, UTC).date().isoformat()
+    sync_day = datetime.fromtimestamp(NOW, UTC).date().isoformat()  # 2026-11-30
     assert [(a["record"], a["result"], a["attempt_date"]) for a in plan["attempts"]] == [
-        ("EE00001 / CTG", "Competent", sync_day)]
+        ("EE00001 / CTG", "Competent", "2026-11-23" if graded else sync_day)]  # graded at 1795433117
     assert (record, "warning", reason) in [(o["record"], o["action"], o["reason"]) for o in plan["outcomes"]]
     assert counts["new_attempts"] == 1
     assert select_watermark(engine, LIVE.key, "results") == NOW - result_sync.WATERMARK_OVERLAP_SECONDS
@@ -362,7 +370,7 @@ def test_courses_and_results_from_a_stand_in_that_answers_like_a_live_site(engin
         course_sync.extract_moodle_courses(hook, tmp_path)
         course_sync.plan_courses(LIVE, engine, tmp_path)
         course_sync.load_courses(LIVE, engine, tmp_path)
-        result_sync.find_changed_learners(LIVE, hook, engine, tmp_path, full=True)
+        result_sync.find_changed_learners(LIVE, hook, engine, tmp_path, full=True, now=NOW)
         for batch in result_sync.grade_read_batches(LIVE, tmp_path):
             result_sync.read_course_grades(hook, tmp_path, batch)
         for batch in result_sync.completion_read_batches(LIVE, tmp_path):
