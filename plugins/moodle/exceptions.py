@@ -40,12 +40,27 @@ class MoodleUnreachableError(MoodleTransientError):
     """Nothing answered at the configured URL (down, firewalled or not public)."""
 
 
-class MoodleConnectionLostError(MoodleTransientError):
+class MoodleAnswerLostError(MoodleTransientError):
+    """The request may have reached Moodle but its answer was lost or came too late (silence past the timeout,
+    a connection broken after sending, the deadline, HTTP 5xx): Moodle may have done the work, or may still be
+    doing it. The hook asks again only for a read; a write's step reads back what Moodle now holds before it
+    sends anything again."""
+
+
+class MoodleSilenceError(MoodleAnswerLostError):
+    """The site stayed silent past the timeout once the request was sent (Moodle answers only when it is done)."""
+
+
+class MoodleConnectionLostError(MoodleAnswerLostError):
     """The connection broke after the request was sent: Moodle may have done the work, so a write is
     checked against what Moodle holds before it is sent again."""
 
 
-class MoodleDeadlineError(MoodleTransientError):
+class MoodleServerError(MoodleAnswerLostError):
+    """HTTP 5xx (not maintenance): the site, or a proxy before it, failed while or after Moodle worked."""
+
+
+class MoodleDeadlineError(MoodleAnswerLostError):
     """The whole exchange (connect, request, answer) outlasted the call's deadline: a stuck or
     overloaded site that still trickles bytes, which no per-read timeout would ever cut."""
 

@@ -18,6 +18,7 @@ from urllib3.exceptions import NameResolutionError, NewConnectionError, ProxyErr
 
 from moodle.deadline import CallDeadline, DeadlineAdapter
 from moodle.exceptions import (
+    MoodleAnswerLostError,
     MoodleConnectionLostError,
     MoodleConnectionSettingError,
     MoodleDeadlineError,
@@ -27,6 +28,8 @@ from moodle.exceptions import (
     MoodleMaintenanceError,
     MoodleNotASiteError,
     MoodleRequestError,
+    MoodleServerError,
+    MoodleSilenceError,
     MoodleTaskTimeout,
     MoodleTransientError,
     MoodleUnreachableError,
@@ -46,6 +49,14 @@ _MAINTENANCE_ERROR = "sitemaintenance"  # Site administration > Maintenance mode
 _MAINTENANCE = "site in maintenance mode"
 # CLI maintenance (upgrades) answers every request with HTTP 503 "Moodle under maintenance" and an HTML page.
 _MAINTENANCE_PAGE = re.compile(r"maintenance|upgrad", re.IGNORECASE)
+# Moodle's reading functions are named ..._get_..., ..._search_... or ..._view_... (a view only logs an event);
+# every other function changes Moodle (create, update, delete, enrol, unenrol, assign, ...).
+_READ_FUNCTION = re.compile(r"_(get|search|view)_")
+
+
+def is_write(wsfunction: str) -> bool:
+    """Whether a web-service function changes Moodle: the hook never sends one again once it may have run."""
+    return not _READ_FUNCTION.search(wsfunction)
 
 
 class MoodleHook(HttpHook):
@@ -67,8 +78,18 @@ class MoodleHook(HttpHook):
       reached without a proxy from the environment.
 
     Transient faults (timeouts, the deadline, 5xx, resets, refused connections, maintenance
-    mode) are retried ``max_attempts`` times in all, with exponential backoff; a bad token, a
+    mode, 429) are retried ``max_attempts`` times in all, with exponential backoff; a bad token, a
     missing function or a wrong URL fail at once.
+
+    A write (:func:`is_write`: any function but the get/search/view ones) is asked again only after a
+    fault that certainly kept it from running: no connection made, maintenance mode, HTTP 429. Once the
+    request may have reached Moodle (silence past ``timeout`` after sending, a connection broken after
+    sending, the deadline, HTTP 5xx) its answer is lost but Moodle may have done the work, perhaps slowly:
+    on a live site ``core_course_delete_courses`` of 32 courses answered after 61.8 s, and the same call
+    sent again answered that none of them existed. So the hook raises
+    :class:`~moodle.exceptions.MoodleAnswerLostError` at once and the step reads back what Moodle now
+    holds before it sends anything again (``sync_common.read_back``). Calls that may run long are sized by
+    their steps to answer well within the timeout (course deletions: a few courses a call).
     """
 
     conn_name_attr = "moodle_conn_id"
@@ -153,7 +174,7 @@ class MoodleHook(HttpHook):
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.max_attempts),
             wait=tenacity.wait_exponential(multiplier=self.backoff_seconds, max=60),
-            retry=tenacity.retry_if_exception(lambda error: isinstance(error, MoodleError) and error.transient),
+            retry=tenacity.retry_if_exception(lambda error: _worth_asking_again(error, wsfunction)),
             before_sleep=lambda state: self.log.warning(
                 "Moodle %s attempt %d failed (%s); retrying", wsfunction, state.attempt_number,
                 state.outcome.exception(),
@@ -205,9 +226,12 @@ class MoodleHook(HttpHook):
         with CallDeadline(self.deadline) as deadline:
             try:
                 answer = self._decode(self.run_and_check(session, request, options), wsfunction)
+            except requests.ConnectTimeout as error:  # no connection made: nothing was sent
+                raise self._cut_by(deadline, wsfunction) or MoodleUnreachableError(
+                    f"cannot connect to {self.base_url} within {silence} s", wsfunction=wsfunction) from error
             except requests.Timeout as error:
-                raise self._cut_by(deadline, wsfunction) or MoodleTransientError(
-                    f"no answer within {silence} s", wsfunction=wsfunction) from error
+                raise self._cut_by(deadline, wsfunction) or MoodleSilenceError(
+                    f"no answer within {silence} s: Moodle may have done the work", wsfunction=wsfunction) from error
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as error:
                 if _never_connected(error):
                     raise self._cut_by(deadline, wsfunction) or MoodleUnreachableError(
@@ -236,7 +260,9 @@ class MoodleHook(HttpHook):
         if status == 503 and _is_maintenance_page(response):
             raise MoodleMaintenanceError(f"{_MAINTENANCE} (HTTP 503: {_page_text(response.text)!r})",
                                          wsfunction=wsfunction)
-        if status >= 500 or status == 429:
+        if status >= 500:
+            raise MoodleServerError(f"HTTP {status} from the site", wsfunction=wsfunction)
+        if status == 429:  # refused before it ran: too many requests
             raise MoodleTransientError(f"HTTP {status} from the site", wsfunction=wsfunction)
         if status == 403:
             raise MoodleWebServicesDisabledError(
@@ -257,6 +283,13 @@ class MoodleHook(HttpHook):
         if isinstance(answer, dict) and "exception" in answer and ("errorcode" in answer or "message" in answer):
             raise _error_from_moodle(answer, wsfunction)  # a PHP Error the service caught has no errorcode
         return answer
+
+
+def _worth_asking_again(error: BaseException, wsfunction: str) -> bool:
+    """A transient fault is asked again, unless it is a write that may have run (its answer lost)."""
+    if not isinstance(error, MoodleError) or not error.transient:
+        return False
+    return not (isinstance(error, MoodleAnswerLostError) and is_write(wsfunction))
 
 
 def _never_connected(error: requests.RequestException) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -23,6 +24,7 @@ from school.step_files import SiteRefusesWritesError, every_record_answered, hol
 from school.validation import OWNER_MIS
 from sync_common.moodle_batches import input_var_batches, send_isolating
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
+from sync_common.read_back import READ_BACK, ReadingBack, enrolled_roles, said
 from sync_common.run_files import read_frame, read_json, write_json
 from sync_common.write_lock import integration_write_lock
 
@@ -154,22 +156,41 @@ def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> d
          lambda item: {"roleid": item["roleid"], "userid": item["userid"], "courseid": item["courseid"]}, None),
     )
     planned = [(item["record"], FLOW) for item in plan["unassigns"] + plan["unenrols"] + plan["enrols"]]
+    earlier_try = (run_dir / "school_enrolments_applied.json").exists()
     try:
         with every_record_answered(planned, outcomes, _refused_by_site):
             for key, function, parameter, encode, action in steps:
                 def call(batch, function=function, parameter=parameter, encode=encode):
                     hook.call(function, **{parameter: [encode(item) for item in batch]})
 
+                def accept(batch, answer, action=action):
+                    outcomes.extend(Outcome(item["record"], action or item["action"],
+                                            said(_why(item, integration), answer), flow=FLOW) for item in batch)
+
+                sender = ReadingBack(call, partial(_done, hook, key), accept)
+                sender.first(plan[key], earlier_try)
                 for batch in input_var_batches(plan[key], max_items, max_vars, encode):
-                    for item in send_isolating(batch, call, refuse, _RECORD_ERRORS, same_course):
-                        outcomes.append(Outcome(item["record"], action or item["action"], _why(item, integration),
-                                                flow=FLOW))
+                    send_isolating(batch, sender, refuse, _RECORD_ERRORS, same_course)
     finally:
         write_json(run_dir / "school_enrolments_applied.json",
                    {"outcomes": [o.to_dict() for o in _one_per_membership(outcomes)]})
     counts = Counter(outcome.action for outcome in outcomes)
     log.info("Enrolments applied: %s", dict(counts))
     return dict(counts)
+
+
+def _done(hook: MoodleHook, key: str, items: list[dict]) -> tuple[list[dict], str]:
+    """The role removals, unenrolments or enrolments (``key``) Moodle already holds, read from its courses."""
+    roles = enrolled_roles(hook, {item["courseid"] for item in items})
+
+    def held(item: dict) -> bool:
+        enrolled = roles[item["courseid"]]
+        if key == "unenrols":
+            return item["userid"] not in enrolled
+        has_role = item["roleid"] in enrolled.get(item["userid"], set())
+        return has_role if key == "enrols" else not has_role
+
+    return [item for item in items if held(item)], READ_BACK
 
 
 def _one_per_membership(outcomes: list[Outcome]) -> list[Outcome]:

@@ -17,6 +17,7 @@ from school.user_plan import FLOW, OWNER_BOTH, PLAN_ONLY_KEYS, check_user_guard,
 from school.validation import login_of
 from sync_common.moodle_batches import input_var_batches, moodle_entry, send_isolating, users_by_field
 from sync_common.outcomes import Outcome, mask_emails
+from sync_common.read_back import READ_BACK, ReadingBack, said, users_created, users_deleted, users_updated, warnings_of
 from sync_common.run_files import read_frame, read_json, write_json
 from sync_common.write_lock import integration_write_lock
 
@@ -68,7 +69,10 @@ def apply_people(integration: SchoolIntegration, hook: MoodleHook, engine: Engin
 
 
 def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> dict:
+    """A retry of the task (an earlier try left its applied file) first reads back what Moodle holds of the
+    whole plan; a batch whose answer was lost is read back before any of it is sent again (``ReadingBack``)."""
     plan = read_json(run_dir / PLAN)
+    earlier_try = (run_dir / APPLIED).exists()
     outcomes: list[Outcome] = []
     created: list[tuple[str, int]] = []
     deleted: list[str] = []
@@ -84,9 +88,16 @@ def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> d
     def delete(batch):
         hook.call("core_user_delete_users", userids=[item["id"] for item in batch])
 
+    def accept_deleted(batch, answer):
+        for item in batch:
+            deleted.append(item["external_id"])
+            outcomes.append(Outcome(item["external_id"], "deleted", said(item["reason"], answer), flow=FLOW))
+
     def update(batch):
-        answer = hook.call("core_user_update_users", users=[_moodle_entry(item) for item in batch])
-        warned = {int(w["itemid"]): w["message"] for w in (answer or {}).get("warnings", []) if w.get("item") == "user"}
+        return hook.call("core_user_update_users", users=[_moodle_entry(item) for item in batch])
+
+    def accept_updated(batch, answer):
+        warned = {int(w["itemid"]): w["message"] for w in warnings_of(answer) if w.get("item") == "user"}
         for item in batch:
             if item["id"] in warned:
                 outcomes.append(Outcome(item["external_id"], "failed", mask_emails(
@@ -94,31 +105,37 @@ def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> d
                     OWNER_BOTH, FLOW))
             else:
                 outcomes.append(Outcome(item["external_id"], item["action"],
-                                        item.get("reason") or f"changed: {', '.join(item['changed'])}",
+                                        said(item.get("reason") or f"changed: {', '.join(item['changed'])}", answer),
                                         OWNER_BOTH if item["action"] == "conflict" else "", FLOW))
 
     def create(batch):
-        answer = hook.call("core_user_create_users", users=[_moodle_entry(item) for item in batch])
+        return hook.call("core_user_create_users", users=[_moodle_entry(item) for item in batch])
+
+    def accept_created(batch, answer):
         ids = {user["username"]: int(user["id"]) for user in answer}
+        read = {user["username"] for user in answer if user.get("read_back")}
         for item in batch:
             if item["username"] in ids:
                 created.append((item["external_id"], ids[item["username"]]))
-                outcomes.append(Outcome(item["external_id"], "created", flow=FLOW))
+                outcomes.append(Outcome(item["external_id"], "created",
+                                        said("", READ_BACK if item["username"] in read else None), flow=FLOW))
             else:
                 outcomes.append(cut_by_max_input_vars(item["external_id"], FLOW))
 
+    updates = sorted(plan["updates"], key=lambda item: item["action"] != "suspended")
+    steps = ((plan["deletes"], ReadingBack(delete, partial(users_deleted, hook), accept_deleted),
+              lambda item: {"id": item["id"]}, "delete the account"),
+             (updates, ReadingBack(update, partial(users_updated, hook), accept_updated), _moodle_entry,
+              "update the account"),
+             (plan["creates"], ReadingBack(create, partial(users_created, hook), accept_created), _moodle_entry,
+              "create the account"))
     planned = [(item["external_id"], FLOW) for item in plan["deletes"] + plan["updates"] + plan["creates"]]
     try:
         with every_record_answered(planned, outcomes):
-            for batch in input_var_batches(plan["deletes"], max_items, max_vars, lambda item: {"id": item["id"]}):
-                for item in send_isolating(batch, delete, refuse("delete the account"), _RECORD_ERRORS):
-                    deleted.append(item["external_id"])
-                    outcomes.append(Outcome(item["external_id"], "deleted", item["reason"], flow=FLOW))
-            updates = sorted(plan["updates"], key=lambda item: item["action"] != "suspended")
-            for batch in input_var_batches(updates, max_items, max_vars, _moodle_entry):
-                send_isolating(batch, update, refuse("update the account"), _RECORD_ERRORS)
-            for batch in input_var_batches(plan["creates"], max_items, max_vars, _moodle_entry):
-                send_isolating(batch, create, refuse("create the account"), _RECORD_ERRORS)
+            for items, sender, encode, what in steps:
+                sender.first(items, earlier_try)
+                for batch in input_var_batches(items, max_items, max_vars, encode):
+                    send_isolating(batch, sender, refuse(what), _RECORD_ERRORS)
     finally:  # what was written is recorded even when the step stops half-way
         counts = save_applied(run_dir, APPLIED, created, deleted, outcomes)
     log.info("People applied: %s", counts)

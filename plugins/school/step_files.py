@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from moodle.exceptions import MoodleRequestError
+from moodle.exceptions import MoodleAnswerLostError, MoodleRequestError
 from school.guard import stop_for_guard
 from school.school_db import save_links
 from sync_common.errors import PermanentStepError
@@ -71,8 +71,11 @@ def every_record_answered(planned: list[tuple[str, str]], outcomes: list[Outcome
         yield
     except Exception as error:
         reached = {outcome.record for outcome in outcomes}
-        outcomes.extend(Outcome(record, "failed", f"not sent: the step stopped before this record "
-                                f"({type(error).__name__}); it is sent by the next run", OWNER_MOODLE_ADMIN, flow)
+        why = (f"not known to be written: Moodle's answers were lost ({type(error).__name__}) and it may have "
+               "done it; the step's retry reads back what Moodle holds before sending it"
+               if isinstance(error, MoodleAnswerLostError) else
+               f"not sent: the step stopped before this record ({type(error).__name__}); it is sent by the next run")
+        outcomes.extend(Outcome(record, "failed", why, OWNER_MOODLE_ADMIN, flow)
                         for record, flow in dict.fromkeys(planned) if record not in reached)
         if isinstance(error, MoodleRequestError):
             raise refused_by_site(error) from error

@@ -14,6 +14,7 @@ from airflow.sdk.exceptions import AirflowTaskTimeout
 from fault_proxy import FaultProxy
 
 from moodle.exceptions import (
+    MoodleAnswerLostError,
     MoodleConnectionLostError,
     MoodleConnectionSettingError,
     MoodleDeadlineError,
@@ -22,12 +23,13 @@ from moodle.exceptions import (
     MoodleMaintenanceError,
     MoodleNotASiteError,
     MoodleRequestError,
+    MoodleSilenceError,
     MoodleTaskTimeout,
     MoodleTransientError,
     MoodleUnreachableError,
     MoodleWebServicesDisabledError,
 )
-from moodle.hook import MoodleHook
+from moodle.hook import MoodleHook, is_write
 from moodle_stand_in import MoodleStandIn
 
 TOKEN = "0123456789abcdef0123456789abcdef"
@@ -376,3 +378,62 @@ def test_the_tasks_execution_timeout_during_a_call_names_the_function_and_stays_
     assert isinstance(raised.value, MoodleTaskTimeout)
     assert str(raised.value) == ("execution_timeout passed while waiting for Moodle's core_course_get_courses "
                                  "(owner: Moodle administrator / IT (network))")
+
+
+# -- writes are never sent again once they may have run
+
+WRITE = ("core_course_delete_courses", {"courseids": [2]})
+
+
+@pytest.mark.parametrize("fault", ["late", "reset", "5xx"])
+def test_a_write_whose_answer_is_lost_is_not_sent_again_but_a_read_is(moodle, monkeypatch, fault):
+    """Late (the client's timeout fires first), reset after Moodle worked, 5xx: Moodle may have done the work."""
+    with FaultProxy(moodle.base_url, rate=1.0, kinds=(fault,)) as proxy:
+        hook = hook_for(monkeypatch, proxy.base_url, timeout=0.3)
+        with pytest.raises(MoodleAnswerLostError) as raised:
+            hook.call(*WRITE[:1], **WRITE[1])
+        assert [e.wsfunction for e in proxy.exchanges] == ["core_course_delete_courses"]
+        assert raised.value.transient and "core_course_delete_courses" in str(raised.value)
+        proxy.exchanges.clear()
+        with pytest.raises(MoodleAnswerLostError):
+            hook.call("core_course_get_courses")
+        assert len(proxy.exchanges) == hook.max_attempts
+
+
+def test_a_slow_write_past_the_timeout_has_done_its_work_and_is_sent_once(moodle, monkeypatch):
+    course = moodle.add_course("OLD", categoryid=moodle.add_category("Old")["id"])["id"]
+    moodle.delay_next_requests(1, seconds=1.0)  # processed at once, answered after the client's 0.3 s
+    hook = hook_for(monkeypatch, moodle.base_url, timeout=0.3)
+    with pytest.raises(MoodleSilenceError, match="no answer within 0.3 s: Moodle may have done the work"):
+        hook.call("core_course_delete_courses", courseids=[course])
+    assert hook.calls_made == 1 and course not in moodle.courses
+
+
+def test_a_write_is_asked_again_only_after_faults_that_kept_it_from_running(monkeypatch):
+    refused = (429, b"Too many requests")
+    done = (200, json.dumps({"warnings": []}).encode())
+    for answers in ([recorded_answer("85-maintenance-mode.json")] * 2 + [done],
+                    [recorded_answer("86-cli-maintenance-mode.json")] * 2 + [done], [refused, refused, done]):
+        with _Replay(answers) as site:
+            assert hook_for(monkeypatch, site.base_url).call(*WRITE[:1], **WRITE[1]) == {"warnings": []}
+            assert site.requests == 3
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    hook = hook_for(monkeypatch, f"http://127.0.0.1:{port}")
+    with pytest.raises(MoodleUnreachableError):
+        hook.call(*WRITE[:1], **WRITE[1])
+    assert hook.calls_made == hook.max_attempts  # never connected: nothing ran
+
+
+@pytest.mark.parametrize(("wsfunction", "write"), [
+    ("core_webservice_get_site_info", False), ("core_user_get_users_by_field", False),
+    ("core_course_get_courses", False), ("core_enrol_get_enrolled_users", False),
+    ("gradereport_user_get_grade_items", False), ("mod_quiz_get_quizzes_by_courses", False),
+    ("core_course_search_courses", False), ("core_course_view_course", False),
+    ("core_user_create_users", True), ("core_user_update_users", True), ("core_user_delete_users", True),
+    ("core_course_create_courses", True), ("core_course_update_courses", True), ("core_course_delete_courses", True),
+    ("enrol_manual_enrol_users", True), ("enrol_manual_unenrol_users", True), ("core_role_unassign_roles", True),
+])
+def test_writes_are_every_function_but_the_get_search_and_view_ones(wsfunction, write):
+    assert is_write(wsfunction) is write

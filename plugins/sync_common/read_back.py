@@ -1,0 +1,151 @@
+"""Writes whose answer was lost are never sent again blind: what Moodle now holds is read back first.
+
+The hook never sends a write again once it may have reached Moodle (``MoodleAnswerLostError``). A step then
+reads back which of the batch's items Moodle did (``ReadingBack``), takes those as done and sends only the
+others; a task's retry reads back everything its plan holds before it sends anything (an earlier try may have
+lost its answers). The read-backs of each kind of write are here, so every flow asks Moodle the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
+
+from moodle.exceptions import MoodleAnswerLostError, MoodleRequestError
+from moodle.hook import MoodleHook
+from sync_common.moodle_batches import users_by_field
+
+Item = TypeVar("Item", bound=dict)
+# Lost answers in a row after which a batch is left to the task's retry (which reads back first).
+LOST_ANSWERS_PER_BATCH = 4
+# The answer ``read_back`` gives for items whose writes answer nothing of their own (updates, deletions, enrolments).
+READ_BACK = "read back from Moodle: an earlier answer was lost"
+# delete_user() keeps the row: the e-mail becomes an md5 hash and the ID number goes (live Moodle 4.5.6).
+_DELETED_EMAIL = re.compile(r"[0-9a-f]{32}")
+
+
+class ReadingBack:
+    """A write ``call`` made safe to lose answers of: sending a batch ``accept``s what Moodle did with it (the
+    items and the answer), and never sends an item again once it was accepted.
+
+    When the answer is lost, ``read_back`` says which items Moodle holds as done (and an answer standing for
+    Moodle's for them): those are accepted, and only the others are sent again. A refusal of a batch sent again
+    after a lost answer may be Moodle's answer to the work it finished meanwhile: it is read back too, and
+    raised only for what Moodle does not hold (for ``send_isolating`` to split). After
+    ``LOST_ANSWERS_PER_BATCH`` lost answers in a row the error is raised, and the task's retry reads back
+    everything first (``first``).
+    """
+
+    def __init__(self, call: Callable[[list[Item]], object],
+                 read_back: Callable[[list[Item]], tuple[list[Item], object]],
+                 accept: Callable[[list[Item], object], None]):
+        self.call, self.read_back, self.accept = call, read_back, accept
+        self._taken: set[int] = set()
+
+    def first(self, items: list[Item], earlier_try: bool) -> None:
+        """At the start of a task's retry (``earlier_try``): take what an earlier try had Moodle do."""
+        if earlier_try and items:
+            self._rest(items)
+
+    def __call__(self, batch: list[Item]) -> None:
+        lost = 0
+        batch = [item for item in batch if id(item) not in self._taken]
+        while batch:
+            try:
+                answer = self.call(batch)
+            except MoodleAnswerLostError:
+                lost += 1
+                batch = self._rest(batch)
+                if batch and lost >= LOST_ANSWERS_PER_BATCH:
+                    raise
+                continue
+            except MoodleRequestError:
+                if not lost or len(rest := self._rest(batch)) == len(batch):
+                    raise
+                batch = rest
+                continue
+            self._take(batch, answer)
+            return
+
+    def _take(self, items: list[Item], answer: object) -> None:
+        self._taken.update(id(item) for item in items)
+        self.accept(items, answer)
+
+    def _rest(self, batch: list[Item]) -> list[Item]:
+        """Take what Moodle holds as done; the items it does not."""
+        done, answer = self.read_back(batch)
+        if done:
+            self._take(done, answer)
+        return [item for item in batch if item not in done]
+
+
+def said(reason: str, answer: object) -> str:
+    """An outcome's reason, saying when what Moodle did was read back rather than answered."""
+    if answer != READ_BACK:
+        return reason
+    return f"{reason}; {READ_BACK}" if reason else READ_BACK
+
+
+def warnings_of(answer: object) -> list[dict]:
+    """The warnings of a per-item write's answer (none when it was read back)."""
+    return answer.get("warnings", []) if isinstance(answer, dict) else []
+
+
+def holds(user: dict, item: dict, fields: Iterable[str]) -> bool:
+    """Whether a Moodle user (as ``get_users_by_field`` answers) already holds an update's ``fields``."""
+    for name in fields:
+        if name == "suspended":
+            if bool(user.get("suspended")) != bool(item["suspended"]):
+                return False
+        elif str(user.get(name) or "").casefold() != str(item[name]).casefold():
+            return False
+    return True
+
+
+def looks_deleted(user: dict) -> bool:
+    """An account Moodle deleted: ``get_users_by_field(id)`` still answers its row, without ID number and
+    with an md5 hash for e-mail."""
+    return not user.get("idnumber") and bool(_DELETED_EMAIL.fullmatch(str(user.get("email") or "")))
+
+
+def users_created(hook: MoodleHook, items: Sequence[dict]) -> tuple[list[dict], list[dict]]:
+    """The items Moodle already has an account for, with their username and ID number, and an answer as
+    ``core_user_create_users`` gives (id and username of each)."""
+    found = {user["username"]: user for user in users_by_field(hook, "username", [i["username"] for i in items])}
+    done = [item for item in items
+            if item["username"] in found and found[item["username"]].get("idnumber") == item["idnumber"]]
+    return done, [{"id": int(found[item["username"]]["id"]), "username": item["username"], "read_back": True}
+                  for item in done]
+
+
+def users_by_id(hook: MoodleHook, items: Sequence[dict]) -> dict[int, dict]:
+    return {int(user["id"]): user for user in users_by_field(hook, "id", [item["id"] for item in items])}
+
+
+def users_updated(hook: MoodleHook, items: Sequence[dict]) -> tuple[list[dict], str]:
+    """The update items whose changes Moodle already holds."""
+    now = users_by_id(hook, items)
+    return [item for item in items if item["id"] in now and holds(now[item["id"]], item, item["changed"])], READ_BACK
+
+
+def users_deleted(hook: MoodleHook, items: Sequence[dict]) -> tuple[list[dict], str]:
+    """The items whose account Moodle no longer has, or holds as deleted."""
+    now = users_by_id(hook, items)
+    return [item for item in items if item["id"] not in now or looks_deleted(now[item["id"]])], READ_BACK
+
+
+def courses_now(hook: MoodleHook, ids: Iterable[int] | None = None) -> list[dict]:
+    """Moodle's courses (those of ``ids`` only, when given: unknown ids are simply absent)."""
+    return hook.call("core_course_get_courses", **({"options": {"ids": sorted(ids)}} if ids is not None else {}))
+
+
+def enrolled_roles(hook: MoodleHook, course_ids: Iterable[int]) -> dict[int, dict[int, set[int]]]:
+    """Course id → user id → role ids, of everyone enrolled in each course, by any method."""
+    roles: dict[int, dict[int, set[int]]] = {}
+    for course_id in sorted(set(course_ids)):
+        users = hook.call("core_enrol_get_enrolled_users", courseid=course_id,
+                          options=[{"name": "userfields", "value": "id,roles"}])
+        roles[course_id] = {int(user["id"]): {int(role["roleid"]) for role in user.get("roles", [])}
+                            for user in users}
+    return roles
