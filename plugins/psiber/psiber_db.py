@@ -59,6 +59,14 @@ def upsert_user_links(engine: Engine, integration_name: str, links: Iterable[tup
     return len(changed)
 
 
+def delete_user_links(engine: Engine, integration_name: str, employee_ids: Iterable[int]) -> None:
+    """Drop the links of these employees (their Moodle account was deleted by an administrator)."""
+    rows = [{"integration_name": integration_name, "employee_id": int(employee_id)} for employee_id in employee_ids]
+    if rows:
+        with engine.begin() as connection:
+            connection.execute(text(sql("delete_user_link")), rows)
+
+
 def _rows(engine: Engine, name: str, params: dict | None = None) -> list[dict]:
     with engine.connect() as connection:
         return [dict(row) for row in connection.execute(text(sql(name)), params or {}).mappings()]

@@ -11,6 +11,7 @@ import pandas as pd
 
 from psiber.employee_validation import normalised_key
 from sync_common.mass_change import MassChangeGuardTripped, excessive_share
+from sync_common.moodle_rules import deleted_account_reason, is_deleted_account
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, OWNER_PSIBER_HR, Outcome
 
 _PLAIN_FIELDS = ("username", "email", "firstname", "lastname", "idnumber")
@@ -24,12 +25,14 @@ class UserPlan:
 
     ``creates`` hold create_users entries (plus ``employee_id``); ``updates`` hold
     update_users entries with only the changed fields (plus ``employee_id`` and ``action``).
-    ``links`` are (employee_id, moodle_user_id, username) for users that already exist.
+    ``links`` are (employee_id, moodle_user_id, username) for users that already exist; ``unlinks`` the
+    employee ids whose linked account an administrator deleted in Moodle.
     """
 
     creates: list[dict] = field(default_factory=list)
     updates: list[dict] = field(default_factory=list)
     links: list[tuple[int, int, str]] = field(default_factory=list)
+    unlinks: list[int] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     active_matched: int = 0
 
@@ -93,14 +96,16 @@ def look_ups_needed(targets: Iterable[dict], links: pd.DataFrame, linked_users: 
     """The values to look up in Moodle, beyond the linked accounts (``linked_users``, by id), so that
     ``plan_user_changes`` decides as it would with every target looked up by every field.
 
-    A target without a linked account (never linked, or the account was deleted) is matched and
+    A target without a linked account (never linked, or the account was deleted, its row gone or
+    answered as an administrator's deletion leaves it: ``is_deleted_account``) is matched and
     checked by ID number, username and e-mail, so it is looked up by all of them. A target whose
     linked account exists is never matched again: only a username or e-mail it is to change is
     checked (is it another account's?), so only that value is looked up. A quiet night needs none.
     E-mails are asked both as written and in PSIber's letter case: Moodle's look-up by e-mail is
     case-sensitive on some databases.
     """
-    account_of = {int(row.employee_id): linked_users.get(int(row.moodle_user_id)) for row in links.itertuples()}
+    live = {user_id: user for user_id, user in linked_users.items() if not is_deleted_account(user)}
+    account_of = {int(row.employee_id): live.get(int(row.moodle_user_id)) for row in links.itertuples()}
     wanted: dict[str, set[str]] = {"idnumber": set(), "username": set(), "email": set()}
     for target in targets:
         account = account_of.get(int(target["employee_id"]))
@@ -134,9 +139,13 @@ def plan_user_changes(
     ``departed="suspend"``, never deleted. With ``passwords_by_email`` (Moodle e-mails a generated
     password), an employee with only a pseudo e-mail is not created. ``refusals`` (employee id →
     fingerprint, reason, owner, refused_at) holds records Moodle refused: the same write is not
-    sent again, but reported as quarantined.
+    sent again, but reported as quarantined. A link to an account an administrator deleted in Moodle
+    (``is_deleted_account``) is dropped and the employee matched again or given a new account, with a
+    warning naming the deleted account.
     """
     users = {int(user["id"]): user for user in moodle_users}
+    deleted = {user_id for user_id, user in users.items() if is_deleted_account(user)}
+    users = {user_id: user for user_id, user in users.items() if user_id not in deleted}
     by_idnumber = _users_by(users.values(), "idnumber")
     by_login = _users_by(users.values(), "username", "email")
     linked_user_of = {int(row.employee_id): int(row.moodle_user_id) for row in links.itertuples()}
@@ -157,7 +166,13 @@ def plan_user_changes(
 
     for target in targets.to_dict("records"):
         employee = target["employee_number"]
-        linked = users.get(linked_user_of.get(target["employee_id"], -1))
+        linked_id = linked_user_of.get(target["employee_id"], -1)
+        if linked_id in deleted:
+            plan.unlinks.append(target["employee_id"])
+            plan.outcomes.append(Outcome(employee, "warning", deleted_account_reason(
+                linked_id, "the employee is matched again by ID number, username and e-mail, or given a new "
+                "account (this record's other line)"), OWNER_MOODLE_ADMIN))
+        linked = users.get(linked_id)
         holders = [u for key in (target["username"], target["email"]) for u in by_login.get(normalised_key(key), [])]
         holders = list({int(u["id"]): u for u in holders}.values())
         if linked is not None:
@@ -193,10 +208,7 @@ def plan_user_changes(
                     employee, "skipped", "no real e-mail to send Moodle's generated password to; give the employee "
                     "an e-mail in PSIber, or use the initial_password policy", OWNER_PSIBER_HR))
             else:
-                entry = {name: target[name] for name in _PLAIN_FIELDS}
-                entry["customfields"] = [{"type": k, "value": v} for k, v in target["customfields"].items() if v]
-                write("create", target, {"employee_id": target["employee_id"],
-                                         "employee_number": target["employee_number"], **entry})
+                write("create", target, new_account_entry(target))
             continue
 
         plan.links.append((target["employee_id"], int(user["id"]), target["username"]))
@@ -224,7 +236,16 @@ def plan_user_changes(
             plan.outcomes.append(Outcome(employee, "unchanged"))
 
     _plan_departed(plan, users, links, set(extracted_employee_ids), departed)
+    plan.unlinks += sorted({int(row.employee_id) for row in links.itertuples()
+                            if int(row.moodle_user_id) in deleted} - set(plan.unlinks))
     return plan
+
+
+def new_account_entry(target: dict) -> dict:
+    """The create_users entry of a target employee (with our plan-only keys)."""
+    entry = {name: target[name] for name in _PLAIN_FIELDS}
+    entry["customfields"] = [{"type": k, "value": v} for k, v in target["customfields"].items() if v]
+    return {"employee_id": target["employee_id"], "employee_number": target["employee_number"], **entry}
 
 
 def _plan_departed(plan: UserPlan, users: dict[int, dict], links: pd.DataFrame, extracted: set[int],

@@ -26,16 +26,25 @@ from psiber.config import CONFIG_OWNER, Integration, PasswordPolicy
 from psiber.employee_validation import validate_employees
 from psiber.psiber_db import (
     count_employees_by_payroll,
+    delete_user_links,
     save_refusals,
     select_employees,
     select_refusals,
     select_user_links,
     upsert_user_links,
 )
-from psiber.user_plan import PLAN_ONLY_KEYS, check_suspend_guard, fingerprint, look_ups_needed, plan_user_changes
+from psiber.user_plan import (
+    PLAN_ONLY_KEYS,
+    check_suspend_guard,
+    fingerprint,
+    look_ups_needed,
+    new_account_entry,
+    plan_user_changes,
+)
 from psiber.user_transform import build_target_users
 from sync_common.invalid_records import check_invalid_share, invalid_outcomes
 from sync_common.moodle_batches import LOOKUP_CHUNK, chunks, input_var_batches, moodle_entry, users_by_field
+from sync_common.moodle_rules import DELETED_ACCOUNT_UPDATE_WARNING, deleted_account_reason
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, OWNER_PSIBER_HR, Outcome, mask_emails
 from sync_common.read_progress import MISSING, ReadProgress
 from sync_common.refusals import RefusalStreak, SiteRefusesWritesError
@@ -143,7 +152,7 @@ def plan_users(integration: Integration, run_dir: Path, allow_mass_suspension: b
         departed=integration.users.departed_employees,
     )
     write_json(run_dir / "user_plan.json", {
-        "creates": plan.creates, "updates": plan.updates, "links": plan.links,
+        "creates": plan.creates, "updates": plan.updates, "links": plan.links, "unlinks": plan.unlinks,
         "outcomes": [outcome.to_dict() for outcome in plan.outcomes],
     })
     if not allow_mass_suspension:
@@ -298,6 +307,7 @@ def _apply(integration: Integration, hook: MoodleHook, run_dir: Path, password: 
     created: list[tuple[int, int, str]] = []
     outcomes: list[Outcome] = []
     refused: list[dict] = []
+    unlinked: list[int] = []
     extra = _new_user_password_fields(integration, password)
 
     def already_created(batch: Sequence[dict]) -> tuple[list[dict], list[dict]]:
@@ -332,7 +342,9 @@ def _apply(integration: Integration, hook: MoodleHook, run_dir: Path, password: 
     def accept_updated(batch, answer):
         warned = {int(w["itemid"]): w for w in (answer or {}).get("warnings", []) if w.get("item") == "user"}
         for item in batch:
-            if item["id"] in warned:
+            if warned.get(item["id"], {}).get("warningcode") == DELETED_ACCOUNT_UPDATE_WARNING:
+                account_deleted(item)
+            elif item["id"] in warned:
                 sender.refusal(item, warned[item["id"]].get("warningcode"), warned[item["id"]]["message"])
             else:
                 sender.streak.accepted()
@@ -340,6 +352,22 @@ def _apply(integration: Integration, hook: MoodleHook, run_dir: Path, password: 
                                         item.get("reason") or f"changed: {', '.join(item['changed'])}",
                                         f"{OWNER_MOODLE_ADMIN} / {OWNER_PSIBER_HR}" if item["action"] == "conflict"
                                         else ""))
+
+    def account_deleted(item: dict) -> None:
+        """Moodle says an administrator deleted the account since it was read: the link goes, and an employee
+        still to be active gets a new account in this run."""
+        unlinked.append(item["employee_id"])
+        target = None if item["action"] == "suspended" else targets().get(item["employee_id"])
+        outcomes.append(Outcome(item["employee_number"], "warning", deleted_account_reason(
+            item["id"], "a new account is made" if target else "nothing to write to it"), OWNER_MOODLE_ADMIN))
+        if target:
+            pending.append(new_account_entry(target))
+        else:
+            outcomes.append(Outcome(item["employee_number"], "skipped", f"not {item['action']}: its Moodle account "
+                                    "was deleted by an administrator"))
+
+    def targets() -> dict[int, dict]:
+        return {int(target["employee_id"]): target for target in read_json(run_dir / "target_users.json")}
 
     def updated_anyway(batch):
         """update_users can fail a whole call yet apply part of it: read back what Moodle now holds."""
@@ -364,7 +392,7 @@ def _apply(integration: Integration, hook: MoodleHook, run_dir: Path, password: 
         _not_sent(plan["updates"] + plan["creates"], outcomes, error)
         raise
     finally:  # what was written is recorded even when the step stops half-way
-        write_json(run_dir / "applied.json", {"created_links": created, "refused": refused,
+        write_json(run_dir / "applied.json", {"created_links": created, "refused": refused, "unlinked": unlinked,
                                               "outcomes": [outcome.to_dict() for outcome in outcomes]})
     counts = Counter(outcome.action for outcome in outcomes)
     log.info("Applied: %s, %d Moodle calls", dict(counts), hook.calls_made)
@@ -396,7 +424,11 @@ def record_user_links(integration: Integration, engine: Engine, run_dir: Path, h
     links = [tuple(link) for link in plan["links"] + applied["created_links"]]
     refused = {refusal["employee_id"] for refusal in applied["refused"]}
     accepted = [employee_id for employee_id, *_ in links if employee_id not in refused]
+    relinked = {employee_id for employee_id, *_ in applied["created_links"]}
+    unlinks = [employee_id for employee_id in plan.get("unlinks", []) + applied.get("unlinked", [])
+               if employee_id not in relinked]
     with integration_write_lock(engine, integration.key, holder):
+        delete_user_links(engine, integration.key, unlinks)
         written = upsert_user_links(engine, integration.key, links)
         save_refusals(engine, integration.key, applied["refused"], accepted)
     return {"links": len(links), "written": written, "refused": len(refused)}

@@ -222,3 +222,50 @@ def test_the_look_ups_the_plan_needs_give_the_plan_every_look_up_gives(case):
         plan_user_changes(targets, every, link_rows, extracted)
     if case == "quiet night":
         assert needed == {"idnumber": [], "username": [], "email": []}
+
+
+def deleted_row(user_id, old_username):
+    """A linked account as get_users_by_field answers it after an administrator's delete_user() (lab finding 01)."""
+    return {"id": user_id, "username": f"{old_username}.1796579788", "firstname": "Thabo", "lastname": "Mokoena",
+            "email": "1c6f6ed0585725fcb5e1ff1573bf3eb3", "suspended": False, "auth": "manual"}
+
+
+def test_a_link_to_an_account_an_administrator_deleted_is_dropped_and_a_new_account_planned():
+    linked = links((1, "E001", 49, "thabo1@example.com"))
+    plan = plan_user_changes(targets_of(employee(1)), [deleted_row(49, "thabo1@example.com")], linked, [1])
+    assert plan.updates == [] and [c["idnumber"] for c in plan.creates] == ["E001"]
+    assert plan.unlinks == [1] and plan.links == []
+    [warning] = plan.outcomes
+    assert (warning.action, warning.owner) == ("warning", "Moodle administrator")
+    assert "account deleted in Moodle by an administrator: Moodle user #49" in warning.reason
+
+
+def test_a_person_whose_linked_account_was_deleted_is_matched_again_by_id_number():
+    users = [deleted_row(49, "thabo1@example.com"), moodle_user(60, "thabo1@example.com", "E001")]
+    plan = plan_user_changes(targets_of(employee(1)), users, links((1, "E001", 49, "thabo1@example.com")), [1])
+    assert plan.creates == [] and plan.updates == [] and plan.links == [(1, 60, "thabo1@example.com")]
+    assert [o.action for o in plan.outcomes] == ["warning", "unchanged"] and plan.unlinks == [1]
+
+
+def test_a_departed_employee_linked_to_a_deleted_account_is_unlinked_not_suspended():
+    plan = plan_user_changes(targets_of(), [deleted_row(49, "thabo1@example.com")],
+                             links((1, "E001", 49, "thabo1@example.com")), [])
+    assert plan.updates == [] and plan.unlinks == [1] and plan.outcomes == []
+
+
+def test_a_live_account_whose_email_merely_looks_like_hex_is_not_taken_for_deleted():
+    """Only the whole shape is a deletion: '<username>.<time>', an md5 e-mail, no ID number, no profile fields."""
+    hexmail = "1c6f6ed0585725fcb5e1ff1573bf3eb3"
+    for user in (moodle_user(49, "thabo1@example.com", "E001", email=hexmail),
+                 {**deleted_row(49, "thabo1@example.com"), "idnumber": "E001"},
+                 {**deleted_row(49, "thabo1@example.com"), "username": "thabo1@example.com"},
+                 {**deleted_row(49, "thabo1@example.com"), "customfields": [{"shortname": "gender", "value": "x"}]}):
+        plan = plan_user_changes(targets_of(employee(1)), [user], links((1, "E001", 49, "thabo1@example.com")), [1])
+        assert plan.creates == [] and plan.unlinks == [] and [u["id"] for u in plan.updates] == [49]
+
+
+def test_look_ups_treat_a_deleted_linked_account_as_no_account():
+    targets = targets_of(employee(1)).to_dict("records")
+    wanted = look_ups_needed(targets, links((1, "E001", 49, "thabo1@example.com")),
+                             {49: deleted_row(49, "thabo1@example.com")})
+    assert wanted["idnumber"] == ["E001"] and wanted["username"] == ["thabo1@example.com"]

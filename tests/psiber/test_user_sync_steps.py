@@ -16,7 +16,7 @@ from moodle_stand_in import MoodleStandIn
 from psiber import user_sync
 from psiber.demo_company import seed_demo_company
 from psiber.preflight import preflight
-from psiber.psiber_db import create_schema, select_refusals, upsert_user_links
+from psiber.psiber_db import create_schema, select_refusals, select_user_links, upsert_user_links
 from psiber.user_plan import plan_user_changes
 from psiber.user_transform import build_target_users
 from sync_common.run_files import read_frame, read_json, write_json
@@ -413,3 +413,68 @@ def test_a_record_the_database_refuses_among_good_ones_is_still_isolated_and_rem
     assert result["created"] == 8 and result["failed"] == 2
     assert [r["employee_id"] for r in applied["refused"]] == [4, 5]
     assert all("Error writing to database" in r["reason"] for r in applied["refused"])
+
+
+def users_night(settings, engine, run_dir) -> list[dict]:
+    """The users flow's steps in the DAG's order; the night's plan and apply outcomes."""
+    run_dir.mkdir()
+    user_sync.extract_employees(settings, engine, run_dir)
+    user_sync.validate_extracted_employees(settings, run_dir)
+    user_sync.transform_employees(settings, run_dir)
+    user_sync.extract_moodle_users(settings, hook(), engine, run_dir)
+    user_sync.plan_users(settings, run_dir, allow_mass_suspension=False)
+    user_sync.apply_user_changes(settings, hook(), engine, run_dir, None, run_dir.name)
+    user_sync.record_user_links(settings, engine, run_dir, run_dir.name)
+    return read_json(run_dir / "user_plan.json")["outcomes"] + read_json(run_dir / "applied.json")["outcomes"]
+
+
+def test_an_account_an_administrator_deleted_is_unlinked_and_made_again_in_the_same_night(moodle, tmp_path):
+    """Lab finding 01: Moodle still answers the deleted row by id; the employee gets a new account that night
+    (a warning naming the deleted one, owner Moodle administrator), nothing failed, and the next night is quiet."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'psiber.db'}")
+    seed_demo_company(engine, employees=30)
+    settings = integration(safety={"max_invalid_share": 0.5})
+    users_night(settings, engine, tmp_path / "night1")
+    links = user_links(engine, settings)
+    employee_id, old_id = next(iter(links.items()))
+    moodle.delete_user(old_id)
+
+    outcomes = users_night(settings, engine, tmp_path / "night2")
+    number = next(o["record"] for o in outcomes if o["action"] == "warning")
+    mine = sorted((o["action"], o["owner"]) for o in outcomes if o["record"] == number)
+    assert mine == [("created", ""), ("warning", "Moodle administrator")]
+    assert f"account deleted in Moodle by an administrator: Moodle user #{old_id}" in str(outcomes)
+    assert not [o for o in outcomes if o["action"] in ("failed", "quarantined")]
+    new_id = user_links(engine, settings)[employee_id]
+    assert new_id != old_id and not moodle.users[new_id].get("deleted")
+    assert [name for name, _ in moodle.calls if name == "core_user_update_users"] == []
+
+    moodle.calls.clear()
+    outcomes = users_night(settings, engine, tmp_path / "night3")
+    assert not [name for name, _ in moodle.calls if name.startswith(("core_user_create", "core_user_update"))]
+    assert {o["action"] for o in outcomes} <= {"unchanged", "skipped"}
+
+
+def test_an_update_moodle_answers_usernotupdateddeleted_makes_a_new_account_and_drops_the_link(moodle, tmp_path):
+    """Deleted between the read and the write: recognised from Moodle's warning, never blamed on PSIber."""
+    engine = psiber(tmp_path)
+    settings = integration()
+    targets, _ = build_target_users(employees(employee(1)), settings)
+    write_json(tmp_path / "target_users.json", targets.to_dict("records"))
+    old = moodle.add_user(username="thabo1@example.com", email="thabo1@example.com", idnumber="E001")
+    moodle.delete_user(old["id"])
+    write_json(tmp_path / "user_plan.json", {"creates": [], "links": [], "unlinks": [], "outcomes": [], "updates": [
+        {"employee_id": 1, "employee_number": "E001", "action": "updated", "id": old["id"], "changed": ["firstname"],
+         "firstname": "Thabang"}]})
+    upsert_user_links(engine, settings.key, [(1, old["id"], "thabo1@example.com")])
+    apply(settings, tmp_path)
+    applied = read_json(tmp_path / "applied.json")
+    assert sorted(o["action"] for o in applied["outcomes"]) == ["created", "warning"]
+    assert applied["refused"] == [] and applied["unlinked"] == [1]
+    user_sync.record_user_links(settings, engine, tmp_path, "run-1")
+    [(employee_id, new_id)] = user_links(engine, settings).items()
+    assert new_id != old["id"] and moodle.users[new_id]["idnumber"] == "E001"
+
+
+def user_links(engine, settings) -> dict[int, int]:
+    return {int(r.employee_id): int(r.moodle_user_id) for r in select_user_links(engine, settings.key).itertuples()}
