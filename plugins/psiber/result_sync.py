@@ -39,7 +39,7 @@ from sync_common.moodle_batches import chunks, users_by_field
 from sync_common.moodle_rules import SITE_FORMAT
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
 from sync_common.read_progress import MISSING, ReadProgress
-from sync_common.run_files import read_json, write_json
+from sync_common.run_files import owned_folder, read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +115,7 @@ def read_course_grades(hook: MoodleHook, run_dir: Path, course_ids: list[int]) -
                                         flow="results").to_dict())
             totals += answer.get("totals", [])
         progress.raise_if_incomplete()
-        folder = run_dir / "grades"
-        folder.mkdir(exist_ok=True)
+        folder = owned_folder(run_dir / "grades")
         write_json(folder / f"courses-{course_ids[0]}.json", {"grades": totals, "outcomes": outcomes})
         progress.discard()
     return {"courses": len(course_ids), "grades": len(totals), "warnings": len(outcomes)}
@@ -213,8 +212,7 @@ def read_completions(integration: Integration, hook: MoodleHook, engine: Engine,
                                                 flow="results").to_dict())
                 completions.append(entry)
         progress.raise_if_incomplete()
-        folder = run_dir / "completions"
-        folder.mkdir(exist_ok=True)
+        folder = owned_folder(run_dir / "completions")
         write_json(folder / f"users-{user_ids[0]}.json", {"completions": completions, "outcomes": outcomes})
         progress.discard()
     return {"users": len(user_ids), "completions": len(completions)}

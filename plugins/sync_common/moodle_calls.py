@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from sync_common.run_files import read_json, write_json
+from sync_common.run_files import owned_folder, read_json, write_json
 
 _FOLDER = "moodle_calls"
 
@@ -36,8 +36,7 @@ def record_moodle_calls(run_dir: Path, task_id: str, map_index: int, try_number:
     calls = sum(hook.calls_made for hook in _hooks)
     _hooks.clear()
     if calls:
-        folder = run_dir / _FOLDER
-        folder.mkdir(exist_ok=True)
+        folder = owned_folder(run_dir / _FOLDER)
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{task_id}.{map_index}.{try_number}")
         write_json(folder / f"{name}.json", {"calls": calls})
     return calls

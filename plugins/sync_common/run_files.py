@@ -60,7 +60,8 @@ def run_directory(integration: Integration, run_id: str) -> RunPath:
 
 
 def owned_folder(folder: RunPath) -> RunPath:
-    """Make a folder of the run (owner-only where it is local); object storage needs no folders."""
+    """Make a folder of the run or inside it, owner-only where it is local (mkdir's mode is cut by the umask, chmod
+    is not): every run folder is made here. Object storage needs no folders."""
     if isinstance(folder, Path):
         folder.mkdir(exist_ok=True)
         folder.chmod(0o700)

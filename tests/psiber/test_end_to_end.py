@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import stat
 import time
 from pathlib import Path
 
@@ -122,7 +123,7 @@ def count(engine, query: str, **params) -> int:
         return connection.execute(text(query), params).scalar_one()
 
 
-def test_courses_and_results_flow_into_psiber_once_and_follow_changes(demo_run):
+def test_courses_and_results_flow_into_psiber_once_and_follow_changes(demo_run, tmp_path):
     moodle, engine = demo_run.moodle, demo_run.engine
     now = int(time.time())
     course_ids = add_demo_courses(moodle, start=now - 60 * DAY)
@@ -156,6 +157,11 @@ def test_courses_and_results_flow_into_psiber_once_and_follow_changes(demo_run):
     assert count(engine, "SELECT COUNT(*) FROM course_completion") == recorded
     # summarize_run merges what the results flow read into the course status
     assert count(engine, "SELECT COUNT(*) FROM sync_course_learner WHERE passed = 1") > 0
+    integration_folder = tmp_path / "runs" / "driver_training"  # run data holds personal data: owner-only
+    made = [integration_folder, *integration_folder.rglob("*")]
+    assert {"grades", "completions", "moodle_calls"} <= {path.name for path in made}
+    assert {oct(stat.S_IMODE(path.stat().st_mode)) for path in made if path.is_dir()} == {"0o700"}
+    assert {oct(stat.S_IMODE(path.stat().st_mode)) for path in made if path.is_file()} == {"0o600"}
 
     third = demo_run(full_results_sync=True)
     assert third["counts"]["results"]["new_attempts"] == 0

@@ -1,5 +1,6 @@
 import os
 import time
+from pathlib import Path
 from time import time as time_now
 
 import pandas as pd
@@ -43,6 +44,12 @@ def test_run_data_is_owner_only_whatever_the_umask(tmp_path):
     assert [oct(p.stat().st_mode & 0o777) for p in (folder.parent, folder)] == ["0o700", "0o700"]
     assert [oct(p.stat().st_mode & 0o777) for p in written] == ["0o600", "0o600"]
 
+
+
+def test_every_run_folder_is_made_owner_only_by_one_function():
+    plugins = Path(run_files.__file__).resolve().parents[1]
+    makers = sorted(str(path.relative_to(plugins)) for path in plugins.rglob("*.py") if ".mkdir(" in path.read_text())
+    assert makers == ["sync_common/run_files.py"]  # the others make theirs through owned_folder
 
 @pytest.fixture
 def object_store(monkeypatch):
