@@ -16,7 +16,7 @@ from sync_common.moodle_rules import (
     MOODLE_TEXT_LENGTH,
 )
 from sync_common.outcomes import OWNER_PSIBER_HR
-from sync_common.validation import rule, validate_frame
+from sync_common.validation import normalised_key, rule, validate_frame
 
 if TYPE_CHECKING:
     from great_expectations.expectations import Expectation
@@ -125,13 +125,6 @@ def _employee_rules(known_statuses: frozenset[str]) -> list[Expectation]:
                           f"{name} contains control characters (a tab, line break or NUL), which Moodle refuses",
                           column=column, regex=CONTROL_CHARACTERS))
     return rules
-
-
-def normalised_key(value) -> str | None:
-    """How a key reaches Moodle and is compared there: without surrounding spaces, in any letter case."""
-    if not isinstance(value, str) and (value is None or pd.isna(value)):
-        return None
-    return str(value).strip().casefold() or None
 
 
 def validate_employees(employees: pd.DataFrame, known_statuses: Iterable[str]) -> EmployeeValidation:

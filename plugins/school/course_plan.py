@@ -1,6 +1,8 @@
 """MIS classes → Moodle courses: which classes are provisioned, and what to create, rename or delete (pure).
 
-A course is linked to its class by the course ID number (= the class's External ID, matched exactly). It is
+A course is linked to its class by the course ID number (= the class's External ID, compared trimmed and in any
+letter case as validation keeps MIS IDs apart: a course whose ID number differs only so is a conflict naming it,
+never a second course, and a class is never taken for gone while a variant of its ID is in the MIS). It is
 created with its group type's format, visibility and category; afterwards only its names follow the MIS: a
 course an administrator moved to another category, hid or reformatted stays as they left it. A linked course
 whose class left the MIS or is no longer provisioned is left, deleted when empty, or deleted, as
@@ -20,6 +22,7 @@ from school.provisioning import is_provisioned, parse_override, provisioning_rea
 from sync_common.mass_change import guard_verdict
 from sync_common.moodle_rules import SITE_FORMAT
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
+from sync_common.validation import normalised_key
 
 FLOW = "classes"
 PLAN_ONLY_KEYS = ("class_external_id", "action", "changed", "reason")
@@ -67,10 +70,10 @@ def released_courses(classes: Iterable[dict], mis_ids: Iterable[str], links: Map
                      integration: SchoolIntegration) -> dict[str, str]:
     """Linked classes whose course the sync no longer provisions → why (left the MIS, or not provisioned)."""
     verdicts = provisioned_classes(classes, integration)
-    in_mis = set(mis_ids)
+    in_mis = {normalised_key(external_id) for external_id in mis_ids}
     released = {}
     for external_id in links:
-        if external_id not in in_mis:
+        if normalised_key(external_id) not in in_mis:
             released[external_id] = "the class is no longer in the MIS"
         elif verdicts.get(external_id):
             released[external_id] = f"the class is no longer provisioned ({verdicts[external_id]})"
@@ -89,7 +92,7 @@ def plan_course_changes(classes: Iterable[dict], mis_ids: Iterable[str], moodle_
     """
     classes = list(classes)
     courses = {int(c["id"]): c for c in moodle_courses if c.get("format") != SITE_FORMAT}
-    by_idnumber = {str(c["idnumber"]): c for c in courses.values() if c.get("idnumber")}
+    by_idnumber = {normalised_key(c["idnumber"]): c for c in courses.values() if normalised_key(c.get("idnumber"))}
     by_shortname = {str(c["shortname"]): c for c in courses.values()}
     category_ids = {str(c["idnumber"]): int(c["id"]) for c in categories if c.get("idnumber")}
     verdicts = provisioned_classes(classes, integration)
@@ -107,7 +110,14 @@ def plan_course_changes(classes: Iterable[dict], mis_ids: Iterable[str], moodle_
                 plan.outcomes.append(Outcome(external_id, "skipped", f"not provisioned: {verdicts[external_id]}",
                                              owner, FLOW))
             continue
-        course = linked or by_idnumber.get(external_id)
+        course = linked or by_idnumber.get(normalised_key(external_id))
+        if linked is None and course is not None and course["idnumber"] != external_id:
+            plan.outcomes.append(Outcome(
+                external_id, "conflict", f"Moodle course #{course['id']} has ID number '{course['idnumber']}', which "
+                f"differs from this class's External ID '{external_id}' only in letter case or spaces: correct the "
+                "one that is wrong (the ID number in Moodle or the External ID in the MIS); no second course was made",
+                f"{OWNER_MOODLE_ADMIN} / school MIS administrator", FLOW))
+            continue
         fullname, shortname = course_names(klass)
         if course is None:
             _plan_create(plan, klass, fullname, shortname, by_shortname, category_ids, integration)

@@ -1,9 +1,11 @@
 """MIS people → Moodle users: compare with Moodle's state and decide what to write (pure).
 
-Moodle's user ID number holds the MIS External ID (compared exactly: Moodle matches ID numbers
-case-sensitively). A person is matched through the stored link, else through that ID number; an account
-holding the person's username or e-mail without the ID number is a conflict naming it, never a second
-account (the rollover guide: set the ID number in Moodle to link them up).
+Moodle's user ID number holds the MIS External ID. A person is matched through the stored link, else through
+that ID number; an account holding the person's username or e-mail without the ID number is a conflict naming
+it, never a second account (the rollover guide: set the ID number in Moodle to link them up). IDs are compared
+trimmed and in any letter case, as validation keeps MIS IDs apart: an account whose ID number differs from the
+External ID only so is a conflict naming it (people read them as one; Moodle would take a second account), and a
+link is never taken for a person gone from the MIS while a variant of its ID is there.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from school.guard import GUARD_SETTING
 from school.validation import OWNER_MIS, login_of
 from sync_common.mass_change import guard_verdict
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
+from sync_common.validation import normalised_key
 
 FLOW = "people"
 OWNER_BOTH = f"{OWNER_MOODLE_ADMIN} / {OWNER_MIS}"
@@ -65,26 +68,33 @@ def plan_user_changes(people: Iterable[dict], mis_ids: Iterable[str], moodle_use
     by_idnumber: dict[str, list[dict]] = {}
     by_login: dict[str, list[dict]] = {}
     for user in users.values():
-        if user.get("idnumber"):
-            by_idnumber.setdefault(str(user["idnumber"]), []).append(user)
+        if normalised_key(user.get("idnumber")):
+            by_idnumber.setdefault(normalised_key(user["idnumber"]), []).append(user)
         for key in {_casefolded(user.get("username")), _casefolded(user.get("email"))} - {""}:
             by_login.setdefault(key, []).append(user)
     plan = UserPlan()
     seen: set[str] = set()
-    in_mis = set(mis_ids)
+    in_mis = {normalised_key(external_id) for external_id in mis_ids}
 
     for person in people:
         external_id = str(person["external_id"])
-        seen.add(external_id)
+        seen.add(normalised_key(external_id))
         linked = users.get(links.get(external_id, -1))
         if external_id in links and linked is None:
             plan.unlinks.append(external_id)  # deleted in Moodle by hand: match again by ID number
-        same_number = by_idnumber.get(external_id, [])
+        same_number = by_idnumber.get(normalised_key(external_id), [])
         if linked is None and len(same_number) > 1:
             plan.outcomes.append(Outcome(
                 external_id, "conflict", f"ambiguous match: Moodle users {_accounts(same_number)} all carry ID "
-                f"number '{external_id}'; nothing was written to either. Keep the ID number on this person's "
-                "account only", OWNER_MOODLE_ADMIN, FLOW))
+                f"number '{external_id}' (letter case and spaces aside); nothing was written to either. Keep the ID "
+                "number on this person's account only", OWNER_MOODLE_ADMIN, FLOW))
+            continue
+        if linked is None and same_number and same_number[0]["idnumber"] != external_id:
+            plan.outcomes.append(Outcome(
+                external_id, "conflict", f"Moodle user #{same_number[0]['id']} has ID number "
+                f"'{same_number[0]['idnumber']}', which differs from this person's External ID '{external_id}' only "
+                "in letter case or spaces: correct the one that is wrong (the ID number in Moodle or the External ID "
+                "in the MIS); no second account was made", OWNER_BOTH, FLOW))
             continue
         user = linked or (same_number[0] if same_number else None)
         login = login_of(person)
@@ -107,8 +117,9 @@ def plan_user_changes(people: Iterable[dict], mis_ids: Iterable[str], moodle_use
         else:
             _plan_update(plan, person, login, user, holders)
 
+    known = seen | in_mis
     for external_id, user_id in sorted(links.items()):
-        if external_id not in seen and external_id not in in_mis and user_id in users:
+        if normalised_key(external_id) not in known and user_id in users:
             _plan_leaver(plan, external_id, users[user_id], GONE, delete_users)
     return plan
 

@@ -15,7 +15,7 @@ from sync_common.moodle_rules import (
     MOODLE_IDNUMBER_LENGTH,
     MOODLE_TEXT_LENGTH,
 )
-from sync_common.validation import FrameValidation, rule, validate_frame
+from sync_common.validation import FrameValidation, normalised_key, rule, validate_frame
 
 if TYPE_CHECKING:
     from great_expectations.expectations import Expectation
@@ -29,8 +29,26 @@ COURSE_IDNUMBER_LENGTH = 100
 COURSE_NAME_LENGTH = 200
 # PARAM_USERNAME without the site's extended characters: lower-case letters, digits and - . _ @.
 USERNAME_REGEX = r"^[a-z0-9_.@-]+$"
+_CLASS_NAMES = {"code": "class code", "name": "class name"}
 _PERSON_FIELDS = {"external_id": "External ID", "first_name": "first name", "last_name": "last name",
                   "email": "e-mail", "username": "username"}
+
+
+def _rules_for_external_id(x, of: str) -> list[Expectation]:
+    """External IDs are compared as Moodle's ID numbers reach it and as people read them: trimmed and in any
+    letter case (``id_key``). Two that differ only so are both invalid (which is the real one is the MIS's to
+    say), and an ID with spaces at its ends is invalid rather than trimmed: sent as it is it would be a second
+    Moodle account or course beside the real one's, and trimmed it would no longer match the MIS's own records."""
+    return [
+        rule(x.ExpectColumnValuesToBeUnique, f"External ID '{{external_id}}' is used by more than one {of} once "
+             "spaces and letter case are ignored (Moodle would take them for one): keep one", column="id_key"),
+        rule(x.ExpectColumnValuesToNotMatchRegex, "External ID has spaces at its start or end: remove them in the "
+             "MIS", column="external_id", regex=r"^\s|\s$"),
+    ]
+
+
+def _with_id_key(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(id_key=frame["external_id"].map(normalised_key))
 
 
 def _rules_for_text(x, fields: dict[str, str]) -> list[Expectation]:
@@ -45,8 +63,7 @@ def _person_rules() -> list[Expectation]:
     x = gx.expectations
     rules = [
         rule(x.ExpectColumnValuesToNotBeNull, "External ID is missing", column="external_id"),
-        rule(x.ExpectColumnValuesToBeUnique, "External ID {external_id} is used by more than one person",
-             column="external_id"),
+        *_rules_for_external_id(x, "person"),
         rule(x.ExpectColumnValueLengthsToBeBetween,
              f"External ID is longer than Moodle's {MOODLE_IDNUMBER_LENGTH} characters for an ID number",
              column="external_id", max_value=MOODLE_IDNUMBER_LENGTH),
@@ -87,11 +104,11 @@ def login_of(person: dict) -> str | None:
 
 
 def validate_people(people: pd.DataFrame) -> FrameValidation:
-    keyed = people.assign(
+    keyed = _with_id_key(people).assign(
         login=[login_of(row) for row in people.to_dict("records")],
         email_key=people["email"].map(lambda v: None if v is None or pd.isna(v) else str(v).strip().lower() or None))
     result = validate_frame(keyed, _person_rules, "external_id", OWNER_MIS, unnamed="MIS person without External ID")
-    return FrameValidation(valid=result.valid.drop(columns=["login", "email_key"]), invalid=result.invalid,
+    return FrameValidation(valid=result.valid.drop(columns=["login", "email_key", "id_key"]), invalid=result.invalid,
                            checked=result.checked, rejected=result.rejected)
 
 
@@ -101,8 +118,7 @@ def _class_rules() -> list[Expectation]:
     x = gx.expectations
     return [
         rule(x.ExpectColumnValuesToNotBeNull, "External ID is missing", column="external_id"),
-        rule(x.ExpectColumnValuesToBeUnique, "External ID {external_id} is used by more than one class",
-             column="external_id"),
+        *_rules_for_external_id(x, "class"),
         rule(x.ExpectColumnValueLengthsToBeBetween,
              f"External ID is longer than Moodle's {COURSE_IDNUMBER_LENGTH} characters for a course ID number",
              column="external_id", max_value=COURSE_IDNUMBER_LENGTH),
@@ -120,15 +136,17 @@ def _class_rules() -> list[Expectation]:
         rule(x.ExpectColumnValuesToNotBeNull, "academic year is missing", column="academic_year"),
         rule(x.ExpectColumnValuesToBeBetween, "academic year '{academic_year}' is not a year like 2027",
              column="academic_year", min_value=1970, max_value=2200),
-        *_rules_for_text(x, {"external_id": "External ID", "code": "class code", "name": "class name"}),
+        *[rule(x.ExpectColumnValuesToNotMatchRegex, f"{name} contains markup characters (< or >), which Moodle "
+               "refuses in course names", column=column, regex=MARKUP) for column, name in _CLASS_NAMES.items()],
+        *_rules_for_text(x, {"external_id": "External ID", **_CLASS_NAMES}),
     ]
 
 
 def validate_classes(classes: pd.DataFrame) -> FrameValidation:
-    keyed = classes.assign(override_key=classes["provisioning_override"].map(
+    keyed = _with_id_key(classes).assign(override_key=classes["provisioning_override"].map(
         lambda v: None if v is None or pd.isna(v) or not str(v).strip() else str(v).strip().lower()))
     result = validate_frame(keyed, _class_rules, "external_id", OWNER_MIS, unnamed="MIS class without External ID")
-    return FrameValidation(valid=result.valid.drop(columns=["override_key"]), invalid=result.invalid,
+    return FrameValidation(valid=result.valid.drop(columns=["override_key", "id_key"]), invalid=result.invalid,
                            checked=result.checked, rejected=result.rejected)
 
 

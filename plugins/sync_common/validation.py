@@ -80,6 +80,13 @@ class FrameValidation:
         return len(self.invalid) / self.checked if self.checked else 0.0
 
 
+def normalised_key(value) -> str | None:
+    """How a key reaches Moodle and is compared there: without surrounding spaces, in any letter case."""
+    if not isinstance(value, str) and (value is None or pd.isna(value)):
+        return None
+    return str(value).strip().casefold() or None
+
+
 def rule(expectation: type[Expectation], reason: str, **kwargs: Any) -> Expectation:
     """A GX expectation carrying its reason in ``meta["reason"]``, so a result maps back to
     its reason without relying on result order."""

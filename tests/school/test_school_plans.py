@@ -79,10 +79,13 @@ def test_an_account_with_the_login_but_no_id_number_is_a_conflict_naming_it():
     assert plan.creates == [] and plan.links == []
 
 
-def test_id_numbers_match_exactly_and_two_accounts_with_one_is_a_conflict():
-    other_case = plan_user_changes([person("S-1")], ["S-1"], [user(40, "s-1")], {}, delete_users=False,
-                                   auth="manual")
-    assert [c["idnumber"] for c in other_case.creates] == ["S-1"]
+def test_an_account_whose_id_number_differs_only_in_case_or_spaces_is_a_conflict_and_two_accounts_with_one_too():
+    for variant in ("s-1", " S-1", "S-1 "):
+        other_case = plan_user_changes([person("S-1")], ["S-1"], [user(40, variant)], {}, delete_users=False,
+                                       auth="manual")
+        action, reason = by_record(other_case.outcomes)["S-1"]
+        assert other_case.creates == [] and other_case.updates == [] and action == "conflict"
+        assert f"Moodle user #40 has ID number '{variant}'" in reason and "no second account" in reason
     twice = plan_user_changes([person("S-1")], ["S-1"], [user(41, "S-1"), user(42, "S-1")], {},
                               delete_users=False, auth="manual")
     assert by_record(twice.outcomes)["S-1"][0] == "conflict" and "#41 and #42" in by_record(twice.outcomes)["S-1"][1]
@@ -131,6 +134,11 @@ def course(course_id: int, idnumber: str, **fields) -> dict:
 
 
 CATEGORIES = [{"id": 7, "idnumber": "SUBJ"}, {"id": 8, "idnumber": "ARCHIVE"}]
+
+
+def test_a_link_is_not_taken_for_a_person_gone_while_the_mis_has_a_variant_of_the_id():
+    plan = plan_user_changes([], ["s-1"], [mirrored(60, "S-1")], {"S-1": 60}, delete_users=True, auth="manual")
+    assert plan.deletes == [] and plan.updates == []
 
 
 @pytest.mark.parametrize(("setting", "deleted"), [(CourseDeletion.dont_delete, []),
@@ -265,6 +273,18 @@ def member(person_id: str, class_id: str, role: str = "student") -> dict:
 def test_ended_memberships_are_unenrolled_only_when_allowed(delete_enrolments):
     enrolled = {90: {11: [STUDENT], 12: [STUDENT], 13: [TEACHER], 99: [STUDENT]}}
     plan = plan_enrolments([member("S-1", "C-1"), member("T-1", "C-1", "teacher"), member("S-4", "C-1")],
+def test_a_course_whose_id_number_differs_only_in_case_or_spaces_is_a_conflict_never_a_second_course():
+    for variant in ("c-1", " C-1"):
+        plan = plan_course_changes([klass("C-1")], ["C-1"], [course(97, variant, shortname="other")], CATEGORIES,
+                                   {}, integration(), enrolled={})
+        action, reason = by_record(plan.outcomes)["C-1"]
+        assert plan.creates == [] and plan.links == [] and action == "conflict"
+        assert f"Moodle course #97 has ID number '{variant}'" in reason
+    kept = plan_course_changes([], ["c-1"], [course(98, "C-1")], CATEGORIES, {"C-1": 98},
+                               integration(CourseDeletion.delete), enrolled={})
+    assert kept.deletes == []
+
+
                            {"C-1": 90}, {"S-1": 11, "S-2": 12, "T-1": 13, "S-4": 14}, enrolled, ROLES,
                            delete_enrolments=delete_enrolments, no_account={})
     assert [(e["userid"], e["roleid"], e["action"]) for e in plan.enrols] == [(14, STUDENT, "enrolled")]
