@@ -52,19 +52,20 @@ def select_course_links(engine: Engine, integration_name: str) -> dict[str, int]
 
 def save_links(engine: Engine, kind: str, integration_name: str, linked: Iterable[tuple[str, int]],
                unlinked: Iterable[str]) -> int:
-    """Write ``kind`` ('user' or 'course') links and drop those of records Moodle no longer holds, in one
-    transaction; returns how many rows changed."""
+    """Drop the ``kind`` ('user' or 'course') links of records Moodle no longer holds, then write the links (a
+    record matched again or made anew in the same run keeps its new link), in one transaction; returns how many
+    rows changed."""
     key = "external_id" if kind == "user" else "class_external_id"
     now = datetime.now(UTC).replace(tzinfo=None)
     changed = 0
     with engine.begin() as connection:
+        for external_id in unlinked:
+            changed += connection.execute(text(sql(f"school_delete_{kind}_link")),
+                                          {"integration_name": integration_name, key: external_id}).rowcount
         for external_id, moodle_id in linked:
             changed += connection.execute(text(sql(f"school_upsert_{kind}_link")), {
                 "integration_name": integration_name, key: external_id, f"moodle_{kind}_id": int(moodle_id),
                 "linked_at": now}).rowcount
-        for external_id in unlinked:
-            changed += connection.execute(text(sql(f"school_delete_{kind}_link")),
-                                          {"integration_name": integration_name, key: external_id}).rowcount
     return changed
 
 

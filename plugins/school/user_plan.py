@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from school.guard import GUARD_SETTING
 from school.validation import OWNER_MIS, login_of
 from sync_common.mass_change import guard_verdict
+from sync_common.moodle_rules import deleted_account_reason, is_deleted_account
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
 from sync_common.validation import normalised_key
 
@@ -62,9 +63,13 @@ def plan_user_changes(people: Iterable[dict], mis_ids: Iterable[str], moodle_use
 
     ``people``: the valid MIS people; ``mis_ids``: the External IDs of every MIS person, valid or not (a
     person the MIS still has is never treated as gone). A person who left, and a linked person no longer in
-    the MIS, is deleted when ``delete_users``, otherwise suspended.
+    the MIS, is deleted when ``delete_users``, otherwise suspended. A link to an account an administrator
+    deleted (``is_deleted_account``: Moodle still answers its row) is dropped and the person matched again,
+    with a warning naming the deleted account.
     """
     users = {int(user["id"]): user for user in moodle_users}
+    deleted = {user_id for user_id, user in users.items() if is_deleted_account(user)}
+    users = {user_id: user for user_id, user in users.items() if user_id not in deleted}
     by_idnumber: dict[str, list[dict]] = {}
     by_login: dict[str, list[dict]] = {}
     for user in users.values():
@@ -82,6 +87,10 @@ def plan_user_changes(people: Iterable[dict], mis_ids: Iterable[str], moodle_use
         linked = users.get(links.get(external_id, -1))
         if external_id in links and linked is None:
             plan.unlinks.append(external_id)  # deleted in Moodle by hand: match again by ID number
+            if links[external_id] in deleted:
+                plan.outcomes.append(Outcome(external_id, "warning", deleted_account_reason(
+                    links[external_id], "the person is matched again by ID number, username and e-mail, or given a "
+                    "new account (this record's other line)"), OWNER_MOODLE_ADMIN, FLOW))
         same_number = by_idnumber.get(normalised_key(external_id), [])
         if linked is None and len(same_number) > 1:
             plan.outcomes.append(Outcome(
@@ -121,6 +130,8 @@ def plan_user_changes(people: Iterable[dict], mis_ids: Iterable[str], moodle_use
     for external_id, user_id in sorted(links.items()):
         if normalised_key(external_id) not in known and user_id in users:
             _plan_leaver(plan, external_id, users[user_id], GONE, delete_users)
+        elif normalised_key(external_id) not in seen and user_id in deleted:
+            plan.unlinks.append(external_id)
     return plan
 
 

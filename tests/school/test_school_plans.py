@@ -105,6 +105,32 @@ def test_a_link_to_an_account_an_administrator_deleted_is_dropped_and_the_person
     assert plan.unlinks == ["S-1"] and [c["idnumber"] for c in plan.creates] == ["S-1"]
 
 
+def deleted_row(user_id: int, old_username: str) -> dict:
+    """A linked account as get_users_by_field answers it after an administrator's delete_user() (lab finding 05)."""
+    return {"id": user_id, "username": f"{old_username}.1796580578", "firstname": "Sipho", "lastname": "Dlamini",
+            "email": "badae376768a26a5bca436338f3e4abc", "suspended": False}
+
+
+def test_a_link_to_an_account_moodle_still_answers_as_deleted_is_dropped_and_the_person_made_again():
+    plan = plan_user_changes([person("S-1"), person("S-2")], ["S-1", "S-2"],
+                             [deleted_row(70, "s-1@school.example"), deleted_row(71, "s-2@school.example"),
+                              mirrored(80, "S-2")], {"S-1": 70, "S-2": 71}, delete_users=False, auth="manual")
+    assert plan.updates == [] and [c["idnumber"] for c in plan.creates] == ["S-1"]
+    assert plan.unlinks == ["S-1", "S-2"] and plan.links == [("S-2", 80)]
+    warnings = [o for o in plan.outcomes if o.action == "warning"]
+    assert [(o.record, o.owner) for o in warnings] == [("S-1", "Moodle administrator"), ("S-2", "Moodle administrator")]
+    assert "account deleted in Moodle by an administrator: Moodle user #70" in warnings[0].reason
+
+
+def test_a_gone_persons_link_to_a_deleted_account_is_dropped_and_a_hex_looking_email_alone_is_no_deletion():
+    plan = plan_user_changes([], [], [deleted_row(70, "s-1@school.example")], {"S-1": 70}, delete_users=True,
+                             auth="manual")
+    assert plan.deletes == [] and plan.unlinks == ["S-1"]
+    live = user(70, "S-1", username="s-1@school.example", email="badae376768a26a5bca436338f3e4abc")
+    plan = plan_user_changes([person("S-1")], ["S-1"], [live], {"S-1": 70}, delete_users=False, auth="manual")
+    assert plan.unlinks == [] and plan.creates == [] and [u["id"] for u in plan.updates] == [70]
+
+
 def test_an_invalid_person_the_mis_still_has_is_not_treated_as_gone():
     plan = plan_user_changes([], ["S-1"], [mirrored(60, "S-1")], {"S-1": 60}, delete_users=True, auth="manual")
     assert plan.deletes == [] and plan.updates == []

@@ -16,6 +16,7 @@ from school import class_sync, enrolment_sync, people_sync
 from school.config import SchoolIntegration
 from school.demo_school import seed_demo_school, set_up_moodle
 from school.mis_extract import extract_school, validate_school
+from school.school_db import select_user_links
 from sync_common.moodle_batches import send_isolating
 from sync_common.run_files import read_json
 
@@ -159,3 +160,49 @@ def test_send_isolating_refuses_only_the_bad_item_and_raises_the_sites_refusals(
     with pytest.raises(MoodleRequestError):
         send_isolating(items, site, lambda item, error: refused.append(item), {"invalidparameter"})
 
+
+
+def school_night(settings: SchoolIntegration, moodle, engine, run_dir) -> list[dict]:
+    """People, classes and enrolments in the DAG's order; the night's outcomes."""
+    run_dir.mkdir()
+    extract_school(engine, run_dir)
+    provision_people_and_classes(settings, moodle, engine, run_dir)
+    write_people_and_classes(settings, engine, run_dir)
+    read_and_plan_enrolments(settings, engine, run_dir)
+    enrolment_sync.apply_enrolments(settings, MoodleHook("moodle_steps"), engine, run_dir, "run-1")
+    return [o for name in ("school_people_plan.json", "school_people_applied.json", "school_classes_applied.json",
+                           "school_enrolment_plan.json", "school_enrolments_applied.json")
+            for o in read_json(run_dir / name)["outcomes"]]
+
+
+def test_a_student_an_administrator_deleted_gets_a_new_account_and_its_enrolments_and_the_next_night_is_quiet(
+        site, tmp_path):
+    """Lab finding 05: Moodle still answers the deleted account by id; the link is dropped that night, the student
+    made again and enrolled in the same classes (not the deleted account), nothing failed; then nothing changes."""
+    moodle, engine, _ = site
+    settings = integration()
+    school_night(settings, moodle, engine, tmp_path / "n1")
+    links = select_user_links(engine, settings.key)
+    external_id, old_id = next((key, user_id) for key, user_id in sorted(links.items())
+                               if any(user_id in members for members in moodle.enrolments.values()))
+    classes = sorted(course for course, members in moodle.enrolments.items() if old_id in members)
+    moodle.delete_user(old_id)
+
+    moodle.calls.clear()
+    outcomes = school_night(settings, moodle, engine, tmp_path / "n2")
+    assert not [o for o in outcomes if o["action"] == "failed"]
+    mine = sorted((o["action"], o["owner"]) for o in outcomes if o["record"] == external_id)
+    assert mine == [("created", ""), ("warning", "Moodle administrator")]
+    assert f"account deleted in Moodle by an administrator: Moodle user #{old_id}" in str(outcomes)
+    new_id = select_user_links(engine, settings.key)[external_id]
+    assert new_id != old_id and moodle.users[new_id]["idnumber"] == external_id
+    assert sorted(course for course, members in moodle.enrolments.items() if new_id in members) == classes
+    written_to = {int(item.get("id", item.get("userid", 0))) for name, params in moodle.calls
+                  for item in params.get("users", []) + params.get("enrolments", [])}
+    assert old_id not in written_to and new_id in written_to
+
+    moodle.calls.clear()
+    outcomes = school_night(settings, moodle, engine, tmp_path / "n3")
+    writes = [name for name, _ in moodle.calls if not name.startswith(("core_user_get", "core_course_get",
+                                                                       "core_enrol_get", "core_webservice"))]
+    assert writes == [] and {o["action"] for o in outcomes} <= {"unchanged", "skipped", "conflict", "invalid"}
