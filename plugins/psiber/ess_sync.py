@@ -53,9 +53,10 @@ from psiber.ess_enrolments import (
     plan_requests,
 )
 from psiber.ess_offers import FLOW, WantedOffers, offer_outcomes, wanted_offers
-from psiber.psiber_db import select_user_links
+from psiber.psiber_db import delete_user_links, select_user_links
 from sync_common.errors import PermanentStepError
 from sync_common.moodle_batches import chunks, input_var_batches, send_isolating
+from sync_common.moodle_rules import DELETED_ACCOUNT_ERROR, deleted_account_reason
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
 from sync_common.read_progress import MISSING, ReadProgress
 from sync_common.refusals import RefusalStreak, refused_alike
@@ -232,7 +233,13 @@ def _enrol(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: 
         hook.call("enrol_manual_enrol_users", enrolments=batch)
 
     def refuse(item: dict, error: MoodleRequestError) -> None:
-        decide((item["userid"], item["courseid"]), REFUSED, *moodle_refusal(error.errorcode, error.moodle_message))
+        if error.errorcode == DELETED_ACCOUNT_ERROR:
+            deleted_accounts.append((item["userid"], item["courseid"]))
+        else:
+            decide((item["userid"], item["courseid"]), REFUSED, *moodle_refusal(error.errorcode,
+                                                                                 error.moodle_message))
+
+    deleted_accounts: list[tuple[int, int]] = []
 
     users_by_course: dict[int, list[int]] = {}
     for user_id, course_id in sorted(pairs):
@@ -267,6 +274,7 @@ def _enrol(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: 
         outcomes += [Outcome(r.record, "awaiting_approval", f"{_course(courses, r.moodle_course_id)[0]}: not "
                              "approved in PSIber yet (the integration enrols approved requests only)", flow=FLOW)
                      for r in plan.waiting]
+        outcomes += _for_deleted_accounts(engine, integration, deleted_accounts, pairs, courses)
         _outcomes_file(run_dir, "ess_enrolments.json", outcomes, decisions=[d.to_dict() for d in decisions],
                        counts={"requested": len(requests)})
     counts = Counter(d.state for d in decisions)
@@ -274,6 +282,20 @@ def _enrol(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: 
              len(requests), counts[ENROLLED], counts[REFUSED], len(plan.waiting), hook.calls_made)
     return {"requested": len(requests), "enrolled": counts[ENROLLED], "refused": counts[REFUSED],
             "awaiting_approval": len(plan.waiting)}
+
+
+def _for_deleted_accounts(engine: Engine, integration: Integration, deleted: list[tuple[int, int]],
+                          pairs: dict[tuple[int, int], list[Request]], courses: dict[int, tuple[str, str]]
+                          ) -> list[Outcome]:
+    """Moodle answered ``userdeleted``: an administrator deleted the linked account. Its requests stay pending
+    (neither the employee nor HR is to blame) and its link is dropped, so the users flow gives the employee a new
+    account that the next run enrols."""
+    requests = [(user_id, request) for user_id, course_id in deleted for request in pairs[(user_id, course_id)]]
+    delete_user_links(engine, integration.key, sorted({request.employee_id for _, request in requests}))
+    return [Outcome(request.record, "warning", f"{_course(courses, request.moodle_course_id)[0]}: "
+                    + deleted_account_reason(user_id, "the request stays pending and is enrolled once the users flow "
+                                                      "has given the employee a new account"), OWNER_MOODLE_ADMIN, FLOW)
+            for user_id, request in requests]
 
 
 def record_ess_requests(integration: Integration, engine: Engine, run_dir: Path, holder: str) -> dict:

@@ -16,7 +16,7 @@ from moodle_stand_in import MoodleStandIn
 from psiber import course_sync, ess_sync
 from psiber.demo_company import seed_demo_company
 from psiber.preflight import REQUIRED_FUNCTIONS, preflight
-from psiber.psiber_db import select_employees, upsert_user_links
+from psiber.psiber_db import select_employees, select_user_links, upsert_user_links
 from sync_common.database import sql
 from sync_common.run_files import read_json, write_frame
 from sync_common.task_failures import fail_fast_unless_transient
@@ -108,14 +108,28 @@ def test_a_refused_enrolment_is_isolated_and_its_batch_mates_enrolled(moodle, tm
     assert (outcome["action"], outcome["owner"], outcome["flow"]) == ("refused", "Moodle administrator", "ess")
 
 
-def test_a_deleted_moodle_account_is_a_readable_refusal(moodle, tmp_path):
+def test_a_request_of_a_deleted_account_stays_pending_and_the_new_account_is_enrolled(moodle, tmp_path):
+    """Moodle answers userdeleted (lab finding 01): not refused, nobody blamed; the link is dropped, and once the
+    users flow has linked a new account the request enrols that one, never the deleted one."""
     night = Night(moodle, tmp_path)
-    gone = night.active[0]
+    gone, other = night.active[:2]
     night.request(gone, night.open)
-    moodle.delete_user(night.users[gone])
-    night.enrol()
+    night.request(other, night.open)
+    old = night.users[gone]
+    moodle.delete_user(old)
+    assert night.enrol() == {"requested": 2, "enrolled": 1, "refused": 0, "awaiting_approval": 0}
     fail_fast_unless_transient(ess_sync.record_ess_requests)(night.settings, night.engine, tmp_path, "run-1")
-    assert night.states()[gone] == ("refused", "your Moodle account was deleted")
+    assert night.states()[gone] == ("pending", None)
+    [warning] = [o for o in read_json(tmp_path / "ess_enrolments.json")["outcomes"] if o["record"] == f"EE{gone:05d}"]
+    assert (warning["action"], warning["owner"]) == ("warning", "Moodle administrator")
+    assert f"account deleted in Moodle by an administrator: Moodle user #{old}" in warning["reason"]
+    assert gone not in set(select_user_links(night.engine, night.settings.key)["employee_id"].astype(int))
+
+    new = moodle.add_user(username=f"user{gone}@example.com", email=f"user{gone}@example.com", firstname="A",
+                          lastname="B", idnumber=f"EE{gone:05d}")["id"]
+    upsert_user_links(night.engine, night.settings.key, [(gone, new, f"user{gone}@example.com")])
+    assert night.enrol()["enrolled"] == 1
+    assert new in moodle.enrolments[night.open] and old not in moodle.enrolments[night.open]
 
 
 def test_a_refusal_of_the_sites_keeps_every_request_pending_and_names_the_setting(moodle, tmp_path):
