@@ -20,10 +20,12 @@ from urllib.parse import quote, urlencode
 from airflow.api_fastapi.app import get_auth_manager
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
+from airflow.exceptions import AirflowNotFoundException
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from sync_common import report_store
 from sync_common.database import engine_from_connection
@@ -40,11 +42,16 @@ can_read_runs = Depends(requires_access_dag("GET", DagAccessEntity.RUN))
 pages = APIRouter()
 
 
+class UnreadableReports(Exception):
+    """An integration's report database cannot be opened; the message names its Connection and who must act."""
+
+
 def report_app(kinds: Iterable[IntegrationKind]) -> FastAPI:
     """The pages, for the integrations of these kinds."""
     app = FastAPI(title="Moodle sync report", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.kinds = tuple(kinds)
     app.include_router(pages)
+    app.add_exception_handler(UnreadableReports, lambda _, error: JSONResponse({"detail": str(error)}, 503))
     return app
 
 
@@ -61,10 +68,23 @@ def _integration(request: Request, dag_id: str) -> ReportedIntegration:
 
 @contextmanager
 def _database(integration: ReportedIntegration) -> Iterator[Engine]:
-    engine = engine_from_connection(integration.report_conn_id)
+    """The integration's report database; ``UnreadableReports`` when its Connection is missing, of a type no
+    report database has, or its database cannot be read."""
+    conn_id = integration.report_conn_id
+    try:
+        engine = engine_from_connection(conn_id)
+    except AirflowNotFoundException as error:
+        raise UnreadableReports(
+            f"the Airflow Connection '{conn_id}' does not exist: its reports cannot be read (owner: Airflow "
+            f"administrator, who adds the Connection, or the integration's maintainer, who names it)") from error
+    except ValueError as error:
+        raise UnreadableReports(str(error)) from error
     try:
         report_store.create_report_schema(engine)
         yield engine
+    except SQLAlchemyError as error:
+        raise UnreadableReports(f"the database of the Airflow Connection '{conn_id}' cannot be read "
+                                f"({type(error).__name__}; owner: its database administrator)") from error
     finally:
         engine.dispose()
 
@@ -113,14 +133,19 @@ def csv_cell(value) -> str:
 
 @pages.get("/", response_class=HTMLResponse)
 def integrations_page(request: Request, user: GetUserDep):
-    """The integrations this user may read, with the state and counts of their last run."""
+    """The integrations this user may read, with the state and counts of their last run; one whose reports cannot
+    be read shows why, the others list as usual."""
     readable = get_auth_manager().get_authorized_dag_ids(user=user, method="GET")
     rows = []
     for dag_id, integration in sorted(integrations_by_dag(_kinds(request)).items()):
         if dag_id not in readable:
             continue
-        with _database(integration) as engine:
-            last = report_store.runs(engine, integration.key, limit=1)
+        try:
+            with _database(integration) as engine:
+                last = report_store.runs(engine, integration.key, limit=1)
+        except UnreadableReports as error:
+            rows.append({"dag_id": dag_id, "integration": integration, "last": None, "error": str(error)})
+            continue
         rows.append({"dag_id": dag_id, "integration": integration, "last": last[0] if last else None})
     return _page(request, "integrations.html", rows=rows)
 

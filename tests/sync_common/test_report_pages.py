@@ -9,6 +9,7 @@ integration and the Report Gamma school, "hr" only Report Alpha.
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import re
@@ -19,11 +20,14 @@ import pytest
 from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
 from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
 from fastapi.testclient import TestClient
+from psiber_moodle_sync_report import PSIBER
 from sqlalchemy import text
 
 from factories import GOOD, write
 from school.demo_school import STUDENT_EMAIL_TAKEN, STUDENT_WITHOUT_EMAIL
 from school.preview import PREVIEW_ORDER
+from sync_common.integration_kinds import ReportedIntegration
+from sync_common.report_pages import UnreadableReports, _database
 from sync_common.report_store import save_run_report
 from tests.school.test_school_config import MINIMAL
 from tests.school.test_school_end_to_end import DAG_ID as DEMO_SCHOOL
@@ -31,6 +35,7 @@ from tests.school.test_school_end_to_end import school_run  # noqa: F401 - the f
 
 # Integration names of their own: these DAG rows must not stand in for the demo DAG other tests run.
 ALLOWED, OTHER, SCHOOL = "psiber_moodle_report_alpha", "psiber_moodle_report_beta", "school_moodle_report_gamma"
+BROKEN = "psiber_moodle_report_delta"  # its file names a Connection that does not exist
 READABLE = {"support": {ALLOWED, SCHOOL}, "hr": {ALLOWED}}
 RUN_ID = "manual__2026-11-20T01:00:00+00:00"
 SCHOOL_FILE = MINIMAL.replace("Test School", "Report Gamma").replace("school_x", "school_gamma")
@@ -67,6 +72,8 @@ def api(airflow_db, tmp_path_factory):
     write(integrations, "alpha.yaml", GOOD.replace("Driver Training", "Report Alpha"))
     write(integrations, "beta.yaml",
           GOOD.replace("Driver Training", "Report Beta").replace("psiber_demo", "psiber_beta"))
+    write(integrations, "delta.yaml",
+          GOOD.replace("Driver Training", "Report Delta").replace("psiber_demo", "psiber_delta_missing"))
     patch = pytest.MonkeyPatch()
     patch.setenv("PSIBER_MOODLE_INTEGRATIONS", str(integrations))
     patch.setenv("AIRFLOW__CORE__AUTH_MANAGER", f"{__name__}.OneIntegrationAuthManager")
@@ -98,7 +105,7 @@ def api(airflow_db, tmp_path_factory):
         {"record": "S-9002 in SUB-1", "action": "would_enrol", "reason": "role #5", "owner": "", "flow": "enrolments"},
     ]), "preview": True, "counts": {"people": {"would_delete": 1}, "enrolments": {"would_enrol": 1}}}, keep_days=400)
     engine.dispose()
-    _register_dags([ALLOWED, OTHER, SCHOOL])
+    _register_dags([ALLOWED, OTHER, SCHOOL, BROKEN])
     from airflow.api_fastapi.app import create_app, get_auth_manager, purge_cached_app
 
     purge_cached_app()
@@ -202,6 +209,18 @@ def test_the_navigation_lists_only_the_integrations_the_user_may_read(api):
     assert "Report Alpha" in admin and "Report Beta" in admin
 
 
+def test_an_integration_whose_connection_is_missing_shows_its_own_error_and_the_others_list_normally(api):
+    answer = get(api, "/", "admin")
+    assert answer.status_code == 200
+    broken = html.unescape(_row_of(answer.text, "Report Delta"))
+    assert "the Airflow Connection 'psiber_delta_missing' does not exist" in broken
+    assert "owner: Airflow administrator" in broken and "no run reported yet" not in broken
+    for name in ("Report Alpha", "Report Beta", "Report Gamma"):
+        assert RUN_ID in _row_of(answer.text, name)
+    runs = get(api, f"/dags/{BROKEN}/runs", "admin")
+    assert runs.status_code == 503 and "'psiber_delta_missing' does not exist" in runs.json()["detail"]
+
+
 def test_course_status_counts_learners_per_course_and_opens_a_course_to_its_learners(api):
     html = get(api, f"/dags/{ALLOWED}/courses", "support").text
     assert "DRV-101" in html and "Defensive Driving" in html and f'href="/sync-report/dags/{ALLOWED}/courses/7"' in html
@@ -299,3 +318,17 @@ def test_a_real_school_runs_report_and_csv_then_a_rollover_preview_marked_with_d
     assert ("classes", "SUB-2027-9-ENGL", "would_delete") in listed
     assert ("enrolments", "S-2001 in SUB-2027-8-MATH", "would_unenrol") in listed
     assert ("people", "S-2010", "would_suspend") in listed
+
+
+@pytest.mark.parametrize(("connection", "reason"), [
+    ({"conn_type": "http", "host": "example.org"}, "a source database must be 'sqlite' or 'postgres'"),
+    ({"conn_type": "sqlite", "host": "/no/such/folder/reports.db"},
+     "the database of the Airflow Connection 'reports_elsewhere' cannot be read (OperationalError"),
+])
+def test_a_report_database_of_the_wrong_type_or_unreachable_is_named_with_its_owner(connection, reason, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_REPORTS_ELSEWHERE", json.dumps(connection))
+    settings = type("Settings", (), {"psiber_conn_id": "reports_elsewhere"})()
+    with pytest.raises(UnreadableReports, match="owner") as raised, _database(
+            ReportedIntegration("psiber_moodle_x", PSIBER, settings)):
+        pass
+    assert reason in str(raised.value)
