@@ -38,8 +38,10 @@ PLUGIN_VERSION = "2024100700"
 SITE_NAME = "Moodle stand-in"
 GUEST_ID, ADMIN_ID = 1, 2
 MAX_INPUT_VARS = 5000  # Moodle 4.5 requires PHP max_input_vars >= 5000; PHP drops the rest silently.
-# What admin/cli/maintenance.php --enable left in climaintenance.html on the recorded site.
-CLI_MAINTENANCE_PAGE = "<h1>Upgrade in progress</h1>"
+# What admin/cli/maintenance.php --enable writes to climaintenance.html on 4.5.6, as the live site sent it (CRLF, a
+# blank line after </html>).
+CLI_MAINTENANCE_PAGE = "\r\n".join(
+    Path(__file__).with_name("climaintenance.html").read_text(encoding="utf-8").splitlines() + ["", ""])
 
 
 # --------------------------------------------------------------------------- errors

@@ -49,6 +49,7 @@ _MAINTENANCE_ERROR = "sitemaintenance"  # Site administration > Maintenance mode
 _MAINTENANCE = "site in maintenance mode"
 # CLI maintenance (upgrades) answers every request with HTTP 503 "Moodle under maintenance" and an HTML page.
 _MAINTENANCE_PAGE = re.compile(r"maintenance|upgrad", re.IGNORECASE)
+_NOT_SHOWN = re.compile(r"<(head|style|script)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 # Moodle's reading functions are named ..._get_..., ..._search_... or ..._view_... (a view only logs an event);
 # every other function changes Moodle (create, update, delete, enrol, unenrol, assign, ...).
 _READ_FUNCTION = re.compile(r"_(get|search|view)_")
@@ -323,5 +324,7 @@ def _is_maintenance_page(response: requests.Response) -> bool:
 
 
 def _page_text(page: str) -> str:
-    """The words of an HTML page, short enough for a log line."""
-    return " ".join(html.unescape(re.sub(r"<[^>]*>", " ", page)).split())[:160]
+    """The words an HTML page shows, short enough for a log line: not its head, styles or scripts (4.5's
+    maintenance page starts with a <style> block)."""
+    shown = _NOT_SHOWN.sub(" ", page)
+    return " ".join(html.unescape(re.sub(r"<[^>]*>", " ", shown)).split())[:160]

@@ -198,6 +198,7 @@ def test_the_token_never_reaches_the_logs(moodle, monkeypatch, caplog, capsys):
 # -- the total deadline, maintenance mode, the task's execution_timeout
 
 RECORDINGS = Path(__file__).parent / "recordings"  # copies of ../shared/moodle-contract/85 and 86 (live site)
+LAB_FINDINGS = Path(__file__).parents[1] / "moodle_stand_in" / "contract" / "lab_findings"  # live pairs, absolute
 
 
 @pytest.fixture
@@ -346,6 +347,8 @@ def recorded_answer(name: str) -> tuple[int, bytes]:
 @pytest.mark.parametrize(("recording", "shown"), [
     ("85-maintenance-mode.json", "site in maintenance mode: The site is undergoing maintenance"),
     ("86-cli-maintenance-mode.json", "site in maintenance mode (HTTP 503: 'Upgrade in progress')"),
+    (LAB_FINDINGS / "03-cli-maintenance-page-message.json", "site in maintenance mode (HTTP 503: 'Moodle under "
+     "maintenance The site is undergoing maintenance and is currently not available')"),  # its <style> not quoted
 ])
 def test_maintenance_mode_is_named_transient_and_retried_until_the_site_is_back(monkeypatch, recording, shown):
     site_info = (200, json.dumps({"sitename": "Back", "functions": []}).encode())

@@ -155,6 +155,7 @@ def build_site(setup: dict, baseline: dict | None = None) -> tuple[MoodleStandIn
         site.delete_user(userid)
     site.web_services_enabled = setup.get("web_services_enabled", True)
     site.maintenance = setup.get("maintenance")
+    site.cli_maintenance_page = setup.get("cli_maintenance_page", site.cli_maintenance_page)
     site.expired_token = setup.get("expired_token", False)
     site.signup_enabled = setup.get("signup_enabled", True)
     return site, refs

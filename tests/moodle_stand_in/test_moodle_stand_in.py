@@ -650,7 +650,9 @@ def test_admin_maintenance_mode_answers_an_error_object(site):
 def test_cli_maintenance_mode_answers_every_request_with_the_503_page(site):
     site.maintenance = "cli"
     site.web_services_enabled = False
-    assert call(site, "core_webservice_get_site_info") == (503, "<h1>Upgrade in progress</h1>")
+    status, page = call(site, "core_webservice_get_site_info")
+    assert status == 503 and page.startswith("<!DOCTYPE html>\r\n") and "<style>" in page  # 4.5.6's page
+    assert "<h1>Moodle under maintenance</h1>" in page
     assert call(site, "core_webservice_get_site_info", token="bad", path="/login/index.php")[0] == 503
     assert site.calls == []  # Moodle never got as far as the web service
 
