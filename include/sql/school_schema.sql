@@ -46,3 +46,17 @@ CREATE TABLE IF NOT EXISTS school_moodle_course_link (
     linked_at         TIMESTAMP    NOT NULL,
     PRIMARY KEY (integration_name, class_external_id)
 );
+
+-- MIS records Moodle refused (kind 'user' or 'course'), so that they are not sent again, night after night, until
+-- they change. fingerprint: a hash of what was sent; reason and owner as reported.
+CREATE TABLE IF NOT EXISTS school_moodle_refusal (
+    integration_name VARCHAR(80)   NOT NULL,
+    kind             VARCHAR(10)   NOT NULL,
+    external_id      VARCHAR(100)  NOT NULL,
+    fingerprint      VARCHAR(64)   NOT NULL,
+    reason           VARCHAR(2000) NOT NULL,
+    owner            VARCHAR(200)  NOT NULL,
+    first_refused_at TIMESTAMP     NOT NULL,
+    last_refused_at  TIMESTAMP     NOT NULL,
+    PRIMARY KEY (integration_name, kind, external_id)
+);

@@ -131,6 +131,9 @@ class SchoolIntegration(_Strict):
     moodle_max_input_vars: Annotated[int, Field(ge=1000)] = Field(
         default=5000, description="PHP's max_input_vars on the Moodle site: a call with more form variables is "
         "silently cut, so every call stays under it.")
+    retry_refused_after_days: Annotated[int, Field(ge=1)] = Field(
+        default=7, description="A person or class Moodle refused is not sent again, unchanged, for this many days "
+        "(or until a run triggered with retry_refused=true).")
     step_minutes: Annotated[int, Field(ge=1)] = Field(default=60, description="Each task's execution_timeout.")
     data_dir: str | None = Field(default=None, description="Where runs keep their working files.")
     keep_run_files_days: Annotated[int, Field(ge=1)] = 30

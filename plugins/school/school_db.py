@@ -89,3 +89,28 @@ def set_person_status(engine: Engine, statuses: dict[str, str]) -> None:
         for external_id, status in statuses.items():
             connection.execute(text(sql("school_update_person_status")),
                                {"external_id": external_id, "status": status})
+
+
+def select_refusals(engine: Engine, kind: str, integration_name: str) -> list[dict]:
+    """The ``kind`` ('user' or 'course') records Moodle refused, keyed ``record_key`` (their External ID)."""
+    frame = _frame(engine, "school_select_refusals", {"integration_name": integration_name, "kind": kind})
+    return [{**row, "record_key": str(row["record_key"]), "first_refused_at": str(row["first_refused_at"]),
+             "last_refused_at": str(row["last_refused_at"])} for row in frame.to_dict("records")]
+
+
+def save_refusals(engine: Engine, kind: str, integration_name: str, refused: Iterable[dict],
+                  accepted: Iterable[str]) -> None:
+    """Remember the ``kind`` records Moodle refused (external_id, fingerprint, reason, owner) and forget those it
+    took, in one transaction."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    key = {"integration_name": integration_name, "kind": kind}
+    with engine.begin() as connection:
+        held = {str(row.record_key) for row in connection.execute(text(sql("school_select_refusals")), key)}
+        taken = [{**key, "external_id": external_id} for external_id in set(accepted) & held]
+        if taken:
+            connection.execute(text(sql("school_delete_refusal")), taken)
+        rows = [{**key, "external_id": refusal["external_id"], "fingerprint": refusal["fingerprint"],
+                 "reason": refusal["reason"][:2000], "owner": refusal["owner"][:200], "refused_at": now}
+                for refusal in refused]
+        if rows:
+            connection.execute(text(sql("school_upsert_refusal")), rows)

@@ -73,6 +73,7 @@ def send_isolating(batch: list[dict], call: Callable[[list[dict]], object],
     if streak is None:
         with RefusalStreak("write these records") as streak:
             return send_isolating(batch, call, refuse, record_errors, named_by, streak)
+    refusals = streak.refusals
     try:
         call(batch)
     except MoodleRequestError as error:
@@ -90,7 +91,8 @@ def send_isolating(batch: list[dict], call: Callable[[list[dict]], object],
         middle = len(batch) // 2
         return (send_isolating(batch[:middle], call, refuse, record_errors, named_by, streak)
                 + send_isolating(batch[middle:], call, refuse, record_errors, named_by, streak))
-    streak.accepted()
+    if streak.refusals == refusals:  # else ``call`` fed the streak what Moodle took and refused, item by item
+        streak.accepted()
     return batch
 
 

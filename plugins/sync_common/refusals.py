@@ -60,8 +60,10 @@ class RefusalStreak:
         self.site_error = site_error or (lambda count, code, message: refused_alike(count, code, message, self.what))
         self._held: list[Callable[[], None]] = []
         self._answer: tuple[str | None, str] | None = None
+        self.refusals = 0  # how many it was fed: a call answered with none took all it was sent
 
     def refused(self, errorcode: str | None, message: str, blame: Callable[[], None]) -> None:
+        self.refusals += 1
         if self._answer != (errorcode, message):
             self.release()
         if errorcode not in SITE_OR_RECORD_ERRORS:
@@ -117,3 +119,24 @@ def quarantine_outcome(record: str, refusal: Mapping, flow: str) -> Outcome:
                    f"not sent again: Moodle refused it on {str(refusal['first_refused_at'])[:10]} "
                    f"({refusal['reason']}); it is sent again when it changes, after the integration's "
                    "retry_refused_after_days, or in a run triggered with retry_refused=true", refusal["owner"], flow)
+
+
+def hold_back(entries: list[dict], refusals: Mapping[str, Mapping], record_of: Callable[[dict], str],
+              plan_only: Iterable[str], flow: str) -> tuple[list[dict], list[Outcome]]:
+    """The plan entries to send, and a 'quarantined' outcome for each that Moodle refused before, sent as it
+    would be now (``refusals``: those still in quarantine, by record)."""
+    plan_only = tuple(plan_only)
+    sent, held = [], []
+    for entry in entries:
+        refusal = refusals.get(record_of(entry))
+        if refusal is not None and refusal["fingerprint"] == fingerprint(entry, plan_only):
+            held.append(quarantine_outcome(record_of(entry), refusal, flow))
+        else:
+            sent.append(entry)
+    return sent, held
+
+
+def refused_record(record: str, entry: dict, plan_only: Iterable[str], outcome: Outcome) -> dict:
+    """What is remembered of a record Moodle refused: the fingerprint of what was sent, the reason and owner."""
+    return {"external_id": record, "fingerprint": fingerprint(entry, plan_only), "reason": outcome.reason,
+            "owner": outcome.owner}
