@@ -6,7 +6,8 @@ and held to the live 4.5.6 site's answers.
 The gradebook has manual grade items (itemtype "manual") and the course total (itemtype "course"),
 aggregated the default way: Natural, empty grades excluded, so a user's total is the sum of that
 user's item grades out of the sum of those items' maximums. A course without grade items has a
-0-0 total, so a teacher's override of the total is stored as 0. Activities are not modelled, so
+0-0 total, so a teacher's override of the total is stored as 0, unless it was made before the course's
+first regrade (the grade API's default range 0-100 then stays with it). Activities are not modelled, so
 there are no "mod" items. Course completion has one criterion, "Manual completion by others" for
 the Teacher role, met when the course is marked complete with MoodleStandIn.complete().
 """
@@ -72,9 +73,10 @@ def _grade_item(site: MoodleStandIn, courseid: int, itemname: str | None, gradem
 
 
 def set_grade(site: MoodleStandIn, courseid: int, userid: int, grade: float | None, grademax: float,
-              dategraded: int | None, item: str | None, override: bool) -> dict:
+              dategraded: int | None, item: str | None, override: bool, before_first_regrade: bool = False) -> dict:
     """The user's grade for a grade item (bounded by its range; None removes it), or with ``override`` a
-    teacher's override of the course total, bounded by the total's range (0-0 without grade items)."""
+    teacher's override of the course total, bounded by the total's range (0-0 without grade items); one made
+    ``before_first_regrade`` keeps its own range, 0-``grademax``, which later regrades leave alone."""
     get_course(site, courseid)
     if userid not in site.users:
         raise ValueError(f"no user {userid}")
@@ -82,9 +84,11 @@ def set_grade(site: MoodleStandIn, courseid: int, userid: int, grade: float | No
     record = site.grades.setdefault(courseid, {}).setdefault(userid, {"timecreated": now, "items": {}})
     when = now if dategraded is None else int(dategraded)
     if override:
-        high = sum(i["grademax"] for i in site.grade_items.get(courseid, []))
+        items = site.grade_items.get(courseid, [])
+        high = float(grademax) if before_first_regrade else sum(i["grademax"] for i in items)
         record["override"] = None if grade is None else {"finalgrade": min(max(float(grade), 0.0), high),
-                                                         "dategraded": when}
+                                                         "dategraded": when,
+                                                         **({"grademax": high} if before_first_regrade else {})}
         return record
     target = _grade_item(site, courseid, item, grademax)
     if grade is None:
@@ -176,8 +180,9 @@ def user_grade_items(site: MoodleStandIn, course: dict, userid: int) -> list[dic
                  "iteminstance": course["gradecategoryid"], "itemnumber": None, "idnumber": None, "categoryid": None}
     override = record.get("override")
     if override:
-        rows.append(_report_row(total_key, override["finalgrade"], sum(i["grademax"] for i in items),
-                                override["dategraded"], overridden=True))
+        rows.append(_report_row(total_key, override["finalgrade"],
+                                override.get("grademax", sum(i["grademax"] for i in items)), override["dategraded"],
+                                overridden=True))
     elif graded:
         rows.append(_report_row(total_key, sum(g["finalgrade"] for g in graded.values()), counted_max,
                                 max(g["dategraded"] for g in graded.values()), feedbackformat=FORMAT_PLAIN))

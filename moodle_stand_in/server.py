@@ -618,14 +618,17 @@ class MoodleStandIn:
             return copy.deepcopy(item)
 
     def set_grade(self, courseid: int, userid: int, grade: float | None, *, grademax: float = 100.0,
-                  dategraded: int | None = None, item: str | None = None, override: bool = False) -> None:
+                  dategraded: int | None = None, item: str | None = None, override: bool = False,
+                  before_first_regrade: bool = False) -> None:
         """The user's grade (None: none) in grade item ``item`` (default the course's first, made as the manual
         item "Final assessment" if it has none), whose range becomes 0-grademax; the course total sums them.
         ``override=True``: a teacher's override of the course total instead, kept within the total's range
-        (0-0 in a course without grade items, so it is stored as 0). dategraded defaults to now."""
+        (0-0 in a course without grade items, so it is stored as 0); with ``before_first_regrade`` (made through
+        the grade API before the course was first regraded) within 0-grademax, kept by later regrades.
+        dategraded defaults to now."""
         from . import grades
         with self._lock:
-            grades.set_grade(self, courseid, userid, grade, grademax, dategraded, item, override)
+            grades.set_grade(self, courseid, userid, grade, grademax, dategraded, item, override, before_first_regrade)
             self._save()
 
     def complete(self, courseid: int, userid: int, *, timecompleted: int | None) -> None:

@@ -773,6 +773,18 @@ def test_a_course_without_grade_items_has_a_0_0_total_and_stores_an_override_as_
     assert grade_rows(site, course["id"], user["id"])[-1]["graderaw"] == 72.5
 
 
+def test_an_override_made_before_the_first_regrade_keeps_its_0_100_range(site):
+    """Lab finding 04: live, such an override of a course without grade items answers 72.5 of 100."""
+    course, user = driver_course(site)
+    site.set_grade(course["id"], user["id"], 72.5, override=True, before_first_regrade=True, dategraded=1_700_000_000)
+    (total,) = grade_rows(site, course["id"], user["id"])
+    assert (total["graderaw"], total["grademin"], total["grademax"], total["rangeformatted"], total["gradeformatted"],
+            total["percentageformatted"], total["gradeisoverridden"]) == \
+        (72.5, 0, 100, "0&ndash;100", "72.50", "72.50 %", True)
+    site.add_grade_item(course["id"], "Exam", grademax=50)  # a regrade leaves its range alone
+    assert grade_rows(site, course["id"], user["id"])[-1]["grademax"] == 100
+
+
 def test_a_state_file_with_course_totals_gets_them_as_item_grades(tmp_path):
     state = tmp_path / "moodle.json"
     with MoodleStandIn(TOKEN, state_path=state) as first:

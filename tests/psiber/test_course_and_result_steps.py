@@ -331,6 +331,20 @@ def test_a_completion_status_a_live_site_refuses_is_one_warning_and_the_run_goes
     assert select_watermark(engine, LIVE.key, "results") == NOW - result_sync.WATERMARK_OVERLAP_SECONDS
 
 
+def sync_stand_in_results(hook, engine, run_dir) -> dict:
+    """The courses and results steps of a night against a stand-in, every linked learner read; the loaded counts."""
+    course_sync.extract_moodle_courses(hook, run_dir)
+    course_sync.plan_courses(LIVE, engine, run_dir)
+    course_sync.load_courses(LIVE, engine, run_dir)
+    result_sync.find_changed_learners(LIVE, hook, engine, run_dir, full=True, now=NOW)
+    for batch in result_sync.grade_read_batches(LIVE, run_dir):
+        result_sync.read_course_grades(hook, run_dir, batch)
+    for batch in result_sync.completion_read_batches(LIVE, run_dir):
+        result_sync.read_completions(LIVE, hook, engine, run_dir, batch)
+    result_sync.plan_result_changes(LIVE, engine, run_dir)
+    return result_sync.load_results(LIVE, engine, run_dir)
+
+
 def test_courses_and_results_from_a_stand_in_that_answers_like_a_live_site(engine, tmp_path, monkeypatch):
     """Course rows in no order (site course last), a number field with a display template, a JSON-integer grade
     below the pass mark, and a course without grade items whose override Moodle stored as 0 in its 0–0 range."""
@@ -367,16 +381,7 @@ def test_courses_and_results_from_a_stand_in_that_answers_like_a_live_site(engin
         hook = MoodleHook("moodle", backoff_seconds=0.01)
 
         assert [c["id"] for c in hook.call("core_course_get_courses")] == [no_items, no_completion, graded, 1]
-        course_sync.extract_moodle_courses(hook, tmp_path)
-        course_sync.plan_courses(LIVE, engine, tmp_path)
-        course_sync.load_courses(LIVE, engine, tmp_path)
-        result_sync.find_changed_learners(LIVE, hook, engine, tmp_path, full=True, now=NOW)
-        for batch in result_sync.grade_read_batches(LIVE, tmp_path):
-            result_sync.read_course_grades(hook, tmp_path, batch)
-        for batch in result_sync.completion_read_batches(LIVE, tmp_path):
-            result_sync.read_completions(LIVE, hook, engine, tmp_path, batch)
-        result_sync.plan_result_changes(LIVE, engine, tmp_path)
-        counts = result_sync.load_results(LIVE, engine, tmp_path)
+        counts = sync_stand_in_results(hook, engine, tmp_path)
 
     courses = read_json(tmp_path / "course_plan.json")["outcomes"]
     assert [(o["record"], o["action"]) for o in courses] == [  # by Moodle id, not in Moodle's order
@@ -389,3 +394,32 @@ def test_courses_and_results_from_a_stand_in_that_answers_like_a_live_site(engin
         ("EE00001 / DRV-101", "Not Yet Competent", 45.0), ("EE00001 / HS-1", "Competent", None)]
     assert [o for o in plan["outcomes"] if o["action"] == "invalid"] == [] and plan["reads_complete"]
     assert counts["new_attempts"] == 2
+
+
+@pytest.mark.parametrize(("pass_rate", "result"), [("70", "Competent"), ("75", "Not Yet Competent")])
+def test_an_override_that_kept_its_0_100_range_in_a_course_without_grade_items_is_judged_by_the_pass_mark(
+        engine, tmp_path, monkeypatch, pass_rate, result):
+    """Lab finding 04: a teacher's override made before the course's first regrade answers 72.5 of 100 live."""
+    import json
+
+    from moodle.hook import MoodleHook
+    from moodle_stand_in import MoodleStandIn
+    from psiber.psiber_db import upsert_user_links
+
+    with MoodleStandIn("t0ken-t0ken-t0ken-t0ken") as moodle:
+        monkeypatch.setenv("AIRFLOW_CONN_MOODLE", json.dumps({"conn_type": "http", "host": moodle.base_url,
+                                                              "password": "t0ken-t0ken-t0ken-t0ken"}))
+        category = moodle.add_category("Compliance")["id"]
+        course = moodle.add_course("NOGRADE-1", categoryid=category, idnumber="NOGRADE-1", startdate=NOW - 86_400,
+                                   customfields={"passrate": pass_rate})["id"]
+        zanele = moodle.add_user(username="zanele@example.com", email="zanele@example.com", idnumber="EE00001")["id"]
+        moodle.enrol(zanele, course)
+        moodle.touch(zanele, NOW - 600)
+        moodle.set_grade(course, zanele, 72.5, override=True, before_first_regrade=True, dategraded=NOW - 300)
+        moodle.complete(course, zanele, timecompleted=NOW - 200)
+        upsert_user_links(engine, LIVE.key, [(1, zanele, "zanele@example.com")])
+        sync_stand_in_results(MoodleHook("moodle", backoff_seconds=0.01), engine, tmp_path)
+
+    plan = read_json(tmp_path / "result_plan.json")
+    assert [(a["record"], a["result"], a["grade"]) for a in plan["attempts"]] == [
+        ("EE00001 / NOGRADE-1", result, 72.5)]
