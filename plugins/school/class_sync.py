@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 
@@ -13,12 +14,23 @@ from moodle.hook import MoodleHook
 from school.config import CONFIG_OWNER, CourseDeletion, SchoolIntegration
 from school.course_plan import FLOW, PLAN_ONLY_KEYS, check_course_guard, plan_course_changes, released_courses
 from school.course_reads import read_enrolled
-from school.school_db import select_course_links
-from school.step_files import cut_by_max_input_vars, every_record_answered, record_links, save_applied, save_plan
+from school.school_db import select_course_links, select_refusals
+from school.step_files import (
+    EarlierTry,
+    cut_by_max_input_vars,
+    earlier_try,
+    every_record_answered,
+    hold_back_refused,
+    record_links,
+    refusals_file,
+    save_applied,
+    save_plan,
+)
 from school.validation import OWNER_MIS
 from sync_common.moodle_batches import input_var_batches, moodle_entry, send_isolating
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
 from sync_common.read_back import READ_BACK, ReadingBack, courses_now, said, warnings_of
+from sync_common.refusals import RefusalStreak, refused_record
 from sync_common.run_files import read_frame, read_json, write_json
 from sync_common.write_lock import integration_write_lock
 
@@ -49,6 +61,7 @@ def read_moodle_courses(integration: SchoolIntegration, hook: MoodleHook, engine
         candidates = {links[external_id] for external_id in released_courses(classes, _mis_ids(run_dir), links,
                                                                               integration)} & existing
     write_json(run_dir / "course_links.json", links)
+    write_json(run_dir / refusals_file("course"), select_refusals(engine, "course", integration.key))
     write_json(run_dir / "school_moodle_courses.json", courses)
     write_json(run_dir / "school_categories.json", categories)
     enrolled = read_enrolled(hook, run_dir, "released_enrolled", candidates, "id", _user_ids,
@@ -66,24 +79,32 @@ def _mis_accounts(run_dir: Path) -> set[int]:
     return {int(user_id) for _, user_id in plan["links"]} | {int(item["id"]) for item in plan["deletes"]}
 
 
-def plan_classes(integration: SchoolIntegration, run_dir: Path) -> dict:
+def plan_classes(integration: SchoolIntegration, run_dir: Path, retry_refused: bool = False,
+                 now: datetime | None = None) -> dict:
+    """The class plan; a class Moodle refused, unchanged since, is not sent again while in quarantine."""
     plan = plan_course_changes(
         read_frame(run_dir / "valid_classes.parquet").to_dict("records"), _mis_ids(run_dir),
         read_json(run_dir / "school_moodle_courses.json"), read_json(run_dir / "school_categories.json"),
         read_json(run_dir / "course_links.json"), integration,
         {int(k): v for k, v in read_json(run_dir / "released_enrolled.json").items()}, _mis_accounts(run_dir))
+    held = hold_back_refused(run_dir, "course", plan, _record, PLAN_ONLY_KEYS, FLOW,
+                             integration.retry_refused_after_days, retry_refused, now)
     safety = integration.safety
     counts = save_plan(run_dir, PLAN,
                        {"creates": plan.creates, "updates": plan.updates, "deletes": plan.deletes},
                        plan.outcomes, check_course_guard(plan, safety.max_change_share, safety.min_records_for_guard),
                        FLOW, links=plan.links, unlinks=plan.unlinks, released=plan.released,
                        provisioned={external_id: course_id for external_id, course_id in plan.links
-                                    if external_id not in plan.released})
+                                    if external_id not in plan.released}, quarantined=held)
     log.info("Class plan: %s", counts)
     return counts
 
 
 _moodle_entry = partial(moodle_entry, plan_only=PLAN_ONLY_KEYS)
+
+
+def _record(item: dict) -> str:
+    return item["class_external_id"]
 
 
 def apply_classes(integration: SchoolIntegration, hook: MoodleHook, engine: Engine, run_dir: Path,
@@ -119,13 +140,16 @@ def deletion_batches(deletes: list[dict], enrolled: dict[int, int]) -> list[list
 
 
 def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> dict:
-    """A retry of the task (an earlier try left its applied file) first reads back what Moodle holds of the
-    whole plan; a batch whose answer was lost is read back before any of it is sent again (``ReadingBack``)."""
+    """A batch whose answer was lost is read back before any of it is sent again (``ReadingBack``); a retry of
+    the task keeps what its earlier try learnt from Moodle's answers and first reads back the records whose answers
+    that try lost."""
     plan = read_json(run_dir / PLAN)
-    earlier_try = (run_dir / APPLIED).exists()
+    earlier = earlier_try(run_dir, APPLIED)
     outcomes: list[Outcome] = []
     created: list[tuple[str, int]] = []
     deleted: list[str] = []
+    refused_records: list[dict] = []
+    earlier.carried(outcomes, created, deleted)
     max_items, max_vars = integration.batch_size, integration.moodle_max_input_vars
 
     def per_item(function: str, key: str, encode):
@@ -138,13 +162,15 @@ def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> d
             for item in batch:
                 warning = warned.get(item["id"])
                 if warning is None:
+                    streak.accepted()
                     done(item, answer)
                 elif done is deleted_course and warning["warningcode"] == _GONE:
                     done(item, f"Moodle no longer has it ({warning['message']}): an earlier call deleted it")
                 else:
-                    outcomes.append(Outcome(item["class_external_id"], "failed", f"Moodle refused it "
-                                            f"({warning['warningcode']}: {warning['message']})",
-                                            f"{OWNER_MOODLE_ADMIN} / {OWNER_MIS}", FLOW))
+                    streak.refused(warning["warningcode"], warning["message"], partial(
+                        failed, item, Outcome(item["class_external_id"], "failed", f"Moodle refused it "
+                                              f"({warning['warningcode']}: {warning['message']})",
+                                              f"{OWNER_MOODLE_ADMIN} / {OWNER_MIS}", FLOW)))
         return accept
 
     def deleted_course(item, answer):
@@ -177,30 +203,46 @@ def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> d
     def refused(item: dict, error: MoodleRequestError) -> None:
         owner = f"{OWNER_MOODLE_ADMIN} / {CONFIG_OWNER}" if error.errorcode == "errorcatcontextnotvalid" \
             else f"{OWNER_MOODLE_ADMIN} / {OWNER_MIS}"
-        outcomes.append(Outcome(item["class_external_id"], "failed", f"Moodle refused to create the course "
-                                f"({error.errorcode}: {error.moodle_message})", owner, FLOW))
+        failed(item, Outcome(item["class_external_id"], "failed", f"Moodle refused to create the course "
+                             f"({error.errorcode}: {error.moodle_message})", owner, FLOW))
+
+    def failed(item: dict, outcome: Outcome) -> None:
+        outcomes.append(outcome)
+        if "shortname" in item or "changed" in item:  # a create or an update: quarantined until it changes
+            refused_records.append(refused_record(item["class_external_id"], item, PLAN_ONLY_KEYS, outcome))
 
     deleter = ReadingBack(per_item("core_course_delete_courses", "courseids", lambda item: item["id"]),
                           partial(courses_deleted, hook), accept_per_item(deleted_course))
     updater = ReadingBack(per_item("core_course_update_courses", "courses", _moodle_entry),
                           partial(courses_updated, hook), accept_per_item(updated_course))
     creator = ReadingBack(create, partial(courses_created, hook), accept_created)
+    senders = (deleter, updater, creator)
     planned = [(item["class_external_id"], FLOW) for item in plan["deletes"] + plan["updates"] + plan["creates"]]
+    streak = RefusalStreak("write Moodle courses")
     try:
-        with every_record_answered(planned, outcomes):
-            deleter.first(plan["deletes"], earlier_try)
-            for batch in deletion_batches(plan["deletes"], _enrolments_known(run_dir)):
+        with every_record_answered(planned, outcomes, in_doubt=lambda: {
+                item["class_external_id"] for sender in senders for item in sender.in_doubt}), streak:
+            deletes, updates, creates = (_first(earlier, sender, plan[key]) for sender, key in zip(
+                senders, ("deletes", "updates", "creates"), strict=True))
+            for batch in deletion_batches(deletes, _enrolments_known(run_dir)):
                 deleter(batch)
-            updater.first(plan["updates"], earlier_try)
-            for batch in input_var_batches(plan["updates"], max_items, max_vars, _moodle_entry):
+            for batch in input_var_batches(updates, max_items, max_vars, _moodle_entry):
                 updater(batch)
-            creator.first(plan["creates"], earlier_try)
-            for batch in input_var_batches(plan["creates"], max_items, max_vars, _moodle_entry):
-                send_isolating(batch, creator, refused, _RECORD_ERRORS)
+            for batch in input_var_batches(creates, max_items, max_vars, _moodle_entry):
+                send_isolating(batch, creator, refused, _RECORD_ERRORS, streak=streak)
+            for sender in senders:
+                sender.check()
     finally:
-        counts = save_applied(run_dir, APPLIED, created, deleted, outcomes)
+        counts = save_applied(run_dir, APPLIED, created, deleted, outcomes, refused_records)
     log.info("Classes applied: %s", counts)
     return counts
+
+
+def _first(earlier: EarlierTry, sender: ReadingBack, items: list[dict]) -> list[dict]:
+    """Read back the items whose answers an earlier try lost; the items still to send."""
+    doubtful, rest = earlier.split(items, lambda item: item["class_external_id"])
+    sender.first(doubtful)
+    return rest
 
 
 def _enrolments_known(run_dir: Path) -> dict[int, int]:

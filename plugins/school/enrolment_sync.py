@@ -20,7 +20,15 @@ from school.config import CONFIG_OWNER, SchoolIntegration
 from school.course_reads import read_enrolled
 from school.enrolment_plan import FLOW, check_enrolment_guard, new_id, plan_enrolments
 from school.school_db import select_user_links
-from school.step_files import SiteRefusesWritesError, every_record_answered, hold_for_guard, save_plan, site_refusal
+from school.step_files import (
+    EarlierTry,
+    SiteRefusesWritesError,
+    earlier_try,
+    every_record_answered,
+    hold_for_guard,
+    save_plan,
+    site_refusal,
+)
 from school.validation import OWNER_MIS
 from sync_common.moodle_batches import input_var_batches, send_isolating
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
@@ -156,9 +164,12 @@ def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> d
          lambda item: {"roleid": item["roleid"], "userid": item["userid"], "courseid": item["courseid"]}, None),
     )
     planned = [(item["record"], FLOW) for item in plan["unassigns"] + plan["unenrols"] + plan["enrols"]]
-    earlier_try = (run_dir / "school_enrolments_applied.json").exists()
+    earlier = _earlier_try(run_dir, plan)
+    earlier.carried(outcomes, [], [])
+    senders: list[ReadingBack] = []
     try:
-        with every_record_answered(planned, outcomes, _refused_by_site):
+        with every_record_answered(planned, outcomes, _refused_by_site, in_doubt=lambda: {
+                item["record"] for sender in senders for item in sender.in_doubt}):
             for key, function, parameter, encode, action in steps:
                 def call(batch, function=function, parameter=parameter, encode=encode):
                     hook.call(function, **{parameter: [encode(item) for item in batch]})
@@ -168,15 +179,30 @@ def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> d
                                             said(_why(item, integration), answer), flow=FLOW) for item in batch)
 
                 sender = ReadingBack(call, partial(_done, hook, key), accept)
-                sender.first(plan[key], earlier_try)
-                for batch in input_var_batches(plan[key], max_items, max_vars, encode):
+                senders.append(sender)
+                doubtful, items = earlier.split(plan[key], lambda item: item["record"])
+                sender.first(doubtful)
+                for batch in input_var_batches(items, max_items, max_vars, encode):
                     send_isolating(batch, sender, refuse, _RECORD_ERRORS, same_course)
+            for sender in senders:
+                sender.check()
     finally:
         write_json(run_dir / "school_enrolments_applied.json",
                    {"outcomes": [o.to_dict() for o in _one_per_membership(outcomes)]})
     counts = Counter(outcome.action for outcome in outcomes)
     log.info("Enrolments applied: %s", dict(counts))
     return dict(counts)
+
+
+def _earlier_try(run_dir: Path, plan: dict) -> EarlierTry:
+    """What an earlier try left; a membership with two writes (a changed role) counts as answered only when both
+    were (``role_changed``), else both are read back."""
+    earlier = earlier_try(run_dir, "school_enrolments_applied.json")
+    writes = Counter(item["record"] for key in ("unassigns", "unenrols", "enrols") for item in plan[key])
+    for record in [r for r, found in earlier.done.items() if writes[r] > 1 and found[0]["action"] != "role_changed"]:
+        del earlier.done[record]
+        earlier.in_doubt.add(record)
+    return earlier
 
 
 def _done(hook: MoodleHook, key: str, items: list[dict]) -> tuple[list[dict], str]:

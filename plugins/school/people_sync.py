@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 
@@ -11,13 +12,23 @@ from sqlalchemy import Engine
 from moodle.exceptions import MoodleRequestError
 from moodle.hook import MoodleHook
 from school.config import SchoolIntegration
-from school.school_db import select_user_links
-from school.step_files import cut_by_max_input_vars, every_record_answered, record_links, save_applied, save_plan
+from school.school_db import select_refusals, select_user_links
+from school.step_files import (
+    cut_by_max_input_vars,
+    earlier_try,
+    every_record_answered,
+    hold_back_refused,
+    record_links,
+    refusals_file,
+    save_applied,
+    save_plan,
+)
 from school.user_plan import FLOW, OWNER_BOTH, PLAN_ONLY_KEYS, check_user_guard, plan_user_changes
 from school.validation import login_of
 from sync_common.moodle_batches import input_var_batches, moodle_entry, send_isolating, users_by_field
 from sync_common.outcomes import Outcome, mask_emails
 from sync_common.read_back import READ_BACK, ReadingBack, said, users_created, users_deleted, users_updated, warnings_of
+from sync_common.refusals import RefusalStreak, refused_record
 from sync_common.run_files import read_frame, read_json, write_json
 from sync_common.write_lock import integration_write_lock
 
@@ -34,6 +45,7 @@ def read_moodle_users(integration: SchoolIntegration, hook: MoodleHook, engine: 
     people = read_frame(run_dir / "valid_people.parquet").to_dict("records")
     links = select_user_links(engine, integration.key)
     write_json(run_dir / "user_links.json", links)
+    write_json(run_dir / refusals_file("user"), select_refusals(engine, "user", integration.key))
     wanted = {"id": sorted(set(links.values())), "idnumber": sorted(str(p["external_id"]) for p in people),
               "username": sorted({login for p in people if (login := login_of(p))}),
               "email": sorted({str(p["email"]).strip() for p in people if p.get("email")})}
@@ -43,21 +55,29 @@ def read_moodle_users(integration: SchoolIntegration, hook: MoodleHook, engine: 
     return {"moodle_users": len(users)}
 
 
-def plan_people(integration: SchoolIntegration, run_dir: Path) -> dict:
+def plan_people(integration: SchoolIntegration, run_dir: Path, retry_refused: bool = False,
+                now: datetime | None = None) -> dict:
+    """The people plan; a person Moodle refused, unchanged since, is not sent again while in quarantine."""
     people = read_frame(run_dir / "valid_people.parquet").to_dict("records")
     plan = plan_user_changes(people, [str(i) for i in read_frame(run_dir / "people.parquet")["external_id"]],
                              read_json(run_dir / "moodle_users.json"), read_json(run_dir / "user_links.json"),
                              delete_users=integration.deletion.users, auth=integration.new_users.auth)
+    held = hold_back_refused(run_dir, "user", plan, _record, PLAN_ONLY_KEYS, FLOW,
+                             integration.retry_refused_after_days, retry_refused, now)
     safety = integration.safety
     counts = save_plan(run_dir, PLAN,
                        {"creates": plan.creates, "updates": plan.updates, "deletes": plan.deletes},
                        plan.outcomes, check_user_guard(plan, safety.max_change_share, safety.min_records_for_guard),
-                       FLOW, links=plan.links, unlinks=plan.unlinks)
+                       FLOW, links=plan.links, unlinks=plan.unlinks, quarantined=held)
     log.info("People plan: %s", counts)
     return counts
 
 
 _moodle_entry = partial(moodle_entry, plan_only=PLAN_ONLY_KEYS)
+
+
+def _record(item: dict) -> str:
+    return item["external_id"]
 
 
 def apply_people(integration: SchoolIntegration, hook: MoodleHook, engine: Engine, run_dir: Path,
@@ -69,21 +89,29 @@ def apply_people(integration: SchoolIntegration, hook: MoodleHook, engine: Engin
 
 
 def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> dict:
-    """A retry of the task (an earlier try left its applied file) first reads back what Moodle holds of the
-    whole plan; a batch whose answer was lost is read back before any of it is sent again (``ReadingBack``)."""
+    """A batch whose answer was lost is read back before any of it is sent again (``ReadingBack``); a retry of
+    the task keeps what its earlier try learnt from Moodle's answers and first reads back the records whose answers
+    that try lost."""
     plan = read_json(run_dir / PLAN)
-    earlier_try = (run_dir / APPLIED).exists()
+    earlier = earlier_try(run_dir, APPLIED)
     outcomes: list[Outcome] = []
     created: list[tuple[str, int]] = []
     deleted: list[str] = []
+    refused_records: list[dict] = []
+    earlier.carried(outcomes, created, deleted)
     max_items, max_vars = integration.batch_size, integration.moodle_max_input_vars
 
     def refuse(what: str):
         def refused(item: dict, error: MoodleRequestError) -> None:
-            outcomes.append(Outcome(item["external_id"], "failed", mask_emails(
+            remember(item, Outcome(item["external_id"], "failed", mask_emails(
                 f"Moodle refused to {what} ({error.moodle_message}); check this person's names, e-mail and "
                 "username in the MIS against Moodle's rules"), OWNER_BOTH, FLOW))
         return refused
+
+    def remember(item: dict, outcome: Outcome) -> None:
+        outcomes.append(outcome)
+        if "username" in item or "changed" in item:  # a create or an update: quarantined until it changes
+            refused_records.append(refused_record(item["external_id"], item, PLAN_ONLY_KEYS, outcome))
 
     def delete(batch):
         hook.call("core_user_delete_users", userids=[item["id"] for item in batch])
@@ -97,16 +125,20 @@ def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> d
         return hook.call("core_user_update_users", users=[_moodle_entry(item) for item in batch])
 
     def accept_updated(batch, answer):
-        warned = {int(w["itemid"]): w["message"] for w in warnings_of(answer) if w.get("item") == "user"}
+        warned = {int(w["itemid"]): w for w in warnings_of(answer) if w.get("item") == "user"}
         for item in batch:
             if item["id"] in warned:
-                outcomes.append(Outcome(item["external_id"], "failed", mask_emails(
-                    f"Moodle refused the change of {', '.join(item['changed'])} ({warned[item['id']]})"),
-                    OWNER_BOTH, FLOW))
+                streak.refused(warned[item["id"]].get("warningcode"), warned[item["id"]]["message"],
+                               partial(refused_change, item, warned[item["id"]]["message"]))
             else:
+                streak.accepted()
                 outcomes.append(Outcome(item["external_id"], item["action"],
                                         said(item.get("reason") or f"changed: {', '.join(item['changed'])}", answer),
                                         OWNER_BOTH if item["action"] == "conflict" else "", FLOW))
+
+    def refused_change(item: dict, message: str) -> None:
+        remember(item, Outcome(item["external_id"], "failed", mask_emails(
+            f"Moodle refused the change of {', '.join(item['changed'])} ({message})"), OWNER_BOTH, FLOW))
 
     def create(batch):
         return hook.call("core_user_create_users", users=[_moodle_entry(item) for item in batch])
@@ -130,14 +162,19 @@ def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> d
              (plan["creates"], ReadingBack(create, partial(users_created, hook), accept_created), _moodle_entry,
               "create the account"))
     planned = [(item["external_id"], FLOW) for item in plan["deletes"] + plan["updates"] + plan["creates"]]
+    streak = RefusalStreak("write Moodle accounts")
     try:
-        with every_record_answered(planned, outcomes):
+        with every_record_answered(planned, outcomes, in_doubt=lambda: {
+                item["external_id"] for _, sender, _, _ in steps for item in sender.in_doubt}), streak:
             for items, sender, encode, what in steps:
-                sender.first(items, earlier_try)
+                doubtful, items = earlier.split(items, lambda item: item["external_id"])
+                sender.first(doubtful)
                 for batch in input_var_batches(items, max_items, max_vars, encode):
-                    send_isolating(batch, sender, refuse(what), _RECORD_ERRORS)
+                    send_isolating(batch, sender, refuse(what), _RECORD_ERRORS, streak=streak)
+            for _, sender, _, _ in steps:
+                sender.check()
     finally:  # what was written is recorded even when the step stops half-way
-        counts = save_applied(run_dir, APPLIED, created, deleted, outcomes)
+        counts = save_applied(run_dir, APPLIED, created, deleted, outcomes, refused_records)
     log.info("People applied: %s", counts)
     return counts
 

@@ -4,24 +4,21 @@ planned record even when an apply stops half-way, the applied file and the links
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
 
-from moodle.exceptions import MoodleAnswerLostError, MoodleRequestError
+from moodle.exceptions import MoodleRequestError
 from school.guard import stop_for_guard
-from school.school_db import save_links
-from sync_common.errors import PermanentStepError
+from school.school_db import save_links, save_refusals
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
+from sync_common.refusals import SiteRefusesWritesError, hold_back, quarantined
 from sync_common.run_files import read_json, write_json
 from sync_common.write_lock import integration_write_lock
-
-
-class SiteRefusesWritesError(PermanentStepError):
-    """Moodle refused a write for a reason of the site's (a capability, a role it may not assign): no record
-    would pass, so nothing more is sent."""
 
 
 def save_plan(run_dir: Path, name: str, writes: dict[str, list], outcomes: list[Outcome], guard: str | None,
@@ -62,24 +59,64 @@ def site_refusal(error: MoodleRequestError) -> SiteRefusesWritesError:
                                   f"({error}); nothing more was sent (owner: {OWNER_MOODLE_ADMIN})")
 
 
+IN_DOUBT = ("not known to be written: Moodle's answer was lost and it may have done it; the step's retry reads "
+            "back what Moodle holds before sending it")
+_NOT_SENT = "not sent"
+
+
 @contextmanager
 def every_record_answered(planned: list[tuple[str, str]], outcomes: list[Outcome],
-                          refused_by_site: Callable[[MoodleRequestError], Exception] = site_refusal) -> Iterator[None]:
-    """Around an apply: if it stops, each planned (record, flow) it never reached gets a 'not sent' outcome; a
-    refusal of the site's own becomes ``refused_by_site`` (a permanent failure)."""
+                          refused_by_site: Callable[[MoodleRequestError], Exception] = site_refusal,
+                          in_doubt: Callable[[], Collection[str]] = frozenset) -> Iterator[None]:
+    """Around an apply: if it stops, each planned (record, flow) it never reached gets a 'not sent' outcome, or
+    ``IN_DOUBT`` for the records whose answers were lost (``in_doubt``); a refusal of the site's own becomes
+    ``refused_by_site`` (a permanent failure)."""
     try:
         yield
     except Exception as error:
-        reached = {outcome.record for outcome in outcomes}
-        why = (f"not known to be written: Moodle's answers were lost ({type(error).__name__}) and it may have "
-               "done it; the step's retry reads back what Moodle holds before sending it"
-               if isinstance(error, MoodleAnswerLostError) else
-               f"not sent: the step stopped before this record ({type(error).__name__}); it is sent by the next run")
-        outcomes.extend(Outcome(record, "failed", why, OWNER_MOODLE_ADMIN, flow)
+        reached, doubtful = {outcome.record for outcome in outcomes}, in_doubt()
+        outcomes.extend(Outcome(record, "failed", IN_DOUBT if record in doubtful else
+                                f"{_NOT_SENT}: the step stopped before this record ({type(error).__name__}); it is "
+                                "sent by the next run", OWNER_MOODLE_ADMIN, flow)
                         for record, flow in dict.fromkeys(planned) if record not in reached)
         if isinstance(error, MoodleRequestError):
             raise refused_by_site(error) from error
         raise
+
+
+@dataclass
+class EarlierTry:
+    """What an earlier try of an apply step left in its applied file (a retry of the task, or a re-run)."""
+
+    done: dict[str, list[dict]] = field(default_factory=dict)  # record → its outcomes, when Moodle answered for it
+    in_doubt: set[str] = field(default_factory=set)  # records whose answers were lost
+    created_links: list[list] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+    def split(self, items: list[dict], record: Callable[[dict], str]) -> tuple[list[dict], list[dict]]:
+        """The items to read back first (their answers were lost), and those still to send (the others not done)."""
+        return ([item for item in items if record(item) in self.in_doubt],
+                [item for item in items if record(item) not in self.done])
+
+    def carried(self, outcomes: list[Outcome], created: list[tuple[str, int]], deleted: list[str]) -> None:
+        """Keep what the earlier try learnt from Moodle's answers: its outcomes, links and deletions."""
+        outcomes.extend(Outcome(**o) for found in self.done.values() for o in found)
+        created.extend((record, course) for record, course in self.created_links if record in self.done)
+        deleted.extend(record for record in self.deleted if record in self.done)
+
+
+def earlier_try(run_dir: Path, name: str) -> EarlierTry:
+    path = run_dir / name
+    if not path.exists():
+        return EarlierTry()
+    applied = read_json(path)
+    earlier = EarlierTry(created_links=applied.get("created_links", []), deleted=applied.get("deleted", []))
+    for outcome in applied["outcomes"]:
+        if outcome["reason"] == IN_DOUBT:
+            earlier.in_doubt.add(outcome["record"])
+        elif not outcome["reason"].startswith(_NOT_SENT):
+            earlier.done.setdefault(outcome["record"], []).append(outcome)
+    return earlier
 
 
 def cut_by_max_input_vars(record: str, flow: str) -> Outcome:
@@ -89,9 +126,11 @@ def cut_by_max_input_vars(record: str, flow: str) -> Outcome:
 
 
 def save_applied(run_dir: Path, name: str, created: list[tuple[str, int]], deleted: list[str],
-                 outcomes: list[Outcome]) -> dict:
-    """Write what an apply did (also when it stopped half-way), for the links step and the summary; its counts."""
-    write_json(run_dir / name, {"created_links": created, "deleted": deleted,
+                 outcomes: list[Outcome], refused: list[dict] = ()) -> dict:
+    """Write what an apply did (also when it stopped half-way), for the links step and the summary; its counts.
+    ``refused``: the records Moodle refused (``sync_common.refusals.refused_record``), quarantined by the links
+    step."""
+    write_json(run_dir / name, {"created_links": created, "deleted": deleted, "refused": list(refused),
                                 "outcomes": [o.to_dict() for o in outcomes]})
     return dict(Counter(outcome.action for outcome in outcomes))
 
@@ -105,6 +144,29 @@ def record_links(kind: str, plan_name: str, applied_name: str, integration_key: 
         return {"written": 0}
     plan, applied = read_json(run_dir / plan_name), read_json(applied_path)
     linked = [tuple(link) for link in plan["links"] + applied["created_links"]]
+    refused = applied.get("refused", [])
+    still = {refusal["external_id"] for refusal in refused} | set(plan.get("quarantined", []))
     with integration_write_lock(engine, integration_key, holder):
         written = save_links(engine, kind, integration_key, linked, plan["unlinks"] + applied["deleted"])
-    return {"links": len(linked), "written": written}
+        save_refusals(engine, kind, integration_key, refused,
+                      [external_id for external_id, _ in linked if external_id not in still])
+    return {"links": len(linked), "written": written, "refused": len(refused)}
+
+
+def refusals_file(kind: str) -> str:
+    return f"school_{kind}_refusals.json"
+
+
+def hold_back_refused(run_dir: Path, kind: str, plan, record_of: Callable[[dict], str], plan_only: tuple[str, ...],
+                      flow: str, retry_after_days: int, retry_refused: bool, now: datetime | None = None) -> list[str]:
+    """Take the records Moodle refused before, unchanged, out of the plan's creates and updates (unless the run
+    retries them or their quarantine is over); their 'quarantined' outcomes join the plan's. Returns them."""
+    path = run_dir / refusals_file(kind)
+    refusals = {} if retry_refused or not path.exists() else quarantined(read_json(path), retry_after_days, now)
+    held: list[str] = []
+    for key in ("creates", "updates"):
+        entries, outcomes = hold_back(getattr(plan, key), refusals, record_of, plan_only, flow)
+        setattr(plan, key, entries)
+        plan.outcomes.extend(outcomes)
+        held += [outcome.record for outcome in outcomes]
+    return held

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
-from moodle.exceptions import MoodleAnswerLostError, MoodleRequestError
+from moodle.exceptions import MoodleAnswerLostError, MoodleRequestError, MoodleTransientError
 from moodle.hook import MoodleHook
 from sync_common.moodle_batches import users_by_field
 
@@ -32,49 +32,68 @@ class ReadingBack:
     When the answer is lost, ``read_back`` says which items Moodle holds as done (and an answer standing for
     Moodle's for them): those are accepted, and only the others are sent again. A refusal of a batch sent again
     after a lost answer may be Moodle's answer to the work it finished meanwhile: it is read back too, and
-    raised only for what Moodle does not hold (for ``send_isolating`` to split). After
-    ``LOST_ANSWERS_PER_BATCH`` lost answers in a row the error is raised, and the task's retry reads back
-    everything first (``first``).
+    raised only for what Moodle does not hold (for ``send_isolating`` to split). Items whose answer stays lost
+    (``LOST_ANSWERS_PER_BATCH`` times in a row) or whose read-back fails are left ``in_doubt``: never sent again
+    by this try, which goes on with the other batches and then fails (``check``); its retry reads them back
+    first (``first``) and sends only what Moodle does not hold.
     """
 
     def __init__(self, call: Callable[[list[Item]], object],
                  read_back: Callable[[list[Item]], tuple[list[Item], object]],
                  accept: Callable[[list[Item], object], None]):
         self.call, self.read_back, self.accept = call, read_back, accept
+        self.in_doubt: list[Item] = []
         self._taken: set[int] = set()
 
-    def first(self, items: list[Item], earlier_try: bool) -> None:
-        """At the start of a task's retry (``earlier_try``): take what an earlier try had Moodle do."""
-        if earlier_try and items:
+    def first(self, items: list[Item]) -> None:
+        """Read back the items an earlier try of the task lost the answers of, and take what Moodle did."""
+        if items:
             self._rest(items)
 
     def __call__(self, batch: list[Item]) -> None:
         lost = 0
-        batch = [item for item in batch if id(item) not in self._taken]
+        left = {id(item) for item in self.in_doubt} | self._taken
+        batch = [item for item in batch if id(item) not in left]
         while batch:
             try:
                 answer = self.call(batch)
             except MoodleAnswerLostError:
                 lost += 1
-                batch = self._rest(batch)
-                if batch and lost >= LOST_ANSWERS_PER_BATCH:
-                    raise
+                rest = self._rest(batch)
+                if rest and lost >= LOST_ANSWERS_PER_BATCH:
+                    self.in_doubt.extend(rest)
+                    return
+                batch = rest or []
                 continue
             except MoodleRequestError:
-                if not lost or len(rest := self._rest(batch)) == len(batch):
+                if not lost:
                     raise
-                batch = rest
+                rest = self._rest(batch)
+                if rest is not None and len(rest) == len(batch):
+                    raise
+                batch = rest or []
                 continue
             self._take(batch, answer)
             return
+
+    def check(self) -> None:
+        """Fail the try when some items' answers were lost and could not be read back (the retry will)."""
+        if self.in_doubt:
+            raise MoodleAnswerLostError(
+                f"{len(self.in_doubt)} records: Moodle's answer was lost and what it did could not be read back; "
+                "the task's retry reads them back before sending anything again")
 
     def _take(self, items: list[Item], answer: object) -> None:
         self._taken.update(id(item) for item in items)
         self.accept(items, answer)
 
-    def _rest(self, batch: list[Item]) -> list[Item]:
-        """Take what Moodle holds as done; the items it does not."""
-        done, answer = self.read_back(batch)
+    def _rest(self, batch: list[Item]) -> list[Item] | None:
+        """Take what Moodle holds as done; the items it does not, or None when it could not be read (in doubt)."""
+        try:
+            done, answer = self.read_back(batch)
+        except MoodleTransientError:
+            self.in_doubt.extend(batch)
+            return None
         if done:
             self._take(done, answer)
         return [item for item in batch if item not in done]
