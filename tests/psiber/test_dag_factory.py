@@ -25,6 +25,20 @@ def test_shipped_integrations_parse_into_one_dag_each(monkeypatch):
     assert dag.params["allow_mass_suspension"] is False
 
 
+def test_a_record_step_runs_after_its_apply_failed_but_not_when_the_apply_never_started(monkeypatch):
+    """all_done_min_one_success over the apply and the apply's own input: the input failed (or never ran), so did
+    the apply, and there is nothing to record; nor may the steps after the record step run."""
+    dag = parse(ROOT / "include" / "integrations", monkeypatch).dags["psiber_moodle_driver_training"]
+    for record, apply, its_input in (("record_user_links", "apply_user_changes", "plan_user_changes"),
+                                     ("record_ess_requests", "enrol_ess_requests", "refresh_ess_offers")):
+        assert dag.task_dict[apply].upstream_task_ids == {its_input}
+        assert dag.task_dict[record].upstream_task_ids == {apply, its_input}
+        assert dag.task_dict[record].trigger_rule == "all_done_min_one_success"
+    assert {task.trigger_rule for task in dag.tasks} == {"all_success", "all_done_min_one_success", "none_failed",
+                                                         "all_done"}
+    assert [task.task_id for task in dag.tasks if task.trigger_rule == "all_done"] == ["summarize_run"]
+
+
 def test_a_bad_file_is_an_import_error_naming_file_and_field_and_others_still_load(tmp_path, monkeypatch):
     (tmp_path / "demo.yaml").write_text(DEMO)
     (tmp_path / "second.yaml").write_text(DEMO.replace("Driver Training", "Forklift"))
