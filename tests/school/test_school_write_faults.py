@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from fault_proxy import FaultProxy
@@ -27,10 +28,7 @@ from sync_common.run_files import read_json
 from sync_common.task_failures import TASK_RETRIES
 
 DELETE = "core_course_delete_courses"
-WRITES = {"core_user_create_users", "core_user_update_users", "core_user_delete_users", "core_course_create_courses",
-          "core_course_update_courses", DELETE, "enrol_manual_enrol_users", "enrol_manual_unenrol_users",
-          "core_role_unassign_roles"}
-
+LAB_FINDINGS = Path(__file__).resolve().parents[1] / "moodle_stand_in" / "contract" / "lab_findings"
 
 @pytest.fixture(autouse=True)
 def quick_hook_retries(monkeypatch):
@@ -94,6 +92,23 @@ def test_a_course_deletion_answered_after_the_timeout_is_reported_deleted_and_it
     sent = [json.dumps(e.params) for e in proxy.exchanges]
     assert len(sent) == len(set(sent)) and all(e.fault == "late" for e in proxy.exchanges)  # each sent once
     assert all(len(e.params) <= class_sync.DELETION_WEIGHT_PER_CALL for e in proxy.exchanges)
+
+
+def test_the_stand_in_answers_the_live_deletion_and_its_repeat_exactly(monkeypatch):
+    """Lab finding 02 as recorded (tests/moodle_stand_in/contract/lab_findings/02-*), compared value by value: the
+    32 deletions, then the same call again, warned course by course."""
+    recordings = [json.loads(path.read_text()) for path in sorted(LAB_FINDINGS.glob("02-*.json"))]
+    token = secrets.token_hex(16)
+    with MoodleStandIn(token) as moodle:
+        monkeypatch.setenv("AIRFLOW_CONN_MOODLE_LAB", json.dumps({"conn_type": "http", "host": moodle.base_url,
+                                                                  "password": token}))
+        category = moodle.add_category("Classes 2026")["id"]
+        ids = [moodle.add_course(course["shortname"], categoryid=category)["id"]
+               for course in recordings[0]["setup"]["courses"]]
+        assert ids == recordings[1]["request"]["params"]["courseids"]  # numbered as the live site's
+        hook = MoodleHook("moodle_lab")
+        for recording in recordings:
+            assert hook.call(DELETE, courseids=ids) == recording["response"]["body"]
 
 
 def test_course_deletions_are_sized_so_a_site_answers_within_the_timeout():
