@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Engine
 
-from moodle.exceptions import MoodleRequestError
+from moodle.exceptions import MoodleAnswerLostError, MoodleRequestError
 from moodle.hook import MoodleHook
 from psiber.config import CONFIG_OWNER, Integration, PasswordPolicy
 from psiber.employee_validation import validate_employees
@@ -46,6 +46,7 @@ from sync_common.invalid_records import check_invalid_share, invalid_outcomes
 from sync_common.moodle_batches import LOOKUP_CHUNK, chunks, input_var_batches, moodle_entry, users_by_field
 from sync_common.moodle_rules import DELETED_ACCOUNT_UPDATE_WARNING, deleted_account_reason
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, OWNER_PSIBER_HR, Outcome, mask_emails
+from sync_common.read_back import LOST_ANSWERS_PER_BATCH
 from sync_common.read_progress import MISSING, ReadProgress
 from sync_common.refusals import RefusalStreak, SiteRefusesWritesError
 from sync_common.run_files import read_frame, read_json, write_frame, write_json
@@ -228,9 +229,19 @@ class _Sender:
 
     def send(self, batch: Sequence[dict], call: Callable[[Sequence[dict]], object],
              accept: Callable[[Sequence[dict], object], None],
-             recover: Callable[[Sequence[dict]], tuple[list[dict], object]]) -> None:
+             recover: Callable[[Sequence[dict]], tuple[list[dict], object]], lost: int = 0) -> None:
         try:
             answer = call(batch)
+        except MoodleAnswerLostError:  # Moodle may have done the work: read it back before sending the rest
+            if lost + 1 >= LOST_ANSWERS_PER_BATCH:
+                raise
+            done, answer = recover(batch)
+            if done:
+                accept(done, answer)
+            rest = [item for item in batch if item not in done]
+            if rest:
+                self.send(rest, call, accept, recover, lost + 1)
+            return
         except MoodleRequestError as error:
             if error.errorcode not in _RECORD_LEVEL_ERRORS:
                 raise _site_refusal(error, self.what) from error
