@@ -11,20 +11,28 @@ in the same order meet the same faults. ``outage_after = n`` makes every chosen 
 n-th fail (a site going down); ``dribble = seconds`` sends every chosen answer a byte at a time,
 padding first (in the headers or in the body), for ``dribble_bytes`` bytes before the real answer.
 ``exchanges`` records each chosen request (function, parameters without the token, fault).
+
+The proxy cannot tell an answer the client received from one it passed on after the client gave up:
+on a busy machine Moodle can be slower than a short client timeout without any fault. What reached
+the client is counted on the client's side (:class:`HookLog`).
 """
 
 from __future__ import annotations
 
 import http.client
+import json
 import random
 import select
 import socket
 import struct
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
+
+import pytest
 
 KINDS = ("5xx", "reset", "late")
 _HOLD_AT_MOST = 60.0  # a client without a timeout still gets its answer, late
@@ -91,6 +99,59 @@ class FaultProxy:
                 fault = self._rng.choice(self.kinds)
             self.exchanges.append(Exchange(wsfunction, params, fault))
             return fault
+
+
+class HookLog:
+    """Each request MoodleHook sends for the chosen ``functions``, and each answer that reaches it, in order.
+
+    A read asked again after its answer reached the hook is one the product had and lost; a read asked
+    again after a fault, or after a silence the hook gave up on, is asked again rightly.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, functions: set[str]):
+        from moodle.exceptions import MoodleError
+        from moodle.hook import MoodleHook
+
+        self.events: list[tuple[str, tuple[str, str]]] = []
+        self._lock = threading.Lock()
+        post = MoodleHook._post
+
+        def logged(hook, wsfunction, params):
+            if wsfunction not in functions:
+                return post(hook, wsfunction, params)
+            key = (wsfunction, json.dumps(params, sort_keys=True))
+            self._add("asked", key)
+            try:
+                answer = post(hook, wsfunction, params)
+            except MoodleError as error:
+                if not error.transient:  # Moodle's refusal is an answer too
+                    self._add("answered", key)
+                raise
+            self._add("answered", key)
+            return answer
+
+        monkeypatch.setattr(MoodleHook, "_post", logged)
+
+    def _add(self, event: str, key: tuple[str, str]) -> None:
+        with self._lock:
+            self.events.append((event, key))
+
+    def answered(self) -> Counter:
+        return Counter(key for event, key in self.events if event == "answered")
+
+    def asked_again(self) -> list[tuple[str, str]]:
+        """Requests sent for a read whose answer the hook already had."""
+        had, again = set(), []
+        for event, key in self.events:
+            if event == "answered":
+                had.add(key)
+            elif key in had:
+                again.append(key)
+        return again
+
+    def clear(self) -> None:
+        with self._lock:
+            self.events.clear()
 
 
 class _Handler(BaseHTTPRequestHandler):
