@@ -59,6 +59,8 @@ def build_dag(integration: SchoolIntegration, source: Path) -> DAG:
         params={
             "preview": Param(False, type="boolean", description="Plan everything, write nothing to Moodle: the "
                              "report lists what the next run would do, deletions first."),
+            "retry_refused": Param(False, type="boolean",
+                                   description="Send again the people and classes Moodle refused, though unchanged."),
             "allow_mass_changes": Param(False, type="boolean", description="Let this run suspend, delete or "
                                         "unenrol more than the mass-change guard allows."),
         },
@@ -89,8 +91,8 @@ def build_dag(integration: SchoolIntegration, source: Path) -> DAG:
 
         @task
         @fail_fast_unless_transient
-        def plan_people() -> dict:
-            return people_sync.plan_people(integration, run_dir())
+        def plan_people(params: dict | None = None) -> dict:
+            return people_sync.plan_people(integration, run_dir(), bool(params["retry_refused"]))
 
         @task
         @fail_fast_unless_transient
@@ -112,8 +114,8 @@ def build_dag(integration: SchoolIntegration, source: Path) -> DAG:
 
         @task
         @fail_fast_unless_transient
-        def plan_classes() -> dict:
-            return class_sync.plan_classes(integration, run_dir())
+        def plan_classes(params: dict | None = None) -> dict:
+            return class_sync.plan_classes(integration, run_dir(), bool(params["retry_refused"]))
 
         @task
         @fail_fast_unless_transient

@@ -136,6 +136,11 @@ def test_an_invalid_person_the_mis_still_has_is_not_treated_as_gone():
     assert plan.deletes == [] and plan.updates == []
 
 
+def test_a_link_is_not_taken_for_a_person_gone_while_the_mis_has_a_variant_of_the_id():
+    plan = plan_user_changes([], ["s-1"], [mirrored(60, "S-1")], {"S-1": 60}, delete_users=True, auth="manual")
+    assert plan.deletes == [] and plan.updates == []
+
+
 def test_the_user_guard_weighs_suspensions_and_deletions_against_linked_accounts():
     people = [person(f"S-{n}", status="left" if n < 3 else "active") for n in range(10)]
     moodle = [mirrored(100 + n, f"S-{n}") for n in range(10)]
@@ -160,11 +165,6 @@ def course(course_id: int, idnumber: str, **fields) -> dict:
 
 
 CATEGORIES = [{"id": 7, "idnumber": "SUBJ"}, {"id": 8, "idnumber": "ARCHIVE"}]
-
-
-def test_a_link_is_not_taken_for_a_person_gone_while_the_mis_has_a_variant_of_the_id():
-    plan = plan_user_changes([], ["s-1"], [mirrored(60, "S-1")], {"S-1": 60}, delete_users=True, auth="manual")
-    assert plan.deletes == [] and plan.updates == []
 
 
 @pytest.mark.parametrize(("setting", "deleted"), [(CourseDeletion.dont_delete, []),
@@ -273,6 +273,18 @@ def test_an_existing_course_with_the_id_number_is_linked_and_a_taken_short_name_
     assert "no course category with ID number 'SUBJ'" in by_record(missing.outcomes)["C-1"][1]
 
 
+def test_a_course_whose_id_number_differs_only_in_case_or_spaces_is_a_conflict_never_a_second_course():
+    for variant in ("c-1", " C-1"):
+        plan = plan_course_changes([klass("C-1")], ["C-1"], [course(97, variant, shortname="other")], CATEGORIES,
+                                   {}, integration(), enrolled={})
+        action, reason = by_record(plan.outcomes)["C-1"]
+        assert plan.creates == [] and plan.links == [] and action == "conflict"
+        assert f"Moodle course #97 has ID number '{variant}'" in reason
+    kept = plan_course_changes([], ["c-1"], [course(98, "C-1")], CATEGORIES, {"C-1": 98},
+                               integration(CourseDeletion.delete), enrolled={})
+    assert kept.deletes == []
+
+
 def test_an_unknown_group_type_is_skipped_for_the_data_engineer():
     plan = plan_course_changes([klass("C-1", group_type="Elective")], ["C-1"], [], CATEGORIES, {}, integration(),
                                enrolled={})
@@ -299,18 +311,6 @@ def member(person_id: str, class_id: str, role: str = "student") -> dict:
 def test_ended_memberships_are_unenrolled_only_when_allowed(delete_enrolments):
     enrolled = {90: {11: [STUDENT], 12: [STUDENT], 13: [TEACHER], 99: [STUDENT]}}
     plan = plan_enrolments([member("S-1", "C-1"), member("T-1", "C-1", "teacher"), member("S-4", "C-1")],
-def test_a_course_whose_id_number_differs_only_in_case_or_spaces_is_a_conflict_never_a_second_course():
-    for variant in ("c-1", " C-1"):
-        plan = plan_course_changes([klass("C-1")], ["C-1"], [course(97, variant, shortname="other")], CATEGORIES,
-                                   {}, integration(), enrolled={})
-        action, reason = by_record(plan.outcomes)["C-1"]
-        assert plan.creates == [] and plan.links == [] and action == "conflict"
-        assert f"Moodle course #97 has ID number '{variant}'" in reason
-    kept = plan_course_changes([], ["c-1"], [course(98, "C-1")], CATEGORIES, {"C-1": 98},
-                               integration(CourseDeletion.delete), enrolled={})
-    assert kept.deletes == []
-
-
                            {"C-1": 90}, {"S-1": 11, "S-2": 12, "T-1": 13, "S-4": 14}, enrolled, ROLES,
                            delete_enrolments=delete_enrolments, no_account={})
     assert [(e["userid"], e["roleid"], e["action"]) for e in plan.enrols] == [(14, STUDENT, "enrolled")]

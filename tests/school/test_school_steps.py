@@ -18,6 +18,7 @@ from school.demo_school import seed_demo_school, set_up_moodle
 from school.mis_extract import extract_school, validate_school
 from school.school_db import select_user_links
 from sync_common.moodle_batches import send_isolating
+from sync_common.refusals import SiteRefusesWritesError
 from sync_common.run_files import read_json
 
 SETTINGS = {"name": "Greenfield High", "moodle_conn_id": "moodle_steps", "school_conn_id": "school_steps",
@@ -206,3 +207,59 @@ def test_a_student_an_administrator_deleted_gets_a_new_account_and_its_enrolment
     writes = [name for name, _ in moodle.calls if not name.startswith(("core_user_get", "core_course_get",
                                                                        "core_enrol_get", "core_webservice"))]
     assert writes == [] and {o["action"] for o in outcomes} <= {"unchanged", "skipped", "conflict", "invalid"}
+
+
+def test_a_database_refusing_every_write_stops_the_people_step_blames_nobody_and_the_next_night_creates_all(site):
+    moodle, engine, run_dir = site
+    settings = integration()
+    provision_people_and_classes(settings, moodle, engine, run_dir)
+    plan = read_json(run_dir / "school_people_plan.json")
+    creates = plan["creates"]
+    moodle.database_refuses_writes = True
+    with pytest.raises(SiteRefusesWritesError, match="dmlwriteexception.*owner: Moodle administrator"):
+        people_sync.apply_people(settings, MoodleHook("moodle_steps"), engine, run_dir, "run-1")
+    people_sync.record_user_links(settings, engine, run_dir, "run-1")
+    applied = read_json(run_dir / "school_people_applied.json")
+    assert applied["refused"] == [] and len(applied["outcomes"]) == len(creates) + len(plan["updates"])
+    assert not any("check this person" in o["reason"] for o in applied["outcomes"])
+    moodle.database_refuses_writes = False  # the next night, the site fixed
+    night = run_dir.parent / "night-2"
+    night.mkdir()
+    extract_school(engine, night)
+    provision_people_and_classes(settings, moodle, engine, night)
+    assert len(read_json(night / "school_people_plan.json")["creates"]) == len(creates)
+    assert people_sync.apply_people(settings, MoodleHook("moodle_steps"), engine, night, "run-2")["created"] == \
+        len(creates)
+
+
+def test_a_class_moodle_refused_is_quarantined_the_next_night_and_sent_again_once_changed(site):
+    moodle, engine, run_dir = site
+    settings = integration()
+
+    def night(name: str) -> tuple:
+        folder = run_dir.parent / name
+        folder.mkdir()
+        extract_school(engine, folder)
+        provision_people_and_classes(settings, moodle, engine, folder)
+        return folder, read_json(folder / "school_class_plan.json")
+
+    provision_people_and_classes(settings, moodle, engine, run_dir)
+    victim = read_json(run_dir / "school_class_plan.json")["creates"][0]
+    taker = moodle.add_course(victim["shortname"], categoryid=victim["categoryid"])  # made after the read
+    write_people_and_classes(settings, engine, run_dir)
+    assert outcome_of(run_dir, "school_classes_applied.json", victim["class_external_id"])["action"] == "failed"
+    moodle.delete_course(taker["id"])
+
+    second, plan = night("night-2")
+    assert victim["class_external_id"] not in [item["class_external_id"] for item in plan["creates"]]
+    held = [o for o in plan["outcomes"] if o["record"] == victim["class_external_id"]]
+    assert [o["action"] for o in held] == ["quarantined"] and "shortnametaken" in held[0]["reason"]
+    class_sync.apply_classes(settings, MoodleHook("moodle_steps"), engine, second, "run-2")
+    class_sync.record_course_links(settings, engine, second, "run-2")
+    assert not any(course["idnumber"] == victim["class_external_id"] for course in moodle.courses.values())
+
+    with engine.begin() as connection:  # the MIS corrects the class
+        connection.execute(text("UPDATE school_class SET name = 'Renamed' WHERE external_id = :id"),
+                           {"id": victim["class_external_id"]})
+    _, plan = night("night-3")
+    assert victim["class_external_id"] in [item["class_external_id"] for item in plan["creates"]]
