@@ -1,4 +1,13 @@
-"""Test session set-up: an Airflow home of its own, before anything imports Airflow."""
+"""Test session set-up: an Airflow home of its own, before anything imports Airflow; the test tiers.
+
+Tiers (markers, registered in pytest.ini): ``e2e`` (a DAG run for real with dag.test(), one night or
+several, faults included), ``scheduler`` (Airflow's own scheduler and Celery workers) and ``browser``
+(the report in Airflow's UI, in chromium); the rest are the fast unit, plan, step and contract tests.
+Each test gets its tier here, from the module it is in or the DAG-running fixture it asks for, so a
+test added to an end-to-end module or using such a fixture is in its tier without a mark of its own.
+``pytest`` alone runs the fast tier; naming files or directories, or choosing with ``-m`` or ``-k``
+(``-m ""``: every tier, as ``scripts/test.sh`` does), runs what is asked.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +34,36 @@ os.environ.update({
     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}",
     "PSIBER_MOODLE_TASK_RETRIES": "0",
 })
+
+
+SLOW_TIERS = ("e2e", "scheduler", "browser")
+FAST_TIER = " and ".join(f"not {tier}" for tier in SLOW_TIERS)
+TIER_OF_MODULE = {
+    "test_end_to_end.py": "e2e",
+    "test_ess_end_to_end.py": "e2e",
+    "test_school_end_to_end.py": "e2e",
+    "test_real_scheduler.py": "scheduler",
+    "test_report_in_browser.py": "browser",
+}
+E2E_FIXTURES = {"demo_run", "ess_night", "school_run"}  # each runs a DAG with dag.test()
+
+
+def pytest_configure(config):
+    """The bare command (no paths, no ``-m`` or ``-k``) runs the fast tier."""
+    chose = any(arg.startswith(("-m", "-k")) for arg in config.invocation_params.args)
+    if not (chose or config.option.markexpr or config.option.keyword) \
+            and config.args_source is pytest.Config.ArgsSource.TESTPATHS:
+        config.option.markexpr = FAST_TIER
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by these marks
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        tier = TIER_OF_MODULE.get(item.path.name)
+        if tier is None and E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
+            tier = "e2e"
+        if tier:
+            item.add_marker(tier)
 
 
 def pytest_sessionfinish(session, exitstatus):
