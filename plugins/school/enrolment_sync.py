@@ -19,7 +19,7 @@ from moodle.hook import MoodleHook
 from school.config import CONFIG_OWNER, SchoolIntegration
 from school.course_reads import read_enrolled
 from school.enrolment_plan import FLOW, check_enrolment_guard, new_id, plan_enrolments
-from school.school_db import select_user_links
+from school.school_db import save_links, select_user_links
 from school.step_files import (
     EarlierTry,
     SiteRefusesWritesError,
@@ -31,6 +31,7 @@ from school.step_files import (
 )
 from school.validation import OWNER_MIS
 from sync_common.moodle_batches import input_var_batches, send_isolating
+from sync_common.moodle_rules import DELETED_ACCOUNT_ERROR, deleted_account_reason
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
 from sync_common.read_back import READ_BACK, ReadingBack, enrolled_roles, said
 from sync_common.run_files import read_frame, read_json, write_json
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 
 _NO_MANUAL_METHOD = "wsnoinstance"
 _COURSE_IN_MESSAGE = re.compile(r"\(id = (\d+)\)")
-_RECORD_ERRORS = {_NO_MANUAL_METHOD, "invaliduser", "userdeleted", "invalidparameter"}
+_RECORD_ERRORS = {_NO_MANUAL_METHOD, "invaliduser", DELETED_ACCOUNT_ERROR, "invalidparameter"}
 _ROLE_NOT_ASSIGNABLE = "wsusercannotassign"
 
 
@@ -127,17 +128,25 @@ def plan_enrolments_step(integration: SchoolIntegration, engine: Engine, run_dir
 def apply_enrolments(integration: SchoolIntegration, hook: MoodleHook, engine: Engine, run_dir: Path,
                      holder: str) -> dict:
     """Take back roles and enrolments (when allowed), then enrol, under the integration's write lock; a refused
-    enrolment never fails its batch-mates, and a course without a manual enrolment method fails only its own."""
+    enrolment never fails its batch-mates, and a course without a manual enrolment method fails only its own; the
+    enrolments of an account an administrator deleted since it was read are warnings, and its link goes."""
     with integration_write_lock(engine, integration.key, holder):
-        return _apply(integration, hook, run_dir)
+        return _apply(integration, hook, engine, run_dir)
 
 
-def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> dict:
+def _apply(integration: SchoolIntegration, hook: MoodleHook, engine: Engine, run_dir: Path) -> dict:
     plan = read_json(run_dir / "school_enrolment_plan.json")
     outcomes: list[Outcome] = []
+    deleted_accounts: set[int] = set()
     max_items, max_vars = integration.batch_size, integration.moodle_max_input_vars
 
     def refuse(item: dict, error: MoodleRequestError) -> None:
+        if error.errorcode == DELETED_ACCOUNT_ERROR:  # not the person's, nor the MIS's: see _unlink_deleted
+            deleted_accounts.add(item["userid"])
+            outcomes.append(Outcome(item["record"], "warning", deleted_account_reason(
+                item["userid"], "the next run gives the person a new account and enrols it"), OWNER_MOODLE_ADMIN,
+                FLOW))
+            return
         if error.errorcode == _NO_MANUAL_METHOD:
             reason = (f"Moodle course #{item['courseid']} has no enabled manual enrolment method: add or enable "
                       "'Manual enrolments' in the course; the enrolment is made by the next run")
@@ -147,8 +156,12 @@ def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> d
                 f"{OWNER_MOODLE_ADMIN} / {OWNER_MIS}"
         outcomes.append(Outcome(item["record"], "failed", reason, owner, FLOW))
 
-    def same_course(error: MoodleRequestError, batch: list[dict]) -> list[dict]:
-        """A course without a manual enrolment method fails every enrolment in it: its id is in the message."""
+    def same_cause(error: MoodleRequestError, batch: list[dict]) -> list[dict]:
+        """A course without a manual enrolment method fails every enrolment in it: its id is in the message. An
+        account found deleted fails every enrolment of it (the message names no one: the first is found by halving
+        the batch)."""
+        if error.errorcode == DELETED_ACCOUNT_ERROR:
+            return [item for item in batch if item["userid"] in deleted_accounts]
         found = _COURSE_IN_MESSAGE.search(error.moodle_message) if error.errorcode == _NO_MANUAL_METHOD else None
         return [item for item in batch if found and item["courseid"] == int(found.group(1))]
 
@@ -183,15 +196,25 @@ def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> d
                 doubtful, items = earlier.split(plan[key], lambda item: item["record"])
                 sender.first(doubtful)
                 for batch in input_var_batches(items, max_items, max_vars, encode):
-                    send_isolating(batch, sender, refuse, _RECORD_ERRORS, same_course)
+                    send_isolating(batch, sender, refuse, _RECORD_ERRORS, same_cause)
             for sender in senders:
                 sender.check()
     finally:
+        _unlink_deleted(engine, integration, deleted_accounts)
         write_json(run_dir / "school_enrolments_applied.json",
                    {"outcomes": [o.to_dict() for o in _one_per_membership(outcomes)]})
     counts = Counter(outcome.action for outcome in outcomes)
     log.info("Enrolments applied: %s", dict(counts))
     return dict(counts)
+
+
+def _unlink_deleted(engine: Engine, integration: SchoolIntegration, user_ids: set[int]) -> None:
+    """Moodle answered ``userdeleted``: an administrator deleted these accounts since the people flow read them.
+    Their links go, so the next run's people flow gives the people new accounts, which it then enrols."""
+    if user_ids:
+        save_links(engine, "user", integration.key, [], [external_id for external_id, user_id in
+                                                         select_user_links(engine, integration.key).items()
+                                                         if user_id in user_ids])
 
 
 def _earlier_try(run_dir: Path, plan: dict) -> EarlierTry:

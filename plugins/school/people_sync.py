@@ -23,10 +23,11 @@ from school.step_files import (
     save_applied,
     save_plan,
 )
-from school.user_plan import FLOW, OWNER_BOTH, PLAN_ONLY_KEYS, check_user_guard, plan_user_changes
+from school.user_plan import FLOW, OWNER_BOTH, PLAN_ONLY_KEYS, check_user_guard, new_account, plan_user_changes
 from school.validation import login_of
 from sync_common.moodle_batches import input_var_batches, moodle_entry, send_isolating, users_by_field
-from sync_common.outcomes import Outcome, mask_emails
+from sync_common.moodle_rules import DELETED_ACCOUNT_UPDATE_WARNING, deleted_account_reason
+from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome, mask_emails
 from sync_common.read_back import READ_BACK, ReadingBack, said, users_created, users_deleted, users_updated, warnings_of
 from sync_common.refusals import RefusalStreak, refused_record
 from sync_common.run_files import read_frame, read_json, write_json
@@ -99,6 +100,7 @@ def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> d
     deleted: list[str] = []
     refused_records: list[dict] = []
     earlier.carried(outcomes, created, deleted)
+    creates = list(plan["creates"])
     max_items, max_vars = integration.batch_size, integration.moodle_max_input_vars
 
     def refuse(what: str):
@@ -127,7 +129,9 @@ def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> d
     def accept_updated(batch, answer):
         warned = {int(w["itemid"]): w for w in warnings_of(answer) if w.get("item") == "user"}
         for item in batch:
-            if item["id"] in warned:
+            if warned.get(item["id"], {}).get("warningcode") == DELETED_ACCOUNT_UPDATE_WARNING:
+                account_deleted(item)
+            elif item["id"] in warned:
                 streak.refused(warned[item["id"]].get("warningcode"), warned[item["id"]]["message"],
                                partial(refused_change, item, warned[item["id"]]["message"]))
             else:
@@ -135,6 +139,21 @@ def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> d
                 outcomes.append(Outcome(item["external_id"], item["action"],
                                         said(item.get("reason") or f"changed: {', '.join(item['changed'])}", answer),
                                         OWNER_BOTH if item["action"] == "conflict" else "", FLOW))
+
+    def account_deleted(item: dict) -> None:
+        """Moodle says an administrator deleted the account since it was read: the link goes (``deleted``), and a
+        person to be kept as they are in the MIS gets a new account in this run."""
+        deleted.append(item["external_id"])
+        remake = "reason" not in item  # not a leaver's suspension, nor an update with a conflict of its own
+        outcomes.append(Outcome(item["external_id"], "warning", deleted_account_reason(
+            item["id"], "a new account is made (this record's other line)" if remake else
+            "nothing is written to it; the next run matches the person again"), OWNER_MOODLE_ADMIN, FLOW))
+        if remake:
+            creates.append(new_account(people()[item["external_id"]], integration.new_users.auth))
+
+    def people() -> dict[str, dict]:
+        return {str(person["external_id"]): person
+                for person in read_frame(run_dir / "valid_people.parquet").to_dict("records")}
 
     def refused_change(item: dict, message: str) -> None:
         remember(item, Outcome(item["external_id"], "failed", mask_emails(
@@ -159,7 +178,7 @@ def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> d
               lambda item: {"id": item["id"]}, "delete the account"),
              (updates, ReadingBack(update, partial(users_updated, hook), accept_updated), _moodle_entry,
               "update the account"),
-             (plan["creates"], ReadingBack(create, partial(users_created, hook), accept_created), _moodle_entry,
+             (creates, ReadingBack(create, partial(users_created, hook), accept_created), _moodle_entry,
               "create the account"))
     planned = [(item["external_id"], FLOW) for item in plan["deletes"] + plan["updates"] + plan["creates"]]
     streak = RefusalStreak("write Moodle accounts")

@@ -138,12 +138,14 @@ def save_applied(run_dir: Path, name: str, created: list[tuple[str, int]], delet
 def record_links(kind: str, plan_name: str, applied_name: str, integration_key: str, engine: Engine, run_dir: Path,
                  holder: str) -> dict:
     """Keep the ``kind`` links of matched and created records, and drop those of deleted or vanished ones, also
-    after an apply that stopped half-way."""
+    after an apply that stopped half-way (the applied file's ``deleted``: records whose Moodle account or course
+    is gone, also one a plan had matched and an administrator deleted during the run)."""
     applied_path = run_dir / applied_name
     if not applied_path.exists():
         return {"written": 0}
     plan, applied = read_json(run_dir / plan_name), read_json(applied_path)
-    linked = [tuple(link) for link in plan["links"] + applied["created_links"]]
+    linked = [tuple(link) for link in plan["links"] if link[0] not in applied["deleted"]] + \
+        [tuple(link) for link in applied["created_links"]]
     refused = applied.get("refused", [])
     still = {refusal["external_id"] for refusal in refused} | set(plan.get("quarantined", []))
     with integration_write_lock(engine, integration_key, holder):

@@ -119,10 +119,7 @@ def plan_user_changes(people: Iterable[dict], mis_ids: Iterable[str], moodle_use
                 f"account is this person's, set its ID number to '{external_id}' in Moodle (the rollover guide), "
                 "otherwise correct the username or e-mail in the MIS; no second account was made", OWNER_BOTH, FLOW))
         elif user is None:
-            plan.creates.append({"external_id": external_id, "username": login, "auth": auth,
-                                 "firstname": person["first_name"], "lastname": person["last_name"],
-                                 "email": str(person["email"]).strip(), "idnumber": external_id,
-                                 **({"createpassword": 1} if auth == "manual" else {})})
+            plan.creates.append(new_account(person, auth))
         else:
             _plan_update(plan, person, login, user, holders)
 
@@ -133,6 +130,15 @@ def plan_user_changes(people: Iterable[dict], mis_ids: Iterable[str], moodle_use
         elif normalised_key(external_id) not in seen and user_id in deleted:
             plan.unlinks.append(external_id)
     return plan
+
+
+def new_account(person: dict, auth: str) -> dict:
+    """The create_users entry (+ external_id) of a person without a Moodle account."""
+    external_id = str(person["external_id"])
+    return {"external_id": external_id, "username": login_of(person), "auth": auth,
+            "firstname": person["first_name"], "lastname": person["last_name"],
+            "email": str(person["email"]).strip(), "idnumber": external_id,
+            **({"createpassword": 1} if auth == "manual" else {})}
 
 
 def _plan_update(plan: UserPlan, person: dict, login: str, user: dict, holders: dict[int, dict]) -> None:

@@ -163,17 +163,50 @@ def test_send_isolating_refuses_only_the_bad_item_and_raises_the_sites_refusals(
 
 
 
-def school_night(settings: SchoolIntegration, moodle, engine, run_dir) -> list[dict]:
-    """People, classes and enrolments in the DAG's order; the night's outcomes."""
+def school_night(settings: SchoolIntegration, moodle, engine, run_dir, after_plans=lambda: None) -> list[dict]:
+    """People, classes and enrolments in the DAG's order (``after_plans``: what happens in Moodle between the
+    people and class plans and their writes); the night's outcomes."""
     run_dir.mkdir()
     extract_school(engine, run_dir)
     provision_people_and_classes(settings, moodle, engine, run_dir)
+    after_plans()
     write_people_and_classes(settings, engine, run_dir)
     read_and_plan_enrolments(settings, engine, run_dir)
     enrolment_sync.apply_enrolments(settings, MoodleHook("moodle_steps"), engine, run_dir, "run-1")
     return [o for name in ("school_people_plan.json", "school_people_applied.json", "school_classes_applied.json",
                            "school_enrolment_plan.json", "school_enrolments_applied.json")
             for o in read_json(run_dir / name)["outcomes"]]
+
+
+def enrolled_student(moodle, engine, settings: SchoolIntegration) -> tuple[str, int, list[int]]:
+    """A linked person enrolled in Moodle: External ID, Moodle user id, the courses."""
+    external_id, user_id = next((key, user_id) for key, user_id in sorted(select_user_links(engine, settings.key)
+                                                                          .items())
+                                if any(user_id in members for members in moodle.enrolments.values()))
+    return external_id, user_id, sorted(course for course, members in moodle.enrolments.items() if user_id in members)
+
+
+def made_again(outcomes: list[dict], moodle, engine, settings: SchoolIntegration, deleted: tuple) -> int:
+    """A night after an administrator deleted a person's account (``enrolled_student``): nothing failed, a warning
+    names the deleted account, and a new account is linked and enrolled in the same courses; its id."""
+    external_id, old_id, classes = deleted
+    assert not [o for o in outcomes if o["action"] == "failed"]
+    mine = sorted((o["action"], o["owner"]) for o in outcomes if o["record"] == external_id)
+    assert mine == [("created", ""), ("warning", "Moodle administrator")]
+    assert f"account deleted in Moodle by an administrator: Moodle user #{old_id}" in str(outcomes)
+    new_id = select_user_links(engine, settings.key)[external_id]
+    assert new_id != old_id and moodle.users[new_id]["idnumber"] == external_id
+    assert sorted(course for course, members in moodle.enrolments.items() if new_id in members) == classes
+    return new_id
+
+
+def quiet_night(settings: SchoolIntegration, moodle, engine, run_dir) -> None:
+    """A night that writes nothing to Moodle and has nothing to report but records left as they are."""
+    moodle.calls.clear()
+    outcomes = school_night(settings, moodle, engine, run_dir)
+    writes = [name for name, _ in moodle.calls if not name.startswith(("core_user_get", "core_course_get",
+                                                                       "core_enrol_get", "core_webservice"))]
+    assert writes == [] and {o["action"] for o in outcomes} <= {"unchanged", "skipped", "conflict", "invalid"}
 
 
 def test_a_student_an_administrator_deleted_gets_a_new_account_and_its_enrolments_and_the_next_night_is_quiet(
@@ -183,30 +216,77 @@ def test_a_student_an_administrator_deleted_gets_a_new_account_and_its_enrolment
     moodle, engine, _ = site
     settings = integration()
     school_night(settings, moodle, engine, tmp_path / "n1")
-    links = select_user_links(engine, settings.key)
-    external_id, old_id = next((key, user_id) for key, user_id in sorted(links.items())
-                               if any(user_id in members for members in moodle.enrolments.values()))
-    classes = sorted(course for course, members in moodle.enrolments.items() if old_id in members)
+    external_id, old_id, classes = enrolled_student(moodle, engine, settings)
     moodle.delete_user(old_id)
 
     moodle.calls.clear()
     outcomes = school_night(settings, moodle, engine, tmp_path / "n2")
-    assert not [o for o in outcomes if o["action"] == "failed"]
-    mine = sorted((o["action"], o["owner"]) for o in outcomes if o["record"] == external_id)
-    assert mine == [("created", ""), ("warning", "Moodle administrator")]
-    assert f"account deleted in Moodle by an administrator: Moodle user #{old_id}" in str(outcomes)
-    new_id = select_user_links(engine, settings.key)[external_id]
-    assert new_id != old_id and moodle.users[new_id]["idnumber"] == external_id
-    assert sorted(course for course, members in moodle.enrolments.items() if new_id in members) == classes
+    new_id = made_again(outcomes, moodle, engine, settings, (external_id, old_id, classes))
     written_to = {int(item.get("id", item.get("userid", 0))) for name, params in moodle.calls
                   for item in params.get("users", []) + params.get("enrolments", [])}
     assert old_id not in written_to and new_id in written_to
 
+    quiet_night(settings, moodle, engine, tmp_path / "n3")
+
+
+def test_an_account_deleted_after_the_people_plan_read_it_is_a_warning_and_the_person_gets_a_new_one_that_night(
+        site, tmp_path):
+    """update_users warns usernotupdateddeleted: not a refusal of the person's data (the MIS is not to blame), the
+    link goes, a new account is made and enrolled in the same classes that night, and the next night is quiet."""
+    moodle, engine, _ = site
+    settings = integration()
+    school_night(settings, moodle, engine, tmp_path / "n1")
+    external_id, old_id, classes = enrolled_student(moodle, engine, settings)
+    with engine.begin() as connection:  # the MIS corrects the name: the plan updates the account
+        connection.execute(text("UPDATE school_person SET last_name = 'Renamed' WHERE external_id = :id"),
+                           {"id": external_id})
+
+    def administrator_deletes() -> None:
+        assert [item["id"] for item in read_json(tmp_path / "n2" / "school_people_plan.json")["updates"]] == [old_id]
+        moodle.delete_user(old_id)
+
+    outcomes = school_night(settings, moodle, engine, tmp_path / "n2", administrator_deletes)
+    assert moodle.users[made_again(outcomes, moodle, engine, settings, (external_id, old_id, classes))][
+        "lastname"] == "Renamed"
+    assert not read_json(tmp_path / "n2" / "school_people_applied.json")["refused"]  # nothing quarantined
+    quiet_night(settings, moodle, engine, tmp_path / "n3")
+
+
+def test_enrolments_of_an_account_deleted_after_the_enrolment_plan_are_warnings_and_their_batch_mates_enrolled(
+        site, tmp_path):
+    """enrol_manual_enrol_users answers userdeleted for the whole call, naming no one: the deleted account's
+    enrolments are isolated (none of its batch-mates fails), each a warning for the Moodle administrator, its link
+    goes, and the next night gives the person a new account enrolled in the same classes."""
+    moodle, engine, run_dir = site
+    settings = integration(batch_size=40)
+    provision_people_and_classes(settings, moodle, engine, run_dir)
+    write_people_and_classes(settings, engine, run_dir)
+    read_and_plan_enrolments(settings, engine, run_dir)
+    enrols = read_json(run_dir / "school_enrolment_plan.json")["enrols"]
+    links = select_user_links(engine, settings.key)
+    old_id = enrols[len(enrols) // 2]["userid"]
+    [external_id] = [key for key, user_id in links.items() if user_id == old_id]
+    theirs = {item["record"] for item in enrols if item["userid"] == old_id}
+    assert len(theirs) > 1
+    moodle.delete_user(old_id)
     moodle.calls.clear()
-    outcomes = school_night(settings, moodle, engine, tmp_path / "n3")
-    writes = [name for name, _ in moodle.calls if not name.startswith(("core_user_get", "core_course_get",
-                                                                       "core_enrol_get", "core_webservice"))]
-    assert writes == [] and {o["action"] for o in outcomes} <= {"unchanged", "skipped", "conflict", "invalid"}
+
+    enrolment_sync.apply_enrolments(settings, MoodleHook("moodle_steps"), engine, run_dir, "run-1")
+    applied = read_json(run_dir / "school_enrolments_applied.json")["outcomes"]
+    assert sorted(o["record"] for o in applied if o["action"] == "warning") == sorted(theirs)
+    assert all(f"account deleted in Moodle by an administrator: Moodle user #{old_id}" in o["reason"]
+               and o["owner"] == "Moodle administrator" for o in applied if o["record"] in theirs)
+    assert [o["action"] for o in applied if o["record"] not in theirs] == ["enrolled"] * (len(enrols) - len(theirs))
+    refused_calls = sum(1 for name, params in moodle.calls if name == "enrol_manual_enrol_users"
+                        and any(int(item["userid"]) == old_id for item in params["enrolments"]))
+    assert refused_calls <= 7 + len(theirs) - 1  # 40 halved down to the first; then one refused call for each other
+    assert external_id not in select_user_links(engine, settings.key)
+
+    outcomes = school_night(settings, moodle, engine, tmp_path / "n2")
+    assert not [o for o in outcomes if o["action"] == "failed"]
+    new_id = select_user_links(engine, settings.key)[external_id]
+    assert new_id != old_id and moodle.users[new_id]["idnumber"] == external_id
+    assert {o["record"] for o in outcomes if o["action"] == "enrolled"} == theirs
 
 
 def test_a_database_refusing_every_write_stops_the_people_step_blames_nobody_and_the_next_night_creates_all(site):
