@@ -3,7 +3,7 @@
 # the fast tier (unit, plan, step, contract replay and hook tests), e2e (DAG runs with dag.test() on SQLite and
 # PostgreSQL, multi-night fault runs), scheduler (Airflow's own scheduler with Celery workers) and browser (the sync
 # report in Airflow's UI, in chromium). CI runs this command (.ci/run).
-#   scripts/test.sh --fast   lint and the fast tier only (2 min 40 s on a 2-core machine in use by other work), no chromium
+#   scripts/test.sh --fast   lint and the fast tier only (2 min 45 s on a 2-core machine in use by other work), no chromium
 #   scripts/test.sh -m e2e   one tier; any other arguments go to pytest as they are
 set -euo pipefail
 cd "$(dirname "$0")/.."
