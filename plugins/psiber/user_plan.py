@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -13,6 +11,7 @@ from psiber.employee_validation import normalised_key
 from sync_common.mass_change import MassChangeGuardTripped, excessive_share
 from sync_common.moodle_rules import deleted_account_reason, is_deleted_account
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, OWNER_PSIBER_HR, Outcome
+from sync_common.refusals import fingerprint as fingerprint_of
 
 _PLAIN_FIELDS = ("username", "email", "firstname", "lastname", "idnumber")
 # Keys of plan entries that are ours, not Moodle's: removed before a write is sent.
@@ -72,8 +71,7 @@ def _changes(target: dict, user: dict) -> dict:
 def fingerprint(entry: dict) -> str:
     """What a write would send to Moodle (plan-only keys aside), as a short hash: a refused record is
     sent again only when this changes."""
-    sent = {key: value for key, value in entry.items() if key not in PLAN_ONLY_KEYS}
-    return hashlib.sha256(json.dumps(sent, sort_keys=True, default=str).encode()).hexdigest()
+    return fingerprint_of(entry, PLAN_ONLY_KEYS)
 
 
 def _users_by(users: Iterable[dict], *fields: str) -> dict[str, list[dict]]:

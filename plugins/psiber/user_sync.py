@@ -13,7 +13,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 
@@ -48,7 +48,7 @@ from sync_common.moodle_rules import DELETED_ACCOUNT_UPDATE_WARNING, deleted_acc
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, OWNER_PSIBER_HR, Outcome, mask_emails
 from sync_common.read_back import LOST_ANSWERS_PER_BATCH
 from sync_common.read_progress import MISSING, ReadProgress
-from sync_common.refusals import RefusalStreak, SiteRefusesWritesError
+from sync_common.refusals import RefusalStreak, SiteRefusesWritesError, quarantined
 from sync_common.run_files import read_frame, read_json, write_frame, write_json
 from sync_common.write_lock import integration_write_lock
 
@@ -165,12 +165,11 @@ def plan_users(integration: Integration, run_dir: Path, allow_mass_suspension: b
 
 
 def _quarantined(integration: Integration, refusals: pd.DataFrame, now: datetime | None) -> dict[int, dict]:
-    """Refusals still in quarantine: refused less than ``retry_refused_after_days`` ago."""
-    cutoff = (now or datetime.now(UTC).replace(tzinfo=None)) - timedelta(
-        days=integration.users.retry_refused_after_days)
-    return {int(row.employee_id): {"fingerprint": row.fingerprint, "reason": row.reason, "owner": row.owner,
-                                   "refused_at": row.first_refused_at}
-            for row in refusals.itertuples() if pd.Timestamp(row.last_refused_at) > pd.Timestamp(cutoff)}
+    """Refusals still in quarantine (``sync_common.refusals.quarantined``), by employee id, as the plan takes them."""
+    held = quarantined([{**row, "record_key": row["employee_id"]} for row in refusals.to_dict("records")],
+                       integration.users.retry_refused_after_days, now)
+    return {int(employee_id): {"fingerprint": row["fingerprint"], "reason": row["reason"], "owner": row["owner"],
+                               "refused_at": row["first_refused_at"]} for employee_id, row in held.items()}
 
 
 def _new_user_password_fields(integration: Integration, password: str | None) -> dict:
