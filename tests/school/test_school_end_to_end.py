@@ -142,8 +142,8 @@ def test_synchronisation_disabled_while_a_run_is_under_way_stops_its_writes(scho
 
     plan_classes = class_sync.plan_classes
 
-    def disabled_after_planning(integration, run_dir):  # the guide's first step, taken while a run plans
-        counts = plan_classes(integration, run_dir)
+    def disabled_after_planning(integration, run_dir, *args):  # the guide's first step, taken while a run plans
+        counts = plan_classes(integration, run_dir, *args)
         path = tmp_path / "school_integrations" / DEMO_FILE.name
         path.write_text(path.read_text().replace("enabled_snapshot_only", "disabled"))
         return counts
