@@ -196,7 +196,7 @@ def measure_tasks(site, figures: list[TaskFigures], profiles: Path | None = None
     ``profiles``, each task's cProfile (its own thread) in a file of that folder."""
     from airflow.sdk.execution_time import task_runner
 
-    from moodle.hook import MoodleHook
+    from moodle_provider.hooks.moodle import MoodleHook
 
     execute, call = task_runner._execute_task, MoodleHook.call
     asked: list[tuple[int, str, int]] = []

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from airflow.sdk import DAG, Param, dag, get_current_context, task
 
-from moodle.hook import MoodleHook
+from moodle_provider.hooks.moodle import MoodleHook
 from psiber import course_sync, ess_sync, field_discovery, result_sync, user_sync
 from psiber.config import Integration, load_integrations
 from psiber.course_status import course_learners_of_run

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from airflow.sdk import DAG, Param, chain, dag, get_current_context, task
 
-from moodle.hook import MoodleHook
+from moodle_provider.hooks.moodle import MoodleHook
 from school import class_sync, enrolment_sync, mis_extract, people_sync
 from school.config import SchoolIntegration, load_school_integrations
 from school.preflight import preflight, stop_if_disabled_meanwhile

@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "plugins")]
 
-from moodle.hook import MoodleHook  # noqa: E402
+from moodle_provider.hooks.moodle import MoodleHook  # noqa: E402
 from psiber.config import load_integration  # noqa: E402
 from psiber.field_discovery import (  # noqa: E402
     field_matches,

@@ -109,8 +109,8 @@ class HookLog:
     """
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, functions: set[str]):
-        from moodle.exceptions import MoodleError
-        from moodle.hook import MoodleHook
+        from moodle_provider.exceptions import MoodleError
+        from moodle_provider.hooks.moodle import MoodleHook
 
         self.events: list[tuple[str, tuple[str, str]]] = []
         self._lock = threading.Lock()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Engine
 
-from moodle.hook import MoodleHook
+from moodle_provider.hooks.moodle import MoodleHook
 from psiber.config import Integration
 from psiber.course_plan import course_code, plan_course_changes, psiber_courses_from_moodle, real_courses
 from psiber.moodle_validation import COURSE_COLUMNS, validate_moodle_courses

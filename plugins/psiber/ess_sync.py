@@ -20,8 +20,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from moodle.exceptions import MoodleRequestError
-from moodle.hook import MoodleHook
+from moodle_provider.exceptions import MoodleRequestError
+from moodle_provider.hooks.moodle import MoodleHook
 from psiber.config import Integration
 from psiber.course_plan import _plain, course_code, real_courses
 from psiber.ess_assessments import (

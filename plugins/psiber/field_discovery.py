@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from moodle.exceptions import MoodleError
-from moodle.hook import MoodleHook
+from moodle_provider.exceptions import MoodleError
+from moodle_provider.hooks.moodle import MoodleHook
 from psiber.config import COURSE_ELEMENT_KINDS, MATCHABLE_EMPLOYEE_ELEMENTS, Integration
 from sync_common.outcomes import OWNER_NONE, Outcome
 from sync_common.run_files import read_json, write_json

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from moodle.exceptions import MoodleFunctionUnavailableError
-from moodle.hook import MoodleHook
+from moodle_provider.exceptions import MoodleFunctionUnavailableError
+from moodle_provider.hooks.moodle import MoodleHook
 from psiber.config import Integration
 from sync_common.errors import PermanentStepError
 

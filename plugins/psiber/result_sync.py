@@ -18,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Engine
 
-from moodle.exceptions import MoodleRequestError
-from moodle.hook import MoodleHook
+from moodle_provider.exceptions import MoodleRequestError
+from moodle_provider.hooks.moodle import MoodleHook
 from psiber.config import Integration
 from psiber.course_plan import NO_COMPLETION_CRITERIA, OWNER_TRAINING_ADMIN
 from psiber.moodle_validation import COMPLETION_COLUMNS, GRADE_COLUMNS, validate_completions, validate_course_grades

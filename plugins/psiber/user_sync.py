@@ -20,8 +20,8 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Engine
 
-from moodle.exceptions import MoodleAnswerLostError, MoodleRequestError
-from moodle.hook import MoodleHook
+from moodle_provider.exceptions import MoodleAnswerLostError, MoodleRequestError
+from moodle_provider.hooks.moodle import MoodleHook
 from psiber.config import CONFIG_OWNER, Integration, PasswordPolicy
 from psiber.employee_validation import validate_employees
 from psiber.psiber_db import (

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from moodle.exceptions import MoodleRequestError
-from moodle.hook import MoodleHook
+from moodle_provider.exceptions import MoodleRequestError
+from moodle_provider.hooks.moodle import MoodleHook
 from school.config import CONFIG_OWNER, CourseDeletion, SchoolIntegration
 from school.course_plan import FLOW, PLAN_ONLY_KEYS, check_course_guard, plan_course_changes, released_courses
 from school.course_reads import read_enrolled

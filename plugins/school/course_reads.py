@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from moodle.hook import MoodleHook
+from moodle_provider.hooks.moodle import MoodleHook
 from sync_common.read_progress import MISSING, ReadProgress
 from sync_common.run_files import write_json
 

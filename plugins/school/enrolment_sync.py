@@ -14,8 +14,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from moodle.exceptions import MoodleRequestError
-from moodle.hook import MoodleHook
+from moodle_provider.exceptions import MoodleRequestError
+from moodle_provider.hooks.moodle import MoodleHook
 from school.config import CONFIG_OWNER, SchoolIntegration
 from school.course_reads import read_enrolled
 from school.enrolment_plan import FLOW, check_enrolment_guard, new_id, plan_enrolments

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from moodle.exceptions import MoodleRequestError
-from moodle.hook import MoodleHook
+from moodle_provider.exceptions import MoodleRequestError
+from moodle_provider.hooks.moodle import MoodleHook
 from school.config import SchoolIntegration
 from school.school_db import select_refusals, select_user_links
 from school.step_files import (

@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from moodle.exceptions import MoodleFunctionUnavailableError
-from moodle.hook import MoodleHook
+from moodle_provider.exceptions import MoodleFunctionUnavailableError
+from moodle_provider.hooks.moodle import MoodleHook
 from school.config import CONFIG_OWNER, SchoolIntegration, Synchronisation, load_school_integration
 from school.step_files import hold_writes
 from sync_common.errors import PermanentStepError

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from moodle.exceptions import MoodleRequestError
+from moodle_provider.exceptions import MoodleRequestError
 from school.guard import stop_for_guard
 from school.school_db import save_links, save_refusals
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome

@@ -6,9 +6,9 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
-from moodle.exceptions import MoodleRequestError
-from moodle.form_encoding import flatten_params
-from moodle.hook import MoodleHook
+from moodle_provider.exceptions import MoodleRequestError
+from moodle_provider.form_encoding import flatten_params
+from moodle_provider.hooks.moodle import MoodleHook
 from sync_common.refusals import RefusalStreak
 
 LOOKUP_CHUNK = 200

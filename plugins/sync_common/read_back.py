@@ -12,8 +12,8 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
-from moodle.exceptions import MoodleAnswerLostError, MoodleRequestError, MoodleTransientError
-from moodle.hook import MoodleHook
+from moodle_provider.exceptions import MoodleAnswerLostError, MoodleRequestError, MoodleTransientError
+from moodle_provider.hooks.moodle import MoodleHook
 from sync_common.moodle_batches import users_by_field
 
 Item = TypeVar("Item", bound=dict)

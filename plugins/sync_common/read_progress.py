@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from moodle.exceptions import MoodleError
+from moodle_provider.exceptions import MoodleError
 from sync_common.run_files import owned_folder, read_json, write_json
 
 log = logging.getLogger(__name__)

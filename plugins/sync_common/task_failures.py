@@ -10,7 +10,7 @@ from typing import ParamSpec, TypeVar
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowTaskTimeout
 
-from moodle.exceptions import MoodleError, MoodleTaskTimeout
+from moodle_provider.exceptions import MoodleError, MoodleTaskTimeout
 from sync_common.errors import PermanentStepError
 
 P = ParamSpec("P")

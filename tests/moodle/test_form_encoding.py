@@ -1,4 +1,4 @@
-from moodle.form_encoding import flatten_params
+from moodle_provider.form_encoding import flatten_params
 
 
 def test_nested_lists_and_dicts_use_moodles_bracket_keys():

@@ -13,7 +13,7 @@ import requests
 from airflow.sdk.exceptions import AirflowTaskTimeout
 from fault_proxy import FaultProxy
 
-from moodle.exceptions import (
+from moodle_provider.exceptions import (
     MoodleAnswerLostError,
     MoodleConnectionLostError,
     MoodleConnectionSettingError,
@@ -29,7 +29,7 @@ from moodle.exceptions import (
     MoodleUnreachableError,
     MoodleWebServicesDisabledError,
 )
-from moodle.hook import MoodleHook, is_write
+from moodle_provider.hooks.moodle import MoodleHook, is_write
 from moodle_stand_in import MoodleStandIn
 
 TOKEN = "0123456789abcdef0123456789abcdef"

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from moodle.form_encoding import flatten_params
+from moodle_provider.form_encoding import flatten_params
 from moodle_stand_in import MoodleStandIn
 from moodle_stand_in.ess import add_activity, set_enrol_method, start_ids
 

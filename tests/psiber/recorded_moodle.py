@@ -8,7 +8,7 @@ import json
 from functools import cache
 from pathlib import Path
 
-from moodle.hook import _error_from_moodle  # the hook's own reading of Moodle's error objects
+from moodle_provider.hooks.moodle import _error_from_moodle  # the hook's own reading of Moodle's error objects
 
 
 @cache

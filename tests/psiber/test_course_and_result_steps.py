@@ -102,7 +102,7 @@ def test_a_pass_result_missing_from_the_picklist_fails_fast_naming_the_setting(e
 def test_a_course_whose_grades_cannot_be_read_is_a_warning_and_the_batch_goes_on(tmp_path, monkeypatch):
     import json
 
-    from moodle.hook import MoodleHook
+    from moodle_provider.hooks.moodle import MoodleHook
     from moodle_stand_in import MoodleStandIn
 
     with MoodleStandIn("t0ken-t0ken-t0ken-t0ken") as moodle:
@@ -129,7 +129,7 @@ class _SiteAnswering:
         self.errorcode = errorcode
 
     def call(self, wsfunction, **params):
-        from moodle.exceptions import MoodleRequestError
+        from moodle_provider.exceptions import MoodleRequestError
 
         if wsfunction == "core_enrol_get_users_courses":
             return [{"id": 5, "idnumber": "DRV-101", "shortname": "drv", "completed": True},
@@ -191,7 +191,7 @@ def test_full_result_reads_come_by_themselves_and_an_incomplete_read_holds_the_w
                                                                                           monkeypatch):
     import json
 
-    from moodle.hook import MoodleHook
+    from moodle_provider.hooks.moodle import MoodleHook
     from moodle_stand_in import MoodleStandIn
     from psiber.psiber_db import select_watermark, upsert_user_links
 
@@ -350,7 +350,7 @@ def test_courses_and_results_from_a_stand_in_that_answers_like_a_live_site(engin
     below the pass mark, and a course without grade items whose override Moodle stored as 0 in its 0–0 range."""
     import json
 
-    from moodle.hook import MoodleHook
+    from moodle_provider.hooks.moodle import MoodleHook
     from moodle_stand_in import MoodleStandIn
     from psiber.psiber_db import upsert_user_links
 
@@ -402,7 +402,7 @@ def test_an_override_that_kept_its_0_100_range_in_a_course_without_grade_items_i
     """Lab finding 04: a teacher's override made before the course's first regrade answers 72.5 of 100 live."""
     import json
 
-    from moodle.hook import MoodleHook
+    from moodle_provider.hooks.moodle import MoodleHook
     from moodle_stand_in import MoodleStandIn
     from psiber.psiber_db import upsert_user_links
 

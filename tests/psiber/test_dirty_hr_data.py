@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from sqlalchemy import MetaData, text
 
 from factories import integration
-from moodle.hook import MoodleHook
+from moodle_provider.hooks.moodle import MoodleHook
 from moodle_stand_in import MoodleStandIn
 from psiber import user_sync
 from psiber.psiber_db import create_schema, sql

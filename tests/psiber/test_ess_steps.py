@@ -10,8 +10,8 @@ from airflow.sdk.exceptions import AirflowFailException
 from sqlalchemy import create_engine, text
 
 from factories import MOODLE_TOKEN, integration
-from moodle.form_encoding import flatten_params
-from moodle.hook import MoodleHook
+from moodle_provider.form_encoding import flatten_params
+from moodle_provider.hooks.moodle import MoodleHook
 from moodle_stand_in import MoodleStandIn
 from psiber import course_sync, ess_sync
 from psiber.demo_company import seed_demo_company

@@ -22,8 +22,8 @@ from sqlalchemy import create_engine
 from test_end_to_end import by_number, count, demo_run  # noqa: F401 - demo_run is a fixture
 
 from factories import integration
-from moodle.exceptions import MoodleTransientError
-from moodle.hook import MoodleHook
+from moodle_provider.exceptions import MoodleTransientError
+from moodle_provider.hooks.moodle import MoodleHook
 from moodle_stand_in import MoodleStandIn
 from moodle_stand_in.demo_site import DAY, add_demo_courses, simulate_learning
 from psiber import result_sync

@@ -10,8 +10,8 @@ from airflow.sdk.exceptions import AirflowFailException
 from sqlalchemy import create_engine
 
 from factories import MOODLE_TOKEN, employee, employees, integration
-from moodle.form_encoding import flatten_params
-from moodle.hook import MoodleHook
+from moodle_provider.form_encoding import flatten_params
+from moodle_provider.hooks.moodle import MoodleHook
 from moodle_stand_in import MoodleStandIn
 from psiber import user_sync
 from psiber.demo_company import seed_demo_company
@@ -62,7 +62,7 @@ def test_preflight_refuses_a_disabled_integration(moodle):
 def test_transient_failures_keep_airflows_retries(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_MOODLE", json.dumps({"conn_type": "http", "host": "http://127.0.0.1:9",
                                                           "password": MOODLE_TOKEN}))
-    from moodle.exceptions import MoodleUnreachableError
+    from moodle_provider.exceptions import MoodleUnreachableError
 
     with pytest.raises(MoodleUnreachableError):
         fail_fast_unless_transient(preflight)(integration(), MoodleHook("moodle", backoff_seconds=0.01))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
-from moodle.hook import MoodleHook
+from moodle_provider.hooks.moodle import MoodleHook
 from school.config import load_school_integration
 from school.preflight import REQUIRED_FUNCTIONS, SynchronisationDisabledError, preflight
 

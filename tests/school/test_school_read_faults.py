@@ -10,8 +10,8 @@ import stat
 import pytest
 from fault_proxy import FaultProxy, HookLog
 
-from moodle.exceptions import MoodleTransientError
-from moodle.hook import MoodleHook
+from moodle_provider.exceptions import MoodleTransientError
+from moodle_provider.hooks.moodle import MoodleHook
 from moodle_stand_in import MoodleStandIn
 from school.config import SchoolIntegration
 from school.enrolment_sync import read_enrolments

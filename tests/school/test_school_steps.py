@@ -9,8 +9,8 @@ import secrets
 import pytest
 from sqlalchemy import create_engine, text
 
-from moodle.exceptions import MoodleRequestError
-from moodle.hook import MoodleHook
+from moodle_provider.exceptions import MoodleRequestError
+from moodle_provider.hooks.moodle import MoodleHook
 from moodle_stand_in import MoodleStandIn
 from school import class_sync, enrolment_sync, people_sync
 from school.config import SchoolIntegration

@@ -15,8 +15,8 @@ from fault_proxy import FaultProxy
 from sqlalchemy import create_engine, text
 from test_school_steps import SETTINGS, provision_people_and_classes, write_people_and_classes
 
-from moodle.exceptions import MoodleTransientError
-from moodle.hook import MoodleHook
+from moodle_provider.exceptions import MoodleTransientError
+from moodle_provider.hooks.moodle import MoodleHook
 from moodle_stand_in import MoodleStandIn
 from school import class_sync, enrolment_sync, people_sync
 from school.config import SchoolIntegration

@@ -3,7 +3,7 @@
 import pytest
 from airflow.sdk.exceptions import AirflowTaskTimeout
 
-from moodle.exceptions import MoodleInvalidTokenError, MoodleMaintenanceError, MoodleTransientError
+from moodle_provider.exceptions import MoodleInvalidTokenError, MoodleMaintenanceError, MoodleTransientError
 from sync_common.read_progress import MISSING, SAVE_EVERY, STOP_AFTER_FAILED_CALLS, ReadProgress
 from sync_common.run_files import read_json
 

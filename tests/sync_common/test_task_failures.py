@@ -3,7 +3,7 @@
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowTaskTimeout
 
-from moodle.exceptions import MoodleInvalidTokenError, MoodleMaintenanceError, MoodleTaskTimeout
+from moodle_provider.exceptions import MoodleInvalidTokenError, MoodleMaintenanceError, MoodleTaskTimeout
 from sync_common.task_failures import fail_fast_unless_transient
 
 

@@ -16,8 +16,8 @@ from requests import PreparedRequest, Request
 from requests.utils import get_netrc_auth
 from urllib3.exceptions import NameResolutionError, NewConnectionError, ProxyError
 
-from moodle.deadline import CallDeadline, DeadlineAdapter
-from moodle.exceptions import (
+from moodle_provider.deadline import CallDeadline, DeadlineAdapter
+from moodle_provider.exceptions import (
     MoodleAnswerLostError,
     MoodleConnectionLostError,
     MoodleConnectionSettingError,
@@ -35,7 +35,7 @@ from moodle.exceptions import (
     MoodleUnreachableError,
     MoodleWebServicesDisabledError,
 )
-from moodle.form_encoding import flatten_params
+from moodle_provider.form_encoding import flatten_params
 
 REST_ENDPOINT = "webservice/rest/server.php"
 
@@ -88,7 +88,7 @@ class MoodleHook(HttpHook):
     sending, the deadline, HTTP 5xx) its answer is lost but Moodle may have done the work, perhaps slowly:
     on a live site ``core_course_delete_courses`` of 32 courses answered after 61.8 s, and the same call
     sent again answered that none of them existed. So the hook raises
-    :class:`~moodle.exceptions.MoodleAnswerLostError` at once and the step reads back what Moodle now
+    :class:`~moodle_provider.exceptions.MoodleAnswerLostError` at once and the step reads back what Moodle now
     holds before it sends anything again (``sync_common.read_back``). Calls that may run long are sized by
     their steps to answer well within the timeout (course deletions: a few courses a call).
     """
@@ -170,7 +170,7 @@ class MoodleHook(HttpHook):
         """Call one web-service function and return its decoded JSON answer.
 
         Nested ``params`` (lists of dicts) are form-encoded the way Moodle expects.
-        Raises a :class:`~moodle.exceptions.MoodleError` subclass on any failure.
+        Raises a :class:`~moodle_provider.exceptions.MoodleError` subclass on any failure.
         """
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.max_attempts),
