@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from sync_common.notifications import NotificationSettings
 from sync_common.settings_files import checked_schedule, checked_time_zone, load_settings_file, load_settings_folder
 
 CONFIG_OWNER = "the data engineer who maintains the integration files"
@@ -248,6 +249,8 @@ class Integration(_Strict):
     keep_run_files_days: Annotated[int, Field(ge=1)] = 30
     keep_reports_days: Annotated[int, Field(ge=1)] = Field(
         default=400, description="How long each run's sync report stays in the report tables.")
+    notifications: NotificationSettings | None = Field(
+        default=None, description="Who is told of a failed run, and which owner of their problem records.")
 
     @field_validator("pseudo_email_domain")
     @classmethod

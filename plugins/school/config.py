@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from sync_common.notifications import NotificationSettings
 from sync_common.settings_files import checked_schedule, checked_time_zone, load_settings_file, load_settings_folder
 
 CONFIG_OWNER = "the data engineer who maintains the school integration files"
@@ -138,6 +139,8 @@ class SchoolIntegration(_Strict):
     data_dir: str | None = Field(default=None, description="Where runs keep their working files.")
     keep_run_files_days: Annotated[int, Field(ge=1)] = 30
     keep_reports_days: Annotated[int, Field(ge=1)] = 400
+    notifications: NotificationSettings | None = Field(
+        default=None, description="Who is told of a failed run, and which owner of their problem records.")
 
     @field_validator("timezone")
     @classmethod
