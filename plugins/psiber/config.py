@@ -91,6 +91,11 @@ class ProfileFieldMatch(_Strict):
     psiber_element: Literal[MATCHABLE_EMPLOYEE_ELEMENTS]  # type: ignore[valid-type]
     menu_options: tuple[str, ...] | None = None
 
+    @property
+    def element(self) -> str:
+        """The employee column the field is filled from, as the users flow reads it, whatever the source."""
+        return self.psiber_element
+
 
 class CourseFieldMatch(_Strict):
     """A Moodle course custom field copied into a PSIber course element (picklist values must exist)."""

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from sync_common.employee_source import EmployeeSource
 from sync_common.moodle_rules import (
     CONTROL_CHARACTERS,
     EMAIL_REGEX,
@@ -39,17 +40,23 @@ COLUMNS = (
 NO_PSEUDO_EMAIL = "no e-mail and no ID/passport number, so no pseudo e-mail can be made"
 DUPLICATE_NUMBER = ("employee number {employee_number} is used by more than one employee (compared without "
                     "surrounding spaces and letter case)")
-UNKNOWN_STATUS = ("employment status '{employment_status}' is neither an active nor an inactive status of the "
-                  "integration; correct it in PSIber, or list it in users.active_statuses / users.inactive_statuses")
+_UNKNOWN_STATUS = ("employment status '{{employment_status}}' is neither an active nor an inactive status of the "
+                   "integration; correct it in {source}, or list it in users.active_statuses / "
+                   "users.inactive_statuses")
+UNKNOWN_STATUS = _UNKNOWN_STATUS.format(source="PSIber")
 UNNAMED_EMPLOYEE = "PSIber employee row #{employee_id} (no employee number)"
+PSIBER = EmployeeSource(name="PSIber", owner=OWNER_PSIBER_HR, unnamed=UNNAMED_EMPLOYEE,
+                        left="employee is no longer in the integration's payrolls",
+                        gone="employee record was deleted from PSIber",
+                        gone_record="PSIber employee row #{employee_id} (deleted)")
 UNKNOWN_PAYROLL = "payroll '{payroll_code}' does not exist in PSIber"
 # Fields sent to Moodle, or made into the pseudo e-mail that is sent, with the name a reason gives them.
 _SENT_FIELDS = {"employee_number": "employee number", "first_name": "first name", "surname": "surname",
                 "email": "e-mail", "id_number": "ID number", "passport_number": "passport number",
                 "employment_type": "employment type", "gender": "gender", "disability": "disability"}
 _KEYED = ("employee_number", "employment_status", "email", "first_name", "surname")
-
-_EMPLOYEE_OWNER = OWNER_PSIBER_HR
+# Optional column: where a record stands in its source (a file's name and line), added to a rejected record's name.
+LOCATION = "source_location"
 
 @dataclass(frozen=True)
 class InvalidRecord:
@@ -58,7 +65,7 @@ class InvalidRecord:
     employee_id: int
     record: str
     reasons: tuple[str, ...]
-    owner: str = _EMPLOYEE_OWNER
+    owner: str = OWNER_PSIBER_HR
 
 
 @dataclass(frozen=True)
@@ -76,7 +83,7 @@ class EmployeeValidation:
         return len(self.invalid) / self.checked if self.checked else 0.0
 
 
-def _employee_rules(known_statuses: frozenset[str]) -> list[Expectation]:
+def _employee_rules(known_statuses: frozenset[str], source: EmployeeSource) -> list[Expectation]:
     """Everything Moodle would refuse, caught before any call, plus what the sync itself needs.
 
     Reasons name the field, never its value, because they end up in logs and e-mails; the
@@ -95,7 +102,8 @@ def _employee_rules(known_statuses: frozenset[str]) -> list[Expectation]:
         rule(x.ExpectColumnValuesToNotBeNull, "employment status is missing", column="employment_status"),
         # Map expectations skip nulls, so a missing value is only reported once, above.
         rule(x.ExpectColumnValuesToBeUnique, DUPLICATE_NUMBER, column="employee_number_key"),
-        rule(x.ExpectColumnValuesToBeInSet, UNKNOWN_STATUS, column="employment_status_key",
+        rule(x.ExpectColumnValuesToBeInSet, _UNKNOWN_STATUS.format(source=source.name),
+             column="employment_status_key",
              value_set=sorted(known_statuses)),
         rule(x.ExpectColumnValuesToNotBeNull, UNKNOWN_PAYROLL, column="known_payroll_code"),
         rule(x.ExpectColumnValuesToMatchRegex, "e-mail address is malformed (Moodle would refuse it)",
@@ -127,14 +135,17 @@ def _employee_rules(known_statuses: frozenset[str]) -> list[Expectation]:
     return rules
 
 
-def validate_employees(employees: pd.DataFrame, known_statuses: Iterable[str]) -> EmployeeValidation:
+def validate_employees(employees: pd.DataFrame, known_statuses: Iterable[str],
+                       source: EmployeeSource = PSIBER) -> EmployeeValidation:
     """Split an extract into rows that can be synced to Moodle and records HR must fix.
 
     ``valid`` keeps the original rows (values, columns and index order untouched);
     blanks only count as missing for the checks. Every column is required, not only the
     checked ones, because the transform step reads them all. ``known_statuses`` are the
     integration's active and inactive employment statuses: any other is a typo to fix,
-    never silently "inactive". A record without employee number is named by its PSIber row.
+    never silently "inactive". A record without employee number is named as ``source`` says; its reasons name
+    ``source`` as where it is corrected and its owner as who corrects it; with a ``source_location`` column, its
+    name says where it stands in the source too.
     """
     if len(employees) == 0:
         return EmployeeValidation(valid=employees.copy(), invalid=(), checked=0)
@@ -145,15 +156,17 @@ def validate_employees(employees: pd.DataFrame, known_statuses: Iterable[str]) -
     statuses = frozenset(key for status in known_statuses if (key := normalised_key(status)))
     keys = {f"{column}_key": employees[column].map(normalised_key) for column in _KEYED}
     keyed = employees.assign(**keys)
-    result = validate_frame(keyed, lambda: _employee_rules(statuses), "employee_number", _EMPLOYEE_OWNER,
-                            unnamed=UNNAMED_EMPLOYEE)
+    result = validate_frame(keyed, lambda: _employee_rules(statuses, source), "employee_number", source.owner,
+                            unnamed=source.unnamed)
     invalid = tuple(
         InvalidRecord(
             employee_id=int(employee_id),
-            record=problem.record,
+            record=f"{problem.record}, {location}" if location else problem.record,
             reasons=problem.reasons,
             owner=problem.owner,
         )
-        for problem, employee_id in zip(result.invalid, result.rejected["employee_id"], strict=True)
+        for problem, employee_id, location in zip(
+            result.invalid, result.rejected["employee_id"],
+            result.rejected[LOCATION] if LOCATION in employees.columns else [None] * len(result.invalid), strict=True)
     )
     return EmployeeValidation(valid=result.valid.drop(columns=list(keys)), invalid=invalid, checked=result.checked)

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from psiber.employee_validation import normalised_key
+from psiber.employee_validation import PSIBER, normalised_key
+from sync_common.employee_source import EmployeeSource
 from sync_common.mass_change import MassChangeGuardTripped, excessive_share
 from sync_common.moodle_rules import deleted_account_reason, is_deleted_account
-from sync_common.outcomes import OWNER_MOODLE_ADMIN, OWNER_PSIBER_HR, Outcome
+from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
 from sync_common.refusals import fingerprint as fingerprint_of
 
 _PLAIN_FIELDS = ("username", "email", "firstname", "lastname", "idnumber")
@@ -99,7 +100,7 @@ def look_ups_needed(targets: Iterable[dict], links: pd.DataFrame, linked_users: 
     checked by ID number, username and e-mail, so it is looked up by all of them. A target whose
     linked account exists is never matched again: only a username or e-mail it is to change is
     checked (is it another account's?), so only that value is looked up. A quiet night needs none.
-    E-mails are asked both as written and in PSIber's letter case: Moodle's look-up by e-mail is
+    E-mails are asked both as written and in the source's letter case: Moodle's look-up by e-mail is
     case-sensitive on some databases.
     """
     live = {user_id: user for user_id, user in linked_users.items() if not is_deleted_account(user)}
@@ -124,6 +125,7 @@ def plan_user_changes(
     passwords_by_email: bool = False,
     refusals: Mapping[int, dict] | None = None,
     departed: str = "suspend",
+    source: EmployeeSource = PSIBER,
 ) -> UserPlan:
     """Decide create / update / suspend / unsuspend / unchanged for every target user, one outcome each.
 
@@ -133,13 +135,13 @@ def plan_user_changes(
     either: writing one person's data onto another's account is the worst thing a sync can do.
     An unmatched target whose username or e-mail belongs to another Moodle user is a conflict
     (never a second account). Linked users whose employee left the extract (terminated out of the
-    payroll, payroll no longer covered, record deleted from PSIber) are suspended under
+    payroll, payroll no longer covered, record deleted from the source) are suspended under
     ``departed="suspend"``, never deleted. With ``passwords_by_email`` (Moodle e-mails a generated
     password), an employee with only a pseudo e-mail is not created. ``refusals`` (employee id →
     fingerprint, reason, owner, refused_at) holds records Moodle refused: the same write is not
     sent again, but reported as quarantined. A link to an account an administrator deleted in Moodle
     (``is_deleted_account``) is dropped and the employee matched again or given a new account, with a
-    warning naming the deleted account.
+    warning naming the deleted account. Outcomes name ``source`` as where a record is corrected and its owner.
     """
     users = {int(user["id"]): user for user in moodle_users}
     deleted = {user_id for user_id, user in users.items() if is_deleted_account(user)}
@@ -157,7 +159,8 @@ def plan_user_changes(
             plan.outcomes.append(Outcome(
                 target["employee_number"], "quarantined",
                 f"not sent again: Moodle refused it on {str(refusal['refused_at'])[:10]} ({refusal['reason']}); it is "
-                "sent again when its PSIber data changes, after users.retry_refused_after_days, or when the run is "
+                f"sent again when its {source.name} data changes, after users.retry_refused_after_days, or when the "
+                "run is "
                 "triggered with retry_refused=true", refusal["owner"]))
         else:
             (plan.creates if kind == "create" else plan.updates).append(entry)
@@ -186,7 +189,7 @@ def plan_user_changes(
                        f"split this employee: #{same_number[0]['id']} has the ID number, "
                        f"{_accounts(others)} the username/e-mail")
                     + "; nothing was written to either. Merge or correct the accounts in Moodle so that one "
-                    "account holds the ID number, username and e-mail", f"{OWNER_MOODLE_ADMIN} / {OWNER_PSIBER_HR}"))
+                    "account holds the ID number, username and e-mail", f"{OWNER_MOODLE_ADMIN} / {source.owner}"))
                 continue
             user = same_number[0] if same_number else None
         if user is None:
@@ -196,15 +199,15 @@ def plan_user_changes(
                     employee, "conflict",
                     f"the e-mail/username is already used by Moodle user {_accounts(holders)} with ID number "
                     f"'{owner.get('idnumber') or ''}'; if that account is this employee's, set its ID number to "
-                    f"'{target['idnumber']}' in Moodle, otherwise correct the e-mail in PSIber",
-                    f"{OWNER_MOODLE_ADMIN} / {OWNER_PSIBER_HR}",
+                    f"'{target['idnumber']}' in Moodle, otherwise correct the e-mail in {source.name}",
+                    f"{OWNER_MOODLE_ADMIN} / {source.owner}",
                 ))
             elif target["suspended"]:
                 plan.outcomes.append(Outcome(employee, "skipped", "not active and has no Moodle account"))
             elif passwords_by_email and target.get("pseudo_email"):
                 plan.outcomes.append(Outcome(
                     employee, "skipped", "no real e-mail to send Moodle's generated password to; give the employee "
-                    "an e-mail in PSIber, or use the initial_password policy", OWNER_PSIBER_HR))
+                    f"an e-mail in {source.name}, or use the initial_password policy", source.owner))
             else:
                 write("create", target, new_account_entry(target))
             continue
@@ -229,11 +232,11 @@ def plan_user_changes(
                                      "action": "conflict" if note else action, "id": int(user["id"]),
                                      "changed": sorted(changes), **({"reason": note} if note else {}), **changes})
         elif note:
-            plan.outcomes.append(Outcome(employee, "conflict", note, f"{OWNER_MOODLE_ADMIN} / {OWNER_PSIBER_HR}"))
+            plan.outcomes.append(Outcome(employee, "conflict", note, f"{OWNER_MOODLE_ADMIN} / {source.owner}"))
         else:
             plan.outcomes.append(Outcome(employee, "unchanged"))
 
-    _plan_departed(plan, users, links, set(extracted_employee_ids), departed)
+    _plan_departed(plan, users, links, set(extracted_employee_ids), departed, source)
     plan.unlinks += sorted({int(row.employee_id) for row in links.itertuples()
                             if int(row.moodle_user_id) in deleted} - set(plan.unlinks))
     return plan
@@ -247,7 +250,7 @@ def new_account_entry(target: dict) -> dict:
 
 
 def _plan_departed(plan: UserPlan, users: dict[int, dict], links: pd.DataFrame, extracted: set[int],
-                   departed: str) -> None:
+                   departed: str, source: EmployeeSource) -> None:
     """Linked employees who left the extract: suspend their active account (or keep it, and say so)."""
     matched_now = {user_id for _, user_id, _ in plan.links}  # e.g. a transfer: new employee row, same number
     for row in links.itertuples():
@@ -256,9 +259,8 @@ def _plan_departed(plan: UserPlan, users: dict[int, dict], links: pd.DataFrame, 
         if employee_id in extracted or user is None or user_id in matched_now or user.get("suspended"):
             continue
         exists = bool(getattr(row, "employee_exists", 1))
-        record = row.employee_number if exists else f"PSIber employee row #{employee_id} (deleted)"
-        why = ("employee is no longer in the integration's payrolls" if exists
-               else "employee record was deleted from PSIber")
+        record = row.employee_number if exists else source.gone_record.format(employee_id=employee_id)
+        why = source.left if exists else source.gone
         if departed != "suspend":
             plan.outcomes.append(Outcome(record, "skipped", f"{why}; Moodle account #{user_id} left active "
                                                             "(users.departed_employees: keep)"))
@@ -269,14 +271,14 @@ def _plan_departed(plan: UserPlan, users: dict[int, dict], links: pd.DataFrame, 
                              "changed": ["suspended"], "suspended": 1, "reason": why})
 
 
-def check_suspend_guard(plan: UserPlan, max_share: float, min_users: int) -> None:
+def check_suspend_guard(plan: UserPlan, max_share: float, min_users: int, source: EmployeeSource = PSIBER) -> None:
     """Refuse a plan that suspends more than ``max_share`` of the active matched users."""
     base = plan.active_matched
     share = excessive_share(plan.suspensions, base, max_share, min_users)
     if share is not None:
         raise SuspendGuardTripped(
             f"the plan would suspend {plan.suspensions} of {base} active Moodle users ({share:.0%}), more than "
-            f"the allowed {max_share:.0%}. An empty or truncated PSIber extract (year end, payroll change) "
+            f"the allowed {max_share:.0%}. An empty or truncated {source.name} extract (year end, payroll change) "
             "usually causes this. Check the extract; if the suspensions are intended, trigger the run with "
-            "the parameter allow_mass_suspension=true (owner: PSIber HR / data engineer)"
+            f"the parameter allow_mass_suspension=true (owner: {source.owner} / data engineer)"
         )

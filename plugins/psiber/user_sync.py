@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 from moodle_provider.exceptions import MoodleAnswerLostError, MoodleRequestError
 from moodle_provider.hooks.moodle import MoodleHook
 from psiber.config import CONFIG_OWNER, Integration, PasswordPolicy
-from psiber.employee_validation import validate_employees
+from psiber.employee_validation import PSIBER, validate_employees
 from psiber.psiber_db import (
     count_employees_by_payroll,
     delete_user_links,
@@ -42,10 +42,11 @@ from psiber.user_plan import (
     plan_user_changes,
 )
 from psiber.user_transform import build_target_users
+from sync_common.employee_source import EmployeeSource
 from sync_common.invalid_records import check_invalid_share, invalid_outcomes
 from sync_common.moodle_batches import LOOKUP_CHUNK, chunks, input_var_batches, moodle_entry, users_by_field
 from sync_common.moodle_rules import DELETED_ACCOUNT_UPDATE_WARNING, deleted_account_reason
-from sync_common.outcomes import OWNER_MOODLE_ADMIN, OWNER_PSIBER_HR, Outcome, mask_emails
+from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome, mask_emails
 from sync_common.read_back import LOST_ANSWERS_PER_BATCH
 from sync_common.read_progress import MISSING, ReadProgress
 from sync_common.refusals import RefusalStreak, SiteRefusesWritesError, quarantined
@@ -72,19 +73,19 @@ def extract_employees(integration: Integration, engine: Engine, run_dir: Path) -
     return {"extracted": len(employees), "out_of_scope": out_of_scope, "missing_payrolls": len(missing)}
 
 
-def validate_extracted_employees(integration: Integration, run_dir: Path) -> dict:
+def validate_extracted_employees(integration: Integration, run_dir: Path, source: EmployeeSource = PSIBER) -> dict:
     """Keep the valid employees; report the others one by one; stop if too many are bad."""
-    result = validate_employees(read_frame(run_dir / "employees.parquet"), integration.users.known_statuses)
+    result = validate_employees(read_frame(run_dir / "employees.parquet"), integration.users.known_statuses, source)
     write_frame(run_dir / "valid_employees.parquet", result.valid)
     invalid = invalid_outcomes(((r.record, r.reasons, r.owner) for r in result.invalid), flow="users")
     write_json(run_dir / "invalid_employees.json", [outcome.to_dict() for outcome in invalid])
     check_invalid_share(len(invalid), result.checked, integration.safety.max_invalid_share, "employees",
-                        OWNER_PSIBER_HR)
+                        source.owner)
     return {"checked": result.checked, "invalid": len(invalid)}
 
 
-def transform_employees(integration: Integration, run_dir: Path) -> dict:
-    targets, outcomes = build_target_users(read_frame(run_dir / "valid_employees.parquet"), integration)
+def transform_employees(integration: Integration, run_dir: Path, source: EmployeeSource = PSIBER) -> dict:
+    targets, outcomes = build_target_users(read_frame(run_dir / "valid_employees.parquet"), integration, source)
     write_json(run_dir / "target_users.json", targets.to_dict("records"))
     write_json(run_dir / "transform_outcomes.json", [outcome.to_dict() for outcome in outcomes])
     return {"targets": len(targets), "conflicts": sum(o.action == "conflict" for o in outcomes),
@@ -138,7 +139,7 @@ def _look_up(integration: Integration, hook: MoodleHook, progress: ReadProgress,
 
 
 def plan_users(integration: Integration, run_dir: Path, allow_mass_suspension: bool,
-               retry_refused: bool = False, now: datetime | None = None) -> dict:
+               retry_refused: bool = False, now: datetime | None = None, source: EmployeeSource = PSIBER) -> dict:
     targets = pd.DataFrame(read_json(run_dir / "target_users.json"))
     if targets.empty:
         targets = pd.DataFrame(columns=["employee_id", "employee_number", "idnumber", "username", "email",
@@ -151,13 +152,15 @@ def plan_users(integration: Integration, run_dir: Path, allow_mass_suspension: b
         passwords_by_email=integration.users.new_user_passwords.policy is PasswordPolicy.moodle_generated,
         refusals={} if retry_refused else _quarantined(integration, read_frame(run_dir / "refusals.parquet"), now),
         departed=integration.users.departed_employees,
+        source=source,
     )
     write_json(run_dir / "user_plan.json", {
         "creates": plan.creates, "updates": plan.updates, "links": plan.links, "unlinks": plan.unlinks,
         "outcomes": [outcome.to_dict() for outcome in plan.outcomes],
     })
     if not allow_mass_suspension:
-        check_suspend_guard(plan, integration.safety.max_suspend_share, integration.safety.min_users_for_suspend_guard)
+        check_suspend_guard(plan, integration.safety.max_suspend_share, integration.safety.min_users_for_suspend_guard,
+                            source)
     counts = {"create": len(plan.creates), "update": len(plan.updates), "suspend": plan.suspensions,
               "linked": len(plan.links), "quarantined": sum(o.action == "quarantined" for o in plan.outcomes)}
     log.info("Plan: %s", counts)
@@ -222,8 +225,9 @@ class _Sender:
     records refused alike in a row (``streak``: sync_common.refusals), none of them remembered.
     """
 
-    def __init__(self, hook: MoodleHook, outcomes: list[Outcome], refused: list[dict], what: str):
-        self.hook, self.outcomes, self.refused, self.what = hook, outcomes, refused, what
+    def __init__(self, hook: MoodleHook, outcomes: list[Outcome], refused: list[dict], what: str,
+                 source: EmployeeSource):
+        self.hook, self.outcomes, self.refused, self.what, self.source = hook, outcomes, refused, what, source
         self.streak = RefusalStreak("create or update Moodle accounts")
 
     def send(self, batch: Sequence[dict], call: Callable[[Sequence[dict]], object],
@@ -266,18 +270,20 @@ class _Sender:
     def refuse(self, item: dict, message: str) -> None:
         """Say why Moodle refused one record (a clash with another account, else its data) and remember it."""
         holders = _holders(self.hook, item)
-        owner = f"{OWNER_PSIBER_HR} / {OWNER_MOODLE_ADMIN}"
+        owner = f"{self.source.owner} / {OWNER_MOODLE_ADMIN}"
         if holders:
             accounts = " and ".join(f"#{user['id']}" for user in holders)
             outcome = Outcome(item["employee_number"], "conflict",
                               f"Moodle refused it ({message}): its username or e-mail (in any letter case) is already "
                               f"used by Moodle user {accounts}; if that account is this employee's, set its ID number "
-                              f"to '{item.get('idnumber', '')}', otherwise correct the e-mail in PSIber", owner)
+                              f"to '{item.get('idnumber', '')}', otherwise correct the e-mail in {self.source.name}",
+                              owner)
         else:
             fields = ", ".join(item["changed"]) if "changed" in item else "names, e-mail, ID number, profile fields"
             outcome = Outcome(item["employee_number"], "failed",
                               f"Moodle refused to {self.what} ({message}) and no other account holds its username or "
-                              f"e-mail: check this employee's {fields} in PSIber against Moodle's rules", owner)
+                              f"e-mail: check this employee's {fields} in {self.source.name} against Moodle's "
+                              "rules", owner)
         outcome = Outcome(outcome.record, outcome.action, mask_emails(outcome.reason), outcome.owner)
         self.outcomes.append(outcome)
         self.refused.append({"employee_id": item["employee_id"], "fingerprint": fingerprint(item),
@@ -300,7 +306,7 @@ def _holds(user: dict, item: dict) -> bool:
 
 
 def apply_user_changes(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: Path,
-                       password: str | None, holder: str) -> dict:
+                       password: str | None, holder: str, source: EmployeeSource = PSIBER) -> dict:
     """Write the plan to Moodle in batches; one refused record never fails its batch-mates.
 
     Holds the integration's write lock, so two runs never write at once. Users Moodle already
@@ -309,10 +315,11 @@ def apply_user_changes(integration: Integration, hook: MoodleHook, engine: Engin
     its outcome, also when the step stops half-way.
     """
     with integration_write_lock(engine, integration.key, holder):
-        return _apply(integration, hook, run_dir, password)
+        return _apply(integration, hook, run_dir, password, source)
 
 
-def _apply(integration: Integration, hook: MoodleHook, run_dir: Path, password: str | None) -> dict:
+def _apply(integration: Integration, hook: MoodleHook, run_dir: Path, password: str | None,
+           source: EmployeeSource) -> dict:
     plan = read_json(run_dir / "user_plan.json")
     created: list[tuple[int, int, str]] = []
     outcomes: list[Outcome] = []
@@ -360,7 +367,7 @@ def _apply(integration: Integration, hook: MoodleHook, run_dir: Path, password: 
                 sender.streak.accepted()
                 outcomes.append(Outcome(item["employee_number"], item["action"],
                                         item.get("reason") or f"changed: {', '.join(item['changed'])}",
-                                        f"{OWNER_MOODLE_ADMIN} / {OWNER_PSIBER_HR}" if item["action"] == "conflict"
+                                        f"{OWNER_MOODLE_ADMIN} / {source.owner}" if item["action"] == "conflict"
                                         else ""))
 
     def account_deleted(item: dict) -> None:
@@ -384,7 +391,7 @@ def _apply(integration: Integration, hook: MoodleHook, run_dir: Path, password: 
         now = {int(user["id"]): user for user in users_by_field(hook, "id", [item["id"] for item in batch])}
         return [item for item in batch if item["id"] in now and _holds(now[item["id"]], item)], None
 
-    sender = _Sender(hook, outcomes, refused, "write this record")
+    sender = _Sender(hook, outcomes, refused, "write this record", source)
     earlier, earlier_answer = already_created(plan["creates"])
     pending = [item for item in plan["creates"] if item not in earlier]
     max_items, max_vars = integration.users.batch_size, integration.moodle_max_input_vars

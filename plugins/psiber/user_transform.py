@@ -7,8 +7,9 @@ import re
 import pandas as pd
 
 from psiber.config import Integration
-from psiber.employee_validation import MOODLE_TEXT_LENGTH
-from sync_common.outcomes import OWNER_PSIBER_HR, Outcome
+from psiber.employee_validation import MOODLE_TEXT_LENGTH, PSIBER
+from sync_common.employee_source import EmployeeSource
+from sync_common.outcomes import Outcome
 
 _SPACES = re.compile(r"\s+")
 # Moodle's PARAM_USERNAME without "extended username characters": anything else is refused.
@@ -26,17 +27,18 @@ def _text(value) -> str:
     return "" if value is None or pd.isna(value) else str(value).strip()
 
 
-def build_target_users(employees: pd.DataFrame, integration: Integration) -> tuple[pd.DataFrame, list[Outcome]]:
+def build_target_users(employees: pd.DataFrame, integration: Integration,
+                       source: EmployeeSource = PSIBER) -> tuple[pd.DataFrame, list[Outcome]]:
     """Map validated employees to the Moodle users they should be.
 
     Returns one row per employee that can have a Moodle account (columns: employee_id,
     employee_number, username, email, email_as_given, firstname, lastname, idnumber,
-    suspended, customfields, pseudo_email; ``email_as_given`` keeps PSIber's letter case,
+    suspended, customfields, pseudo_email; ``email_as_given`` keeps the source's letter case,
     because Moodle's e-mail look-up is case-sensitive on some databases) and the record-level
     outcomes found on the way: an address Moodle cannot take as a username is invalid (one
     such value would make Moodle refuse a whole look-up), employees sharing an e-mail are
     conflicts (nobody can tell whose it is), menu values outside the field's options are
-    warnings and are left out of the user.
+    warnings and are left out of the user. Outcomes name ``source`` as where a record is corrected and its owner.
     """
     settings = integration.users
     active = {status.casefold() for status in settings.active_statuses}
@@ -53,26 +55,26 @@ def build_target_users(employees: pd.DataFrame, integration: Integration) -> tup
         if len(address) > MOODLE_TEXT_LENGTH:
             outcomes.append(Outcome(
                 number, "invalid", f"the pseudo e-mail (ID/passport + employee number) would be longer than Moodle's "
-                f"{MOODLE_TEXT_LENGTH} characters for a username", OWNER_PSIBER_HR))
+                f"{MOODLE_TEXT_LENGTH} characters for a username", source.owner))
             continue
         if not (settings.extended_username_chars or _MOODLE_USERNAME.match(address.lower())):
             outcomes.append(Outcome(
                 number, "invalid",
                 f"the {'e-mail' if real_address else 'pseudo e-mail (ID/passport + employee number)'} has characters "
-                "Moodle does not allow in usernames (allowed: a-z 0-9 _ - . @); correct it in PSIber, or allow "
-                "extended username characters in Moodle and set users.extended_username_chars",
-                OWNER_PSIBER_HR))
+                f"Moodle does not allow in usernames (allowed: a-z 0-9 _ - . @); correct it in {source.name}, or "
+                "allow extended username characters in Moodle and set users.extended_username_chars",
+                source.owner))
             continue
         customfields: dict[str, str] = {}
         for match in settings.profile_field_matches:
-            value = _text(record.get(match.psiber_element))
+            value = _text(record.get(match.element))
             if match.menu_options is not None and value and value not in match.menu_options:
                 outcomes.append(
                     Outcome(
                         number, "warning",
-                        f"{match.psiber_element} value is not an option of Moodle menu field "
+                        f"{match.element} value is not an option of Moodle menu field "
                         f"'{match.moodle_field}' (options: {', '.join(match.menu_options)}); field left unset",
-                        OWNER_PSIBER_HR,
+                        source.owner,
                     )
                 )
                 continue
@@ -105,7 +107,7 @@ def build_target_users(employees: pd.DataFrame, integration: Integration) -> tup
                 record["employee_number"], "conflict",
                 "e-mail address is also used by employee(s) "
                 f"{', '.join(others['employee_number'])}; give each employee their own address",
-                OWNER_PSIBER_HR,
+                source.owner,
             )
         )
     return targets[~shared].reset_index(drop=True), outcomes
