@@ -34,11 +34,13 @@ SCHOOL_FILE = ROOT / "include" / "integrations" / "school" / "greenfield_high.ya
 SCHOOL_MOODLE_CONN_ID = "moodle_school_demo"  # the school's own Moodle stand-in (its categories, its users)
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
-# The support role of the README's recipe: the demo integrations' DAGs only (their runs, task logs, clearing a
-# failed task), plus "Plugins" (without it Airflow shows no plugin tab) and "HITL Detail" (the DAG list).
+# The support role of the README's recipe: the demo integrations' DAGs only (their runs and task logs, triggering
+# a run, clearing a run or a failed task; never deleting), plus "Plugins" (without it Airflow shows no plugin tab)
+# and "HITL Detail" (the DAG list). FAB asks can_edit on DAG:<dag_id> of every change to a run or task instance.
 SUPPORT_PERMISSIONS = (
     ((f"DAG:{DAG_ID}", f"DAG:{SCHOOL_DAG_ID}"), ("can_read", "can_edit")),
-    (("DAG Runs", "Task Instances"), ("can_read", "can_edit")),
+    (("DAG Runs",), ("can_read", "can_create", "can_edit")),
+    (("Task Instances",), ("can_read", "can_edit")),
     (("Task Logs", "Plugins", "HITL Detail"), ("can_read",)),
 )
 FINISHED = ("success", "failed")
@@ -191,15 +193,17 @@ class DemoAirflow:
                      "--email", f"{user}@example.com")
 
     def fab_support_user(self, timeout: float = 180) -> None:
-        """A support user who may read the demo integrations only (once the DAGs exist: permissions are per DAG)."""
-        if "Support" in self.airflow("roles", "list").stdout:
-            return
-        self.wait_for_dags(timeout)
-        self.airflow("sync-perm", "--include-dags")
-        self.airflow("roles", "create", "Support")
+        """A support user who may read, trigger and clear the demo integrations only (once the DAGs exist:
+        permissions are per DAG); a role made by an earlier start gets what the recipe added since."""
+        made = "Support" in self.airflow("roles", "list").stdout
+        if not made:
+            self.wait_for_dags(timeout)
+            self.airflow("sync-perm", "--include-dags")
+            self.airflow("roles", "create", "Support")
         for resources, actions in SUPPORT_PERMISSIONS:
             self.airflow("roles", "add-perms", "Support", "-r", *resources, "-a", *actions)
-        self.fab_user("support", "Support")
+        if not made:
+            self.fab_user("support", "Support")
 
     def dag_known(self, dag_id: str) -> bool:
         try:
