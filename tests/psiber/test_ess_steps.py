@@ -11,11 +11,12 @@ from sqlalchemy import create_engine, text
 
 from factories import MOODLE_TOKEN, integration
 from moodle_provider.form_encoding import flatten_params
+from moodle_provider.functions import functions_of
 from moodle_provider.hooks.moodle import MoodleHook
 from moodle_stand_in import MoodleStandIn
 from psiber import course_sync, ess_sync
 from psiber.demo_company import seed_demo_company
-from psiber.preflight import REQUIRED_FUNCTIONS, preflight
+from psiber.preflight import preflight
 from psiber.psiber_db import select_employees, select_user_links, upsert_user_links
 from sync_common.database import sql
 from sync_common.run_files import read_json, write_frame
@@ -97,14 +98,14 @@ def test_a_refused_enrolment_is_isolated_and_its_batch_mates_enrolled(moodle, tm
     result = night.enrol()
     assert (result["enrolled"], result["refused"]) == (4, 1)
     decisions = {d["employee_id"]: (d["state"], d["reason"]) for d in
-                 read_json(tmp_path / "ess_enrolments.json")["decisions"]}
+                 read_json(tmp_path / ess_sync.ENROLMENTS)["decisions"]}
     assert decisions[second] == ("enrolled", "already enrolled in Moodle")
     assert decisions[refused] == ("refused", "the course has no manual enrolment method in Moodle (or it is disabled)")
     assert set(moodle.enrolments[night.open]) == {night.users[e] for e in (first, second, fourth, fifth)}
     # one call refused whole, then its halves until the refused enrolment stood alone
     sizes = [len(params["enrolments"]) for params in night.enrol_calls()]
     assert sizes[0] == 4 and sorted(sizes) == [1, 1, 2, 2, 4]
-    outcome = {o["record"]: o for o in read_json(tmp_path / "ess_enrolments.json")["outcomes"]}[f"EE{refused:05d}"]
+    outcome = {o["record"]: o for o in read_json(tmp_path / ess_sync.ENROLMENTS)["outcomes"]}[f"EE{refused:05d}"]
     assert (outcome["action"], outcome["owner"], outcome["flow"]) == ("refused", "Moodle administrator", "ess")
 
 
@@ -120,7 +121,7 @@ def test_a_request_of_a_deleted_account_stays_pending_and_the_new_account_is_enr
     assert night.enrol() == {"requested": 2, "enrolled": 1, "refused": 0, "awaiting_approval": 0}
     fail_fast_unless_transient(ess_sync.record_ess_requests)(night.settings, night.engine, tmp_path, "run-1")
     assert night.states()[gone] == ("pending", None)
-    [warning] = [o for o in read_json(tmp_path / "ess_enrolments.json")["outcomes"] if o["record"] == f"EE{gone:05d}"]
+    [warning] = [o for o in read_json(tmp_path / ess_sync.ENROLMENTS)["outcomes"] if o["record"] == f"EE{gone:05d}"]
     assert (warning["action"], warning["owner"]) == ("warning", "Moodle administrator")
     assert f"account deleted in Moodle by an administrator: Moodle user #{old}" in warning["reason"]
     assert gone not in set(select_user_links(night.engine, night.settings.key)["employee_id"].astype(int))
@@ -158,7 +159,7 @@ def test_an_enrolment_a_teacher_suspended_is_not_reactivated_by_a_request(moodle
 
 
 def test_preflight_names_the_ess_functions_the_service_lacks(monkeypatch):
-    granted = ["core_webservice_get_site_info", *REQUIRED_FUNCTIONS["users"], *REQUIRED_FUNCTIONS["courses"],
+    granted = ["core_webservice_get_site_info", *functions_of("users"), *functions_of("courses"),
                "mod_quiz_get_quizzes_by_courses", "core_enrol_get_enrolled_users"]
     with MoodleStandIn(MOODLE_TOKEN, functions=granted) as site:
         monkeypatch.setenv("AIRFLOW_CONN_MOODLE", json.dumps({"conn_type": "http", "host": site.base_url,

@@ -11,6 +11,7 @@ from sqlalchemy import create_engine
 
 from factories import MOODLE_TOKEN, employee, employees, integration
 from moodle_provider.form_encoding import flatten_params
+from moodle_provider.functions import functions_of
 from moodle_provider.hooks.moodle import MoodleHook
 from moodle_stand_in import MoodleStandIn
 from psiber import user_sync
@@ -75,16 +76,16 @@ def test_too_many_invalid_employees_fail_the_run_after_listing_them(tmp_path):
     with pytest.raises(AirflowFailException, match=r"3 of 40 employees \(8%\) are invalid, more than the allowed 5%"):
         fail_fast_unless_transient(user_sync.validate_extracted_employees)(
             integration(safety={"max_invalid_share": 0.05}), tmp_path)
-    listed = read_json(tmp_path / "invalid_employees.json")
+    listed = read_json(tmp_path / user_sync.VALIDATED)["outcomes"]
     assert [o["record"] for o in listed] == ["EE00013", "EE00015", "EE00016"]
 
 
 def test_one_refused_record_does_not_fail_its_batch_mates(moodle, tmp_path):
     creates = [create_entry(n) for n in range(1, 8)]
-    write_json(tmp_path / "user_plan.json", {"creates": creates, "updates": [], "links": [], "outcomes": []})
+    write_json(tmp_path / user_sync.PLAN, {"creates": creates, "updates": [], "links": [], "outcomes": []})
     clash = moodle.add_user(username="user4@example.com", email="other@example.com", idnumber="SOMEONE-ELSE")
     result = apply(integration(users={"batch_size": 10}), tmp_path)
-    applied = read_json(tmp_path / "applied.json")
+    applied = read_json(tmp_path / user_sync.APPLIED)
     assert result["created"] == 6 and result["failed"] == 1
     [conflict] = [o for o in applied["outcomes"] if o["action"] == "conflict"]
     assert conflict["record"] == "E004"
@@ -96,20 +97,20 @@ def test_one_refused_record_does_not_fail_its_batch_mates(moodle, tmp_path):
 
 def test_a_retried_apply_adopts_what_the_first_attempt_created(moodle, tmp_path):
     creates = [create_entry(n) for n in range(1, 6)]
-    write_json(tmp_path / "user_plan.json", {"creates": creates, "updates": [], "links": [], "outcomes": []})
+    write_json(tmp_path / user_sync.PLAN, {"creates": creates, "updates": [], "links": [], "outcomes": []})
     settings = integration(users={"batch_size": 2})
     assert apply(settings, tmp_path)["created"] == 5
     users_after_first = len(moodle.users)
     result = apply(settings, tmp_path)
     assert len(moodle.users) == users_after_first
     assert result == {"created": 0, "adopted": 5, "failed": 0, "moodle_calls": 1}
-    assert {o["action"] for o in read_json(tmp_path / "applied.json")["outcomes"]} == {"adopted"}
-    assert {link[1] for link in read_json(tmp_path / "applied.json")["created_links"]} == \
+    assert {o["action"] for o in read_json(tmp_path / user_sync.APPLIED)["outcomes"]} == {"adopted"}
+    assert {link[1] for link in read_json(tmp_path / user_sync.APPLIED)["created_links"]} == \
         {u["id"] for u in moodle.users.values() if u["idnumber"].startswith("E0")}
 
 
 def test_initial_password_policy_forces_a_change_at_first_login(moodle, tmp_path):
-    write_json(tmp_path / "user_plan.json", {"creates": [create_entry(1)], "updates": [], "links": [],
+    write_json(tmp_path / user_sync.PLAN, {"creates": [create_entry(1)], "updates": [], "links": [],
                                              "outcomes": []})
     settings = integration(users={"new_user_passwords": {"policy": "initial_password", "connection_id": "pw"}})
     apply(settings, tmp_path, "First-Pa55word!")
@@ -117,11 +118,11 @@ def test_initial_password_policy_forces_a_change_at_first_login(moodle, tmp_path
     [sent] = params["users"]
     assert sent["password"] == "First-Pa55word!"
     assert sent["preferences"] == [{"type": "auth_forcepasswordchange", "value": "1"}]
-    assert "First-Pa55word!" not in (tmp_path / "user_plan.json").read_text() + (tmp_path / "applied.json").read_text()
+    assert "First-Pa55word!" not in (tmp_path / user_sync.PLAN).read_text() + (tmp_path / user_sync.APPLIED).read_text()
 
 
 def test_moodle_generated_password_policy_asks_moodle_to_make_one(moodle, tmp_path):
-    write_json(tmp_path / "user_plan.json", {"creates": [create_entry(1)], "updates": [], "links": [],
+    write_json(tmp_path / user_sync.PLAN, {"creates": [create_entry(1)], "updates": [], "links": [],
                                              "outcomes": []})
     apply(integration(), tmp_path)
     [(name, params)] = [call for call in moodle.calls if call[0] == "core_user_create_users"]
@@ -129,7 +130,7 @@ def test_moodle_generated_password_policy_asks_moodle_to_make_one(moodle, tmp_pa
 
 
 def test_an_initial_password_the_site_refuses_stops_the_step_at_once_and_names_the_policy(moodle, tmp_path):
-    write_json(tmp_path / "user_plan.json", {"creates": [create_entry(n) for n in range(1, 9)], "updates": [],
+    write_json(tmp_path / user_sync.PLAN, {"creates": [create_entry(n) for n in range(1, 9)], "updates": [],
                                              "links": [], "outcomes": []})
     settings = integration(users={"batch_size": 4,
                                   "new_user_passwords": {"policy": "initial_password", "connection_id": "pw"}})
@@ -137,7 +138,7 @@ def test_an_initial_password_the_site_refuses_stops_the_step_at_once_and_names_t
                        match="initial password of new users: Passwords must .*owner: PSIber setup"):
         fail_fast_unless_transient(apply)(settings, tmp_path, "weak")
     assert sum(1 for name, _ in moodle.calls if name == "core_user_create_users") == 1
-    outcomes = read_json(tmp_path / "applied.json")["outcomes"]
+    outcomes = read_json(tmp_path / user_sync.APPLIED)["outcomes"]
     assert [(o["record"], o["action"]) for o in outcomes] == [(f"E{n:03d}", "failed") for n in range(1, 9)]
     assert all("not sent: the step stopped" in o["reason"] and "weak" not in o["reason"] for o in outcomes)
 
@@ -146,9 +147,9 @@ def test_records_refused_for_their_own_data_never_stop_the_step(moodle, tmp_path
     creates = [create_entry(n) for n in range(1, 12)]
     for entry in creates[:8]:  # eight refused in a row (Moodle wants a first name), then good records
         entry["firstname"] = ""
-    write_json(tmp_path / "user_plan.json", {"creates": creates, "updates": [], "links": [], "outcomes": []})
+    write_json(tmp_path / user_sync.PLAN, {"creates": creates, "updates": [], "links": [], "outcomes": []})
     result = apply(integration(users={"batch_size": 4}), tmp_path)
-    applied = read_json(tmp_path / "applied.json")
+    applied = read_json(tmp_path / user_sync.APPLIED)
     assert result["created"] == 3 and result["failed"] == 8
     assert sorted(r["employee_id"] for r in applied["refused"]) == list(range(1, 9))
     assert all("check this employee's" in o["reason"] for o in applied["outcomes"] if o["action"] == "failed")
@@ -156,10 +157,10 @@ def test_records_refused_for_their_own_data_never_stop_the_step(moodle, tmp_path
 
 def test_a_moodle_account_whose_email_differs_only_in_letter_case_is_a_named_conflict(moodle, tmp_path):
     holder = moodle.add_user(username="someone", email="User1@Example.com", idnumber="")
-    write_json(tmp_path / "user_plan.json", {"creates": [create_entry(1)], "updates": [], "links": [],
+    write_json(tmp_path / user_sync.PLAN, {"creates": [create_entry(1)], "updates": [], "links": [],
                                              "outcomes": []})
     apply(integration(), tmp_path)
-    [outcome] = read_json(tmp_path / "applied.json")["outcomes"]
+    [outcome] = read_json(tmp_path / user_sync.APPLIED)["outcomes"]
     assert outcome["action"] == "conflict" and f"Moodle user #{holder['id']}" in outcome["reason"]
     assert "User1@Example.com" not in outcome["reason"]
 
@@ -179,9 +180,9 @@ def test_links_are_recorded_from_whatever_apply_wrote_and_skipped_when_it_never_
     engine = create_engine(f"sqlite:///{tmp_path / 'psiber.db'}")
     seed_demo_company(engine, employees=30)
     assert user_sync.record_user_links(integration(), engine, tmp_path, "run-1") == {"links": 0, "written": 0}
-    write_json(tmp_path / "user_plan.json", {"creates": [], "updates": [], "links": [[1, 70, "a@example.com"]],
+    write_json(tmp_path / user_sync.PLAN, {"creates": [], "updates": [], "links": [[1, 70, "a@example.com"]],
                                              "outcomes": []})
-    write_json(tmp_path / "applied.json", {"created_links": [[2, 71, "b@example.com"]], "outcomes": [],
+    write_json(tmp_path / user_sync.APPLIED, {"created_links": [[2, 71, "b@example.com"]], "outcomes": [],
                                            "refused": [{"employee_id": 3, "fingerprint": "f", "reason": "r",
                                                         "owner": "o"}]})
     assert user_sync.record_user_links(integration(), engine, tmp_path, "run-1") == \
@@ -232,7 +233,7 @@ def test_scattered_refusals_do_not_stop_the_step_and_leavers_are_suspended_first
     creates = [create_entry(n) for n in range(1, 41)]
     for n in (8, 16, 24, 32, 40):  # refused with no visible cause (Moodle wants a first name)
         creates[n - 1]["firstname"] = ""
-    write_json(tmp_path / "user_plan.json", {"creates": creates, "links": [], "outcomes": [], "updates": [
+    write_json(tmp_path / user_sync.PLAN, {"creates": creates, "links": [], "outcomes": [], "updates": [
         {"employee_id": 999, "employee_number": "E999", "action": "suspended", "id": leaver["id"],
          "changed": ["suspended"], "suspended": 1}]})
     result = apply(integration(users={"batch_size": 8}), tmp_path)
@@ -245,7 +246,7 @@ def test_scattered_refusals_do_not_stop_the_step_and_leavers_are_suspended_first
 def test_a_create_that_went_through_before_a_timeout_is_adopted_not_failed(moodle, tmp_path, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_MOODLE", json.dumps({"conn_type": "http", "host": moodle.base_url,
                                                           "password": MOODLE_TOKEN, "extra": {"timeout": 0.5}}))
-    write_json(tmp_path / "user_plan.json", {"creates": [create_entry(n) for n in range(1, 4)], "updates": [],
+    write_json(tmp_path / user_sync.PLAN, {"creates": [create_entry(n) for n in range(1, 4)], "updates": [],
                                              "links": [], "outcomes": []})
     slow = MoodleHook("moodle", backoff_seconds=0.01)
     call = slow.call
@@ -259,7 +260,7 @@ def test_a_create_that_went_through_before_a_timeout_is_adopted_not_failed(moodl
     moodle.users_created_late = False
     monkeypatch.setattr(slow, "call", create_answered_too_late)
     result = apply(integration(), tmp_path, moodle_hook=slow)
-    applied = read_json(tmp_path / "applied.json")
+    applied = read_json(tmp_path / user_sync.APPLIED)
     assert result["adopted"] == 3 and result["created"] == 0 and result["failed"] == 0
     assert sum(1 for name, _ in moodle.calls if name == "core_user_create_users") == 1  # read back, not sent again
     assert sorted(link[0] for link in applied["created_links"]) == [1, 2, 3]
@@ -268,9 +269,7 @@ def test_a_create_that_went_through_before_a_timeout_is_adopted_not_failed(moodl
 
 def test_field_discovery_of_a_users_only_integration_needs_no_course_function(monkeypatch, tmp_path):
     from psiber.field_discovery import discover_custom_fields
-    from psiber.preflight import REQUIRED_FUNCTIONS
-
-    functions = ["core_webservice_get_site_info", "auth_email_get_signup_settings", *REQUIRED_FUNCTIONS["users"]]
+    functions = ["core_webservice_get_site_info", "auth_email_get_signup_settings", *functions_of("users")]
     with MoodleStandIn(MOODLE_TOKEN, functions=functions) as site:
         monkeypatch.setenv("AIRFLOW_CONN_MOODLE", json.dumps({"conn_type": "http", "host": site.base_url,
                                                               "password": MOODLE_TOKEN}))
@@ -287,7 +286,7 @@ def test_two_applies_started_at_once_write_each_account_once_and_report_it_once(
     runs = {name: tmp_path / name for name in ("manual__a", "scheduled__b")}
     for folder in runs.values():
         folder.mkdir()
-        write_json(folder / "user_plan.json", plan)
+        write_json(folder / user_sync.PLAN, plan)
     start, results = threading.Barrier(2), {}
 
     def run(name):
@@ -312,9 +311,9 @@ def test_an_update_call_refused_whole_but_applied_in_part_is_read_back_before_an
     updates = [{"employee_id": n, "employee_number": f"E{n:03d}", "action": "updated", "id": user["id"],
                 "changed": ["firstname"], "firstname": f"Renamed{n}"} for n, user in enumerate(users, start=1)]
     updates[1] |= {"changed": ["firstname", "password"], "password": "weak"}  # makes Moodle fail the whole call
-    write_json(tmp_path / "user_plan.json", {"creates": [], "updates": updates, "links": [], "outcomes": []})
+    write_json(tmp_path / user_sync.PLAN, {"creates": [], "updates": updates, "links": [], "outcomes": []})
     apply(integration(), tmp_path)
-    outcomes = {o["record"]: o["action"] for o in read_json(tmp_path / "applied.json")["outcomes"]}
+    outcomes = {o["record"]: o["action"] for o in read_json(tmp_path / user_sync.APPLIED)["outcomes"]}
     assert outcomes == {"E001": "updated", "E002": "failed", "E003": "updated"}
     assert [moodle.users[u["id"]]["firstname"] for u in (users[0], users[2])] == ["Renamed1", "Renamed3"]
     assert sum(1 for name, _ in moodle.calls if name == "core_user_update_users") == 2  # the call, then E002 alone
@@ -323,7 +322,7 @@ def test_an_update_call_refused_whole_but_applied_in_part_is_read_back_before_an
 def test_a_create_call_cut_by_max_input_vars_sends_the_missing_users_again(moodle, tmp_path):
     moodle.max_input_vars = 1000  # the site's PHP; the integration believes Moodle's minimum, 5000
     creates = [create_entry(n) for n in range(1, 201)]
-    write_json(tmp_path / "user_plan.json", {"creates": creates, "updates": [], "links": [], "outcomes": []})
+    write_json(tmp_path / user_sync.PLAN, {"creates": creates, "updates": [], "links": [], "outcomes": []})
     result = apply(integration(users={"batch_size": 200}), tmp_path)
     assert result["created"] == 200
     assert {e["username"] for e in creates} <= {u["username"] for u in moodle.users.values()}
@@ -332,7 +331,7 @@ def test_a_create_call_cut_by_max_input_vars_sends_the_missing_users_again(moodl
 
 def test_batches_sized_from_the_sites_max_input_vars_are_never_cut(moodle, tmp_path):
     moodle.max_input_vars = 1000
-    write_json(tmp_path / "user_plan.json", {"creates": [create_entry(n) for n in range(1, 201)], "updates": [],
+    write_json(tmp_path / user_sync.PLAN, {"creates": [create_entry(n) for n in range(1, 201)], "updates": [],
                                              "links": [], "outcomes": []})
     assert apply(integration(users={"batch_size": 200}, moodle_max_input_vars=1000), tmp_path)["created"] == 200
     assert moodle.server_log == []
@@ -346,7 +345,7 @@ def test_the_extract_counts_what_is_out_of_scope_and_warns_of_a_configured_payro
     some = user_sync.extract_employees(integration(payrolls=["ABG", "NO-SUCH"]), engine, tmp_path)
     assert some["extracted"] + some["out_of_scope"] == everyone["extracted"]
     assert 0 < some["extracted"] < everyone["extracted"]
-    [warning] = read_json(tmp_path / "extract.json")["outcomes"]
+    [warning] = read_json(tmp_path / user_sync.EXTRACTED)["outcomes"]
     assert (warning["record"], warning["action"]) == ("payroll NO-SUCH", "warning")
 
 
@@ -372,12 +371,12 @@ def test_a_database_refusing_every_create_stops_the_step_quarantines_nobody_and_
         moodle, tmp_path):
     engine = psiber(tmp_path)
     creates = [create_entry(n) for n in range(1, 39)]
-    write_json(tmp_path / "user_plan.json", {"creates": creates, "updates": [], "links": [], "outcomes": []})
+    write_json(tmp_path / user_sync.PLAN, {"creates": creates, "updates": [], "links": [], "outcomes": []})
     moodle.database_refuses_writes = True
     with pytest.raises(AirflowFailException, match=r"dmlwriteexception: Error writing to database.*a problem of the "
                        r"site.*no record was quarantined.*owner: Moodle administrator\)"):
         fail_fast_unless_transient(apply)(integration(users={"batch_size": 50}), tmp_path)
-    applied = read_json(tmp_path / "applied.json")
+    applied = read_json(tmp_path / user_sync.APPLIED)
     assert applied["refused"] == [] and len(applied["outcomes"]) == 38
     assert all(o["owner"] == "Moodle administrator" and "check this employee" not in o["reason"]
                for o in applied["outcomes"])
@@ -394,11 +393,11 @@ def test_a_database_refusing_every_update_stops_the_step_and_quarantines_nobody(
              for n in range(1, 23)]
     updates = [{"employee_id": n, "employee_number": f"E{n:03d}", "action": "updated", "id": user["id"],
                 "changed": ["firstname"], "firstname": f"Renamed{n}"} for n, user in enumerate(users, start=1)]
-    write_json(tmp_path / "user_plan.json", {"creates": [], "updates": updates, "links": [], "outcomes": []})
+    write_json(tmp_path / user_sync.PLAN, {"creates": [], "updates": updates, "links": [], "outcomes": []})
     moodle.database_refuses_writes = True
     with pytest.raises(user_sync.SiteRefusesWritesError, match="owner: Moodle administrator"):
         apply(integration(), tmp_path)
-    applied = read_json(tmp_path / "applied.json")
+    applied = read_json(tmp_path / user_sync.APPLIED)
     assert applied["refused"] == [] and {o["action"] for o in applied["outcomes"]} == {"failed"}
     assert all("in PSIber" not in o["reason"] for o in applied["outcomes"])
 
@@ -407,9 +406,9 @@ def test_a_record_the_database_refuses_among_good_ones_is_still_isolated_and_rem
     creates = [create_entry(n) for n in range(1, 11)]
     for n in (4, 5):  # two in a row too long for mdl_user.department: dmlwriteexception, as a failing site answers
         creates[n - 1]["department"] = "D" * 300
-    write_json(tmp_path / "user_plan.json", {"creates": creates, "updates": [], "links": [], "outcomes": []})
+    write_json(tmp_path / user_sync.PLAN, {"creates": creates, "updates": [], "links": [], "outcomes": []})
     result = apply(integration(users={"batch_size": 10}), tmp_path)
-    applied = read_json(tmp_path / "applied.json")
+    applied = read_json(tmp_path / user_sync.APPLIED)
     assert result["created"] == 8 and result["failed"] == 2
     assert [r["employee_id"] for r in applied["refused"]] == [4, 5]
     assert all("Error writing to database" in r["reason"] for r in applied["refused"])
@@ -425,7 +424,7 @@ def users_night(settings, engine, run_dir) -> list[dict]:
     user_sync.plan_users(settings, run_dir, allow_mass_suspension=False)
     user_sync.apply_user_changes(settings, hook(), engine, run_dir, None, run_dir.name)
     user_sync.record_user_links(settings, engine, run_dir, run_dir.name)
-    return read_json(run_dir / "user_plan.json")["outcomes"] + read_json(run_dir / "applied.json")["outcomes"]
+    return read_json(run_dir / user_sync.PLAN)["outcomes"] + read_json(run_dir / user_sync.APPLIED)["outcomes"]
 
 
 def test_an_account_an_administrator_deleted_is_unlinked_and_made_again_in_the_same_night(moodle, tmp_path):
@@ -463,12 +462,12 @@ def test_an_update_moodle_answers_usernotupdateddeleted_makes_a_new_account_and_
     write_json(tmp_path / "target_users.json", targets.to_dict("records"))
     old = moodle.add_user(username="thabo1@example.com", email="thabo1@example.com", idnumber="E001")
     moodle.delete_user(old["id"])
-    write_json(tmp_path / "user_plan.json", {"creates": [], "links": [], "unlinks": [], "outcomes": [], "updates": [
+    write_json(tmp_path / user_sync.PLAN, {"creates": [], "links": [], "unlinks": [], "outcomes": [], "updates": [
         {"employee_id": 1, "employee_number": "E001", "action": "updated", "id": old["id"], "changed": ["firstname"],
          "firstname": "Thabang"}]})
     upsert_user_links(engine, settings.key, [(1, old["id"], "thabo1@example.com")])
     apply(settings, tmp_path)
-    applied = read_json(tmp_path / "applied.json")
+    applied = read_json(tmp_path / user_sync.APPLIED)
     assert sorted(o["action"] for o in applied["outcomes"]) == ["created", "warning"]
     assert applied["refused"] == [] and applied["unlinked"] == [1]
     user_sync.record_user_links(settings, engine, tmp_path, "run-1")

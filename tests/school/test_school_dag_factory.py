@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
+from moodle_provider.functions import required_functions
 from moodle_provider.hooks.moodle import MoodleHook
 from school.config import load_school_integration
-from school.preflight import REQUIRED_FUNCTIONS, SynchronisationDisabledError, preflight
+from school.preflight import preflight
+from sync_common.preflight import IntegrationDisabledError
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = (ROOT / "include" / "integrations" / "school" / "greenfield_high.yaml").read_text()
@@ -63,12 +65,14 @@ def test_a_disabled_integration_refuses_a_run_but_not_a_preview(tmp_path):
     path = tmp_path / "school.yaml"
     path.write_text(DEMO.replace(SYNC_LINE, "synchronisation: disabled"))
     integration = load_school_integration(path)
-    with pytest.raises(SynchronisationDisabledError, match="preview=true"):
+    with pytest.raises(IntegrationDisabledError, match="preview=true"):
         preflight(integration, _NoSite("moodle_demo"), preview=False)
+
+    needed = required_functions(integration.reported_flows)
 
     class Site(MoodleHook):
         def get_site_info(self):
-            return {"sitename": "s", "release": "4.5", "functions": [{"name": name} for name in REQUIRED_FUNCTIONS]}
+            return {"sitename": "s", "release": "4.5", "functions": [{"name": name} for name in needed]}
 
     assert preflight(integration, Site("moodle_demo"), preview=True)["preview"] is True
 

@@ -36,6 +36,17 @@ from moodle_provider.exceptions import (
     MoodleWebServicesDisabledError,
 )
 from moodle_provider.form_encoding import flatten_params
+from moodle_provider.functions import FUNCTIONS, SITE_INFO, is_write
+from moodle_provider.get_provider_info import (
+    CONN_TYPE,
+    DEFAULT_DEADLINE,
+    DEFAULT_TIMEOUT,
+    EXTRA_FIELDS,
+    HIDDEN_FIELDS,
+    HOOK_NAME,
+    PLACEHOLDERS,
+    RELABELING,
+)
 
 REST_ENDPOINT = "webservice/rest/server.php"
 
@@ -50,30 +61,21 @@ _MAINTENANCE = "site in maintenance mode"
 # CLI maintenance (upgrades) answers every request with HTTP 503 "Moodle under maintenance" and an HTML page.
 _MAINTENANCE_PAGE = re.compile(r"maintenance|upgrad", re.IGNORECASE)
 _NOT_SHOWN = re.compile(r"<(head|style|script)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-# Moodle's reading functions are named ..._get_..., ..._search_... or ..._view_... (a view only logs an event);
-# every other function changes Moodle (create, update, delete, enrol, unenrol, assign, ...).
-_READ_FUNCTION = re.compile(r"_(get|search|view)_")
-
-
-def is_write(wsfunction: str) -> bool:
-    """Whether a web-service function changes Moodle: the hook never sends one again once it may have run."""
-    return not _READ_FUNCTION.search(wsfunction)
-
 
 class MoodleHook(HttpHook):
     """Calls Moodle web-service functions with a token kept in an Airflow Connection.
 
-    Connection fields (type HTTP):
+    Connection fields (type ``moodle``; an ``http`` Connection with the same fields works too):
 
-    * **Host**: the site's base URL, e.g. ``https://moodle.example.com`` (a sub-path such as
+    * **Moodle site URL** (Host): the site's base URL, e.g. ``https://moodle.example.com`` (a sub-path such as
       ``https://example.com/moodle`` works too).
-    * **Password**: the web-service token issued in Moodle (Site administration > Server >
+    * **Web service token** (Password): the token issued in Moodle (Site administration > Server >
       Web services > Manage tokens). It is sent in the POST body only, never in a URL.
-    * **Extra** (optional): ``{"timeout": 60, "deadline": 120}``. ``timeout``: seconds the site
-      may stay silent (to connect, or between two reads of its answer). ``deadline``: seconds
-      each request (each try of a call) may take in all, connecting and the whole answer
-      included, so a site that trickles its answer a byte at a time cannot hold a task for
-      ever. Other HTTP options as in the HTTP provider (``verify``, ``proxies``), among them
+    * **Timeout** and **Deadline** (form fields, kept in Extra as ``{"timeout": 60, "deadline": 120}``).
+      ``timeout``: seconds the site may stay silent (to connect, or between two reads of its answer).
+      ``deadline``: seconds each request (each try of a call) may take in all, connecting and the whole
+      answer included, so a site that trickles its answer a byte at a time cannot hold a task for
+      ever. Other HTTP options in Extra as in the HTTP provider (``verify``, ``proxies``), among them
       ``"trust_env": false``: the environment's proxies, CA bundle and ``.netrc`` are then not read
       (each task's hook otherwise reads them once, for a few milliseconds); use it when the site is
       reached without a proxy from the environment.
@@ -95,12 +97,13 @@ class MoodleHook(HttpHook):
 
     conn_name_attr = "moodle_conn_id"
     default_conn_name = "moodle_default"
-    hook_name = "Moodle"
+    conn_type = CONN_TYPE
+    hook_name = HOOK_NAME
 
     max_attempts = 4
     backoff_seconds = 2.0
-    default_timeout = 60.0
-    default_deadline = 120.0
+    default_timeout = float(DEFAULT_TIMEOUT)
+    default_deadline = float(DEFAULT_DEADLINE)
 
     def __init__(
         self,
@@ -150,7 +153,9 @@ class MoodleHook(HttpHook):
     @cached_property
     def deadline(self) -> float:
         """Seconds one request may take in all (Extra ``deadline``)."""
-        value = self._connection.extra_dejson.get("deadline", self.default_deadline)
+        value = self._connection.extra_dejson.get("deadline")
+        if value is None:  # left empty in the form
+            value = self.default_deadline
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             raise MoodleConnectionSettingError(
                 f"connection '{self.moodle_conn_id}': Extra \"deadline\" must be a number of seconds above 0, "
@@ -190,7 +195,51 @@ class MoodleHook(HttpHook):
             raise MoodleTaskTimeout(wsfunction) from timeout
 
     def get_site_info(self) -> dict[str, Any]:
-        return self.call("core_webservice_get_site_info")
+        return self.call(SITE_INFO)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """The Connection form's Test button: the site's name and release, or why this Connection cannot serve
+        the integrations (asked once, without the retries of a task)."""
+        try:
+            info = self._call_once(SITE_INFO, {})
+        except MoodleError as error:
+            reason = next(reason for kind, reason in _TEST_FAILURES if isinstance(error, kind))
+            return False, f"{reason}: {error}"
+        offered = {function["name"] for function in info.get("functions", [])}
+        site = f"{info.get('sitename')}, Moodle {info.get('release')}"
+        missing = [function for function in FUNCTIONS if function.name not in offered and not function.optional]
+        if missing:
+            lacking = "; ".join(f"{function.name} (flows {', '.join(function.flows)})" for function in missing)
+            return False, (f"{site}: the token's external service lacks {lacking}. Add them under Site "
+                           "administration > Server > Web services > External services > Functions")
+        return True, site
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The form's Extra fields for Airflow before 3.2; later versions read them from ``get_provider_info``."""
+        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import IntegerField
+        from wtforms.validators import NumberRange, Optional
+
+        return {name: IntegerField(lazy_gettext(label), description=description, default=default,
+                                   validators=[Optional(), NumberRange(min=1)], widget=BS3TextFieldWidget())
+                for name, (label, description, default) in EXTRA_FIELDS.items()}
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Hidden, relabelled and pre-filled standard fields, for Airflow before 3.2 (as the widgets above)."""
+        return {"hidden_fields": list(HIDDEN_FIELDS), "relabeling": dict(RELABELING),
+                "placeholders": dict(PLACEHOLDERS)}
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        raise _generic_request_refused("run")
+
+    def run_with_advanced_retry(self, *args: Any, **kwargs: Any) -> Any:
+        raise _generic_request_refused("run_with_advanced_retry")
+
+    def run_and_check(self, *args: Any, **kwargs: Any) -> Any:
+        raise _generic_request_refused("run_and_check")
 
     def _call_once(self, wsfunction: str, params: dict[str, Any]) -> Any:
         try:
@@ -226,7 +275,7 @@ class MoodleHook(HttpHook):
         self.calls_made += 1
         with CallDeadline(self.deadline) as deadline:
             try:
-                answer = self._decode(self.run_and_check(session, request, options), wsfunction)
+                answer = self._decode(HttpHook.run_and_check(self, session, request, options), wsfunction)
             except requests.ConnectTimeout as error:  # no connection made: nothing was sent
                 raise self._cut_by(deadline, wsfunction) or MoodleUnreachableError(
                     f"cannot connect to {self.base_url} within {silence} s", wsfunction=wsfunction) from error
@@ -284,6 +333,26 @@ class MoodleHook(HttpHook):
         if isinstance(answer, dict) and "exception" in answer and ("errorcode" in answer or "message" in answer):
             raise _error_from_moodle(answer, wsfunction)  # a PHP Error the service caught has no errorcode
         return answer
+
+
+_TEST_FAILURES = (  # the Test button's reason for each failure, first match
+    (MoodleInvalidTokenError, "Bad web service token"),
+    (MoodleWebServicesDisabledError, "Web services are off"),
+    (MoodleNotASiteError, "Not a Moodle site"),
+    (MoodleFunctionUnavailableError, f"{SITE_INFO} is not in the token's external service"),
+    (MoodleConnectionSettingError, "A setting of this Connection cannot be used"),
+    (MoodleMaintenanceError, "The site is in maintenance mode"),
+    (MoodleUnreachableError, "The site cannot be reached"),
+    (MoodleAnswerLostError, "The site did not answer in time"),
+    (MoodleError, "Moodle refused the request"),
+)
+
+
+def _generic_request_refused(method: str) -> NotImplementedError:
+    """The HTTP hook's generic requests would send no token and raise no typed Moodle error."""
+    return NotImplementedError(
+        f"MoodleHook.{method}() is not available: call a web-service function with "
+        "MoodleHook.call(wsfunction, **params), which sends the token and raises typed Moodle errors")
 
 
 def _worth_asking_again(error: BaseException, wsfunction: str) -> bool:
