@@ -1,4 +1,5 @@
-# Airflow's image with the project's pinned requirements (the versions the tests ran), for docker-compose.yaml.
+# Airflow's image with the project's pinned runtime requirements (the versions the tests ran), for
+# docker-compose.yaml. Runtime only: the test, lint and type-check tools of requirements-dev.txt stay out.
 FROM apache/airflow:3.3.2-python3.11
 COPY requirements.txt /tmp/requirements.txt
 RUN pip install --no-cache-dir -r /tmp/requirements.txt
