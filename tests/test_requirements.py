@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import re
 import sys
+import tomllib
 from importlib.metadata import PackageNotFoundError, distribution, packages_distributions
 from pathlib import Path
 
@@ -67,6 +68,15 @@ def test_development_file_adds_the_tools_to_the_runtime_file():
 @pytest.mark.parametrize("pinned", [RUNTIME, RUNTIME | DEV], ids=["runtime", "runtime and development"])
 def test_every_dependency_of_a_pinned_package_is_pinned_too(pinned):
     assert not unpinned_dependencies(pinned)
+
+
+def test_the_moodle_providers_dependencies_are_pinned_in_the_runtime_file():
+    """scripts/setup_env.sh and the Dockerfile install plugins/moodle without its dependencies (--no-deps)."""
+    project = tomllib.loads((ROOT / "plugins" / "moodle" / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    for spec in map(Requirement, project["dependencies"]):
+        name = canonicalize_name(spec.name)
+        assert name in RUNTIME, f"plugins/moodle needs {spec}; requirements.txt does not pin {name}"
+        assert spec.specifier.contains(RUNTIME[name][0]), f"plugins/moodle needs {spec}, {RUNTIME[name][0]} pinned"
 
 
 def third_party_imports(folder: Path, own: set[str]) -> dict[str, Path]:
