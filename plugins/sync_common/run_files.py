@@ -14,11 +14,13 @@ import re
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-import pandas as pd
 from airflow.sdk import ObjectStoragePath
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DATA_DIR_VARIABLE = "PSIBER_MOODLE_DATA_DIR"
 
@@ -102,6 +104,8 @@ def write_frame(path: RunPath, frame: pd.DataFrame) -> RunPath:
 
 
 def read_frame(path: RunPath) -> pd.DataFrame:
+    import pandas as pd  # here, not at the top: the DAG files import this module when parsed
+
     frame = pd.read_parquet(path if isinstance(path, Path) else io.BytesIO(path.read_bytes()))
     return frame.astype({column: "object" for column in frame.columns if column != "employee_id"})
 
