@@ -41,7 +41,7 @@ def configure_airflow() -> None:
 
 def connect(moodle_url: str, token: str) -> None:
     """Airflow Connections from the environment: secrets exist only in this process."""
-    os.environ["AIRFLOW_CONN_MOODLE_DEMO"] = json.dumps({"conn_type": "http", "host": moodle_url, "password": token})
+    os.environ["AIRFLOW_CONN_MOODLE_DEMO"] = json.dumps({"conn_type": "moodle", "host": moodle_url, "password": token})
     os.environ["AIRFLOW_CONN_PSIBER_DEMO"] = json.dumps({"conn_type": "sqlite", "host": str(DEMO / "psiber.db")})
     os.environ["AIRFLOW_CONN_MOODLE_DEMO_INITIAL_PASSWORD"] = json.dumps(
         {"conn_type": "generic", "password": f"Demo-{secrets.token_urlsafe(9)}1!"})

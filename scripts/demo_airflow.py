@@ -97,6 +97,7 @@ class DemoAirflow:
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),  # each slot is a forked worker: 2 cores here
             "AIRFLOW__CORE__FERNET_KEY": keys["fernet_key"],
+            "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",  # the Moodle Connection form's Test button
             **({"AIRFLOW__CORE__AUTH_MANAGER": FAB_AUTH_MANAGER} if self.fab else {}),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
@@ -169,10 +170,10 @@ class DemoAirflow:
     def connections(self) -> None:
         """The demo's Connections in Airflow's metadata database, where the scheduler's workers find them."""
         wanted = {
-            "moodle_demo": {"conn_type": "http", "host": f"http://127.0.0.1:{self.moodle_port}",
+            "moodle_demo": {"conn_type": "moodle", "host": f"http://127.0.0.1:{self.moodle_port}",
                             "password": self.secrets()["moodle_token"]},
             "psiber_demo": {"conn_type": "sqlite", "host": str(self.home / "psiber.db")},
-            SCHOOL_MOODLE_CONN_ID: {"conn_type": "http", "host": f"http://127.0.0.1:{self.school_moodle_port}",
+            SCHOOL_MOODLE_CONN_ID: {"conn_type": "moodle", "host": f"http://127.0.0.1:{self.school_moodle_port}",
                                     "password": self.secrets()["moodle_token"]},
             "school_demo": {"conn_type": "sqlite", "host": str(self.home / "school.db")},
             "moodle_demo_initial_password": {"conn_type": "generic",

@@ -99,7 +99,7 @@ def main() -> int:
             print("Moodle stand-in: course categories, two hand-made accounts and the web-service user set up")
         else:
             moodle.set_token_user(next(u["id"] for u in moodle.users.values() if u["username"] == "schoolws"))
-        os.environ["AIRFLOW_CONN_MOODLE_DEMO"] = json.dumps({"conn_type": "http", "host": moodle.base_url,
+        os.environ["AIRFLOW_CONN_MOODLE_DEMO"] = json.dumps({"conn_type": "moodle", "host": moodle.base_url,
                                                               "password": token})
         os.environ["AIRFLOW_CONN_SCHOOL_DEMO"] = json.dumps({"conn_type": "sqlite",
                                                               "host": str(DEMO / "school.db")})

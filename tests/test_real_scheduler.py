@@ -219,7 +219,7 @@ def airflow_environment(tmp_path: Path, databases: dict, broker: str, store: Loc
         "PSIBER_MOODLE_DATA_DIR": f"s3://runs_store@{BUCKET}/runs",
         "PSIBER_MOODLE_TASK_RETRIES": "0",  # a fault fails its task at once; the test clears it
         "AIRFLOW_CONN_RUNS_STORE": store.connection(),
-        "AIRFLOW_CONN_MOODLE_DEMO": json.dumps({"conn_type": "http", "host": moodle_url, "password": token}),
+        "AIRFLOW_CONN_MOODLE_DEMO": json.dumps({"conn_type": "moodle", "host": moodle_url, "password": token}),
         "AIRFLOW_CONN_MOODLE_DEMO_INITIAL_PASSWORD": json.dumps({"conn_type": "generic", "password": "Initial-Pa55!"}),
         "AIRFLOW_CONN_PSIBER_DEMO": json.dumps({
             "conn_type": "postgres", "host": psiber.host, "port": psiber.port, "login": psiber.username,

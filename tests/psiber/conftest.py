@@ -14,6 +14,6 @@ from moodle_stand_in import MoodleStandIn
 def moodle(monkeypatch):
     """A Moodle stand-in behind the Connection ``moodle``, as the test integration names it."""
     with MoodleStandIn(MOODLE_TOKEN) as stand_in:
-        monkeypatch.setenv("AIRFLOW_CONN_MOODLE", json.dumps({"conn_type": "http", "host": stand_in.base_url,
+        monkeypatch.setenv("AIRFLOW_CONN_MOODLE", json.dumps({"conn_type": "moodle", "host": stand_in.base_url,
                                                               "password": MOODLE_TOKEN}))
         yield stand_in
