@@ -39,6 +39,17 @@ def test_airflow_lists_the_provider_and_its_hook():
                                "package_name": "airflow-provider-moodle-lms"}
 
 
+def test_airflow_loads_no_module_of_the_provider_as_a_plugin():
+    """Airflow imports every .py file of the plugins folder its .airflowignore lets through, under its bare name
+    (hooks/moodle.py as the module "moodle"): the provider's files must stay out."""
+    from airflow._shared.module_loading import find_path_from_directory
+
+    plugins = Path(__file__).resolve().parents[2] / "plugins"
+    loaded = [Path(path) for path in find_path_from_directory(str(plugins), ".airflowignore", "glob")
+              if path.endswith(".py")]
+    assert [path.parent for path in loaded] == [plugins]  # the one UI plugin module, beside the packages
+
+
 @pytest.fixture(scope="module")
 def api(airflow_db):
     """Airflow's API app, with connection testing enabled, and an admin's token."""
