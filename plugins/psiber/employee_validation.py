@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from psiber.source import PSIBER
 from sync_common.employee_source import EmployeeSource
 from sync_common.moodle_rules import (
     CONTROL_CHARACTERS,
@@ -44,11 +45,6 @@ _UNKNOWN_STATUS = ("employment status '{{employment_status}}' is neither an acti
                    "integration; correct it in {source}, or list it in users.active_statuses / "
                    "users.inactive_statuses")
 UNKNOWN_STATUS = _UNKNOWN_STATUS.format(source="PSIber")
-UNNAMED_EMPLOYEE = "PSIber employee row #{employee_id} (no employee number)"
-PSIBER = EmployeeSource(name="PSIber", owner=OWNER_PSIBER_HR, unnamed=UNNAMED_EMPLOYEE,
-                        left="employee is no longer in the integration's payrolls",
-                        gone="employee record was deleted from PSIber",
-                        gone_record="PSIber employee row #{employee_id} (deleted)")
 UNKNOWN_PAYROLL = "payroll '{payroll_code}' does not exist in PSIber"
 # Fields sent to Moodle, or made into the pseudo e-mail that is sent, with the name a reason gives them.
 _SENT_FIELDS = {"employee_number": "employee number", "first_name": "first name", "surname": "surname",

@@ -1,0 +1,50 @@
+"""The state database of HR export integrations: PSIber's tables (include/sql/schema.sql), where the links to
+Moodle accounts, the refusals and the reports are kept as PSIber's are, so the users flow reads and writes them
+unchanged.
+
+An export has no row ids of its own: each employee number (compared as Moodle compares ID numbers: trimmed, in any
+letter case) gets an employee id the first time it is seen, under the integration's payroll, and keeps it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import Engine, text
+
+from hr_file.config import HrFileIntegration
+from sync_common.database import sql, statements
+from sync_common.validation import normalised_key
+
+EMPLOYEE_NUMBER_LENGTH = 40  # employee.employee_number
+
+
+def create_schema(engine: Engine) -> None:
+    """Create the tables the integration reads and writes, if missing (idempotent)."""
+    with engine.begin() as connection:
+        for statement in statements("schema") + statements("write_lock_schema"):
+            connection.execute(text(statement))
+
+
+def employee_ids(engine: Engine, integration: HrFileIntegration, numbers: Iterable[str]) -> dict[str, int]:
+    """The employee id of each employee number (by its normalised key), giving new numbers the next ids, in one
+    transaction. Numbers longer than the table keeps are left out."""
+    code = integration.payroll_code
+    wanted: dict[str, str] = {}
+    for number in numbers:
+        key = normalised_key(number)
+        if key and len(number.strip()) <= EMPLOYEE_NUMBER_LENGTH:
+            wanted.setdefault(key, number.strip())
+    with engine.begin() as connection:
+        connection.execute(text(sql("hr_file_insert_payroll")), {"payroll_code": code,
+                                                                  "payroll_name": integration.name})
+        known = {normalised_key(row.employee_number): int(row.employee_id) for row in connection.execute(
+            text(sql("hr_file_select_employees")), {"payroll_code": code})}
+        new = [key for key in wanted if key not in known]
+        if new:
+            first = int(connection.execute(text(sql("hr_file_next_employee_id"))).scalar_one())
+            rows = [{"employee_id": first + offset, "employee_number": wanted[key], "payroll_code": code}
+                    for offset, key in enumerate(new)]
+            connection.execute(text(sql("hr_file_insert_employee")), rows)
+            known |= {key: row["employee_id"] for key, row in zip(new, rows, strict=True)}
+    return {key: known[key] for key in wanted}
