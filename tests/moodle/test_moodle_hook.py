@@ -124,9 +124,9 @@ def test_a_php_error_without_errorcode_is_an_error_not_an_answer(moodle, monkeyp
         hook.call("core_course_get_courses_by_field", field="ids", value="1,99999")
 
 
-def test_wrong_url_is_not_a_site_and_owned_by_psiber_setup(moodle, monkeypatch):
+def test_wrong_url_is_not_a_site_and_owned_by_the_integration_setup(moodle, monkeypatch):
     hook = hook_for(monkeypatch, moodle.base_url + "/not-moodle")
-    with pytest.raises(MoodleNotASiteError, match="owner: PSIber setup"):
+    with pytest.raises(MoodleNotASiteError, match=r"owner: integration setup \(the Moodle Connection in Airflow\)"):
         hook.get_site_info()
     assert hook.calls_made == 1
 
@@ -296,7 +296,7 @@ def test_a_deadline_that_is_not_a_positive_number_names_the_connection(moodle, m
     with pytest.raises(MoodleConnectionSettingError) as raised:
         hook.get_site_info()
     assert "connection 'moodle_test': Extra \"deadline\" must be a number of seconds above 0" in str(raised.value)
-    assert "owner: PSIber setup" in str(raised.value) and hook.calls_made == 0
+    assert "owner: integration setup (the Moodle Connection in Airflow)" in str(raised.value) and hook.calls_made == 0
 
 
 class _Replay(ThreadingHTTPServer):

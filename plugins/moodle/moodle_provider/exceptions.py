@@ -6,7 +6,7 @@ from airflow.sdk.exceptions import AirflowTaskTimeout
 
 OWNER_MOODLE = "Moodle administrator"
 OWNER_MOODLE_IT = "Moodle administrator / IT (network)"
-OWNER_PSIBER_SETUP = "PSIber setup (integration connection)"
+OWNER_CONNECTION = "integration setup (the Moodle Connection in Airflow)"
 
 
 class MoodleError(Exception):
@@ -100,13 +100,13 @@ class MoodleWebServicesDisabledError(MoodleError):
 class MoodleConnectionSettingError(MoodleError):
     """A setting of the Moodle Airflow Connection that cannot be used."""
 
-    owner = OWNER_PSIBER_SETUP
+    owner = OWNER_CONNECTION
 
 
 class MoodleNotASiteError(MoodleError):
     """The URL answers, but not like a Moodle web-service endpoint: the URL is probably wrong."""
 
-    owner = OWNER_PSIBER_SETUP
+    owner = OWNER_CONNECTION
 
 
 class MoodleRequestError(MoodleError):
