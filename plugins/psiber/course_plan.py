@@ -101,7 +101,7 @@ def psiber_courses_from_moodle(
     outcomes: list[Outcome] = []
     for course in real_courses(moodle_courses):
         code = course_code(course)
-        row = {
+        row: dict[str, object] = {
             "course_code": code,
             "description": _plain(course["fullname"]),
             "category": category_names.get(int(course.get("categoryid") or 0)),

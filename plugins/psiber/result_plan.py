@@ -37,7 +37,7 @@ def _empty_range(grademin: float | None, grademax: float | None) -> bool:
 
 def grade_percent(grade: float | None, grademin: float | None, grademax: float | None) -> float | None:
     """The grade as a percentage of its range; None without a grade or a range to measure it in."""
-    if grade is None or _empty_range(grademin, grademax):
+    if grade is None or grademax is None or _empty_range(grademin, grademax):
         return None
     low = float(grademin or 0)
     return round((float(grade) - low) / (float(grademax) - low) * 100, 2)

@@ -174,12 +174,12 @@ def plan_user_changes(
                 linked_id, "the employee is matched again by ID number, username and e-mail, or given a new "
                 "account (this record's other line)"), OWNER_MOODLE_ADMIN))
         linked = users.get(linked_id)
-        holders = [u for key in (target["username"], target["email"]) for u in by_login.get(normalised_key(key), [])]
+        holders = [u for key in (target["username"], target["email"])
+                   for u in by_login.get(normalised_key(key) or "", [])]
         holders = list({int(u["id"]): u for u in holders}.values())
-        if linked is not None:
-            user = linked
-        else:
-            same_number = by_idnumber.get(normalised_key(target["idnumber"]), [])
+        user: dict | None = linked
+        if user is None:
+            same_number = by_idnumber.get(normalised_key(target["idnumber"]) or "", [])
             others = [u for u in holders if same_number and u["id"] != same_number[0]["id"]]
             if len(same_number) > 1 or others:
                 plan.outcomes.append(Outcome(
@@ -217,7 +217,7 @@ def plan_user_changes(
         changes = _changes(target, user)
         kept = []
         for name in ("username", "email"):
-            taken = [u for u in by_login.get(normalised_key(changes.get(name)), []) if u["id"] != user["id"]]
+            taken = [u for u in by_login.get(normalised_key(changes.get(name)) or "", []) if u["id"] != user["id"]]
             if name in changes and taken:
                 kept.append(f"new {name} is already used by Moodle user {_accounts(taken)}; {name} left unchanged")
                 del changes[name]

@@ -53,7 +53,7 @@ def course_names(klass: dict) -> tuple[str, str]:
 
 def provisioned_classes(classes: Iterable[dict], integration: SchoolIntegration) -> dict[str, str | None]:
     """Every class → None when it is provisioned, else why not."""
-    verdicts = {}
+    verdicts: dict[str, str | None] = {}
     for klass in classes:
         group_type = integration.group_types.get(klass["group_type"])
         if group_type is None:
@@ -104,11 +104,11 @@ def plan_course_changes(classes: Iterable[dict], mis_ids: Iterable[str], moodle_
         linked = courses.get(links.get(external_id, -1))
         if external_id in links and linked is None:
             plan.unlinks.append(external_id)
-        if verdicts[external_id] is not None:
+        verdict = verdicts[external_id]
+        if verdict is not None:
             if external_id not in released:
-                owner = CONFIG_OWNER if "no settings" in verdicts[external_id] else ""
-                plan.outcomes.append(Outcome(external_id, "skipped", f"not provisioned: {verdicts[external_id]}",
-                                             owner, FLOW))
+                owner = CONFIG_OWNER if "no settings" in verdict else ""
+                plan.outcomes.append(Outcome(external_id, "skipped", f"not provisioned: {verdict}", owner, FLOW))
             continue
         course = linked or by_idnumber.get(normalised_key(external_id))
         if linked is None and course is not None and course["idnumber"] != external_id:
@@ -125,7 +125,7 @@ def plan_course_changes(classes: Iterable[dict], mis_ids: Iterable[str], moodle_
         plan.links.append((external_id, int(course["id"])))
         changes = {"fullname": fullname, "shortname": shortname}
         changes = {name: value for name, value in changes.items() if course.get(name) != value}
-        holder = by_shortname.get(changes.get("shortname"))
+        holder = by_shortname.get(changes["shortname"]) if "shortname" in changes else None
         note = ""
         if holder is not None and holder["id"] != course["id"]:
             note = (f"the new short name '{shortname}' is already used by Moodle course #{holder['id']}; short name "
@@ -197,6 +197,7 @@ def _plan_released(plan: CoursePlan, external_id: str, course: dict, why: str, d
     if deletion is CourseDeletion.dont_delete:
         kept = "courses are not deleted (deletion.courses: dont_delete)"
     elif ending:
+        assert others is not None, "delete_only_empty reads the enrolments of every released course"
         kept = (f"{len(others)} accounts the MIS does not provision (enrolled by hand) are still enrolled, and only "
                 "empty courses are deleted")
     else:

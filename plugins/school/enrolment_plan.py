@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 from school.guard import GUARD_SETTING
 from school.validation import membership_record
@@ -29,7 +30,7 @@ def new_id(external_id: str) -> str:
     return f"new:{external_id}"
 
 
-def _exists(moodle_id: int | str) -> bool:
+def _exists(moodle_id: int | str) -> TypeGuard[int]:
     return isinstance(moodle_id, int)
 
 
@@ -73,9 +74,10 @@ def plan_enrolments(memberships: Iterable[dict], courses: Mapping[str, int | str
             continue
         wanted.setdefault(klass, {})[user_id] = role_ids[membership["role"]]
         course_id = courses[klass]
-        held = set(enrolled.get(course_id, {}).get(user_id, ()))
+        in_course = enrolled.get(course_id, {}) if _exists(course_id) else {}  # none in a course this run creates
+        held = set(in_course.get(user_id, ())) if _exists(user_id) else set()
         role = role_ids[membership["role"]]
-        if user_id in enrolled.get(course_id, {}):
+        if user_id in in_course:
             if role in held:
                 plan.outcomes.append(Outcome(record, "unchanged", flow=FLOW))
             else:
@@ -89,7 +91,7 @@ def plan_enrolments(memberships: Iterable[dict], courses: Mapping[str, int | str
                        delete_enrolments, "the membership's role changed in the MIS")
 
     for klass, course_id in sorted(courses.items()):
-        for user_id in sorted(enrolled.get(course_id, {})):
+        for user_id in sorted(enrolled.get(course_id, {}) if _exists(course_id) else ()):
             if user_id not in person_of:
                 continue  # an account the MIS does not provision: not ours to change
             plan.managed += 1

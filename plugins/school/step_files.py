@@ -4,7 +4,7 @@ planned record even when an apply stops half-way, the applied file and the links
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -126,7 +126,7 @@ def cut_by_max_input_vars(record: str, flow: str) -> Outcome:
 
 
 def save_applied(run_dir: Path, name: str, created: list[tuple[str, int]], deleted: list[str],
-                 outcomes: list[Outcome], refused: list[dict] = ()) -> dict:
+                 outcomes: list[Outcome], refused: Sequence[dict] = ()) -> dict:
     """Write what an apply did (also when it stopped half-way), for the links step and the summary; its counts.
     ``refused``: the records Moodle refused (``sync_common.refusals.refused_record``), quarantined by the links
     step."""
@@ -160,12 +160,13 @@ def refusals_file(kind: str) -> str:
 
 
 def hold_back_refused(run_dir: Path, kind: str, plan, record_of: Callable[[dict], str], plan_only: tuple[str, ...],
-                      flow: str, retry_after_days: int, retry_refused: bool, now: datetime | None = None) -> list[str]:
+                      flow: str, retry_after_days: int, retry_refused: bool,
+                      now: datetime | None = None) -> list[str | None]:
     """Take the records Moodle refused before, unchanged, out of the plan's creates and updates (unless the run
     retries them or their quarantine is over); their 'quarantined' outcomes join the plan's. Returns them."""
     path = run_dir / refusals_file(kind)
     refusals = {} if retry_refused or not path.exists() else quarantined(read_json(path), retry_after_days, now)
-    held: list[str] = []
+    held: list[str | None] = []
     for key in ("creates", "updates"):
         entries, outcomes = hold_back(getattr(plan, key), refusals, record_of, plan_only, flow)
         setattr(plan, key, entries)

@@ -72,13 +72,13 @@ def plan_user_changes(people: Iterable[dict], mis_ids: Iterable[str], moodle_use
     users = {user_id: user for user_id, user in users.items() if user_id not in deleted}
     by_idnumber: dict[str, list[dict]] = {}
     by_login: dict[str, list[dict]] = {}
-    for user in users.values():
-        if normalised_key(user.get("idnumber")):
-            by_idnumber.setdefault(normalised_key(user["idnumber"]), []).append(user)
-        for key in {_casefolded(user.get("username")), _casefolded(user.get("email"))} - {""}:
-            by_login.setdefault(key, []).append(user)
+    for account in users.values():
+        if idnumber := normalised_key(account.get("idnumber")):
+            by_idnumber.setdefault(idnumber, []).append(account)
+        for key in {_casefolded(account.get("username")), _casefolded(account.get("email"))} - {""}:
+            by_login.setdefault(key, []).append(account)
     plan = UserPlan()
-    seen: set[str] = set()
+    seen: set[str | None] = set()
     in_mis = {normalised_key(external_id) for external_id in mis_ids}
 
     for person in people:
@@ -91,7 +91,7 @@ def plan_user_changes(people: Iterable[dict], mis_ids: Iterable[str], moodle_use
                 plan.outcomes.append(Outcome(external_id, "warning", deleted_account_reason(
                     links[external_id], "the person is matched again by ID number, username and e-mail, or given a "
                     "new account (this record's other line)"), OWNER_MOODLE_ADMIN, FLOW))
-        same_number = by_idnumber.get(normalised_key(external_id), [])
+        same_number = by_idnumber.get(normalised_key(external_id) or "", [])
         if linked is None and len(same_number) > 1:
             plan.outcomes.append(Outcome(
                 external_id, "conflict", f"ambiguous match: Moodle users {_accounts(same_number)} all carry ID "
@@ -107,6 +107,7 @@ def plan_user_changes(people: Iterable[dict], mis_ids: Iterable[str], moodle_use
             continue
         user = linked or (same_number[0] if same_number else None)
         login = login_of(person)
+        assert login is not None, "a valid person has an e-mail at least"
         holders = {int(u["id"]): u for key in (login, _casefolded(person["email"])) for u in by_login.get(key, [])
                    if user is None or u["id"] != user["id"]}
         if person["status"] == "left":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from moodle_provider.exceptions import MoodleAnswerLostError, MoodleRequestError, MoodleTransientError
 from moodle_provider.hooks.moodle import MoodleHook
@@ -25,7 +25,7 @@ READ_BACK = "read back from Moodle: an earlier answer was lost"
 _DELETED_EMAIL = re.compile(r"[0-9a-f]{32}")
 
 
-class ReadingBack:
+class ReadingBack(Generic[Item]):
     """A write ``call`` made safe to lose answers of: sending a batch ``accept``s what Moodle did with it (the
     items and the answer), and never sends an item again once it was accepted.
 

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from moodle_provider.exceptions import MoodleError
-from sync_common.run_files import owned_folder, read_json, write_json
+from sync_common.run_files import RunPath, owned_folder, read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +37,7 @@ class ReadProgress:
     courses): answers kept for another (the run cleared and started again) are not used.
     """
 
-    def __init__(self, run_dir: Path, name: str, stamp: Any):
+    def __init__(self, run_dir: RunPath, name: str, stamp: Any):
         self.folder = owned_folder(run_dir / PROGRESS_FOLDER)  # personal data, as everything in the run's folder
         self.name, self.path = name, self.folder / f"{name}.json"
         self.stamp = stamp
@@ -108,8 +107,9 @@ class ReadProgress:
             self._saved_parts += 1
         self._unsaved_keys = []
 
-    def _parts(self) -> list[Path]:
-        numbered = sorted(self.folder.glob(f"{self.name}.*.json"), key=lambda part: int(part.name.split(".")[-2]))
+    def _parts(self) -> list[RunPath]:
+        numbered: list[RunPath] = sorted(self.folder.glob(f"{self.name}.*.json"),
+                                         key=lambda part: int(part.name.split(".")[-2]))
         return [self.path, *numbered] if self.path.exists() else []
 
     def _remove_parts(self) -> None:
@@ -118,6 +118,7 @@ class ReadProgress:
 
     def _incomplete(self, what: str) -> MoodleError:
         error = self._last_error
+        assert error is not None, "called only after a call failed"
         return type(error)(
             f"{error.moodle_message} — {what}; {len(self.answers)} answers are kept for the task's retry, "
             "which asks Moodle only for the rest", errorcode=error.errorcode, wsfunction=error.wsfunction)

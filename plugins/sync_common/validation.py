@@ -112,7 +112,7 @@ def validate_frame(
     if len(frame) == 0:
         return FrameValidation(valid=frame.copy(), invalid=(), checked=0, rejected=frame.copy())
     expectations = list(rules())
-    reasons = [expectation.meta["reason"] for expectation in expectations]
+    reasons = [(expectation.meta or {})["reason"] for expectation in expectations]  # rule() gives each one
     named_by = [record_column, *sorted(_template_fields(unnamed, *reasons) - {record_column})]
     needed = set(named_by)
     for expectation in expectations:
@@ -207,6 +207,7 @@ def _failed_positions(frame: pd.DataFrame, expectations: list[Expectation]) -> d
     failed: dict[int, list[str]] = {}
     for result in results:
         config = result.expectation_config
+        assert config is not None, "GX gives every result of a suite's run its expectation"
         if "unexpected_index_list" not in result.result:
             # GX catches errors (e.g. text in a number column) into exception_info and
             # returns an empty result; never let that pass as "nobody broke the rule".
