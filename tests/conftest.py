@@ -42,6 +42,7 @@ TIER_OF_MODULE = {
     "test_end_to_end.py": "e2e",
     "test_ess_end_to_end.py": "e2e",
     "test_school_end_to_end.py": "e2e",
+    "test_notifications_end_to_end.py": "e2e",
     "test_real_scheduler.py": "scheduler",
     "test_report_in_browser.py": "browser",
 }

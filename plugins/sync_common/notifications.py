@@ -182,6 +182,10 @@ class SyncRunNotifier(BaseNotifier):
     def deliver(self, message: Message, context: dict) -> None:
         raise NotImplementedError
 
+    def render_template_fields(self, context: dict, jinja_env=None) -> None:
+        """Nothing here is a template (each message is built from the run's summary), so nothing is rendered: a
+        DAG-level callback of ``dag.test()`` gets the scheduler's DAG, which has no template environment."""
+
     def notify(self, context: dict) -> None:
         settings = self.integration.notifications
         if settings is None:
@@ -206,9 +210,15 @@ class SmtpRunNotifier(SyncRunNotifier):
 
     def deliver(self, message: Message, context: dict) -> None:
         from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+        from airflow.sdk import BaseHook
 
         settings = self.integration.notifications
-        SmtpNotifier(to=list(message.recipients), from_email=settings.from_email, subject=message.subject,
+        sender = settings.from_email or BaseHook.get_connection(settings.smtp_conn_id).extra_dejson.get("from_email")
+        if not sender:
+            raise ValueError(f"notifications of '{self.integration.name}': no sender: set notifications.from_email "
+                             f"in the integration file or from_email in the Extra of the Connection "
+                             f"'{settings.smtp_conn_id}'")
+        SmtpNotifier(to=list(message.recipients), from_email=sender, subject=message.subject,
                      html_content=message.html(), smtp_conn_id=settings.smtp_conn_id).notify(context)
 
 

@@ -147,7 +147,8 @@ def test_a_message_whose_delivery_failed_goes_with_the_next_delivery_the_others_
             super().deliver(message, context)
 
     notifier = FailingOnce(settings, failed=True, run_dir=lambda _, run_id: tmp_path)
-    context = {"dag": DAG("psiber_moodle_driver_training", schedule=None), "run_id": RUN_ID, "dag_run": SimpleNamespace(clear_number=0)}
+    context = {"dag": DAG("psiber_moodle_driver_training", schedule=None), "run_id": RUN_ID,
+               "dag_run": SimpleNamespace(clear_number=0)}
     with pytest.raises(ConnectionRefusedError):
         notifier(context)
     notifier(context)
