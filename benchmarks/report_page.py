@@ -67,7 +67,7 @@ def timed(action, repeat: int) -> float:
 
 def measure(backend: str, connection: dict, engine, count: int, repeat: int) -> None:
     from fastapi.testclient import TestClient
-    from psiber_moodle_sync_report import app
+    from moodle_sync_report import app
 
     from sync_common import report_pages
     from sync_common.report_store import save_run_report

@@ -21,7 +21,11 @@ from sqlalchemy import Engine
 
 from psiber.config import Integration
 from psiber.course_plan import course_code
+from psiber.course_sync import MOODLE_COURSES
 from psiber.result_plan import grade_percent
+from psiber.result_sync import LEARNERS, LOADED
+from psiber.result_sync import PLAN as RESULT_PLAN
+from psiber.user_sync import EMPLOYEES
 from sync_common.moodle_rules import SITE_FORMAT
 from sync_common.report_store import Pair, course_learners_by_pair
 from sync_common.run_files import read_frame, read_json
@@ -56,17 +60,17 @@ def read_run(run_dir: Path, zone: ZoneInfo, pass_result: str, grade_reads_comple
     ``grade_reads_complete``: every grade-reading task succeeded, so a course read without a
     warning lists all its active students (and a learner missing from it has left the course).
     """
-    if not (run_dir / "learners.json").exists() or not (run_dir / "moodle_courses.json").exists():
+    if not (run_dir / LEARNERS).exists() or not (run_dir / MOODLE_COURSES).exists():
         return None
-    learners = read_json(run_dir / "learners.json")
+    learners = read_json(run_dir / LEARNERS)
     reads = RunReads()
     reads.courses = {int(c["id"]): (course_code(c), str(c.get("fullname") or ""))
-                     for c in read_json(run_dir / "moodle_courses.json") if c.get("format") != SITE_FORMAT}
+                     for c in read_json(run_dir / MOODLE_COURSES) if c.get("format") != SITE_FORMAT}
     user_of_employee = {}
     for user_id, (employee_id, number) in learners["links"].items():
         reads.learners[int(user_id)] = str(number)
         user_of_employee[int(employee_id)] = int(user_id)
-    employees = run_dir / "employees.parquet"
+    employees = run_dir / EMPLOYEES
     if employees.exists():
         for row in read_frame(employees).itertuples():
             user_id = user_of_employee.get(int(row.employee_id))
@@ -86,9 +90,9 @@ def read_run(run_dir: Path, zone: ZoneInfo, pass_result: str, grade_reads_comple
             when = entry.get("timecompleted")
             reads.completions[(int(entry["courseid"]), int(entry["userid"]))] = (
                 bool(entry["completed"]), datetime.fromtimestamp(int(when), zone).date() if when else None)
-    if (run_dir / "results_loaded.json").exists():
+    if (run_dir / LOADED).exists():
         course_of_code = {code: course_id for course_id, (code, _) in reads.courses.items()}
-        for attempt in read_json(run_dir / "result_plan.json")["attempts"]:
+        for attempt in read_json(run_dir / RESULT_PLAN)["attempts"]:
             pair = (course_of_code.get(attempt["course_code"]), user_of_employee.get(int(attempt["employee_id"])))
             if None not in pair:
                 reads.results[pair] = (attempt["result"], int(attempt["result"] == pass_result),

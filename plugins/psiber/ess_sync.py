@@ -24,6 +24,7 @@ from moodle_provider.exceptions import MoodleRequestError
 from moodle_provider.hooks.moodle import MoodleHook
 from psiber.config import Integration
 from psiber.course_plan import _plain, course_code, real_courses
+from psiber.course_sync import MOODLE_CATEGORIES, MOODLE_COURSES
 from psiber.ess_assessments import (
     Assessment,
     AssessmentChanges,
@@ -54,6 +55,7 @@ from psiber.ess_enrolments import (
 )
 from psiber.ess_offers import FLOW, WantedOffers, offer_outcomes, wanted_offers
 from psiber.psiber_db import delete_user_links, select_user_links
+from psiber.user_sync import EMPLOYEES
 from sync_common.errors import PermanentStepError
 from sync_common.moodle_batches import chunks, input_var_batches, send_isolating
 from sync_common.moodle_rules import DELETED_ACCOUNT_ERROR, deleted_account_reason
@@ -61,25 +63,26 @@ from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
 from sync_common.read_progress import MISSING, ReadProgress
 from sync_common.refusals import RefusalStreak, refused_alike
 from sync_common.run_files import read_frame, read_json, write_json
+from sync_common.step_outputs import read_outcomes, step_file, write_outcomes
 from sync_common.write_lock import integration_write_lock
 
 log = logging.getLogger(__name__)
 
 STUDENT = "student"
-# The users flow's files whose problems say why an employee has no Moodle account.
-USERS_PROBLEM_FILES = (("invalid_employees.json", None), ("transform_outcomes.json", None),
-                       ("user_plan.json", "outcomes"), ("applied.json", "outcomes"))
+# What the ESS steps leave behind (their outcomes; the offers and decisions the next steps read).
+OFFERS, NOTIFIED, ENROLMENTS = (step_file(f"ess.{step}") for step in ("offer", "notify", "enrol"))
+# The users flow's outcomes that say why an employee has no Moodle account.
 USERS_PROBLEMS = ("invalid", "conflict", "failed", "quarantined", "skipped")
 
 
 def _employees(run_dir: Path) -> list[dict]:
-    return read_frame(run_dir / "employees.parquet").to_dict("records")
+    return read_frame(run_dir / EMPLOYEES).to_dict("records")
 
 
 def _course_names(run_dir: Path) -> dict[int, tuple[str, str]]:
     """(code, plain full name) of every Moodle course the courses flow read, by Moodle id."""
     return {int(c["id"]): (course_code(c), _plain(c.get("fullname")))
-            for c in real_courses(read_json(run_dir / "moodle_courses.json"))}
+            for c in real_courses(read_json(run_dir / MOODLE_COURSES))}
 
 
 def _course(courses: dict[int, tuple[str, str]], course_id: int) -> tuple[str, str]:
@@ -87,20 +90,16 @@ def _course(courses: dict[int, tuple[str, str]], course_id: int) -> tuple[str, s
     return courses.get(course_id, (f"Moodle course #{course_id}",) * 2)
 
 
-def _outcomes_file(run_dir: Path, name: str, outcomes: list[Outcome], **more) -> None:
-    write_json(run_dir / name, {**more, "outcomes": [outcome.to_dict() for outcome in outcomes]})
-
-
 def refresh_ess_offers(integration: Integration, engine: Engine, run_dir: Path, holder: str) -> dict:
     """Each active employee's offered courses, from the offer rules and this run's read of Moodle's
     courses; a course offered for the first time is announced to the employee."""
     employees = _employees(run_dir)
-    wanted, warnings = wanted_offers(integration, employees, read_json(run_dir / "moodle_courses.json"),
-                                     read_json(run_dir / "moodle_categories.json"))
+    wanted, warnings = wanted_offers(integration, employees, read_json(run_dir / MOODLE_COURSES),
+                                     read_json(run_dir / MOODLE_CATEGORIES))
     numbers = {int(e["employee_id"]): e["employee_number"] for e in employees}
     with integration_write_lock(engine, integration.key, holder):
         outcomes = refresh_offers(engine, integration.key, wanted, partial(offer_outcomes, numbers=numbers))
-    _outcomes_file(run_dir, "ess_offers.json", warnings + outcomes, **wanted.run_file())
+    write_outcomes(run_dir / OFFERS, warnings + outcomes, **wanted.run_file())
     counts = Counter(outcome.action for outcome in outcomes)
     log.info("ESS offers: %d employees, %d offers; %s", len(wanted.employee_groups), wanted.count, dict(counts))
     return {"employees": len(wanted.employee_groups), "offers": wanted.count, **counts, "warnings": len(warnings)}
@@ -122,7 +121,7 @@ def read_ess_assessments(integration: Integration, hook: MoodleHook, engine: Eng
     user is not enrolled in. Each answer is kept as it comes (``read_progress``), so a retry asks
     only for the rest.
     """
-    course_ids = [int(c["id"]) for c in real_courses(read_json(run_dir / "moodle_courses.json"))
+    course_ids = [int(c["id"]) for c in real_courses(read_json(run_dir / MOODLE_COURSES))
                   if int(c.get("visible") or 0) == 1]
     batches = [list(batch) for batch in chunks(course_ids, integration.ess.courses_per_call)]
     stamp = hashlib.sha256(json.dumps(course_ids).encode()).hexdigest()
@@ -165,7 +164,7 @@ def notify_ess_assessments(integration: Integration, engine: Engine, run_dir: Pa
     texts: dict[int, list[str]] = {}
     for n in notifications:
         texts.setdefault(n.employee_id, []).append(f"{n.course_code}: {n.text}")
-    _outcomes_file(run_dir, "ess_notified.json", [  # one line per employee, however many notifications
+    write_outcomes(run_dir / NOTIFIED, [  # one line per employee, however many notifications
         Outcome(numbers.get(employee_id) or f"PSIber employee row {employee_id}", "notified", " ".join(told),
                 flow=FLOW) for employee_id, told in sorted(texts.items())])
     return {"notifications": len(notifications), "employees_notified": len(texts),
@@ -181,12 +180,9 @@ def _no_account_reasons(run_dir: Path, employees: list[dict]) -> dict[int, str]:
     """Why the users flow of this run made no Moodle account, by employee id, where it said."""
     ids = {e["employee_number"]: int(e["employee_id"]) for e in employees if e.get("employee_number")}
     reasons: dict[int, str] = {}
-    for name, key in USERS_PROBLEM_FILES:
-        if (run_dir / name).exists():
-            content = read_json(run_dir / name)
-            for outcome in content[key] if key else content:
-                if outcome["action"] in USERS_PROBLEMS and outcome["record"] in ids:
-                    reasons[ids[outcome["record"]]] = f"{outcome['action']}: {outcome['reason']}"
+    for outcome in read_outcomes(run_dir)[0]:
+        if outcome["flow"] == "users" and outcome["action"] in USERS_PROBLEMS and outcome["record"] in ids:
+            reasons[ids[outcome["record"]]] = f"{outcome['action']}: {outcome['reason']}"
     return reasons
 
 
@@ -217,7 +213,7 @@ def enrol_ess_requests(integration: Integration, hook: MoodleHook, engine: Engin
 def _enrol(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: Path) -> dict:
     requests = select_pending_requests(engine, integration.key)
     employees = _employees(run_dir)
-    offers = WantedOffers.by_employee(read_json(run_dir / "ess_offers.json"))
+    offers = WantedOffers.by_employee(read_json(run_dir / OFFERS))
     links = select_user_links(engine, integration.key)
     plan = plan_requests(requests, offers, {int(r.employee_id): int(r.moodle_user_id) for r in links.itertuples()},
                          integration.ess.approval_required, _no_account_reasons(run_dir, employees))
@@ -275,8 +271,8 @@ def _enrol(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: 
                              "approved in PSIber yet (the integration enrols approved requests only)", flow=FLOW)
                      for r in plan.waiting]
         outcomes += _for_deleted_accounts(engine, integration, deleted_accounts, pairs, courses)
-        _outcomes_file(run_dir, "ess_enrolments.json", outcomes, decisions=[d.to_dict() for d in decisions],
-                       counts={"requested": len(requests)})
+        write_outcomes(run_dir / ENROLMENTS, outcomes, {FLOW: {"requested": len(requests)}},
+                       decisions=[d.to_dict() for d in decisions])
     counts = Counter(d.state for d in decisions)
     log.info("ESS requests: %d pending, %d enrolled, %d refused, %d awaiting approval; %d Moodle calls",
              len(requests), counts[ENROLLED], counts[REFUSED], len(plan.waiting), hook.calls_made)
@@ -301,9 +297,9 @@ def _for_deleted_accounts(engine: Engine, integration: Integration, deleted: lis
 def record_ess_requests(integration: Integration, engine: Engine, run_dir: Path, holder: str) -> dict:
     """Write back each decided request's outcome and tell the employee, also after an enrol step that
     stopped half-way (what Moodle did is recorded)."""
-    if not (run_dir / "ess_enrolments.json").exists():
+    if not (run_dir / ENROLMENTS).exists():
         return {"decided": 0}
-    decisions = [Decision(**d) for d in read_json(run_dir / "ess_enrolments.json")["decisions"]]
+    decisions = [Decision(**d) for d in read_json(run_dir / ENROLMENTS)["decisions"]]
     courses = _course_names(run_dir)
     notifications = [decision_notification(d, *_course(courses, d.moodle_course_id)) for d in decisions]
     with integration_write_lock(engine, integration.key, holder):

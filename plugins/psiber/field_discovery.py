@@ -13,10 +13,15 @@ from pathlib import Path
 from moodle_provider.exceptions import MoodleError
 from moodle_provider.hooks.moodle import MoodleHook
 from psiber.config import COURSE_ELEMENT_KINDS, MATCHABLE_EMPLOYEE_ELEMENTS, Integration
+from psiber.course_sync import MOODLE_COURSES
 from sync_common.outcomes import OWNER_NONE, Outcome
-from sync_common.run_files import read_json, write_json
+from sync_common.run_files import read_json
+from sync_common.step_outputs import step_file, write_outcomes
 
 log = logging.getLogger(__name__)
+
+# What field matching leaves behind: its warnings and the matches found.
+MATCHES = step_file("fields.discover")
 
 USER_FIELDS_FUNCTION = "auth_email_get_signup_settings"
 _MENU_TYPES = {"menu", "select"}
@@ -110,12 +115,11 @@ def render_field_report(matches: dict, note: str | None = None) -> str:
 def discover_custom_fields(integration: Integration, hook: MoodleHook, run_dir: Path) -> dict:
     """DAG step: record the field matches of this run and warn about unmatched fields."""
     user_fields, note = read_user_fields(hook)
-    courses_file = run_dir / "moodle_courses.json"  # only the courses flow reads courses (and may)
+    courses_file = run_dir / MOODLE_COURSES  # only the courses flow reads courses (and may)
     courses = read_json(courses_file) if courses_file.exists() else []
     matches = field_matches(user_fields, read_course_fields(courses), integration)
     warnings = unmatched_field_warnings(matches)
-    write_json(run_dir / "field_matches.json", {**matches, "note": note,
-                                                "outcomes": [outcome.to_dict() for outcome in warnings]})
+    write_outcomes(run_dir / MATCHES, warnings, note=note, **matches)
     log.info("Custom fields:\n%s", render_field_report(matches, note))
     return {"user_fields": len(matches["user_fields"]), "course_fields": len(matches["course_fields"]),
             "unmatched": len(warnings)}

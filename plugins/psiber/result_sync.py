@@ -22,6 +22,7 @@ from moodle_provider.exceptions import MoodleRequestError
 from moodle_provider.hooks.moodle import MoodleHook
 from psiber.config import Integration
 from psiber.course_plan import NO_COMPLETION_CRITERIA, OWNER_TRAINING_ADMIN
+from psiber.course_sync import MOODLE_COURSES
 from psiber.moodle_validation import COMPLETION_COLUMNS, GRADE_COLUMNS, validate_completions, validate_course_grades
 from psiber.psiber_db import (
     save_results,
@@ -40,6 +41,7 @@ from sync_common.moodle_rules import SITE_FORMAT
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
 from sync_common.read_progress import MISSING, ReadProgress
 from sync_common.run_files import owned_folder, read_json, write_json
+from sync_common.step_outputs import step_file, write_outcomes
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,10 @@ WATERMARK_OVERLAP_SECONDS = 3600
 # The linked Moodle users alone, for the grade-reading tasks: each of them would otherwise parse every link's
 # employee id and number in learners.json (some 60 tasks a night at 10,000 employees).
 LINKED_USERS = "linked_users.json"
+# The learners this run reads results of (the course status reads them too), and what the results flow's steps
+# leave behind (outcomes and counts; the plan's attempts and completions).
+LEARNERS = "learners.json"
+PLAN, LOADED = step_file("results.plan"), step_file("results.load")
 
 
 class ResultPicklistError(PermanentStepError):
@@ -76,8 +82,8 @@ def find_changed_learners(integration: Integration, hook: MoodleHook, engine: En
     for user in users_by_field(hook, "id", user_ids, parallel=integration.results.max_parallel_reads):
         if int(user.get("lastaccess") or 0) > watermark:
             active.append(int(user["id"]))
-    courses = [int(c["id"]) for c in read_json(run_dir / "moodle_courses.json") if c.get("format") != SITE_FORMAT]
-    write_json(run_dir / "learners.json", {
+    courses = [int(c["id"]) for c in read_json(run_dir / MOODLE_COURSES) if c.get("format") != SITE_FORMAT]
+    write_json(run_dir / LEARNERS, {
         "started": started, "watermark": watermark, "stored_watermark": stored, "full": full, "active": active,
         "course_ids": courses,
         "links": {int(row.moodle_user_id): [int(row.employee_id), row.employee_number] for row in links.itertuples()},
@@ -90,7 +96,7 @@ def find_changed_learners(integration: Integration, hook: MoodleHook, engine: En
 
 def grade_read_batches(integration: Integration, run_dir: Path) -> list[list[int]]:
     """Course ids in batches, one mapped task each (small XCom: ids only)."""
-    courses = read_json(run_dir / "learners.json")["course_ids"]
+    courses = read_json(run_dir / LEARNERS)["course_ids"]
     return [list(batch) for batch in chunks(courses, courses_per_grade_read(integration.results, len(courses)))]
 
 
@@ -166,7 +172,7 @@ def _enrolled_courses(hook: MoodleHook, user_id: int) -> list[dict]:
 
 def completion_read_batches(integration: Integration, run_dir: Path) -> list[list[int]]:
     """Users whose completions must be read (active or graded since the watermark), in batches."""
-    learners = read_json(run_dir / "learners.json")
+    learners = read_json(run_dir / LEARNERS)
     graded = {int(g["userid"]) for g in _batches(run_dir, "grades", "grades")[0]
               if int(g.get("gradedategraded") or 0) > learners["watermark"]}
     users = sorted(set(learners["active"]) | graded)
@@ -180,7 +186,7 @@ def read_completions(integration: Integration, hook: MoodleHook, engine: Engine,
     Each answer is kept as it comes, so a retry of the task asks only for what is still missing
     (``read_progress``).
     """
-    learners = read_json(run_dir / "learners.json")
+    learners = read_json(run_dir / LEARNERS)
     links = {int(user_id): value for user_id, value in learners["links"].items()}
     already = select_moodle_completions(engine, integration.key)
     completions, outcomes = [], []
@@ -228,7 +234,7 @@ def _rejected_pairs(rows: list[dict], columns, validate, label: Callable[[int, i
 
 def plan_result_changes(integration: Integration, engine: Engine, run_dir: Path) -> dict:
     """Validate the results read, then decide attempts and completions (pure planning)."""
-    learners = read_json(run_dir / "learners.json")
+    learners = read_json(run_dir / LEARNERS)
     results = select_picklists(engine).get("result", set())
     missing = [value for value in (integration.pass_result, integration.fail_result) if value not in results]
     if missing:
@@ -236,7 +242,7 @@ def plan_result_changes(integration: Integration, engine: Engine, run_dir: Path)
             f"pass_result/fail_result {missing} are not values of PSIber's result picklist "
             f"({', '.join(sorted(results)) or 'empty'}); fix the integration file or the picklist "
             f"(owner: {OWNER_TRAINING_ADMIN} / PSIber setup)")
-    moodle_ends = {int(c["id"]): int(c.get("enddate") or 0) for c in read_json(run_dir / "moodle_courses.json")}
+    moodle_ends = {int(c["id"]): int(c.get("enddate") or 0) for c in read_json(run_dir / MOODLE_COURSES)}
     courses = {int(row["moodle_course_id"]): {**row, "enddate": moodle_ends.get(int(row["moodle_course_id"]), 0)}
                for row in select_courses(engine)
                if row["source"] == "moodle" and row["integration_name"] == integration.key}
@@ -267,7 +273,7 @@ def plan_result_changes(integration: Integration, engine: Engine, run_dir: Path)
         fail_result=integration.fail_result, sync_date=datetime.fromtimestamp(now, integration.zone).date(), now=now,
         zone=integration.zone,
     )
-    write_json(run_dir / "result_plan.json", {
+    write_json(run_dir / PLAN, {
         "reads_complete": not (grade_warnings or invalid),
         "attempts": plan.attempts, "completions": plan.completions, "in_progress": plan.in_progress,
         "outcomes": grade_warnings + completion_warnings + [o.to_dict() for o in invalid + plan.outcomes],
@@ -284,8 +290,8 @@ def load_results(integration: Integration, engine: Engine, run_dir: Path) -> dic
     When part of Moodle's answers could not be used (a course's grades unreadable, rejected
     rows), the watermark stays where it was, so the next run asks about them again.
     """
-    plan = read_json(run_dir / "result_plan.json")
-    learners = read_json(run_dir / "learners.json")
+    plan = read_json(run_dir / PLAN)
+    learners = read_json(run_dir / LEARNERS)
     complete = plan["reads_complete"]
     until = learners["started"] - WATERMARK_OVERLAP_SECONDS if complete else learners["stored_watermark"]
     new, changed = save_results(engine, integration.key, plan["attempts"], plan["completions"], until,
@@ -299,6 +305,6 @@ def load_results(integration: Integration, engine: Engine, run_dir: Path) -> dic
     ]
     counts = {"new_attempts": len(new), "already_recorded": len(plan["attempts"]) - len(new),
               "completions_changed": changed, "in_progress": plan["in_progress"]}
-    write_json(run_dir / "results_loaded.json", {"counts": counts, "outcomes": [o.to_dict() for o in outcomes]})
+    write_outcomes(run_dir / LOADED, outcomes, {"results": counts})
     log.info("Results: %s", counts)
     return counts

@@ -51,9 +51,16 @@ from sync_common.read_back import LOST_ANSWERS_PER_BATCH
 from sync_common.read_progress import MISSING, ReadProgress
 from sync_common.refusals import RefusalStreak, SiteRefusesWritesError, quarantined
 from sync_common.run_files import read_frame, read_json, write_frame, write_json
+from sync_common.step_outputs import step_file, write_outcomes
 from sync_common.write_lock import integration_write_lock
 
 log = logging.getLogger(__name__)
+
+# The employees this run read (ESS and the course status read them too), and what the users flow's steps leave
+# behind (their outcomes; the plan's writes, what the apply made).
+EMPLOYEES = "employees.parquet"
+EXTRACTED, VALIDATED, TRANSFORMED, PLAN, APPLIED = (
+    step_file(f"users.{step}") for step in ("extract", "validate", "transform", "plan", "apply"))
 
 
 def extract_employees(integration: Integration, engine: Engine, run_dir: Path) -> dict:
@@ -61,13 +68,14 @@ def extract_employees(integration: Integration, engine: Engine, run_dir: Path) -
     configured payroll PSIber does not have is a warning for whoever maintains the integration file."""
     payrolls = None if integration.payrolls == "all" else integration.payrolls
     employees = select_employees(engine, payrolls)
-    write_frame(run_dir / "employees.parquet", employees)
+    write_frame(run_dir / EMPLOYEES, employees)
     by_payroll = count_employees_by_payroll(engine)
     missing = sorted(set(payrolls or ()) - set(by_payroll))
     out_of_scope = sum(n for code, n in by_payroll.items() if payrolls is not None and code not in payrolls)
-    write_json(run_dir / "extract.json", {"out_of_scope": out_of_scope, "outcomes": [Outcome(
+    write_outcomes(run_dir / EXTRACTED, [Outcome(
         f"payroll {code}", "warning", "the integration file lists this payroll, but PSIber has no payroll with this "
-        "code: its employees cannot be synced", CONFIG_OWNER).to_dict() for code in missing]})
+        "code: its employees cannot be synced", CONFIG_OWNER) for code in missing],
+        {"users": {"extracted": len(employees), "out_of_scope": out_of_scope}})
     log.info("Extracted %d employees from payrolls %s; %d on other payrolls are out of scope", len(employees),
              integration.payrolls, out_of_scope)
     return {"extracted": len(employees), "out_of_scope": out_of_scope, "missing_payrolls": len(missing)}
@@ -75,10 +83,10 @@ def extract_employees(integration: Integration, engine: Engine, run_dir: Path) -
 
 def validate_extracted_employees(integration: Integration, run_dir: Path, source: EmployeeSource = PSIBER) -> dict:
     """Keep the valid employees; report the others one by one; stop if too many are bad."""
-    result = validate_employees(read_frame(run_dir / "employees.parquet"), integration.users.known_statuses, source)
+    result = validate_employees(read_frame(run_dir / EMPLOYEES), integration.users.known_statuses, source)
     write_frame(run_dir / "valid_employees.parquet", result.valid)
     invalid = invalid_outcomes(((r.record, r.reasons, r.owner) for r in result.invalid), flow="users")
-    write_json(run_dir / "invalid_employees.json", [outcome.to_dict() for outcome in invalid])
+    write_outcomes(run_dir / VALIDATED, invalid)
     check_invalid_share(len(invalid), result.checked, integration.safety.max_invalid_share, "employees",
                         source.owner)
     return {"checked": result.checked, "invalid": len(invalid)}
@@ -87,7 +95,7 @@ def validate_extracted_employees(integration: Integration, run_dir: Path, source
 def transform_employees(integration: Integration, run_dir: Path, source: EmployeeSource = PSIBER) -> dict:
     targets, outcomes = build_target_users(read_frame(run_dir / "valid_employees.parquet"), integration, source)
     write_json(run_dir / "target_users.json", targets.to_dict("records"))
-    write_json(run_dir / "transform_outcomes.json", [outcome.to_dict() for outcome in outcomes])
+    write_outcomes(run_dir / TRANSFORMED, outcomes)
     return {"targets": len(targets), "conflicts": sum(o.action == "conflict" for o in outcomes),
             "warnings": sum(o.action == "warning" for o in outcomes)}
 
@@ -148,13 +156,13 @@ def plan_users(integration: Integration, run_dir: Path, allow_mass_suspension: b
         targets,
         read_json(run_dir / "moodle_users.json"),
         read_frame(run_dir / "user_links.parquet"),
-        read_frame(run_dir / "employees.parquet")["employee_id"].astype(int),
+        read_frame(run_dir / EMPLOYEES)["employee_id"].astype(int),
         passwords_by_email=integration.users.new_user_passwords.policy is PasswordPolicy.moodle_generated,
         refusals={} if retry_refused else _quarantined(integration, read_frame(run_dir / "refusals.parquet"), now),
         departed=integration.users.departed_employees,
         source=source,
     )
-    write_json(run_dir / "user_plan.json", {
+    write_json(run_dir / PLAN, {
         "creates": plan.creates, "updates": plan.updates, "links": plan.links, "unlinks": plan.unlinks,
         "outcomes": [outcome.to_dict() for outcome in plan.outcomes],
     })
@@ -320,7 +328,7 @@ def apply_user_changes(integration: Integration, hook: MoodleHook, engine: Engin
 
 def _apply(integration: Integration, hook: MoodleHook, run_dir: Path, password: str | None,
            source: EmployeeSource) -> dict:
-    plan = read_json(run_dir / "user_plan.json")
+    plan = read_json(run_dir / PLAN)
     created: list[tuple[int, int, str]] = []
     outcomes: list[Outcome] = []
     refused: list[dict] = []
@@ -409,7 +417,7 @@ def _apply(integration: Integration, hook: MoodleHook, run_dir: Path, password: 
         _not_sent(plan["updates"] + plan["creates"], outcomes, error)
         raise
     finally:  # what was written is recorded even when the step stops half-way
-        write_json(run_dir / "applied.json", {"created_links": created, "refused": refused, "unlinked": unlinked,
+        write_json(run_dir / APPLIED, {"created_links": created, "refused": refused, "unlinked": unlinked,
                                               "outcomes": [outcome.to_dict() for outcome in outcomes]})
     counts = Counter(outcome.action for outcome in outcomes)
     log.info("Applied: %s, %d Moodle calls", dict(counts), hook.calls_made)
@@ -434,10 +442,10 @@ def _not_sent(items: list[dict], outcomes: list[Outcome], error: Exception) -> N
 def record_user_links(integration: Integration, engine: Engine, run_dir: Path, holder: str) -> dict:
     """Record the links of matched and created users, and which records Moodle refused (or took),
     also after an apply that stopped half-way."""
-    if not (run_dir / "applied.json").exists():
+    if not (run_dir / APPLIED).exists():
         return {"links": 0, "written": 0}
-    plan = read_json(run_dir / "user_plan.json")
-    applied = read_json(run_dir / "applied.json")
+    plan = read_json(run_dir / PLAN)
+    applied = read_json(run_dir / APPLIED)
     links = [tuple(link) for link in plan["links"] + applied["created_links"]]
     refused = {refusal["employee_id"] for refusal in applied["refused"]}
     accepted = [employee_id for employee_id, *_ in links if employee_id not in refused]

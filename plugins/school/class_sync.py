@@ -14,6 +14,7 @@ from moodle_provider.hooks.moodle import MoodleHook
 from school.config import CONFIG_OWNER, CourseDeletion, SchoolIntegration
 from school.course_plan import FLOW, PLAN_ONLY_KEYS, check_course_guard, plan_course_changes, released_courses
 from school.course_reads import read_enrolled
+from school.people_sync import PLAN as PEOPLE_PLAN
 from school.school_db import select_course_links, select_refusals
 from school.step_files import (
     EarlierTry,
@@ -32,10 +33,11 @@ from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
 from sync_common.read_back import READ_BACK, ReadingBack, courses_now, said, warnings_of
 from sync_common.refusals import RefusalStreak, refused_record
 from sync_common.run_files import read_frame, read_json, write_json
+from sync_common.step_outputs import step_file
 from sync_common.write_lock import integration_write_lock
 
 log = logging.getLogger(__name__)
-PLAN, APPLIED = "school_class_plan.json", "school_classes_applied.json"
+PLAN, APPLIED = step_file(f"{FLOW}.plan"), step_file(f"{FLOW}.apply")
 
 # create_courses refusals of one course's data (names taken, a category gone, a blank name).
 _RECORD_ERRORS = {"shortnametaken", "courseidnumbertaken", "errorcatcontextnotvalid", "errorinvalidparam",
@@ -75,7 +77,7 @@ def _user_ids(users: list[dict]) -> list[int]:
 
 def _mis_accounts(run_dir: Path) -> set[int]:
     """The Moodle accounts the MIS provisions, as the people plan has them (those it deletes included)."""
-    plan = read_json(run_dir / "school_people_plan.json")
+    plan = read_json(run_dir / PEOPLE_PLAN)
     return {int(user_id) for _, user_id in plan["links"]} | {int(item["id"]) for item in plan["deletes"]}
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from moodle_provider.exceptions import MoodleRequestError
 from moodle_provider.hooks.moodle import MoodleHook
+from school import class_sync, mis_extract, people_sync
 from school.config import CONFIG_OWNER, SchoolIntegration
 from school.course_reads import read_enrolled
 from school.enrolment_plan import FLOW, check_enrolment_guard, new_id, plan_enrolments
@@ -35,9 +36,12 @@ from sync_common.moodle_rules import DELETED_ACCOUNT_ERROR, deleted_account_reas
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
 from sync_common.read_back import READ_BACK, ReadingBack, enrolled_roles, said
 from sync_common.run_files import read_frame, read_json, write_json
+from sync_common.step_outputs import step_file
 from sync_common.write_lock import integration_write_lock
 
 log = logging.getLogger(__name__)
+
+PLAN, APPLIED = step_file(f"{FLOW}.plan"), step_file(f"{FLOW}.apply")
 
 _NO_MANUAL_METHOD = "wsnoinstance"
 _COURSE_IN_MESSAGE = re.compile(r"\(id = (\d+)\)")
@@ -47,19 +51,19 @@ _ROLE_NOT_ASSIGNABLE = "wsusercannotassign"
 
 def _courses(run_dir: Path, preview: bool) -> dict[str, int | str]:
     """Provisioned class → Moodle course id (or ``new_id`` in a preview)."""
-    plan = read_json(run_dir / "school_class_plan.json")
+    plan = read_json(run_dir / class_sync.PLAN)
     courses: dict[str, int | str] = dict(plan["provisioned"])
     if preview:
         courses |= {item["class_external_id"]: new_id(item["class_external_id"]) for item in plan["creates"]}
-    elif (run_dir / "school_classes_applied.json").exists():
-        courses |= dict(read_json(run_dir / "school_classes_applied.json")["created_links"])
+    elif (run_dir / class_sync.APPLIED).exists():
+        courses |= dict(read_json(run_dir / class_sync.APPLIED)["created_links"])
     return courses
 
 
 def _released(run_dir: Path) -> dict[str, tuple[int, str]]:
     """Kept courses whose class left the MIS or is no longer provisioned → (course id, why)."""
     return {external_id: (item["id"], item["reason"])
-            for external_id, item in read_json(run_dir / "school_class_plan.json")["released"].items()}
+            for external_id, item in read_json(run_dir / class_sync.PLAN)["released"].items()}
 
 
 def read_enrolments(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> dict:
@@ -70,7 +74,7 @@ def read_enrolments(integration: SchoolIntegration, hook: MoodleHook, run_dir: P
 
     Each course's answer is kept as it comes (``course_reads``), so a retry of the task asks only for the
     courses still missing."""
-    plan = read_json(run_dir / "school_class_plan.json")
+    plan = read_json(run_dir / class_sync.PLAN)
     course_ids = set(plan["provisioned"].values())
     if integration.deletion.enrolments:
         course_ids |= {course_id for course_id, _ in _released(run_dir).values()}
@@ -86,7 +90,7 @@ def _roles_by_user(users: list[dict]) -> dict[str, list[int]]:
 def _users(integration: SchoolIntegration, engine: Engine, run_dir: Path, preview: bool) -> dict[str, int | str]:
     if not preview:
         return select_user_links(engine, integration.key)
-    plan = read_json(run_dir / "school_people_plan.json")
+    plan = read_json(run_dir / people_sync.PLAN)
     deleted = {item["external_id"] for item in plan["deletes"]}
     users: dict[str, int | str] = {external_id: user_id for external_id, user_id in plan["links"]
                                    if external_id not in deleted}
@@ -95,9 +99,9 @@ def _users(integration: SchoolIntegration, engine: Engine, run_dir: Path, previe
 
 def _no_account(run_dir: Path) -> dict[str, str]:
     """Why a person has no Moodle account: the people flow's problem outcome for them."""
-    invalid = read_json(run_dir / "school_invalid.json")
+    invalid = read_json(run_dir / mis_extract.INVALID)["outcomes"]
     reasons = {o["record"]: "invalid in the MIS (see the people flow)" for o in invalid if o["flow"] == "people"}
-    for name in ("school_people_plan.json", "school_people_applied.json"):
+    for name in (people_sync.PLAN, people_sync.APPLIED):
         if (run_dir / name).exists():
             reasons |= {o["record"]: f"{o['action']} in the people flow: {o['reason']}"
                         for o in read_json(run_dir / name)["outcomes"] if o["action"] in ("conflict", "failed")}
@@ -117,10 +121,10 @@ def plan_enrolments_step(integration: SchoolIntegration, engine: Engine, run_dir
                            delete_enrolments=integration.deletion.enrolments, no_account=_no_account(run_dir),
                            released=_released(run_dir))
     guard = check_enrolment_guard(plan, integration.safety.max_change_share, integration.safety.min_records_for_guard)
-    counts = save_plan(run_dir, "school_enrolment_plan.json",
+    counts = save_plan(run_dir, PLAN,
                        {"enrols": plan.enrols, "unenrols": plan.unenrols, "unassigns": plan.unassigns},
                        plan.outcomes, guard, FLOW)
-    hold_for_guard(run_dir, ["school_enrolment_plan.json"], allow_mass_changes=allow_mass_changes, preview=preview)
+    hold_for_guard(run_dir, [PLAN], allow_mass_changes=allow_mass_changes, preview=preview)
     log.info("Enrolment plan: %s", counts)
     return counts
 
@@ -135,7 +139,7 @@ def apply_enrolments(integration: SchoolIntegration, hook: MoodleHook, engine: E
 
 
 def _apply(integration: SchoolIntegration, hook: MoodleHook, engine: Engine, run_dir: Path) -> dict:
-    plan = read_json(run_dir / "school_enrolment_plan.json")
+    plan = read_json(run_dir / PLAN)
     outcomes: list[Outcome] = []
     deleted_accounts: set[int] = set()
     max_items, max_vars = integration.batch_size, integration.moodle_max_input_vars
@@ -201,7 +205,7 @@ def _apply(integration: SchoolIntegration, hook: MoodleHook, engine: Engine, run
                 sender.check()
     finally:
         _unlink_deleted(engine, integration, deleted_accounts)
-        write_json(run_dir / "school_enrolments_applied.json",
+        write_json(run_dir / APPLIED,
                    {"outcomes": [o.to_dict() for o in _one_per_membership(outcomes)]})
     counts = Counter(outcome.action for outcome in outcomes)
     log.info("Enrolments applied: %s", dict(counts))
@@ -220,7 +224,7 @@ def _unlink_deleted(engine: Engine, integration: SchoolIntegration, user_ids: se
 def _earlier_try(run_dir: Path, plan: dict) -> EarlierTry:
     """What an earlier try left; a membership with two writes (a changed role) counts as answered only when both
     were (``role_changed``), else both are read back."""
-    earlier = earlier_try(run_dir, "school_enrolments_applied.json")
+    earlier = earlier_try(run_dir, APPLIED)
     writes = Counter(item["record"] for key in ("unassigns", "unenrols", "enrols") for item in plan[key])
     for record in [r for r, found in earlier.done.items() if writes[r] > 1 and found[0]["action"] != "role_changed"]:
         del earlier.done[record]

@@ -15,9 +15,13 @@ from school.config import SchoolIntegration
 from school.school_db import select_classes, select_memberships, select_people
 from school.validation import OWNER_MIS, validate_classes, validate_memberships, validate_people
 from sync_common.invalid_records import check_invalid_share, invalid_outcomes
-from sync_common.run_files import read_frame, write_frame, write_json
+from sync_common.run_files import read_frame, write_frame
+from sync_common.step_outputs import step_file, write_outcomes
 
 log = logging.getLogger(__name__)
+
+# What validation leaves behind: the invalid records of every flow (the enrolments flow reads the people's).
+INVALID = step_file("mis.validate")
 TABLES = ("people", "classes", "memberships")
 
 
@@ -41,7 +45,7 @@ def validate_school(integration: SchoolIntegration, run_dir: Path) -> dict:
         write_frame(run_dir / f"valid_{name}.parquet", result.valid)
         flow = "enrolments" if name == "memberships" else name
         outcomes += invalid_outcomes(((p.record, p.reasons, p.owner) for p in result.invalid), flow=flow)
-    write_json(run_dir / "school_invalid.json", [outcome.to_dict() for outcome in outcomes])
+    write_outcomes(run_dir / INVALID, outcomes)
     for name in ("people", "classes"):
         check_invalid_share(len(results[name].invalid), results[name].checked,
                             integration.safety.max_invalid_share, f"MIS {name}", OWNER_MIS)

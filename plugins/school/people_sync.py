@@ -31,10 +31,11 @@ from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome, mask_emails
 from sync_common.read_back import READ_BACK, ReadingBack, said, users_created, users_deleted, users_updated, warnings_of
 from sync_common.refusals import RefusalStreak, refused_record
 from sync_common.run_files import read_frame, read_json, write_json
+from sync_common.step_outputs import step_file
 from sync_common.write_lock import integration_write_lock
 
 log = logging.getLogger(__name__)
-PLAN, APPLIED = "school_people_plan.json", "school_people_applied.json"
+PLAN, APPLIED = step_file(f"{FLOW}.plan"), step_file(f"{FLOW}.apply")
 
 # Refusals of one record's data; any other error code is the site's (a capability, the password policy).
 _RECORD_ERRORS = {"invalidparameter", "dmlwriteexception", "invaliduser", "useradminodelete",

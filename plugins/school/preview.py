@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from school import class_sync, enrolment_sync, people_sync
 from school.course_plan import FLOW as CLASSES
 from school.enrolment_plan import FLOW as ENROLMENTS
 from school.user_plan import FLOW as PEOPLE
 from sync_common.outcomes import Outcome
-from sync_common.run_files import read_json, write_json
+from sync_common.run_files import read_json
+from sync_common.step_outputs import step_file, write_outcomes
 
+# What the preview leaves behind: what the next run would write, as outcomes.
+PREVIEW = step_file("preview.list")
 # The order the preview lists changes in: what cannot be undone first.
 PREVIEW_ORDER = ("would_delete", "would_unenrol", "would_remove_role", "would_suspend", "would_create",
                  "would_update", "would_unsuspend", "would_enrol", "would_add_role")
@@ -52,9 +56,9 @@ def preview_outcomes(people: dict, classes: dict, enrolments: dict) -> list[Outc
 
 
 def list_preview(run_dir: Path) -> dict:
-    outcomes = preview_outcomes(*(read_json(run_dir / f"school_{name}_plan.json")
-                                  for name in ("people", "class", "enrolment")))
-    write_json(run_dir / "school_preview.json", {"outcomes": [outcome.to_dict() for outcome in outcomes]})
+    outcomes = preview_outcomes(*(read_json(run_dir / plan)
+                                  for plan in (people_sync.PLAN, class_sync.PLAN, enrolment_sync.PLAN)))
+    write_outcomes(run_dir / PREVIEW, outcomes)
     counts: dict[str, int] = {}
     for outcome in outcomes:
         counts[outcome.action] = counts.get(outcome.action, 0) + 1

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine, bindparam, inspect, text
 
 from sync_common.database import sql, statements
-from sync_common.run_summary import action_rank, flow_rank, is_problem
+from sync_common.run_summary import action_rank, is_problem
 
 MAX_REPORT_TEXT = 300  # record column width; reasons are kept whole
 ALL_ROWS = 2**31 - 1
@@ -218,6 +218,6 @@ def learner_status(row: dict) -> str:
 
 
 def ordered_counts(counts: dict[str, dict[str, int]]) -> list[tuple[str, list[tuple[str, int]]]]:
-    """Flows and their actions in display order (for tables whose columns come from the data)."""
-    return [(flow, sorted(counts[flow].items(), key=lambda item: action_rank(item[0])))
-            for flow in sorted(counts, key=flow_rank)]
+    """Flows (in the order the run's summary gave them) and their actions in display order (for tables whose
+    columns come from the data)."""
+    return [(flow, sorted(actions.items(), key=lambda item: action_rank(item[0]))) for flow, actions in counts.items()]

@@ -112,10 +112,13 @@ def read_frame(path: RunPath) -> pd.DataFrame:
 
 def _write(path: RunPath, data: bytes) -> RunPath:
     """A task killed half-way never leaves half a file for its retry: an object appears whole
-    when its upload ends; a local file is written aside, made owner-only (0600) and renamed."""
+    when its upload ends; a local file is written aside, made owner-only (0600) and renamed (in its folder, made
+    owner-only if it was missing: ``outcomes/``)."""
     if not isinstance(path, Path):
         path.write_bytes(data)
         return path
+    if not path.parent.exists():
+        owned_folder(path.parent)
     partial = path.with_suffix(path.suffix + ".part")
     partial.write_bytes(data)
     partial.chmod(0o600)

@@ -1,4 +1,5 @@
-"""The run summary: counts and every record-level outcome, gathered from the run's files.
+"""The run summary: counts and every record-level outcome, gathered from what the run's steps left behind
+(``step_outputs``), whatever the source system.
 
 Counts are generic over actions: every (flow, action) an outcome carries is counted, so a
 flow that starts reporting a new action needs no change here. ``ACTION_ORDER`` only says in
@@ -9,25 +10,17 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
 from sync_common.moodle_calls import moodle_calls_of_run
-from sync_common.moodle_rules import SITE_FORMAT
-from sync_common.run_files import read_frame, read_json, write_json
+from sync_common.run_files import write_json
+from sync_common.step_outputs import read_outcomes
 
 log = logging.getLogger(__name__)
 
-# Actions shown (with 0) even when no record took them, so every run's table has the same columns.
-COUNTED_ACTIONS = {
-    "users": ("created", "updated", "suspended", "unsuspended", "unchanged", "invalid", "conflict", "failed",
-              "skipped", "warning"),
-    "courses": ("created", "updated", "unchanged", "deactivated", "invalid", "conflict", "warning"),
-    "results": ("recorded", "invalid", "skipped", "warning"),
-    "ess": ("offered", "notified", "requested", "enrolled", "refused"),
-    "fields": ("warning",),
-}
 # Records someone has to look at: shown first in reports, each with its reason and owner.
 PROBLEM_ACTIONS = ("failed", "conflict", "invalid", "quarantined", "warning")
 ACTION_ORDER = (
@@ -40,20 +33,7 @@ ACTION_ORDER = (
     "offered", "offered_again", "withdrawn", "notified", "requested", "enrolled", "refused", "awaiting_approval",
     *PROBLEM_ACTIONS,
 )
-FLOW_ORDER = ("users", "courses", "results", "ess", "people", "classes", "enrolments", "fields")
 _SETTLED_STATES = ("success", "skipped")
-# Files holding record-level outcomes: (file, key of the outcome list or None for a bare list).
-_OUTCOME_FILES = (
-    ("school_preview.json", "outcomes"), ("school_invalid.json", None), ("school_people_plan.json", "outcomes"),
-    ("school_people_applied.json", "outcomes"), ("school_class_plan.json", "outcomes"),
-    ("school_classes_applied.json", "outcomes"), ("school_enrolment_plan.json", "outcomes"),
-    ("school_enrolments_applied.json", "outcomes"),
-    ("extract.json", "outcomes"), ("invalid_employees.json", None), ("transform_outcomes.json", None),
-    ("user_plan.json", "outcomes"),
-    ("applied.json", "outcomes"), ("course_plan.json", "outcomes"),
-    ("result_plan.json", "outcomes"), ("results_loaded.json", "outcomes"), ("field_matches.json", "outcomes"),
-    ("ess_offers.json", "outcomes"), ("ess_notified.json", "outcomes"), ("ess_enrolments.json", "outcomes"),
-)
 
 
 class Integration(Protocol):
@@ -70,58 +50,40 @@ def action_rank(action: str) -> tuple[int, str]:
     return (ACTION_ORDER.index(action), "") if action in ACTION_ORDER else (len(ACTION_ORDER), action)
 
 
-def flow_rank(flow: str) -> tuple[int, str]:
-    return (FLOW_ORDER.index(flow), "") if flow in FLOW_ORDER else (len(FLOW_ORDER), flow)
-
-
 def is_problem(action: str) -> bool:
     return action in PROBLEM_ACTIONS
 
 
-def _read_if_present(path: Path, key: str | None = None, default=None):
-    if not path.exists():
-        return default
-    content = read_json(path)
-    return content[key] if key else content
-
-
-def _outcomes_in(run_dir: Path) -> list[dict]:
-    return [outcome for name, key in _OUTCOME_FILES for outcome in _read_if_present(run_dir / name, key, [])]
-
-
-def count_actions(flows: list[str], outcomes: list[dict]) -> dict[str, dict[str, int]]:
-    """Per flow, each action's count: the flow's usual actions (0 when none) and every other one found."""
+def count_actions(flows: list[str], outcomes: list[dict], counted: Mapping[str, Iterable[str]] | None = None,
+                  given: Mapping[str, Mapping[str, int]] | None = None) -> dict[str, dict[str, int]]:
+    """Per flow (``flows`` in their order, then any other an outcome names), each action's count: the flow's
+    ``counted`` actions (0 when none), every other one found, and the counts the steps ``given`` beside their
+    outcomes (records read, courses in Moodle), which take precedence."""
+    counted, given = counted or {}, given or {}
     found = Counter((outcome["flow"], outcome["action"]) for outcome in outcomes)
     counts = {}
-    for flow in sorted({*flows, *(flow for flow, _ in found)}, key=flow_rank):
-        actions = {*COUNTED_ACTIONS.get(flow, ()), *(action for other, action in found if other == flow)}
-        counts[flow] = {action: found.get((flow, action), 0) for action in sorted(actions, key=action_rank)}
+    for flow in [*flows, *sorted({flow for flow, _ in found} - set(flows))]:
+        actions = {*counted.get(flow, ()), *(action for other, action in found if other == flow),
+                   *given.get(flow, {})}
+        numbers = {**{action: found.get((flow, action), 0) for action in actions}, **given.get(flow, {})}
+        counts[flow] = {action: numbers[action] for action in sorted(actions, key=action_rank)}
     return counts
 
 
 def build_run_summary(integration: Integration, run_id: str, run_dir: Path, tasks: list[dict],
-                      started_at: datetime | None = None) -> dict:
-    """Summarise what the run did per flow, including the steps that did not finish.
+                      started_at: datetime | None = None,
+                      counted_actions: Mapping[str, Iterable[str]] | None = None) -> dict:
+    """Summarise what the run did per flow, including the steps that did not finish, from what its steps left
+    in the run directory (``step_outputs``).
 
     ``tasks``: the run's other task instances as {task_id, map_index, state, duration}.
     A task that failed is told apart from those that did not run because of it.
+    ``counted_actions``: the actions of each flow shown even when no record took them (the kind's).
     """
-    outcomes = _outcomes_in(run_dir)
-    flows = integration.reported_flows
-    counts = count_actions(list(flows), outcomes)
-    employees = run_dir / "employees.parquet"
-    if "users" in flows:
-        counts["users"] = {"extracted": len(read_frame(employees)) if employees.exists() else 0,
-                           "out_of_scope": _read_if_present(run_dir / "extract.json", "out_of_scope", 0),
-                           **counts["users"]}
-    if "courses" in flows:
-        moodle_courses = _read_if_present(run_dir / "moodle_courses.json", default=[])
-        in_moodle = sum(course.get("format") != SITE_FORMAT for course in moodle_courses)
-        counts["courses"] = {"in_moodle": in_moodle, **counts["courses"]}
-    if "results" in flows:
-        counts["results"].update(_read_if_present(run_dir / "results_loaded.json", "counts", {}))
-    if "ess" in flows:
-        counts["ess"].update(_read_if_present(run_dir / "ess_enrolments.json", "counts", {}))
+    outcomes, given = read_outcomes(run_dir)
+    flows = list(integration.reported_flows)
+    counts = count_actions(flows, outcomes, counted_actions,
+                           {flow: numbers for flow, numbers in given.items() if flow in flows})
     names = [_task_name(task) for task in tasks]
     unfinished = sorted(name for name, task in zip(names, tasks, strict=True) if task["state"] not in _SETTLED_STATES)
     return {

@@ -4,13 +4,14 @@ leaves the good files usable."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Annotated, Protocol, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class KeyedSettings(Protocol):
@@ -83,3 +84,50 @@ def checked_time_zone(value: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"'{value}' is not a time zone name like 'Africa/Johannesburg'") from None
     return value
+
+
+ConnectionId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", min_length=1)]
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class StrictSettings(BaseModel):
+    """Settings that refuse unknown fields (a misspelt setting is an error, not silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IntegrationSettings(StrictSettings):
+    """What every kind's integration file has: its name (and the key made of it), its schedule, its Moodle site, its
+    time zone, and where and how long its runs keep their files and reports. Each kind's settings model extends
+    it with its source system's own."""
+
+    name: Annotated[str, Field(min_length=1, max_length=80)]
+    schedule: str = "@daily"
+    moodle_conn_id: ConnectionId
+    timezone: str = Field(default="UTC", description="The time zone dates are taken in.")
+    moodle_max_input_vars: Annotated[int, Field(ge=1000)] = Field(
+        default=5000, description="PHP's max_input_vars on the Moodle site: a call with more form variables is "
+        "silently cut, so every call stays under it.")
+    data_dir: str | None = Field(default=None, description="Where runs keep their working files.")
+    keep_run_files_days: Annotated[int, Field(ge=1)] = 30
+    keep_reports_days: Annotated[int, Field(ge=1)] = Field(
+        default=400, description="How long each run's sync report stays in the report tables.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        return checked_time_zone(value)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        return checked_schedule(value)
+
+    @property
+    def key(self) -> str:
+        """Stable identifier of the integration, used in DAG ids and link rows."""
+        return re.sub(r"[^a-z0-9]+", "_", self.name.lower()).strip("_")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)

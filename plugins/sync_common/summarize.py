@@ -3,6 +3,7 @@ directories, whatever the source system."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from airflow.sdk import get_current_context
@@ -13,17 +14,21 @@ from sync_common.run_files import prune_old_runs
 from sync_common.run_summary import build_run_summary, small_summary, write_run_summary
 
 
-def summarize_run(integration, engine: Engine, run_dir: Path, course_learners: CourseLearners | None = None) -> dict:
-    """Summarise the run from its files and its other tasks' states, save its report in ``engine`` (the
-    integration's own database), push the small summary to XCom, and fail when a task did not finish, so that
-    the run shows as failed. ``integration``: its settings (name, key, reported flows, retention);
-    ``course_learners``: how the source system reads the course status from the run (None: it reads none)."""
+def summarize_run(integration, engine: Engine, run_dir: Path, course_learners: CourseLearners | None = None,
+                  preview: bool = False, counted_actions: Mapping[str, Iterable[str]] | None = None) -> dict:
+    """Summarise the run from what its steps left behind and its other tasks' states, save its report in
+    ``engine`` (the integration's own database), push the small summary to XCom, and fail when a task did not
+    finish, so that the run shows as failed. ``integration``: its settings (name, key, reported flows,
+    retention); ``course_learners``: how the source system reads the course status from the run (None: it reads
+    none); ``preview``: the run was triggered to write nothing; ``counted_actions``: the kind's actions shown
+    with 0."""
     context = get_current_context()
     dag_id, ti = context["dag"].dag_id, context["ti"]
     others = [dict(t) for t in ti.get_task_breadcrumbs(dag_id=dag_id, run_id=context["run_id"])
               if t["task_id"] != ti.task_id]
-    summary = build_run_summary(integration, context["run_id"], run_dir, others, context["dag_run"].start_date)
-    summary["preview"] = bool(context["params"].get("preview", False))  # triggered with preview=true: nothing written
+    summary = build_run_summary(integration, context["run_id"], run_dir, others, context["dag_run"].start_date,
+                                counted_actions)
+    summary["preview"] = preview
     result = small_summary(summary, write_run_summary(summary, run_dir))
     write_run_report(integration, engine, dag_id, summary, run_dir, course_learners)
     prune_old_runs(integration, integration.keep_run_files_days, run_dir)

@@ -46,7 +46,7 @@ def test_an_invalid_moodle_course_is_reported_and_not_copied(engine, tmp_path):
     write_courses(tmp_path, course(5, "DRV-101"), course(6, "BAD", enddate=NOW - 86_400 * 60))
     course_sync.plan_courses(SETTINGS, engine, tmp_path)
     course_sync.load_courses(SETTINGS, engine, tmp_path)
-    outcomes = read_json(tmp_path / "course_plan.json")["outcomes"]
+    outcomes = read_json(tmp_path / "outcomes/courses.plan.json")["outcomes"]
     assert [(o["record"], o["action"], o["reason"]) for o in outcomes if o["action"] == "invalid"] == [
         ("BAD", "invalid", "course end date is before its start date")]
     codes = {row[0] for row in engine.connect().execute(text("SELECT course_code FROM course"))}
@@ -57,7 +57,7 @@ def test_too_many_invalid_courses_stop_the_run_after_listing_them(engine, tmp_pa
     write_courses(tmp_path, course(5, "A", idnumber="X"), course(6, "B", idnumber="X"), course(7, "C"))
     with pytest.raises(AirflowFailException, match=r"2 of 3 Moodle courses \(67%\) are invalid"):
         fail_fast_unless_transient(course_sync.plan_courses)(SETTINGS, engine, tmp_path)
-    invalid = [o for o in read_json(tmp_path / "course_plan.json")["outcomes"] if o["action"] == "invalid"]
+    invalid = [o for o in read_json(tmp_path / "outcomes/courses.plan.json")["outcomes"] if o["action"] == "invalid"]
     assert [o["record"] for o in invalid] == ["X", "X"]
     assert "used by more than one Moodle course" in invalid[0]["reason"]
 
@@ -83,7 +83,7 @@ def test_results_with_bad_grades_or_future_completions_are_invalid_and_make_no_a
         {"courseid": 5, "userid": 101, "completed": True, "timecompleted": NOW - 30},
         {"courseid": 5, "userid": 102, "completed": True, "timecompleted": NOW + 86_400}]})
     result_sync.plan_result_changes(SETTINGS, engine, tmp_path)
-    plan = read_json(tmp_path / "result_plan.json")
+    plan = read_json(tmp_path / "outcomes/results.plan.json")
     assert [a["record"] for a in plan["attempts"]] == ["EE00001 / DRV-101"]
     assert sorted((o["record"], o["reason"]) for o in plan["outcomes"] if o["action"] == "invalid") == [
         ("EE00002 / DRV-101", "grade 150 is outside its range 0–100"),
@@ -196,7 +196,7 @@ def test_full_result_reads_come_by_themselves_and_an_incomplete_read_holds_the_w
     from psiber.psiber_db import select_watermark, upsert_user_links
 
     def load(reads_complete: bool) -> None:
-        write_json(tmp_path / "result_plan.json", {"reads_complete": reads_complete, "attempts": [],
+        write_json(tmp_path / "outcomes/results.plan.json", {"reads_complete": reads_complete, "attempts": [],
                                                    "completions": [], "in_progress": 0, "outcomes": []})
         result_sync.load_results(SETTINGS, engine, tmp_path)
 
@@ -286,7 +286,7 @@ def test_results_as_a_live_site_answers_them(engine, tmp_path, recording, change
     grades = change(grades) if change else grades
     site, users = live_site(grades)
     counts = sync_live_results(engine, tmp_path, site, users)
-    plan = read_json(tmp_path / "result_plan.json")
+    plan = read_json(tmp_path / "outcomes/results.plan.json")
     assert [(a["record"], a["result"], a["grade"], a["attempt_date"]) for a in plan["attempts"]] == [
         ("EE00001 / CTG", *expected, "2026-08-30")]  # completed on 1788086400
     assert [(o["record"], o["action"], o["reason"]) for o in plan["outcomes"]] == [
@@ -322,7 +322,7 @@ def test_a_completion_status_a_live_site_refuses_is_one_warning_and_the_run_goes
         course_total(grades, 0)["gradedategraded"] = None
     site, users = live_site(grades, answer(recording))
     counts = sync_live_results(engine, tmp_path, site, users)
-    plan = read_json(tmp_path / "result_plan.json")
+    plan = read_json(tmp_path / "outcomes/results.plan.json")
     sync_day = datetime.fromtimestamp(NOW, UTC).date().isoformat()  # 2026-11-30
     assert [(a["record"], a["result"], a["attempt_date"]) for a in plan["attempts"]] == [
         ("EE00001 / CTG", "Competent", "2026-11-23" if graded else sync_day)]  # graded at 1795433117
@@ -383,13 +383,13 @@ def test_courses_and_results_from_a_stand_in_that_answers_like_a_live_site(engin
         assert [c["id"] for c in hook.call("core_course_get_courses")] == [no_items, no_completion, graded, 1]
         counts = sync_stand_in_results(hook, engine, tmp_path)
 
-    courses = read_json(tmp_path / "course_plan.json")["outcomes"]
+    courses = read_json(tmp_path / "outcomes/courses.plan.json")["outcomes"]
     assert [(o["record"], o["action"]) for o in courses] == [  # by Moodle id, not in Moodle's order
         ("ONB-1", "warning"), ("DRV-101", "created"), ("HS-1", "created"), ("ONB-1", "created")]
     rates = dict(engine.connect().execute(text("SELECT course_code, min_pass_rate FROM course")).all())
     assert {code: rate if rate is None else float(rate) for code, rate in rates.items()} == {
         "DRV-101": 70.0, "HS-1": 60.0, "ONB-1": None}
-    plan = read_json(tmp_path / "result_plan.json")
+    plan = read_json(tmp_path / "outcomes/results.plan.json")
     assert [(a["record"], a["result"], a["grade"]) for a in plan["attempts"]] == [
         ("EE00001 / DRV-101", "Not Yet Competent", 45.0), ("EE00001 / HS-1", "Competent", None)]
     assert [o for o in plan["outcomes"] if o["action"] == "invalid"] == [] and plan["reads_complete"]
@@ -420,6 +420,6 @@ def test_an_override_that_kept_its_0_100_range_in_a_course_without_grade_items_i
         upsert_user_links(engine, LIVE.key, [(1, zanele, "zanele@example.com")])
         sync_stand_in_results(MoodleHook("moodle", backoff_seconds=0.01), engine, tmp_path)
 
-    plan = read_json(tmp_path / "result_plan.json")
+    plan = read_json(tmp_path / "outcomes/results.plan.json")
     assert [(a["record"], a["result"], a["grade"]) for a in plan["attempts"]] == [
         ("EE00001 / NOGRADE-1", result, 72.5)]

@@ -76,10 +76,10 @@ def test_the_run_files_of_the_results_flow_are_read_as_they_are_written(tmp_path
     (tmp_path / "completions").mkdir()
     write_json(tmp_path / "completions" / "users-11.json", {"completions": [
         {"courseid": 7, "userid": 11, "completed": True, "timecompleted": 1795125600}], "outcomes": []})
-    write_json(tmp_path / "result_plan.json", {"attempts": [
+    write_json(tmp_path / "outcomes/results.plan.json", {"attempts": [
         {"employee_id": 101, "course_code": "DRV-101", "result": "Competent", "grade": 82.0,
          "attempt_date": "2026-11-20"}]})
-    write_json(tmp_path / "results_loaded.json", {"counts": {}, "outcomes": []})
+    write_json(tmp_path / "outcomes/results.load.json", {"counts": {}, "outcomes": []})
     found = read_run(tmp_path, ZONE, "Competent", grade_reads_complete=True)
     assert found.courses == {7: ("DRV-101", "Defensive Driving"), 8: ("HS-101", "Fire Safety")}
     assert found.learners == {11: "EE001", 12: "EE002"} and found.names == {11: "Ann Smith", 12: "Bo Dlamini"}

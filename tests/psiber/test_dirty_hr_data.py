@@ -85,9 +85,8 @@ def run_night(settings, engine, run_dir) -> list[dict]:
     user_sync.plan_users(settings, run_dir, allow_mass_suspension=False)
     user_sync.apply_user_changes(settings, hook, engine, run_dir, None, run_dir.name)
     user_sync.record_user_links(settings, engine, run_dir, run_dir.name)
-    files = [("invalid_employees.json", None), ("transform_outcomes.json", None), ("user_plan.json", "outcomes"),
-             ("applied.json", "outcomes")]
-    return [o for name, key in files for o in (read_json(run_dir / name)[key] if key else read_json(run_dir / name))]
+    steps = (user_sync.VALIDATED, user_sync.TRANSFORMED, user_sync.PLAN, user_sync.APPLIED)
+    return [o for name in steps for o in read_json(run_dir / name)["outcomes"]]
 
 
 nights = st.lists(  # per night: the defects of that night's new hires, and how many good new hires

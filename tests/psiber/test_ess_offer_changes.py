@@ -129,7 +129,7 @@ def test_a_night_holds_no_offer_per_employee_and_course(psiber, tmp_path):
     first, quiet = results
     assert first["offers"] == quiet["offers"] == first["employees"] * 150 > 50_000
     assert first["offered"] == first["employees"] and "offered" not in quiet
-    assert read_json(tmp_path / "ess_offers.json")["outcomes"] == []
+    assert read_json(tmp_path / "outcomes/ess.offer.json")["outcomes"] == []
     assert rows(engine, "SELECT COUNT(*), SUM(offered) FROM ess_offered_course") == [(first["offers"],) * 2]
     assert rows(engine, "SELECT COUNT(*) FROM ess_notification") == [(first["offers"],)]
     assert max(peaks) < 8 * 2**20

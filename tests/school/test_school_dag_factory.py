@@ -37,6 +37,17 @@ def test_the_shipped_school_file_parses_into_its_dag(monkeypatch):
             dag.task_dict[task_id].get_flat_relative_ids(upstream=True)
 
 
+def test_each_school_task_pushes_its_return_value_alone_as_psibers_do(monkeypatch):
+    dag = parse(ROOT / "include" / "integrations" / "school", monkeypatch).dags["school_moodle_greenfield_high"]
+    assert dag.task_dict["plan_people"].multiple_outputs is False  # returns a dict: inferred True otherwise
+    assert not [task.task_id for task in dag.tasks if task.multiple_outputs]
+
+
+def test_the_dag_is_parsed_again_from_its_own_file_not_from_the_shared_builder(monkeypatch):
+    dag = parse(ROOT / "include" / "integrations" / "school", monkeypatch).dags["school_moodle_greenfield_high"]
+    assert dag.fileloc == str(ROOT / "dags" / "school_moodle_sync.py")
+
+
 @pytest.mark.parametrize(("setting", "schedule"), [("enabled", "@daily"), ("enabled_snapshot_only", None),
                                                    ("disabled", None)])
 def test_synchronisation_decides_the_schedule(tmp_path, monkeypatch, setting, schedule):

@@ -48,7 +48,7 @@ def test_a_retried_enrolment_read_asks_moodle_only_for_the_courses_its_first_try
         runs = {name: tmp_path / name for name in ("fault_free", "run")}
         for run_dir in runs.values():
             run_dir.mkdir()
-            write_json(run_dir / "school_class_plan.json", {"provisioned": provisioned})
+            write_json(run_dir / "outcomes/classes.plan.json", {"provisioned": provisioned})
 
         reference = read_enrolments(SETTINGS, MoodleHook("moodle_reads"), runs["fault_free"])
         everything = hook_log.answered()

@@ -61,7 +61,7 @@ def write_people_and_classes(settings: SchoolIntegration, engine, run_dir) -> di
     people_sync.record_user_links(settings, engine, run_dir, "run-1")
     class_sync.apply_classes(settings, hook, engine, run_dir, "run-1")
     class_sync.record_course_links(settings, engine, run_dir, "run-1")
-    return dict(read_json(run_dir / "school_classes_applied.json")["created_links"])
+    return dict(read_json(run_dir / "outcomes/classes.apply.json")["created_links"])
 
 
 def read_and_plan_enrolments(settings: SchoolIntegration, engine, run_dir) -> None:
@@ -86,7 +86,7 @@ def test_a_course_without_manual_enrolment_fails_only_its_own_enrolments_in_smal
     calls_before = len(moodle.calls)
     enrolment_sync.apply_enrolments(settings, hook, engine, run_dir, "run-1")
 
-    applied = read_json(run_dir / "school_enrolments_applied.json")["outcomes"]
+    applied = read_json(run_dir / "outcomes/enrolments.apply.json")["outcomes"]
     failed = [o for o in applied if o["action"] == "failed"]
     assert failed and all(o["record"].endswith(" in SUB-2027-8-MATH") for o in failed)
     assert all(f"Moodle course #{broken} has no enabled manual enrolment method" in o["reason"] for o in failed)
@@ -124,7 +124,7 @@ def test_only_the_courses_the_sync_no_longer_provisions_are_read_for_emptiness(s
     assert sorted(int(params["courseid"]) for params in reads) == sorted(released)
     limits = {option["value"] for params in reads for option in params["options"] if option["name"] == "limitnumber"}
     assert limits == (set() if delete_enrolments else {"1"})
-    plan = read_json(next_run / "school_class_plan.json")
+    plan = read_json(next_run / "outcomes/classes.plan.json")
     assert {item["id"] for item in plan["deletes"]} == (released if delete_enrolments else set())
     assert {item["id"] for item in plan["released"].values()} == (set() if delete_enrolments else released)
 
@@ -133,13 +133,13 @@ def test_a_refused_account_never_fails_its_batch_mates(site):
     moodle, engine, run_dir = site
     settings = integration()
     provision_people_and_classes(settings, moodle, engine, run_dir)
-    plan = read_json(run_dir / "school_people_plan.json")
+    plan = read_json(run_dir / "outcomes/people.plan.json")
     victim = plan["creates"][3]
     moodle.add_user(username=victim["username"], firstname="Other", lastname="Person", email="other@example.com")
     people_sync.apply_people(settings, MoodleHook("moodle_steps"), engine, run_dir, "run-1")
-    refused = outcome_of(run_dir, "school_people_applied.json", victim["external_id"])
+    refused = outcome_of(run_dir, "outcomes/people.apply.json", victim["external_id"])
     assert refused["action"] == "failed" and "Moodle refused to create the account" in refused["reason"]
-    created = [o for o in read_json(run_dir / "school_people_applied.json")["outcomes"] if o["action"] == "created"]
+    created = [o for o in read_json(run_dir / "outcomes/people.apply.json")["outcomes"] if o["action"] == "created"]
     assert len(created) == len(plan["creates"]) - 1
 
 
@@ -173,8 +173,8 @@ def school_night(settings: SchoolIntegration, moodle, engine, run_dir, after_pla
     write_people_and_classes(settings, engine, run_dir)
     read_and_plan_enrolments(settings, engine, run_dir)
     enrolment_sync.apply_enrolments(settings, MoodleHook("moodle_steps"), engine, run_dir, "run-1")
-    return [o for name in ("school_people_plan.json", "school_people_applied.json", "school_classes_applied.json",
-                           "school_enrolment_plan.json", "school_enrolments_applied.json")
+    return [o for name in ("outcomes/people.plan.json", "outcomes/people.apply.json", "outcomes/classes.apply.json",
+                           "outcomes/enrolments.plan.json", "outcomes/enrolments.apply.json")
             for o in read_json(run_dir / name)["outcomes"]]
 
 
@@ -242,13 +242,13 @@ def test_an_account_deleted_after_the_people_plan_read_it_is_a_warning_and_the_p
                            {"id": external_id})
 
     def administrator_deletes() -> None:
-        assert [item["id"] for item in read_json(tmp_path / "n2" / "school_people_plan.json")["updates"]] == [old_id]
+        assert [item["id"] for item in read_json(tmp_path / "n2" / "outcomes/people.plan.json")["updates"]] == [old_id]
         moodle.delete_user(old_id)
 
     outcomes = school_night(settings, moodle, engine, tmp_path / "n2", administrator_deletes)
     assert moodle.users[made_again(outcomes, moodle, engine, settings, (external_id, old_id, classes))][
         "lastname"] == "Renamed"
-    assert not read_json(tmp_path / "n2" / "school_people_applied.json")["refused"]  # nothing quarantined
+    assert not read_json(tmp_path / "n2" / "outcomes/people.apply.json")["refused"]  # nothing quarantined
     quiet_night(settings, moodle, engine, tmp_path / "n3")
 
 
@@ -262,7 +262,7 @@ def test_enrolments_of_an_account_deleted_after_the_enrolment_plan_are_warnings_
     provision_people_and_classes(settings, moodle, engine, run_dir)
     write_people_and_classes(settings, engine, run_dir)
     read_and_plan_enrolments(settings, engine, run_dir)
-    enrols = read_json(run_dir / "school_enrolment_plan.json")["enrols"]
+    enrols = read_json(run_dir / "outcomes/enrolments.plan.json")["enrols"]
     links = select_user_links(engine, settings.key)
     old_id = enrols[len(enrols) // 2]["userid"]
     [external_id] = [key for key, user_id in links.items() if user_id == old_id]
@@ -272,7 +272,7 @@ def test_enrolments_of_an_account_deleted_after_the_enrolment_plan_are_warnings_
     moodle.calls.clear()
 
     enrolment_sync.apply_enrolments(settings, MoodleHook("moodle_steps"), engine, run_dir, "run-1")
-    applied = read_json(run_dir / "school_enrolments_applied.json")["outcomes"]
+    applied = read_json(run_dir / "outcomes/enrolments.apply.json")["outcomes"]
     assert sorted(o["record"] for o in applied if o["action"] == "warning") == sorted(theirs)
     assert all(f"account deleted in Moodle by an administrator: Moodle user #{old_id}" in o["reason"]
                and o["owner"] == "Moodle administrator" for o in applied if o["record"] in theirs)
@@ -293,13 +293,13 @@ def test_a_database_refusing_every_write_stops_the_people_step_blames_nobody_and
     moodle, engine, run_dir = site
     settings = integration()
     provision_people_and_classes(settings, moodle, engine, run_dir)
-    plan = read_json(run_dir / "school_people_plan.json")
+    plan = read_json(run_dir / "outcomes/people.plan.json")
     creates = plan["creates"]
     moodle.database_refuses_writes = True
     with pytest.raises(SiteRefusesWritesError, match="dmlwriteexception.*owner: Moodle administrator"):
         people_sync.apply_people(settings, MoodleHook("moodle_steps"), engine, run_dir, "run-1")
     people_sync.record_user_links(settings, engine, run_dir, "run-1")
-    applied = read_json(run_dir / "school_people_applied.json")
+    applied = read_json(run_dir / "outcomes/people.apply.json")
     assert applied["refused"] == [] and len(applied["outcomes"]) == len(creates) + len(plan["updates"])
     assert not any("check this person" in o["reason"] for o in applied["outcomes"])
     moodle.database_refuses_writes = False  # the next night, the site fixed
@@ -307,7 +307,7 @@ def test_a_database_refusing_every_write_stops_the_people_step_blames_nobody_and
     night.mkdir()
     extract_school(engine, night)
     provision_people_and_classes(settings, moodle, engine, night)
-    assert len(read_json(night / "school_people_plan.json")["creates"]) == len(creates)
+    assert len(read_json(night / "outcomes/people.plan.json")["creates"]) == len(creates)
     assert people_sync.apply_people(settings, MoodleHook("moodle_steps"), engine, night, "run-2")["created"] == \
         len(creates)
 
@@ -321,13 +321,13 @@ def test_a_class_moodle_refused_is_quarantined_the_next_night_and_sent_again_onc
         folder.mkdir()
         extract_school(engine, folder)
         provision_people_and_classes(settings, moodle, engine, folder)
-        return folder, read_json(folder / "school_class_plan.json")
+        return folder, read_json(folder / "outcomes/classes.plan.json")
 
     provision_people_and_classes(settings, moodle, engine, run_dir)
-    victim = read_json(run_dir / "school_class_plan.json")["creates"][0]
+    victim = read_json(run_dir / "outcomes/classes.plan.json")["creates"][0]
     taker = moodle.add_course(victim["shortname"], categoryid=victim["categoryid"])  # made after the read
     write_people_and_classes(settings, engine, run_dir)
-    assert outcome_of(run_dir, "school_classes_applied.json", victim["class_external_id"])["action"] == "failed"
+    assert outcome_of(run_dir, "outcomes/classes.apply.json", victim["class_external_id"])["action"] == "failed"
     moodle.delete_course(taker["id"])
 
     second, plan = night("night-2")

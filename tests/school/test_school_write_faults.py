@@ -83,7 +83,7 @@ def test_a_course_deletion_answered_after_the_timeout_is_reported_deleted_and_it
     class_sync.apply_classes(settings, MoodleHook("moodle_faults"), engine, run_dir, "run-2")
     class_sync.record_course_links(settings, engine, run_dir, "run-2")
 
-    outcomes = {o["record"]: o for o in read_json(run_dir / "school_classes_applied.json")["outcomes"]}
+    outcomes = {o["record"]: o for o in read_json(run_dir / "outcomes/classes.apply.json")["outcomes"]}
     assert {external_id for external_id, o in outcomes.items() if o["action"] == "deleted"} == set(gone)
     assert all(READ_BACK in outcomes[external_id]["reason"] for external_id in gone)
     assert not any(o["action"] == "failed" for o in outcomes.values())
@@ -155,8 +155,8 @@ def night(settings: SchoolIntegration, engine, run_dir, hook: MoodleHook) -> Cou
 
 
 def applied(run_dir) -> list[dict]:
-    return [o for name in ("school_people_applied.json", "school_classes_applied.json",
-                           "school_enrolments_applied.json") for o in read_json(run_dir / name)["outcomes"]]
+    return [o for name in ("outcomes/people.apply.json", "outcomes/classes.apply.json",
+                           "outcomes/enrolments.apply.json") for o in read_json(run_dir / name)["outcomes"]]
 
 
 def test_a_first_night_at_50_percent_lost_answers_on_every_call_converges_without_a_duplicate(school, tmp_path,

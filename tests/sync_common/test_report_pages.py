@@ -20,10 +20,10 @@ import pytest
 from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
 from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
 from fastapi.testclient import TestClient
-from psiber_moodle_sync_report import PSIBER
 from sqlalchemy import text
 
 from factories import GOOD, write
+from psiber.kind import KIND as PSIBER
 from school.demo_school import STUDENT_EMAIL_TAKEN, STUDENT_WITHOUT_EMAIL
 from school.preview import PREVIEW_ORDER
 from sync_common.integration_kinds import ReportedIntegration
