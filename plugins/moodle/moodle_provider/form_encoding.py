@@ -8,13 +8,13 @@ from typing import Any
 
 def flatten_params(params: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Turn nested dicts and lists into the flat key/value pairs Moodle's REST server parses."""
-    return list(_flatten(params, prefix=None))
+    return [pair for key, value in params.items() for pair in _flatten(value, key)]
 
 
-def _flatten(value: Any, prefix: str | None) -> Iterator[tuple[str, str]]:
+def _flatten(value: Any, prefix: str) -> Iterator[tuple[str, str]]:
     if isinstance(value, Mapping):
         for key, item in value.items():
-            yield from _flatten(item, key if prefix is None else f"{prefix}[{key}]")
+            yield from _flatten(item, f"{prefix}[{key}]")
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
             yield from _flatten(item, f"{prefix}[{index}]")

@@ -183,7 +183,7 @@ class MoodleHook(HttpHook):
             retry=tenacity.retry_if_exception(lambda error: _worth_asking_again(error, wsfunction)),
             before_sleep=lambda state: self.log.warning(
                 "Moodle %s attempt %d failed (%s); retrying", wsfunction, state.attempt_number,
-                state.outcome.exception(),
+                state.outcome.exception() if state.outcome else None,
             ),
             reraise=True,
         )
@@ -292,15 +292,16 @@ class MoodleHook(HttpHook):
                     wsfunction=wsfunction) from error
             except MoodleError as error:  # an answer cut short can look like anything
                 if deadline.expired:
-                    raise self._cut_by(deadline, wsfunction) from error
+                    raise self._past_deadline(wsfunction) from error
                 raise
         if deadline.expired:  # cut while the answer was still coming: what was read may be a part only
-            raise self._cut_by(deadline, wsfunction)
+            raise self._past_deadline(wsfunction)
         return answer
 
     def _cut_by(self, deadline: CallDeadline, wsfunction: str) -> MoodleDeadlineError | None:
-        if not deadline.expired:
-            return None
+        return self._past_deadline(wsfunction) if deadline.expired else None
+
+    def _past_deadline(self, wsfunction: str) -> MoodleDeadlineError:
         return MoodleDeadlineError(
             f"no complete answer within the {self.deadline:g} s deadline: the site is stuck or overloaded "
             f"(Extra \"deadline\" of connection '{self.moodle_conn_id}')", wsfunction=wsfunction)
