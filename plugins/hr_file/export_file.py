@@ -63,8 +63,9 @@ def read_export(export: ExportFile) -> pd.DataFrame:
             from None
     if frame.empty:
         raise _refused(export, "the file has no employee rows (an empty export would suspend every account)")
-    return frame.astype(object).where(frame.notna(), None).map(
+    frame = frame.astype(object).where(frame.notna(), None).map(
         lambda value: None if value is None or (isinstance(value, str) and not value.strip()) else str(value))
+    return frame.astype(object).where(frame.notna(), None)  # text columns hold a missing value as NaN
 
 
 def employee_frame(export: pd.DataFrame, integration: HrFileIntegration) -> pd.DataFrame:

@@ -30,7 +30,7 @@ def extract_employees(integration: HrFileIntegration, engine: Engine, run_dir: P
     ids = employee_ids(engine, integration, numbers)
     keys = frame["employee_number"].map(normalised_key)
     too_long = keys.notna() & ~keys.isin(list(ids))
-    outcomes = [Outcome(f"{row.employee_number.strip()[:60]}…, {row.source_location}", "invalid",
+    outcomes = [Outcome(f"{row.employee_number.strip()[:EMPLOYEE_NUMBER_LENGTH]}…, {row.source_location}", "invalid",
                         f"employee number is longer than the {EMPLOYEE_NUMBER_LENGTH} characters the state database "
                         "keeps", OWNER_HR_SYSTEM) for row in frame[too_long].itertuples()]
     frame = frame[~too_long].reset_index(drop=True)
