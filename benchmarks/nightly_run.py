@@ -323,8 +323,8 @@ def main() -> None:
         "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR", "PSIBER_MOODLE_TASK_RETRIES": "0",
-        "PSIBER_MOODLE_DATA_DIR": str(home / "runs"),
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR", "MOODLE_SYNC_TASK_RETRIES": "0",
+        "MOODLE_SYNC_DATA_DIR": str(home / "runs"),
         "PSIBER_MOODLE_INTEGRATIONS": str(ROOT / "include" / "integrations"),
     })
     sys.path[:0] = [str(ROOT), str(ROOT / "plugins"), str(ROOT / "dags")]

@@ -32,9 +32,9 @@ def configure_airflow() -> None:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{DEMO / 'airflow' / 'airflow.db'}",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR",  # the run summary is printed below
-        "PSIBER_MOODLE_DATA_DIR": str(DEMO / "runs"),
+        "MOODLE_SYNC_DATA_DIR": str(DEMO / "runs"),
         "PSIBER_MOODLE_INTEGRATIONS": str(ROOT / "include" / "integrations"),
-        "PSIBER_MOODLE_TASK_RETRIES": "0",
+        "MOODLE_SYNC_TASK_RETRIES": "0",
     })
     sys.path[:0] = [str(ROOT), str(ROOT / "plugins"), str(ROOT / "dags")]
 

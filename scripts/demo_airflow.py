@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -80,7 +81,9 @@ class DemoAirflow:
             path.chmod(0o600)
         return json.loads(path.read_text())
 
-    def environment(self) -> dict:
+    def settings(self) -> dict[str, str]:
+        """The demo's settings as environment variables: Airflow's (home, metadata database, keys, auth manager,
+        API) and the integrations' (their folders, run data, retries)."""
         keys = self.secrets()
         airflow = self.home / "airflow"
         passwords = airflow / "simple_auth_manager_passwords.json.generated"
@@ -88,8 +91,6 @@ class DemoAirflow:
         passwords.write_text(json.dumps({"admin": keys["admin_password"]}))
         passwords.chmod(0o600)
         return {
-            **os.environ,
-            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",  # components start `airflow` from PATH
             "AIRFLOW_HOME": str(airflow),
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
@@ -106,14 +107,31 @@ class DemoAirflow:
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(self.port),
             "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt_secret"],
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
-            "PSIBER_MOODLE_DATA_DIR": str(self.home / "runs"),
+            "MOODLE_SYNC_DATA_DIR": str(self.home / "runs"),
             "PSIBER_MOODLE_INTEGRATIONS": str(ROOT / "include" / "integrations"),
             "SCHOOL_MOODLE_INTEGRATIONS": str(self.home / "school_integrations"),
-            "PSIBER_MOODLE_TASK_RETRIES": "0",  # a failure shows at once; support clears the task
+            "MOODLE_SYNC_TASK_RETRIES": "0",  # a failure shows at once; support clears the task
         }
+
+    def environment(self) -> dict:
+        """What the components and the CLI calls made here run with: the demo's settings, the venv's ``bin`` first
+        on PATH (the components start ``airflow`` from it), the log servers on free ports."""
+        return {**os.environ, **self.settings(), "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())}
+
+    def write_cli_settings(self) -> Path:
+        """``airflow.env``: ``source`` it and Airflow's CLI (``airflow dags list``, ``tasks test``, ``dags test``)
+        works on this demo, its metadata database and Connections. It holds the demo's keys: owner-only."""
+        path = self.home / "airflow.env"
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        lines = ["# Airflow's CLI on the demo: source this file (see README, 'Airflow's CLI on the demo').",
+                 f'export PATH={shlex.quote(str(VENV_BIN))}:"$PATH"',
+                 *(f"export {name}={shlex.quote(value)}" for name, value in self.settings().items())]
+        path.write_text("\n".join(lines) + "\n")
+        return path
 
     def airflow(self, *args: str, **options) -> subprocess.CompletedProcess:
         return subprocess.run([str(VENV_BIN / "airflow"), *args], env=self.environment(), check=True,
@@ -235,6 +253,7 @@ class DemoAirflow:
                 self.fab_user("admin", "Admin")
             recorded.write_text(chosen)
         self.connections()
+        self.write_cli_settings()
         subprocess.run([sys.executable, str(ROOT / "scripts" / "create_pools.py")], env=self.environment(),
                        check=True, capture_output=True, text=True)
         for component in COMPONENTS:
@@ -399,6 +418,7 @@ def main() -> int:
               f"  DAG {SCHOOL_DAG_ID}: 'Sync runs' shows the preview and the first provisioning; 'Trigger' with\n"
               f"  preview on lists what the next run would do, deletions first. 'Sync reports' in the menu: both.\n"
               f"  Airflow's memory (all components and workers): {rss:.0f} MiB RSS, {pss:.0f} MiB PSS\n"
+              f"  Airflow's CLI on this demo: source {home / 'airflow.env'} (README: what harms the demo's runs).\n"
               f"  Component logs: {home / 'logs'}. Ctrl-C stops Airflow and the Moodle stand-ins.", flush=True)
         while all(process.poll() is None for process in demo.processes.values()):
             time.sleep(2)

@@ -32,7 +32,7 @@ os.environ.update({
     "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}",
-    "PSIBER_MOODLE_TASK_RETRIES": "0",
+    "MOODLE_SYNC_TASK_RETRIES": "0",
 })
 
 
@@ -43,6 +43,7 @@ TIER_OF_MODULE = {
     "test_ess_end_to_end.py": "e2e",
     "test_school_end_to_end.py": "e2e",
     "test_notifications_end_to_end.py": "e2e",
+    "test_demo_cli.py": "e2e",
     "test_real_scheduler.py": "scheduler",
     "test_report_in_browser.py": "browser",
 }

@@ -34,13 +34,13 @@ VARIABLE = re.compile(r"\$\{(\w+)\}")
 SECRET_SETTING = re.compile(r"PASSWORD|SECRET|TOKEN|_KEY$")
 # Settings of the test's own processes on one machine, and of the faults it injects:
 TEST_ONLY = {"AIRFLOW__API__BASE_URL", "AIRFLOW__API__HOST", "AIRFLOW__API__PORT", "AIRFLOW__API__WORKERS",
-             "AIRFLOW__LOGGING__LOGGING_LEVEL", "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE", "PSIBER_MOODLE_TASK_RETRIES"}
+             "AIRFLOW__LOGGING__LOGGING_LEVEL", "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE", "MOODLE_SYNC_TASK_RETRIES"}
 # Settings both give, each its own value (addresses, folders, secrets, sizes); checked for their shape below:
 OWN_VALUE = {"AIRFLOW__CORE__PARALLELISM", "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__PLUGINS_FOLDER",
              "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
              "AIRFLOW__API__SECRET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
              "AIRFLOW__CELERY__BROKER_URL", "AIRFLOW__CELERY__RESULT_BACKEND", "AIRFLOW__CELERY__WORKER_CONCURRENCY",
-             "PSIBER_MOODLE_INTEGRATIONS", "PSIBER_MOODLE_DATA_DIR"}
+             "PSIBER_MOODLE_INTEGRATIONS", "MOODLE_SYNC_DATA_DIR"}
 
 
 def connection(conn_id: str) -> dict:
@@ -73,7 +73,8 @@ def real_scheduler_settings(tmp_path) -> dict[str, str]:
                  for role in ("airflow", "psiber")}
     settings = airflow_environment(tmp_path, databases, "redis://127.0.0.1:6379/11", LocalObjectStore(BUCKET),
                                    "http://127.0.0.1:1", "token", 8080)
-    return {key: value for key, value in settings.items() if key.startswith(("AIRFLOW", "PSIBER_MOODLE"))}
+    return {key: value for key, value in settings.items()
+            if key.startswith(("AIRFLOW", "PSIBER_MOODLE", "MOODLE_SYNC"))}
 
 
 def test_every_airflow_setting_of_the_real_scheduler_test_is_in_the_compose_file(real_scheduler_settings):
@@ -98,7 +99,7 @@ def test_every_connection_the_integration_files_name_is_given_to_airflow():
         if conn_id}
     named |= {conn_id for integration in school.values() for conn_id in (integration.moodle_conn_id,
                                                                          integration.school_conn_id)}
-    named.add(urlsplit(AIRFLOW_ENV["PSIBER_MOODLE_DATA_DIR"]).username)
+    named.add(urlsplit(AIRFLOW_ENV["MOODLE_SYNC_DATA_DIR"]).username)
     given = set(connection_ids())
     assert named <= given, f"no AIRFLOW_CONN_* for {sorted(named - given)}"
     assert given == named, f"AIRFLOW_CONN_* no integration uses: {sorted(given - named)}"
@@ -136,8 +137,8 @@ def test_source_databases_start_with_the_tables_the_project_creates(service, cre
 
 
 def test_run_data_is_in_the_bucket_the_file_makes(real_scheduler_settings):
-    data_dir = urlsplit(AIRFLOW_ENV["PSIBER_MOODLE_DATA_DIR"])
-    tested = urlsplit(real_scheduler_settings["PSIBER_MOODLE_DATA_DIR"])
+    data_dir = urlsplit(AIRFLOW_ENV["MOODLE_SYNC_DATA_DIR"])
+    tested = urlsplit(real_scheduler_settings["MOODLE_SYNC_DATA_DIR"])
     assert data_dir.scheme == "s3"
     assert (data_dir.scheme, data_dir.username) == (tested.scheme, tested.username)
     assert connection(data_dir.username)["conn_type"] == "aws"

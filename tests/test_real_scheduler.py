@@ -191,7 +191,8 @@ def airflow_environment(tmp_path: Path, databases: dict, broker: str, store: Loc
     passwords.write_text(json.dumps({"admin": secrets.token_urlsafe(12)}))
     api = f"http://127.0.0.1:{api_port}"
     return {
-        **{key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW", "PSIBER_MOODLE"))},
+        **{key: value for key, value in os.environ.items()
+           if not key.startswith(("AIRFLOW", "PSIBER_MOODLE", "MOODLE_SYNC"))},
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "PYTHONPATH": str(tmp_path / "lib"),
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
@@ -216,8 +217,8 @@ def airflow_environment(tmp_path: Path, databases: dict, broker: str, store: Loc
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",  # only the runs the test triggers
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "PSIBER_MOODLE_INTEGRATIONS": str(INTEGRATIONS),
-        "PSIBER_MOODLE_DATA_DIR": f"s3://runs_store@{BUCKET}/runs",
-        "PSIBER_MOODLE_TASK_RETRIES": "0",  # a fault fails its task at once; the test clears it
+        "MOODLE_SYNC_DATA_DIR": f"s3://runs_store@{BUCKET}/runs",
+        "MOODLE_SYNC_TASK_RETRIES": "0",  # a fault fails its task at once; the test clears it
         "AIRFLOW_CONN_RUNS_STORE": store.connection(),
         "AIRFLOW_CONN_MOODLE_DEMO": json.dumps({"conn_type": "moodle", "host": moodle_url, "password": token}),
         "AIRFLOW_CONN_MOODLE_DEMO_INITIAL_PASSWORD": json.dumps({"conn_type": "generic", "password": "Initial-Pa55!"}),
@@ -319,7 +320,7 @@ def test_the_demo_runs_on_the_real_scheduler_with_two_celery_workers(tmp_path, d
         assert summaries[first]["counts"]["users"]["adopted"] > 0  # what the failed call created, taken over
         assert summaries[second]["counts"]["users"]["created"] == 0
         assert not [path for machine in MACHINES for path in (tmp_path / machine).rglob("*.json")
-                    if "psiber_moodle_runs" in str(path)]  # run data only in the object store
+                    if "moodle_sync_runs" in str(path)]  # run data only in the object store
     engine.dispose()
 
 

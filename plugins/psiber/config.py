@@ -18,6 +18,7 @@ from sync_common.notifications import NotificationSettings
 from sync_common.settings_files import checked_schedule, checked_time_zone, load_settings_file, load_settings_folder
 
 CONFIG_OWNER = "the data engineer who maintains the integration files"
+OWNER_PSIBER_HR = "PSIber HR"  # who corrects an employee's record
 
 # PSIber employee columns that may be matched to Moodle user profile fields.
 MATCHABLE_EMPLOYEE_ELEMENTS = (

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from psiber.config import OWNER_PSIBER_HR
 from psiber.source import PSIBER
 from sync_common.employee_source import EmployeeSource
 from sync_common.moodle_rules import (
@@ -17,7 +18,6 @@ from sync_common.moodle_rules import (
     MOODLE_IDNUMBER_LENGTH,
     MOODLE_TEXT_LENGTH,
 )
-from sync_common.outcomes import OWNER_PSIBER_HR
 from sync_common.validation import normalised_key, rule, validate_frame
 
 if TYPE_CHECKING:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from psiber.config import OWNER_PSIBER_HR
 from psiber.ess_notifications import Notification, enrolment_outcome
 from psiber.ess_offers import FLOW
-from sync_common.outcomes import OWNER_MOODLE_ADMIN, OWNER_PSIBER_HR, Outcome
+from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
 
 ENROLLED, REFUSED = "enrolled", "refused"
 NOT_ACTIVE = "you are not an active employee on a payroll this integration covers"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from psiber.config import OWNER_PSIBER_HR
 from sync_common.employee_source import EmployeeSource
-from sync_common.outcomes import OWNER_PSIBER_HR
 
 PSIBER = EmployeeSource(name="PSIber", owner=OWNER_PSIBER_HR,
                         unnamed="PSIber employee row #{employee_id} (no employee number)",

@@ -18,7 +18,7 @@ calls, such as the site check) repeats its calls on each try: with M calls it fa
 night with probability (1 - (15/16)^M)^5, 0.06% for M = 4.
 
 The retries themselves (``sync_common.task_failures.retry_args``, every DAG's) follow this sizing;
-``PSIBER_MOODLE_TASK_RETRIES`` and ``PSIBER_MOODLE_TASK_RETRY_DELAY_SECONDS`` override the count and the
+``MOODLE_SYNC_TASK_RETRIES`` and ``MOODLE_SYNC_TASK_RETRY_DELAY_SECONDS`` override the count and the
 first delay (tests: no retries, or retries at once).
 """
 

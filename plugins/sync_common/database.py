@@ -1,4 +1,4 @@
-"""Source databases (PSIber, a school MIS): engines from Airflow Connections, and the project's SQL files."""
+"""Each kind's databases: engines from Airflow Connections, and the project's SQL files."""
 
 from __future__ import annotations
 

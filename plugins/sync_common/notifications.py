@@ -42,8 +42,8 @@ Recipients = Annotated[tuple[Address, ...], Field(min_length=1)]
 
 class NotificationSettings(BaseModel):
     """The ``notifications`` block of an integration file: the SMTP Connection (its host, login and password live
-    there, never here), who hears of a failed run, and per owner (as the outcomes name them: ``PSIber HR``,
-    ``Moodle administrator``, ``school MIS administrator``...) who gets the list of their own problem records."""
+    there, never here), who hears of a failed run, and per owner (as the outcomes name them: ``Moodle administrator``,
+    a source system's administrator...) who gets the list of their own problem records."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -98,7 +98,7 @@ def report_link(base_url: str | None, dag_id: str, run_id: str) -> str:
 
 
 def owner_parts(owner: str) -> set[str]:
-    """A record's owner and each of the owners it names ("Moodle administrator / PSIber HR"), letter case aside."""
+    """A record's owner and each of the owners it names ("Moodle administrator / data engineer"), letter case aside."""
     whole = owner.strip().casefold()
     return {whole, *(part.strip().casefold() for part in owner.split("/") if part.strip())} if whole else set()
 

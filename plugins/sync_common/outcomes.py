@@ -1,11 +1,10 @@
-"""Record-level outcomes of a run: what happened to one employee, why, and who can fix it."""
+"""Record-level outcomes of a run: what happened to one record, why, and who can fix it."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-OWNER_PSIBER_HR = "PSIber HR"
 OWNER_MOODLE_ADMIN = "Moodle administrator"
 OWNER_NONE = ""
 
@@ -14,7 +13,7 @@ _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+)")
 
 @dataclass(frozen=True)
 class Outcome:
-    """``record`` is what support searches PSIber for: an employee number, a course code."""
+    """``record`` is what support searches the source system for: an employee number, a course code."""
 
     record: str | None
     action: str

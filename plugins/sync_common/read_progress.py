@@ -1,9 +1,8 @@
 """What a read task already had from Moodle, kept in the run's directory, so that its Airflow
-retry asks Moodle only for the rest (PSIber's user look-ups and results reads, the school's
-enrolment reads).
+retry asks Moodle only for the rest (user look-ups, results and enrolment reads).
 
 Without it, a retry repeats every call of its batch: at a 50% fault rate a batch of a few
-hundred calls then almost never gets through (see ``psiber.task_limits`` for the arithmetic). A call
+hundred calls then almost never gets through (the arithmetic: README, "Failures"). A call
 that still fails after the hook's own retries is left for the task's next try and the batch
 goes on, so one try reads all it can; several calls failing in a row mean the site is down,
 and the try stops at once rather than wait out every call.
@@ -33,8 +32,8 @@ class ReadProgress:
     each save writes only the answers since the last one, in a file of its own (rewriting all the
     answers at every save cost seconds of CPU on a look-up of 10,000 users).
 
-    ``stamp`` identifies what the task reads (PSIber's set of learners, the school's set of
-    courses): answers kept for another (the run cleared and started again) are not used.
+    ``stamp`` identifies what the task reads (a set of learners, a set of courses): answers kept for another
+    (the run cleared and started again) are not used.
     """
 
     def __init__(self, run_dir: RunPath, name: str, stamp: Any):

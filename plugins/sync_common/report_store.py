@@ -1,4 +1,5 @@
-"""The durable sync report and course status: tables in the integration's PSIber database.
+"""The durable sync report and course status: tables in the integration's own database (its kind's report
+Connection).
 
 ``summarize_run`` writes each run's report here (replacing it whole when the run is summarised
 again after a cleared task), so the report outlives the pruning of run directories and the

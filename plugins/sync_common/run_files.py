@@ -22,7 +22,7 @@ from airflow.sdk import ObjectStoragePath
 if TYPE_CHECKING:
     import pandas as pd
 
-DATA_DIR_VARIABLE = "PSIBER_MOODLE_DATA_DIR"
+DATA_DIR_VARIABLE = "MOODLE_SYNC_DATA_DIR"
 
 RunPath = Path | ObjectStoragePath
 
@@ -35,14 +35,14 @@ class Integration(Protocol):
 
 
 def data_root(integration: Integration) -> RunPath:
-    """Configured ``data_dir``, else $PSIBER_MOODLE_DATA_DIR, else $AIRFLOW_HOME/psiber_moodle_runs.
+    """Configured ``data_dir``, else $MOODLE_SYNC_DATA_DIR, else $AIRFLOW_HOME/moodle_sync_runs.
 
     A URL (``s3://aws_runs@bucket/prefix``) is object storage, which workers on several machines
     share; a local folder serves workers of one machine (or a shared volume).
     """
     configured = integration.data_dir or os.environ.get(DATA_DIR_VARIABLE)
     if not configured:
-        return Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow")) / "psiber_moodle_runs"
+        return Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow")) / "moodle_sync_runs"
     scheme = urlsplit(configured).scheme
     if scheme == "file":
         return Path(urlsplit(configured).path)

@@ -16,8 +16,8 @@ from sync_common.errors import PermanentStepError
 P = ParamSpec("P")
 R = TypeVar("R")
 
-OWNER_SLOW_STEP = "the integration's maintainer (its timeouts) / the PSIber database administrator"
-# Sized in psiber/task_limits.py so that a night converges at a 50% transient fault rate.
+OWNER_SLOW_STEP = "the integration's maintainer (its timeouts) / the administrator of its database"
+# Sized so that a night converges at a 50% transient fault rate (the arithmetic: README, "Failures").
 TASK_RETRIES = 4
 FIRST_RETRY_DELAY = timedelta(minutes=1)
 MAX_RETRY_DELAY = timedelta(minutes=15)
@@ -25,9 +25,9 @@ MAX_RETRY_DELAY = timedelta(minutes=15)
 
 def retry_args() -> dict:
     """``default_args`` for a DAG's retries: 4, 1 minute after a failure and doubling, at most 15 minutes
-    (``PSIBER_MOODLE_TASK_RETRIES`` and ``PSIBER_MOODLE_TASK_RETRY_DELAY_SECONDS`` override them)."""
-    retries = int(os.environ.get("PSIBER_MOODLE_TASK_RETRIES", TASK_RETRIES))
-    delay = timedelta(seconds=float(os.environ.get("PSIBER_MOODLE_TASK_RETRY_DELAY_SECONDS",
+    (``MOODLE_SYNC_TASK_RETRIES`` and ``MOODLE_SYNC_TASK_RETRY_DELAY_SECONDS`` override them)."""
+    retries = int(os.environ.get("MOODLE_SYNC_TASK_RETRIES", TASK_RETRIES))
+    delay = timedelta(seconds=float(os.environ.get("MOODLE_SYNC_TASK_RETRY_DELAY_SECONDS",
                                                    FIRST_RETRY_DELAY.total_seconds())))
     return {"retries": retries, "retry_delay": delay, "retry_exponential_backoff": 2.0 if delay else 0,
             "max_retry_delay": MAX_RETRY_DELAY}

@@ -1,5 +1,5 @@
 """Validate extracted frames with Great Expectations (GX Core 1.x) suites: the mechanism every flow
-shares; each flow declares its own rules (e.g. psiber/employee_validation.py).
+shares; each flow declares its own rules, in its source system's package.
 
 Every rule is a GX expectation and the per-record reasons are read back from GX's
 COMPLETE result (``unexpected_index_list``), so the rules live in declarative suites
@@ -196,12 +196,12 @@ def _failed_positions(frame: pd.DataFrame, expectations: list[Expectation]) -> d
 
     batch = (
         _context()
-        .data_sources.add_pandas("psiber_moodle")
+        .data_sources.add_pandas("moodle_sync")
         .add_dataframe_asset("frame")
         .add_batch_definition_whole_dataframe("whole")
         .get_batch(batch_parameters={"dataframe": frame})
     )
-    suite = gx.ExpectationSuite(name="psiber_moodle", expectations=expectations)
+    suite = gx.ExpectationSuite(name="moodle_sync", expectations=expectations)
     results = batch.validate(suite, result_format=_RESULT_FORMAT).results
 
     failed: dict[int, list[str]] = {}

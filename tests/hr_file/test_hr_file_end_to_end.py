@@ -38,7 +38,7 @@ def hr_run(airflow_db, psiber, tmp_path, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_HR_FILE_DEMO", json.dumps(connection))
     monkeypatch.setenv("AIRFLOW_CONN_MOODLE_DEMO_INITIAL_PASSWORD",
                        json.dumps({"conn_type": "generic", "password": "Initial-Pa55!"}))
-    monkeypatch.setenv("PSIBER_MOODLE_DATA_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("MOODLE_SYNC_DATA_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("HR_FILE_MOODLE_INTEGRATIONS", str(integrations))
     from airflow.dag_processing.dagbag import DagBag
 

@@ -36,7 +36,7 @@ def demo_run(airflow_db, psiber, tmp_path, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_PSIBER_DEMO", json.dumps(connection))
     monkeypatch.setenv("AIRFLOW_CONN_MOODLE_DEMO_INITIAL_PASSWORD",
                        json.dumps({"conn_type": "generic", "password": "Initial-Pa55!"}))
-    monkeypatch.setenv("PSIBER_MOODLE_DATA_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("MOODLE_SYNC_DATA_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("PSIBER_MOODLE_INTEGRATIONS", str(ROOT / "include" / "integrations"))
     from airflow.dag_processing.dagbag import DagBag
 

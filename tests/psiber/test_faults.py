@@ -150,8 +150,8 @@ def test_at_a_50_percent_fault_rate_the_reads_converge_within_the_task_retries(s
 @pytest.fixture
 def nightly(monkeypatch):
     """The DAG's own retries (not the test suite's none), retried at once."""
-    monkeypatch.setenv("PSIBER_MOODLE_TASK_RETRIES", str(TASK_RETRIES))
-    monkeypatch.setenv("PSIBER_MOODLE_TASK_RETRY_DELAY_SECONDS", "0")
+    monkeypatch.setenv("MOODLE_SYNC_TASK_RETRIES", str(TASK_RETRIES))
+    monkeypatch.setenv("MOODLE_SYNC_TASK_RETRY_DELAY_SECONDS", "0")
 
 
 def task_tries(run_id: str) -> dict[tuple[str, int], int]:

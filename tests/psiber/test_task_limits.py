@@ -17,10 +17,10 @@ def test_read_tasks_get_time_for_every_call_of_their_batch():
 
 
 def test_default_retries_are_four_doubling_from_a_minute_to_at_most_fifteen(monkeypatch):
-    monkeypatch.delenv("PSIBER_MOODLE_TASK_RETRIES")
+    monkeypatch.delenv("MOODLE_SYNC_TASK_RETRIES")
     assert retry_args() == {"retries": 4, "retry_delay": timedelta(minutes=1), "retry_exponential_backoff": 2.0,
                             "max_retry_delay": timedelta(minutes=15)}
-    monkeypatch.setenv("PSIBER_MOODLE_TASK_RETRY_DELAY_SECONDS", "0")
+    monkeypatch.setenv("MOODLE_SYNC_TASK_RETRY_DELAY_SECONDS", "0")
     assert retry_args()["retry_exponential_backoff"] == 0  # retried at once (tests)
 
 

@@ -47,7 +47,7 @@ def school_run(airflow_db, psiber, tmp_path, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_MOODLE_DEMO", json.dumps({"conn_type": "http", "host": moodle.base_url,
                                                                 "password": token}))
     monkeypatch.setenv("AIRFLOW_CONN_SCHOOL_DEMO", json.dumps(connection))
-    monkeypatch.setenv("PSIBER_MOODLE_DATA_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("MOODLE_SYNC_DATA_DIR", str(tmp_path / "runs"))
     folder = tmp_path / "school_integrations"
     folder.mkdir()
     monkeypatch.setenv("SCHOOL_MOODLE_INTEGRATIONS", str(folder))

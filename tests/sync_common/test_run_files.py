@@ -53,11 +53,11 @@ def test_every_run_folder_is_made_owner_only_by_one_function():
 
 @pytest.fixture
 def object_store(monkeypatch):
-    """A local S3 server, and $PSIBER_MOODLE_DATA_DIR pointing into its bucket through an Airflow Connection."""
+    """A local S3 server, and $MOODLE_SYNC_DATA_DIR pointing into its bucket through an Airflow Connection."""
     with LocalObjectStore("psiber-runs") as store:
         conn_id = f"runs_store_{store.port}"  # Airflow keeps one filesystem per connection id in a process
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", store.connection())
-        monkeypatch.setenv("PSIBER_MOODLE_DATA_DIR", f"s3://{conn_id}@psiber-runs/nightly")
+        monkeypatch.setenv("MOODLE_SYNC_DATA_DIR", f"s3://{conn_id}@psiber-runs/nightly")
         yield store
 
 

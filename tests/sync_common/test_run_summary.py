@@ -9,8 +9,8 @@ from psiber.config import load_integration
 from sync_common.moodle_calls import counted, moodle_calls_of_run, record_moodle_calls
 from sync_common.outcomes import Outcome
 from sync_common.run_files import write_json
-from sync_common.step_outputs import step_file, write_outcomes
 from sync_common.run_summary import build_run_summary, count_actions, small_summary, write_run_summary
+from sync_common.step_outputs import step_file, write_outcomes
 
 
 def outcome(record, action, flow="users", reason="", owner=""):
