@@ -11,8 +11,10 @@ from typing import get_args
 import pytest
 
 from moodle_provider.functions import BY_NAME, FLOWS, FUNCTIONS, SITE_INFO, functions_of, required_functions
+from moodle_stand_in.server import FUNCTIONS as STAND_IN_FUNCTIONS
 from psiber.config import Integration
 from school.config import FLOWS as SCHOOL_FLOWS
+from tests.moodle_stand_in.test_moodle_contract import ESS_DIR, LAB_DIR, OWN_DIR, SCHOOL_DIR, SHARED_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGINS = ROOT / "plugins"
@@ -108,3 +110,15 @@ def test_the_readme_tables_say_what_the_registry_says():
     expected = {flow: set(functions_of(flow)) for flow in FLOWS}
     rendered = "\n".join(f"| {flow} | {', '.join(f'`{name}`' for name in functions_of(flow))} |" for flow in FLOWS)
     assert readme_tables() == expected, f"README's rows should read:\n{rendered}"
+
+
+def test_the_stand_in_answers_every_function_as_a_read_or_a_write_alike():
+    assert {name: STAND_IN_FUNCTIONS[name].writes for name in BY_NAME if name in STAND_IN_FUNCTIONS} == \
+        {function.name: function.write for function in FUNCTIONS}
+
+
+def test_every_function_has_a_recording_the_stand_in_is_held_to():
+    recorded = {match for folder in (OWN_DIR, LAB_DIR, SHARED_DIR, SCHOOL_DIR, ESS_DIR)
+                for path in folder.rglob("*.json")
+                for match in re.findall(r'"wsfunction":\s*"([a-z0-9_]+)"', path.read_text())}
+    assert {SITE_INFO, *BY_NAME} - recorded == set()
