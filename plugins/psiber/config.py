@@ -10,12 +10,17 @@ import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from sync_common.notifications import NotificationSettings
-from sync_common.settings_files import checked_schedule, checked_time_zone, load_settings_file, load_settings_folder
+from sync_common.settings_files import (
+    ConnectionId,
+    IntegrationSettings,
+    Share,
+    StrictSettings,
+    load_settings_file,
+    load_settings_folder,
+)
 
 CONFIG_OWNER = "the data engineer who maintains the integration files"
 OWNER_PSIBER_HR = "PSIber HR"  # who corrects an employee's record
@@ -50,20 +55,12 @@ class IntegrationConfigError(ValueError):
     """An integration file that cannot be used; the message names the file and the field."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-ConnectionId = Annotated[str, Field(pattern=_CONN_ID.pattern, min_length=1)]
-Share = Annotated[float, Field(ge=0.0, le=1.0)]
-
-
 class PasswordPolicy(StrEnum):
     initial_password = "initial_password"
     moodle_generated = "moodle_generated"
 
 
-class NewUserPasswords(_Strict):
+class NewUserPasswords(StrictSettings):
     """How new Moodle users get their first password.
 
     ``initial_password``: the password stored in the Airflow Connection ``connection_id``
@@ -81,7 +78,7 @@ class NewUserPasswords(_Strict):
         return self
 
 
-class ProfileFieldMatch(_Strict):
+class ProfileFieldMatch(StrictSettings):
     """A Moodle user profile field filled from a PSIber employee element.
 
     ``menu_options`` lists a drop-down field's options: a value outside them is a
@@ -98,18 +95,18 @@ class ProfileFieldMatch(_Strict):
         return self.psiber_element
 
 
-class CourseFieldMatch(_Strict):
+class CourseFieldMatch(StrictSettings):
     """A Moodle course custom field copied into a PSIber course element (picklist values must exist)."""
 
     moodle_field: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_]+$")]
     psiber_element: Literal[tuple(COURSE_ELEMENT_KINDS)]  # type: ignore[valid-type]
 
 
-class CourseSync(_Strict):
+class CourseSync(StrictSettings):
     custom_field_matches: tuple[CourseFieldMatch, ...] = ()
 
 
-class ResultSync(_Strict):
+class ResultSync(StrictSettings):
     """How results are read: per-course grade reads and per-user completion reads, in batches
     that mapped tasks (and so several workers) share; everyone's results again every
     ``full_sync_every_days``, for changes no learner activity reveals.
@@ -127,7 +124,7 @@ class ResultSync(_Strict):
     moodle_pool: Annotated[str, Field(pattern=_CONN_ID.pattern)] | None = None
 
 
-class EssOffer(_Strict):
+class EssOffer(StrictSettings):
     """One rule of which Moodle courses ESS offers to which employees (SPEC F8).
 
     A visible course is offered when it is in one of ``categories`` (Moodle category names or ID
@@ -149,7 +146,7 @@ class EssOffer(_Strict):
         return self
 
 
-class EssSync(_Strict):
+class EssSync(StrictSettings):
     """Employee Self Service: the courses offered, notifications, and enrolment requests.
 
     ``approval_required``: only requests approved in PSIber (``approved_at`` set) are enrolled.
@@ -173,7 +170,7 @@ class DepartedEmployees(StrEnum):
     keep = "keep"
 
 
-class UserSync(_Strict):
+class UserSync(StrictSettings):
     """``extended_username_chars`` mirrors Moodle's setting of that name (off by default).
 
     An employment status must be one of ``active_statuses`` or ``inactive_statuses`` (compared
@@ -206,7 +203,7 @@ class UserSync(_Strict):
         return self.active_statuses + self.inactive_statuses
 
 
-class Safety(_Strict):
+class Safety(StrictSettings):
     """Thresholds that stop a run before it writes, when the input looks wrong."""
 
     max_invalid_share: Share = 0.10
@@ -214,7 +211,7 @@ class Safety(_Strict):
     min_users_for_suspend_guard: Annotated[int, Field(ge=0)] = 10
 
 
-class Timeouts(_Strict):
+class Timeouts(StrictSettings):
     """How long a task may run (its ``execution_timeout``) before Airflow stops it and retries it:
     a stuck task would hold the integration, since no later run starts while one is running.
 
@@ -228,22 +225,15 @@ class Timeouts(_Strict):
     moodle_call_seconds: Annotated[int, Field(ge=1)] = 10
 
 
-class Integration(_Strict):
-    """One Moodle site + one PSIber company (and the payrolls it covers)."""
+class Integration(IntegrationSettings):
+    """One Moodle site + one PSIber company (and the payrolls it covers); ``timezone`` is the Moodle site's."""
 
-    name: Annotated[str, Field(min_length=1, max_length=80)]
     enabled: bool = True
-    schedule: str = "@daily"
-    moodle_conn_id: ConnectionId
     psiber_conn_id: ConnectionId
     payrolls: Literal["all"] | tuple[Annotated[str, Field(min_length=1)], ...] = "all"
     pass_result: Annotated[str, Field(min_length=1)]
     fail_result: Annotated[str, Field(min_length=1)]
     pseudo_email_domain: str
-    timezone: str = Field(default="UTC", description="The Moodle site's time zone: dates are taken in it.")
-    moodle_max_input_vars: Annotated[int, Field(ge=1000)] = Field(
-        default=5000, description="PHP's max_input_vars on the Moodle site: a call with more form variables is "
-        "silently cut, so every call stays under it.")
     flows: tuple[Literal["users", "courses", "results", "ess"], ...] = ("users", "courses", "results")
     users: UserSync = UserSync()
     courses: CourseSync = CourseSync()
@@ -251,12 +241,6 @@ class Integration(_Strict):
     ess: EssSync = EssSync()
     safety: Safety = Safety()
     timeouts: Timeouts = Timeouts()
-    data_dir: str | None = Field(default=None, description="Where runs keep their working files.")
-    keep_run_files_days: Annotated[int, Field(ge=1)] = 30
-    keep_reports_days: Annotated[int, Field(ge=1)] = Field(
-        default=400, description="How long each run's sync report stays in the report tables.")
-    notifications: NotificationSettings | None = Field(
-        default=None, description="Who is told of a failed run, and which owner of their problem records.")
 
     @field_validator("pseudo_email_domain")
     @classmethod
@@ -265,24 +249,10 @@ class Integration(_Strict):
             raise ValueError(f"'{value}' is not a domain name like 'jhb.com'")
         return value.lower()
 
-    @field_validator("timezone")
-    @classmethod
-    def _timezone(cls, value: str) -> str:
-        return checked_time_zone(value)
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
     @property
     def reported_flows(self) -> tuple[str, ...]:
         """The flows a run's summary counts: those chosen, and the field matching every run does."""
         return (*self.flows, "fields")
-
-    @field_validator("schedule")
-    @classmethod
-    def _schedule(cls, value: str) -> str:
-        return checked_schedule(value)
 
     @field_validator("flows")
     @classmethod
@@ -306,11 +276,6 @@ class Integration(_Strict):
         if value != "all" and not value:
             raise ValueError("list at least one payroll, or write 'all'")
         return value
-
-    @property
-    def key(self) -> str:
-        """Stable identifier of the integration, used in DAG ids and link rows."""
-        return re.sub(r"[^a-z0-9]+", "_", self.name.lower()).strip("_")
 
 
 def load_integration(path: Path) -> Integration:

@@ -7,17 +7,21 @@ referenced here by id.
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from sync_common.notifications import NotificationSettings
-from sync_common.settings_files import checked_schedule, checked_time_zone, load_settings_file, load_settings_folder
+from sync_common.settings_files import (
+    ConnectionId,
+    IntegrationSettings,
+    Share,
+    StrictSettings,
+    load_settings_file,
+    load_settings_folder,
+)
 
 CONFIG_OWNER = "the data engineer who maintains the school integration files"
 FLOWS = ("people", "classes", "enrolments")
@@ -25,19 +29,11 @@ FLOWS = ("people", "classes", "enrolments")
 # (Moodle stores an unknown format silently and shows the course as topics).
 CORE_COURSE_FORMATS = ("topics", "weeks", "singleactivity", "social")
 
-_CONN_ID = r"^[A-Za-z0-9_.-]+$"
-
 
 class SchoolConfigError(ValueError):
     """A school integration file that cannot be used; the message names the file and the field."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-ConnectionId = Annotated[str, Field(pattern=_CONN_ID, min_length=1)]
-Share = Annotated[float, Field(ge=0.0, le=1.0)]
 PluginName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
 
 
@@ -68,7 +64,7 @@ class CourseDeletion(StrEnum):
     delete = "delete"
 
 
-class GroupType(_Strict):
+class GroupType(StrictSettings):
     """How the classes of one MIS group type are provisioned; ``category`` is the Moodle course category's ID
     number (category ids differ from site to site)."""
 
@@ -78,7 +74,7 @@ class GroupType(_Strict):
     visible: bool = True
 
 
-class Deletion(_Strict):
+class Deletion(StrictSettings):
     """What the sync may delete in Moodle; by default nothing (the guide's setting before a rollover)."""
 
     users: bool = False
@@ -86,7 +82,7 @@ class Deletion(_Strict):
     courses: CourseDeletion = CourseDeletion.dont_delete
 
 
-class Roles(_Strict):
+class Roles(StrictSettings):
     """The Moodle role ids a membership's role becomes (a default install: student 5, editingteacher 3); no web
     service lists roles, so a site with other ids says so here."""
 
@@ -94,14 +90,14 @@ class Roles(_Strict):
     teacher: Annotated[int, Field(ge=1)] = 3
 
 
-class NewUsers(_Strict):
+class NewUsers(StrictSettings):
     """How new Moodle users log in: ``auth`` is the Moodle authentication plugin; with ``manual`` Moodle makes a
     password and e-mails it (the school's SSO plugins, e.g. ``oauth2``, need none)."""
 
     auth: PluginName = "manual"
 
 
-class Safety(_Strict):
+class Safety(StrictSettings):
     """Thresholds that stop a run before it writes when the MIS data looks wrong: more invalid records than
     ``max_invalid_share``, or more suspensions/deletions of users, deletions of courses or unenrolments than
     ``max_change_share`` of what is linked (checked from ``min_records_for_guard`` records up)."""
@@ -111,15 +107,11 @@ class Safety(_Strict):
     min_records_for_guard: Annotated[int, Field(ge=0)] = 10
 
 
-class SchoolIntegration(_Strict):
-    """One school MIS database + one Moodle site."""
+class SchoolIntegration(IntegrationSettings):
+    """One school MIS database + one Moodle site; ``timezone`` is the school's (course dates are taken in it)."""
 
-    name: Annotated[str, Field(min_length=1, max_length=80)]
     synchronisation: Synchronisation = Synchronisation.enabled
-    schedule: str = "@daily"
-    moodle_conn_id: ConnectionId
     school_conn_id: ConnectionId
-    timezone: str = Field(default="UTC", description="The school's time zone: course dates are taken in it.")
     academic_year_start: Annotated[str, Field(pattern=r"^\d{2}-\d{2}$")] = Field(
         default="01-01", description="MM-DD on which an academic year starts: a class's course starts then.")
     group_types: dict[Annotated[str, Field(min_length=1)], GroupType] = Field(min_length=1)
@@ -129,28 +121,10 @@ class SchoolIntegration(_Strict):
     extra_course_formats: tuple[PluginName, ...] = ()
     safety: Safety = Safety()
     batch_size: Annotated[int, Field(ge=1, le=500)] = 100
-    moodle_max_input_vars: Annotated[int, Field(ge=1000)] = Field(
-        default=5000, description="PHP's max_input_vars on the Moodle site: a call with more form variables is "
-        "silently cut, so every call stays under it.")
     retry_refused_after_days: Annotated[int, Field(ge=1)] = Field(
         default=7, description="A person or class Moodle refused is not sent again, unchanged, for this many days "
         "(or until a run triggered with retry_refused=true).")
     step_minutes: Annotated[int, Field(ge=1)] = Field(default=60, description="Each task's execution_timeout.")
-    data_dir: str | None = Field(default=None, description="Where runs keep their working files.")
-    keep_run_files_days: Annotated[int, Field(ge=1)] = 30
-    keep_reports_days: Annotated[int, Field(ge=1)] = 400
-    notifications: NotificationSettings | None = Field(
-        default=None, description="Who is told of a failed run, and which owner of their problem records.")
-
-    @field_validator("timezone")
-    @classmethod
-    def _timezone(cls, value: str) -> str:
-        return checked_time_zone(value)
-
-    @field_validator("schedule")
-    @classmethod
-    def _schedule(cls, value: str) -> str:
-        return checked_schedule(value)
 
     @field_validator("academic_year_start")
     @classmethod
@@ -169,15 +143,6 @@ class SchoolIntegration(_Strict):
                 raise ValueError(f"group type '{name}': course format '{group_type.format}' is not one of "
                                  f"{', '.join(known)} (a format plugin of the site goes in extra_course_formats)")
         return self
-
-    @property
-    def key(self) -> str:
-        """Stable identifier of the integration, used in DAG ids and link rows."""
-        return re.sub(r"[^a-z0-9]+", "_", self.name.lower()).strip("_")
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
 
     @property
     def reported_flows(self) -> tuple[str, ...]:

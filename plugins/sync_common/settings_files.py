@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from sync_common.notifications import NotificationSettings
+
 
 class KeyedSettings(Protocol):
     name: str
@@ -112,6 +114,8 @@ class IntegrationSettings(StrictSettings):
     keep_run_files_days: Annotated[int, Field(ge=1)] = 30
     keep_reports_days: Annotated[int, Field(ge=1)] = Field(
         default=400, description="How long each run's sync report stays in the report tables.")
+    notifications: NotificationSettings | None = Field(
+        default=None, description="Who is told of a failed run, and which owner of their problem records.")
 
     @field_validator("timezone")
     @classmethod
