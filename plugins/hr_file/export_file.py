@@ -9,6 +9,7 @@ who must fix it. Rows are checked one by one later, by the users flow's validati
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hr_file.config import ExportFile, HrFileIntegration
@@ -17,6 +18,7 @@ from sync_common.errors import PermanentStepError
 
 if TYPE_CHECKING:
     import pandas as pd
+    from airflow.sdk import ObjectStoragePath
 
 OWNER_HR_SYSTEM = "HR system administrator"
 HR_EXPORT = EmployeeSource(
@@ -40,12 +42,11 @@ def read_export(export: ExportFile) -> pd.DataFrame:
     import pandas as pd
     import pyarrow
 
+    path: Path | ObjectStoragePath = export.local_path
     if export.is_object_storage:
         from airflow.sdk import ObjectStoragePath
 
         path = ObjectStoragePath(export.path)
-    else:
-        path = export.local_path
     try:
         with path.open("rb") as stream:
             if export.file_format == "csv":

@@ -38,13 +38,14 @@ def employee_ids(engine: Engine, integration: HrFileIntegration, numbers: Iterab
     with engine.begin() as connection:
         connection.execute(text(sql("hr_file_insert_payroll")), {"payroll_code": code,
                                                                   "payroll_name": integration.name})
-        known = {normalised_key(row.employee_number): int(row.employee_id) for row in connection.execute(
-            text(sql("hr_file_select_employees")), {"payroll_code": code})}
+        seen = connection.execute(text(sql("hr_file_select_employees")), {"payroll_code": code})
+        known: dict[str | None, int] = {normalised_key(row.employee_number): int(row.employee_id) for row in seen}
         new = [key for key in wanted if key not in known]
         if new:
             first = int(connection.execute(text(sql("hr_file_next_employee_id"))).scalar_one())
-            rows = [{"employee_id": first + offset, "employee_number": wanted[key], "payroll_code": code}
-                    for offset, key in enumerate(new)]
-            connection.execute(text(sql("hr_file_insert_employee")), rows)
-            known |= {key: row["employee_id"] for key, row in zip(new, rows, strict=True)}
+            given: dict[str | None, int] = {key: first + offset for offset, key in enumerate(new)}
+            connection.execute(text(sql("hr_file_insert_employee")), [
+                {"employee_id": employee_id, "employee_number": wanted[key], "payroll_code": code}
+                for key, employee_id in given.items()])
+            known |= given
     return {key: known[key] for key in wanted}

@@ -54,8 +54,9 @@ def wire_users_flow(run: IntegrationRun, source: EmployeeSource, checked, extrac
     def plan_user_changes(params: dict | None = None) -> dict:
         from psiber import user_sync
 
-        return user_sync.plan_users(integration, run_dir(), bool(params["allow_mass_suspension"]),
-                                    bool(params["retry_refused"]), source=source)
+        chosen = params or {}  # Airflow passes the run's params
+        return user_sync.plan_users(integration, run_dir(), bool(chosen.get("allow_mass_suspension")),
+                                    bool(chosen.get("retry_refused")), source=source)
 
     @step(execution_timeout=population)
     def apply_user_changes() -> dict:
