@@ -45,7 +45,8 @@ class RunReads:
     grades: dict[Pair, float | None] = field(default_factory=dict)
     fully_read_courses: set[int] = field(default_factory=set)  # their grade report is the whole enrolment list
     completions: dict[Pair, tuple[bool, date | None]] = field(default_factory=dict)
-    results: dict[Pair, tuple[str, int, date, float | None]] = field(default_factory=dict)  # result, passed, on, grade
+    # result, passed, on, grade:
+    results: dict[Pair, tuple[str, int, date | None, float | None]] = field(default_factory=dict)
 
 
 def _day(value) -> date | None:
@@ -93,9 +94,10 @@ def read_run(run_dir: Path, zone: ZoneInfo, pass_result: str, grade_reads_comple
     if (run_dir / LOADED).exists():
         course_of_code = {code: course_id for course_id, (code, _) in reads.courses.items()}
         for attempt in read_json(run_dir / RESULT_PLAN)["attempts"]:
-            pair = (course_of_code.get(attempt["course_code"]), user_of_employee.get(int(attempt["employee_id"])))
-            if None not in pair:
-                reads.results[pair] = (attempt["result"], int(attempt["result"] == pass_result),
+            course_id = course_of_code.get(attempt["course_code"])
+            user_id = user_of_employee.get(int(attempt["employee_id"]))
+            if course_id is not None and user_id is not None:
+                reads.results[(course_id, user_id)] = (attempt["result"], int(attempt["result"] == pass_result),
                                        _day(attempt["attempt_date"]), attempt["grade"])
     return reads
 

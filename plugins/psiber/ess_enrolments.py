@@ -75,7 +75,7 @@ class RequestPlan:
     waiting: list[Request] = field(default_factory=list)
 
 
-def plan_requests(requests: list[Request], offers: dict[int, set[int]], moodle_users: dict[int, int],
+def plan_requests(requests: list[Request], offers: dict[int, frozenset[int]], moodle_users: dict[int, int],
                   approval_required: bool, no_account_reasons: dict[int, str]) -> RequestPlan:
     """``offers``: this run's offered Moodle course ids by employee id (every active employee in scope has
     an entry, empty or not);

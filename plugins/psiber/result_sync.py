@@ -199,11 +199,12 @@ def read_completions(integration: Integration, hook: MoodleHook, engine: Engine,
                     outcomes.append(Outcome(code, "warning", f"{NO_COMPLETION_CRITERIA}: completion tracking is on "
                                             "but has no criteria, so nobody can complete it", OWNER_MOODLE_ADMIN,
                                             flow="results").to_dict())
-                entry = {"courseid": int(course["id"]), "userid": user_id, "completed": bool(course.get("completed")),
+                course_id = int(course["id"])
+                entry = {"courseid": course_id, "userid": user_id, "completed": bool(course.get("completed")),
                          "timecompleted": None}
-                if entry["completed"] and (links[user_id][0], entry["courseid"]) not in already:
-                    known = progress.answer(f"time {user_id} {entry['courseid']}",
-                                            partial(_completion_time, hook, entry["courseid"], user_id))
+                if entry["completed"] and (links[user_id][0], course_id) not in already:
+                    known = progress.answer(f"time {user_id} {course_id}",
+                                            partial(_completion_time, hook, course_id, user_id))
                     if known is MISSING:
                         continue
                     entry["timecompleted"] = known.get("time")

@@ -138,7 +138,7 @@ def _look_up(integration: Integration, hook: MoodleHook, progress: ReadProgress,
                  for key, (field, chunk) in lookups.items() if key not in progress.answers}
         try:
             for key in lookups:  # a retry asks only for what is missing
-                answer = progress.answer(key, asked[key].result if key in asked else None)
+                answer = progress.answer(key, asked[key].result) if key in asked else progress.answers[key]
                 users |= {} if answer is MISSING else {int(user["id"]): user for user in answer}
         finally:
             pool.shutdown(cancel_futures=True)  # a try that stopped (the site is down) asks no more

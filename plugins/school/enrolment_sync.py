@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 
@@ -87,7 +88,7 @@ def _roles_by_user(users: list[dict]) -> dict[str, list[int]]:
     return {str(user["id"]): [int(role["roleid"]) for role in user.get("roles", [])] for user in users}
 
 
-def _users(integration: SchoolIntegration, engine: Engine, run_dir: Path, preview: bool) -> dict[str, int | str]:
+def _users(integration: SchoolIntegration, engine: Engine, run_dir: Path, preview: bool) -> Mapping[str, int | str]:
     if not preview:
         return select_user_links(engine, integration.key)
     plan = read_json(run_dir / people_sync.PLAN)

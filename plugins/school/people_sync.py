@@ -48,9 +48,10 @@ def read_moodle_users(integration: SchoolIntegration, hook: MoodleHook, engine: 
     links = select_user_links(engine, integration.key)
     write_json(run_dir / "user_links.json", links)
     write_json(run_dir / refusals_file("user"), select_refusals(engine, "user", integration.key))
-    wanted = {"id": sorted(set(links.values())), "idnumber": sorted(str(p["external_id"]) for p in people),
-              "username": sorted({login for p in people if (login := login_of(p))}),
-              "email": sorted({str(p["email"]).strip() for p in people if p.get("email")})}
+    wanted: dict[str, list] = {
+        "id": sorted(set(links.values())), "idnumber": sorted(str(p["external_id"]) for p in people),
+        "username": sorted({login for p in people if (login := login_of(p))}),
+        "email": sorted({str(p["email"]).strip() for p in people if p.get("email")})}
     users = {int(user["id"]): user for field, values in wanted.items()
              for user in users_by_field(hook, field, values)}
     write_json(run_dir / "moodle_users.json", list(users.values()))

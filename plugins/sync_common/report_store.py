@@ -82,6 +82,7 @@ def save_run_report(engine: Engine, integration_key: str, dag_id: str, summary: 
     keys = {"integration_name": integration_key, "run_id": summary["run_id"]}
     outcomes = summary["outcomes"]
     finished = _utc(summary["finished_at"])
+    assert finished is not None, "a summary is written when its run finished"
     create_report_schema(engine)
     with engine.begin() as connection:
         for statement in statements("report_delete_run"):
