@@ -43,9 +43,8 @@ def employee_ids(engine: Engine, integration: HrFileIntegration, numbers: Iterab
         new = [key for key in wanted if key not in known]
         if new:
             first = int(connection.execute(text(sql("hr_file_next_employee_id"))).scalar_one())
-            given: dict[str | None, int] = {key: first + offset for offset, key in enumerate(new)}
             connection.execute(text(sql("hr_file_insert_employee")), [
-                {"employee_id": employee_id, "employee_number": wanted[key], "payroll_code": code}
-                for key, employee_id in given.items()])
-            known |= given
+                {"employee_id": first + offset, "employee_number": wanted[key], "payroll_code": code}
+                for offset, key in enumerate(new)])
+            known.update((key, first + offset) for offset, key in enumerate(new))
     return {key: known[key] for key in wanted}
