@@ -14,7 +14,6 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from psiber.config import Integration, Safety, Timeouts, UserSync
-from sync_common.notifications import NotificationSettings
 from sync_common.settings_files import ConnectionId, IntegrationSettings, StrictSettings
 
 CONFIG_OWNER = "the data engineer who maintains the integration files"
@@ -116,8 +115,6 @@ class HrFileIntegration(IntegrationSettings):
     safety: Safety = Safety()
     timeouts: Timeouts = Timeouts()
     results: MoodleReads = Field(default=MoodleReads(), description="Moodle reads (the users flow's look-ups).")
-    notifications: NotificationSettings | None = Field(
-        default=None, description="Who is told of a failed run, and which owner of their problem records.")
 
     @field_validator("pseudo_email_domain")
     @classmethod
