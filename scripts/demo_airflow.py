@@ -194,6 +194,7 @@ class DemoAirflow:
             SCHOOL_MOODLE_CONN_ID: {"conn_type": "moodle", "host": f"http://127.0.0.1:{self.school_moodle_port}",
                                     "password": self.secrets()["moodle_token"]},
             "school_demo": {"conn_type": "sqlite", "host": str(self.home / "school.db")},
+            "hr_file_demo": {"conn_type": "sqlite", "host": str(self.home / "hr_file.db")},  # the HR export's state
             "moodle_demo_initial_password": {"conn_type": "generic",
                                              "password": f"Demo-{self.secrets()['jwt_secret'][:10]}1!"},
         }
