@@ -56,12 +56,11 @@ from psiber.ess_enrolments import (
 from psiber.ess_offers import FLOW, WantedOffers, offer_outcomes, wanted_offers
 from psiber.psiber_db import delete_user_links, select_user_links
 from psiber.user_sync import EMPLOYEES
-from sync_common.errors import PermanentStepError
 from sync_common.moodle_batches import chunks, input_var_batches, send_isolating
 from sync_common.moodle_rules import DELETED_ACCOUNT_ERROR, deleted_account_reason
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
 from sync_common.read_progress import MISSING, ReadProgress
-from sync_common.refusals import RefusalStreak, refused_alike
+from sync_common.refusals import RefusalStreak, SiteRefusesWritesError, refused_alike
 from sync_common.run_files import read_frame, read_json, write_json
 from sync_common.step_outputs import read_outcomes, step_file, write_outcomes
 from sync_common.write_lock import integration_write_lock
@@ -171,11 +170,6 @@ def notify_ess_assessments(integration: Integration, engine: Engine, run_dir: Pa
             "assessments_stored": len(changes.to_store)}
 
 
-class EnrolmentsRefusedError(PermanentStepError):
-    """Moodle refuses enrolments for a reason of the site's (a capability, the role): no request would
-    pass, so none is refused for it; they stay pending for the next run."""
-
-
 def _no_account_reasons(run_dir: Path, employees: list[dict]) -> dict[int, str]:
     """Why the users flow of this run made no Moodle account, by employee id, where it said."""
     ids = {e["employee_number"]: int(e["employee_id"]) for e in employees if e.get("employee_number")}
@@ -193,8 +187,9 @@ def _enrolled_users(hook: MoodleHook, course_id: int, which: str) -> set[int]:
     return {int(user["id"]) for user in users}
 
 
-def _refused_by_site(error: MoodleRequestError) -> EnrolmentsRefusedError:
-    return EnrolmentsRefusedError(
+def _refused_by_site(error: MoodleRequestError) -> SiteRefusesWritesError:
+    """No request would pass (a capability, the role), so none is refused for it: they stay pending."""
+    return SiteRefusesWritesError(
         f"Moodle refused to enrol ({error}); if it names the role, check 'ess.student_role_id' and that the "
         "web-service user's role may assign it and holds enrol/manual:enrol. The requests stay pending "
         f"(owner: {OWNER_MOODLE_ADMIN})")
@@ -240,7 +235,7 @@ def _enrol(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: 
     users_by_course: dict[int, list[int]] = {}
     for user_id, course_id in sorted(pairs):
         users_by_course.setdefault(course_id, []).append(user_id)
-    streak = RefusalStreak("enrol employees", lambda count, code, message: EnrolmentsRefusedError(
+    streak = RefusalStreak("enrol employees", lambda count, code, message: SiteRefusesWritesError(
         f"{refused_alike(count, code, message, 'enrol employees')}; the requests stay pending"))
     try:
         to_send = []

@@ -13,6 +13,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -20,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Engine
 
-from moodle_provider.exceptions import MoodleAnswerLostError, MoodleRequestError
+from moodle_provider.exceptions import MoodleRequestError
 from moodle_provider.hooks.moodle import MoodleHook
 from psiber.config import CONFIG_OWNER, Integration, PasswordPolicy
 from psiber.employee_validation import PSIBER, validate_employees
@@ -44,12 +45,18 @@ from psiber.user_plan import (
 from psiber.user_transform import build_target_users
 from sync_common.employee_source import EmployeeSource
 from sync_common.invalid_records import check_invalid_share, invalid_outcomes
-from sync_common.moodle_batches import LOOKUP_CHUNK, chunks, input_var_batches, moodle_entry, users_by_field
+from sync_common.moodle_batches import (
+    LOOKUP_CHUNK,
+    chunks,
+    input_var_batches,
+    moodle_entry,
+    send_isolating,
+    users_by_field,
+)
 from sync_common.moodle_rules import DELETED_ACCOUNT_UPDATE_WARNING, deleted_account_reason
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome, mask_emails
-from sync_common.read_back import LOST_ANSWERS_PER_BATCH
 from sync_common.read_progress import MISSING, ReadProgress
-from sync_common.refusals import RefusalStreak, SiteRefusesWritesError, quarantined
+from sync_common.refusals import RefusalStreak, SiteRefusesWritesError, quarantined, site_refusal
 from sync_common.run_files import read_frame, read_json, write_frame, write_json
 from sync_common.step_outputs import step_file, write_outcomes
 from sync_common.write_lock import integration_write_lock
@@ -202,9 +209,7 @@ def _site_refusal(error: MoodleRequestError, what: str) -> SiteRefusesWritesErro
         return SiteRefusesWritesError(
             f"Moodle refused the initial password of new users: {' '.join(rules)}. Put a password that meets the "
             f"site's password policy in the initial-password Connection (owner: PSIber setup / {OWNER_MOODLE_ADMIN})")
-    return SiteRefusesWritesError(
-        f"Moodle refused to {what} for a reason of the site's, not of the records ({error}); nothing more was "
-        f"sent (owner: {OWNER_MOODLE_ADMIN})")
+    return site_refusal(error, what)
 
 
 def _holders(hook: MoodleHook, item: dict) -> list[dict]:
@@ -223,53 +228,32 @@ def _holders(hook: MoodleHook, item: dict) -> list[dict]:
     return [user for user_id, user in sorted(found.items()) if user_id != item.get("id")]
 
 
-class _Sender:
-    """Sends batches; a refused batch is split until the bad record stands alone.
+@dataclass
+class _Refusals:
+    """Why Moodle refused a record on its own data (``refuse``), and the refusal remembered for its quarantine.
 
-    create_users is all-or-nothing and update_users may refuse a whole call for one value (and
-    still apply the others: ``recover`` finds what Moodle in fact did before anything is
-    re-sent). A refusal of the records' own data isolates and remembers the record; a refusal
-    of the site's (password policy, capability) stops at once, since no record would pass, and so do
-    records refused alike in a row (``streak``: sync_common.refusals), none of them remembered.
+    create_users is all-or-nothing and update_users may refuse a whole call for one value (and still apply the
+    others): ``send_isolating`` splits a refused batch until the bad record stands alone, after reading back
+    what Moodle in fact did. A refusal of the site's (password policy, capability) stops at once, since no
+    record would pass, and so do records refused alike in a row (``streak``: sync_common.refusals), none of them
+    remembered.
     """
 
-    def __init__(self, hook: MoodleHook, outcomes: list[Outcome], refused: list[dict], what: str,
-                 source: EmployeeSource):
-        self.hook, self.outcomes, self.refused, self.what, self.source = hook, outcomes, refused, what, source
-        self.streak = RefusalStreak("create or update Moodle accounts")
+    hook: MoodleHook
+    outcomes: list[Outcome]
+    refused: list[dict]
+    source: EmployeeSource
+    what: str = "write this record"
+    streak: RefusalStreak = field(default_factory=lambda: RefusalStreak("create or update Moodle accounts"))
 
-    def send(self, batch: Sequence[dict], call: Callable[[Sequence[dict]], object],
-             accept: Callable[[Sequence[dict], object], None],
-             recover: Callable[[Sequence[dict]], tuple[list[dict], object]], lost: int = 0) -> None:
+    def send(self, batch: list[dict], call: Callable[[list[dict]], object],
+             recover: Callable[[list[dict]], list[dict]]) -> None:
+        """Send a batch (``call`` writes it and accepts Moodle's answer), isolating the records Moodle refuses."""
         try:
-            answer = call(batch)
-        except MoodleAnswerLostError:  # Moodle may have done the work: read it back before sending the rest
-            if lost + 1 >= LOST_ANSWERS_PER_BATCH:
-                raise
-            done, answer = recover(batch)
-            if done:
-                accept(done, answer)
-            rest = [item for item in batch if item not in done]
-            if rest:
-                self.send(rest, call, accept, recover, lost + 1)
-            return
+            send_isolating(batch, call, lambda item, error: self.refusal(item, error.errorcode, error.moodle_message),
+                           _RECORD_LEVEL_ERRORS, streak=self.streak, recover=recover)
         except MoodleRequestError as error:
-            if error.errorcode not in _RECORD_LEVEL_ERRORS:
-                raise _site_refusal(error, self.what) from error
-            done, answer = recover(batch)
-            if done:
-                accept(done, answer)
-                rest = [item for item in batch if item not in done]
-                if rest:
-                    self.send(rest, call, accept, recover)
-            elif len(batch) > 1:
-                middle = len(batch) // 2
-                self.send(batch[:middle], call, accept, recover)
-                self.send(batch[middle:], call, accept, recover)
-            else:
-                self.refusal(batch[0], error.errorcode, error.moodle_message)
-            return
-        accept(batch, answer)
+            raise _site_refusal(error, self.what) from error
 
     def refusal(self, item: dict, errorcode: str | None, message: str) -> None:
         """One record Moodle refused on its own: blamed unless records refused alike show the site refuses."""
@@ -350,7 +334,7 @@ def _apply(integration: Integration, hook: MoodleHook, run_dir: Path, password: 
         if cut:  # PHP's max_input_vars dropped them: they were never sent
             log.warning("Moodle answered %d of %d new users: the call was cut (lower moodle_max_input_vars to the "
                         "site's max_input_vars); sending the others again", len(batch) - len(cut), len(batch))
-            sender.send(cut, create, accept_created, already_created)
+            sender.send(cut, create, adopt)
         for item in batch:
             if item["username"] in ids:
                 created.append((item["employee_id"], ids[item["username"]], item["username"]))
@@ -359,10 +343,16 @@ def _apply(integration: Integration, hook: MoodleHook, run_dir: Path, password: 
                                 else Outcome(item["employee_number"], "created"))
 
     def create(batch):
-        return hook.call("core_user_create_users", users=[{**_moodle_entry(item), **extra} for item in batch])
+        accept_created(batch, hook.call("core_user_create_users",
+                                        users=[{**_moodle_entry(item), **extra} for item in batch]))
+
+    def adopt(batch):
+        done, answer = already_created(batch)
+        accept_created(done, answer)
+        return done
 
     def update(batch):
-        return hook.call("core_user_update_users", users=[_moodle_entry(item) for item in batch])
+        accept_updated(batch, hook.call("core_user_update_users", users=[_moodle_entry(item) for item in batch]))
 
     def accept_updated(batch, answer):
         warned = {int(w["itemid"]): w for w in (answer or {}).get("warnings", []) if w.get("item") == "user"}
@@ -397,9 +387,11 @@ def _apply(integration: Integration, hook: MoodleHook, run_dir: Path, password: 
     def updated_anyway(batch):
         """update_users can fail a whole call yet apply part of it: read back what Moodle now holds."""
         now = {int(user["id"]): user for user in users_by_field(hook, "id", [item["id"] for item in batch])}
-        return [item for item in batch if item["id"] in now and _holds(now[item["id"]], item)], None
+        done = [item for item in batch if item["id"] in now and _holds(now[item["id"]], item)]
+        accept_updated(done, None)
+        return done
 
-    sender = _Sender(hook, outcomes, refused, "write this record", source)
+    sender = _Refusals(hook, outcomes, refused, source)
     earlier, earlier_answer = already_created(plan["creates"])
     pending = [item for item in plan["creates"] if item not in earlier]
     max_items, max_vars = integration.users.batch_size, integration.moodle_max_input_vars
@@ -408,17 +400,17 @@ def _apply(integration: Integration, hook: MoodleHook, run_dir: Path, password: 
             accept_created(earlier, earlier_answer)
             sender.what = "update the account"
             for batch in input_var_batches(plan["updates"], max_items, max_vars, _moodle_entry):
-                sender.send(batch, update, accept_updated, updated_anyway)
+                sender.send(batch, update, updated_anyway)
             sender.what = "create the account"
             for batch in input_var_batches(pending, max_items, max_vars,
                                            lambda item: {**_moodle_entry(item), **extra}):
-                sender.send(batch, create, accept_created, already_created)
+                sender.send(batch, create, adopt)
     except Exception as error:
         _not_sent(plan["updates"] + plan["creates"], outcomes, error)
         raise
     finally:  # what was written is recorded even when the step stops half-way
         write_json(run_dir / APPLIED, {"created_links": created, "refused": refused, "unlinked": unlinked,
-                                              "outcomes": [outcome.to_dict() for outcome in outcomes]})
+                                       "outcomes": [outcome.to_dict() for outcome in outcomes]})
     counts = Counter(outcome.action for outcome in outcomes)
     log.info("Applied: %s, %d Moodle calls", dict(counts), hook.calls_made)
     return {"created": counts["created"], "adopted": counts["adopted"],

@@ -16,7 +16,7 @@ from moodle_provider.exceptions import MoodleRequestError
 from school.guard import stop_for_guard
 from school.school_db import save_links, save_refusals
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
-from sync_common.refusals import SiteRefusesWritesError, hold_back, quarantined
+from sync_common.refusals import hold_back, quarantined, site_refusal
 from sync_common.run_files import read_json, write_json
 from sync_common.write_lock import integration_write_lock
 
@@ -52,11 +52,6 @@ def hold_writes(run_dir: Path, names: list[str], why: str, owner: str) -> None:
         held = [Outcome(_record(item), "skipped", f"not written: {why}", owner, plan["flow"]).to_dict()
                 for key in plan["writes"] for item in plan[key]]
         write_json(run_dir / name, {**plan, "outcomes": plan["outcomes"] + held})
-
-
-def site_refusal(error: MoodleRequestError) -> SiteRefusesWritesError:
-    return SiteRefusesWritesError(f"Moodle refused a write for a reason of the site's, not of the records "
-                                  f"({error}); nothing more was sent (owner: {OWNER_MOODLE_ADMIN})")
 
 
 IN_DOUBT = ("not known to be written: Moodle's answer was lost and it may have done it; the step's retry reads "

@@ -14,11 +14,9 @@ from typing import Generic, TypeVar
 
 from moodle_provider.exceptions import MoodleAnswerLostError, MoodleRequestError, MoodleTransientError
 from moodle_provider.hooks.moodle import MoodleHook
-from sync_common.moodle_batches import users_by_field
+from sync_common.moodle_batches import LOST_ANSWERS_PER_BATCH, users_by_field
 
 Item = TypeVar("Item", bound=dict)
-# Lost answers in a row after which a batch is left to the task's retry (which reads back first).
-LOST_ANSWERS_PER_BATCH = 4
 # The answer ``read_back`` gives for items whose writes answer nothing of their own (updates, deletions, enrolments).
 READ_BACK = "read back from Moodle: an earlier answer was lost"
 # delete_user() keeps the row: the e-mail becomes an md5 hash and the ID number goes (live Moodle 4.5.6).

@@ -41,6 +41,14 @@ class SiteRefusesWritesError(PermanentStepError):
     sending more records cannot help, and no record is to blame."""
 
 
+def site_refusal(error: Exception, what: str = "write these records") -> SiteRefusesWritesError:
+    """Moodle refused a write with an answer that concerns the site, not the records sent (a capability, a
+    setting): no record would pass, so nothing more is sent."""
+    return SiteRefusesWritesError(
+        f"Moodle refused to {what} for a reason of the site's, not of the records ({error}); nothing more was "
+        f"sent (owner: {OWNER_MOODLE_ADMIN})")
+
+
 def refused_alike(count: int, errorcode: str | None, message: str, what: str) -> SiteRefusesWritesError:
     return SiteRefusesWritesError(
         f"Moodle refused to {what} for the first {count} records it was sent one by one, each with the same "
