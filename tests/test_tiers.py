@@ -21,7 +21,7 @@ def collected(*args: str) -> list[str]:
 
 SLOW_MODULES = ("tests/psiber/test_end_to_end.py", "tests/psiber/test_ess_end_to_end.py",
                 "tests/school/test_school_end_to_end.py", "tests/sync_common/test_notifications_end_to_end.py",
-                "tests/test_real_scheduler.py",
+                "tests/test_demo_cli.py", "tests/test_real_scheduler.py",
                 "tests/sync_common/test_report_in_browser.py")
 
 

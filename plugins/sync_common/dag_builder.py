@@ -18,6 +18,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, get_current_context, task
 
+from sync_common.cli_runs import sigterm_ends_in_process_runs
 from sync_common.config_errors import config_error_dag
 from sync_common.integration_kinds import IntegrationKind
 from sync_common.moodle_calls import call_recording_callbacks, counted
@@ -86,9 +87,10 @@ class DagOptions:
 
 def task_defaults(run: IntegrationRun, options: DagOptions) -> dict:
     """Every task's ``default_args``: retries (``retry_args``), its execution timeout, and the task callbacks
-    (each try's Moodle calls recorded however it ends)."""
+    (each try's Moodle calls recorded however it ends; a run in the CLI's process stopped by SIGTERM)."""
     return {**retry_args(), "execution_timeout": options.execution_timeout,
-            **call_recording_callbacks(lambda run_id: run_directory(run.integration, run_id))}
+            **call_recording_callbacks(lambda run_id: run_directory(run.integration, run_id)),
+            "on_execute_callback": sigterm_ends_in_process_runs}
 
 
 def build_dag(run: IntegrationRun, options: DagOptions, wire: Callable[[IntegrationRun], None], dag_file: str,

@@ -8,6 +8,8 @@ function, carry counts, the top reasons and a link to the run's Sync report, nam
 (employee numbers, External IDs, course codes) with e-mails masked, and never a Connection's secret. What was
 sent is remembered in the run's folder per run try (``DagRun.clear_number``), so a callback delivered twice, or a
 notifier failing after some messages went, sends nothing twice; a cleared run that fails again is a new try.
+Every integration file's settings import ``NotificationSettings``, so the run-data modules (pandas) are imported
+only when a run is told.
 """
 
 from __future__ import annotations
@@ -17,15 +19,16 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Protocol
+from typing import TYPE_CHECKING, Annotated, Protocol
 from urllib.parse import quote
 
 from airflow.sdk import BaseNotifier, conf
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sync_common.outcomes import mask_emails
-from sync_common.run_files import RunPath, read_json, run_directory, write_json
-from sync_common.run_summary import is_problem
+
+if TYPE_CHECKING:
+    from sync_common.run_files import RunPath
 
 # The Airflow UI's address of a run's Sync report tab (the UI plugin's external view, ``url_route``), which opens
 # the report page inside Airflow's frame.
@@ -121,6 +124,8 @@ def run_messages(settings: NotificationSettings, integration_name: str, run_id: 
     """The messages one finished run try calls for: to ``failed_runs`` when it failed, and to each owner in
     ``problems_by_owner`` whose records are among its problems (``summary``: the run's summary.json, None when
     the run wrote none)."""
+    from sync_common.run_summary import is_problem
+
     summary = summary or {}
     problems = [o for o in summary.get("outcomes", []) if is_problem(o["action"])]
     messages = []
@@ -161,6 +166,8 @@ def run_messages(settings: NotificationSettings, integration_name: str, run_id: 
 
 def sent_messages(folder: RunPath) -> dict[str, list[str]]:
     """What was sent for each try of the run in ``folder`` (``<run id>#<try>``: message keys)."""
+    from sync_common.run_files import read_json
+
     path = folder / SENT_FILE
     return read_json(path) if path.exists() else {}
 
@@ -174,8 +181,7 @@ def run_try(context: dict) -> int:
 class SyncRunNotifier(BaseNotifier):
     """Tells a finished run's failure and problems, each message once per run try; ``deliver`` sends one."""
 
-    def __init__(self, integration: Notified, failed: bool,
-                 run_dir: Callable[[Notified, str], RunPath] = run_directory):
+    def __init__(self, integration: Notified, failed: bool, run_dir: Callable[[Notified, str], RunPath] | None = None):
         super().__init__()
         self.integration, self.failed, self.run_dir = integration, failed, run_dir
 
@@ -190,8 +196,10 @@ class SyncRunNotifier(BaseNotifier):
         settings = self.integration.notifications
         if settings is None:
             return
+        from sync_common.run_files import read_json, run_directory, write_json
+
         dag_id, run_id = context["dag"].dag_id, context["run_id"]
-        folder = self.run_dir(self.integration, run_id)
+        folder = (self.run_dir or run_directory)(self.integration, run_id)
         summary_file = folder / "summary.json"
         summary = read_json(summary_file) if summary_file.exists() else None
         link = report_link(conf.get("api", "base_url", fallback=None), dag_id, run_id)
