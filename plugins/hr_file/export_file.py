@@ -54,6 +54,8 @@ def read_export(export: ExportFile) -> pd.DataFrame:
                                     encoding=export.encoding)
             else:
                 frame = pd.read_parquet(stream)
+    except (ConnectionError, TimeoutError):  # the object store out of reach for now: the task's retry reads again
+        raise
     except FileNotFoundError:
         raise _refused(export, "the file does not exist (has the HR system's export run?)") from None
     except pd.errors.EmptyDataError:

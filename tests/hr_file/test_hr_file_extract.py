@@ -5,6 +5,7 @@ the file and the HR system's administrator, before anything is written; employee
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -85,6 +86,17 @@ def test_an_export_that_cannot_be_used_stops_the_run_naming_file_and_owner_and_n
     assert str(refused.value).startswith(f"HR export {path}: {problem}")
     assert str(refused.value).endswith("; nothing was synced (owner: HR system administrator)")
     assert inspect(engine).get_table_names() == [] and list(run_dir.iterdir()) == []
+
+
+def test_an_export_out_of_reach_for_now_is_not_refused_so_the_task_is_retried(tmp_path, monkeypatch):
+    (tmp_path / "hr.csv").write_text(HEADER + ROWS)
+
+    def connection_reset(*args, **kwargs):
+        raise ConnectionResetError("connection reset by peer")
+
+    monkeypatch.setattr(Path, "open", connection_reset)
+    with pytest.raises(ConnectionResetError):
+        read_export(settings(tmp_path / "hr.csv").export)
 
 
 def test_a_parquet_file_that_is_not_parquet_is_unreadable(tmp_path):
