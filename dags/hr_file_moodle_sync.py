@@ -27,7 +27,7 @@ def options(integration) -> DagOptions:
 
 
 def wire(run: IntegrationRun) -> None:
-    integration, moodle, state, run_dir = run.integration, run.moodle, run.database, run.run_dir
+    integration, moodle, state, run_dir, run_id = run.integration, run.moodle, run.database, run.run_dir, run.run_id
 
     @step
     def check_moodle_site() -> dict:
@@ -42,7 +42,7 @@ def wire(run: IntegrationRun) -> None:
     def extract_employees() -> dict:
         from hr_file.extract import extract_employees as extract
 
-        return extract(integration, state(), run_dir())
+        return extract(integration, state(), run_dir(), run_id())
 
     wire_users_flow(run, HR_EXPORT, check_moodle_site(), extract_employees())
 

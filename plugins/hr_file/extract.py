@@ -10,24 +10,27 @@ from sqlalchemy import Engine
 
 from hr_file.config import HrFileIntegration
 from hr_file.export_file import OWNER_HR_SYSTEM, employee_frame, read_export
-from hr_file.state_db import EMPLOYEE_NUMBER_LENGTH, create_schema, employee_ids
+from hr_file.state_db import EMPLOYEE_IDS_LOCK, EMPLOYEE_NUMBER_LENGTH, create_schema, employee_ids
 from psiber.user_sync import EMPLOYEES, EXTRACTED
 from sync_common.outcomes import Outcome
 from sync_common.run_files import write_frame
 from sync_common.step_outputs import write_outcomes
 from sync_common.validation import normalised_key
+from sync_common.write_lock import integration_write_lock
 
 log = logging.getLogger(__name__)
 
 
-def extract_employees(integration: HrFileIntegration, engine: Engine, run_dir: Path) -> dict:
+def extract_employees(integration: HrFileIntegration, engine: Engine, run_dir: Path, holder: str) -> dict:
     """Read the export, give each employee number its id in the state database, and leave the employee frame
     where the users flow reads it. A row whose employee number is longer than the state database keeps is
-    invalid here; a row without one gets no id (the validation names it by its line)."""
+    invalid here; a row without one gets no id (the validation names it by its line). New ids are given under
+    the state database's ``EMPLOYEE_IDS_LOCK`` (``holder``: the run)."""
     frame = employee_frame(read_export(integration.export), integration)
     numbers = frame["employee_number"].dropna()
     create_schema(engine)
-    ids = employee_ids(engine, integration, numbers)
+    with integration_write_lock(engine, EMPLOYEE_IDS_LOCK, holder):
+        ids = employee_ids(engine, integration, numbers)
     keys = frame["employee_number"].map(normalised_key)
     too_long = keys.notna() & ~keys.isin(list(ids))
     outcomes = [Outcome(f"{row.employee_number.strip()[:EMPLOYEE_NUMBER_LENGTH]}…, {row.source_location}", "invalid",

@@ -17,6 +17,9 @@ from sync_common.database import sql, statements
 from sync_common.validation import normalised_key
 
 EMPLOYEE_NUMBER_LENGTH = 40  # employee.employee_number
+# The write lock (sync_common.write_lock) under which new employee ids are given: the ids of every integration of
+# a state database come from one count, so one run at a time gives them (no integration key has a space).
+EMPLOYEE_IDS_LOCK = "hr_file employee ids"
 
 
 def create_schema(engine: Engine) -> None:

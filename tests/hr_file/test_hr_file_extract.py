@@ -20,6 +20,7 @@ from psiber.employee_validation import COLUMNS
 from psiber.user_sync import EMPLOYEES, EXTRACTED
 from sync_common.run_files import read_frame, read_json
 
+RUN = "manual__2026-12-01T01:00:00+00:00"
 HEADER = "idnumber,firstname,lastname,email,status,profile_field_gender\n"
 ROWS = "007,Thandi,Mokoena,thandi@example.com,Active,Female\nHR2,Pieter,Botha,,Active,\n"
 
@@ -82,7 +83,7 @@ def test_an_export_that_cannot_be_used_stops_the_run_naming_file_and_owner_and_n
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     with pytest.raises(HrExportError) as refused:
-        extract_employees(settings(path), engine, run_dir)
+        extract_employees(settings(path), engine, run_dir, RUN)
     assert str(refused.value).startswith(f"HR export {path}: {problem}")
     assert str(refused.value).endswith("; nothing was synced (owner: HR system administrator)")
     assert inspect(engine).get_table_names() == [] and list(run_dir.iterdir()) == []
@@ -122,9 +123,35 @@ def test_the_extract_leaves_the_users_flow_its_frame_and_rejects_numbers_too_lon
     path = tmp_path / "hr.csv"
     path.write_text(HEADER + ROWS + f"{'N' * 41},Long,Number,l@example.com,Active,\n,No,Number,n@example.com,Active,\n")
     engine = create_engine(f"sqlite:///{tmp_path / 'state.db'}")
-    assert extract_employees(settings(path), engine, tmp_path) == {"extracted": 4, "invalid": 1}
+    assert extract_employees(settings(path), engine, tmp_path, RUN) == {"extracted": 4, "invalid": 1}
     frame = read_frame(tmp_path / EMPLOYEES)
     assert list(frame["employee_id"]) == [1, 2, -3]  # a row without number has no id: validation names it
     [too_long] = read_json(tmp_path / EXTRACTED)["outcomes"]
     assert too_long["record"] == f"{'N' * 40}…, hr.csv line 4" and too_long["owner"] == "HR system administrator"
     assert read_json(tmp_path / EXTRACTED)["counts"] == {"users": {"extracted": 4}}
+
+
+def test_new_employee_ids_are_given_under_the_state_databases_lock_one_run_at_a_time(tmp_path, monkeypatch):
+    """Every integration of a state database takes its ids from one count: two runs at once would give one twice."""
+    from contextlib import contextmanager
+
+    import hr_file.extract
+    from hr_file.state_db import EMPLOYEE_IDS_LOCK
+
+    held = []
+
+    @contextmanager
+    def lock(engine, name, holder):
+        held.append((name, holder))
+        yield
+        held.append("released")
+
+    def ids(*args):
+        assert held == [(EMPLOYEE_IDS_LOCK, RUN)]
+        return employee_ids(*args)
+
+    monkeypatch.setattr(hr_file.extract, "integration_write_lock", lock)
+    monkeypatch.setattr(hr_file.extract, "employee_ids", ids)
+    (tmp_path / "hr.csv").write_text(HEADER + ROWS)
+    extract_employees(settings(tmp_path / "hr.csv"), create_engine(f"sqlite:///{tmp_path / 'state.db'}"), tmp_path, RUN)
+    assert held == [(EMPLOYEE_IDS_LOCK, RUN), "released"]
