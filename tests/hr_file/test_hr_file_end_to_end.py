@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, text
 
+from moodle_provider.functions import is_write
 from moodle_stand_in import MoodleStandIn
 
 pytestmark = pytest.mark.e2e
@@ -97,8 +98,10 @@ def test_the_export_becomes_accounts_a_second_run_changes_nothing_and_a_changed_
     assert account(hr_run.moodle, "HR0001")["customfields"] == {"gender": "Female", "employmenttype": "Permanent"}
     assert count(hr_run.engine, "moodle_user_link") == 10
 
+    calls = len(hr_run.moodle.calls)
     second = hr_run()
     assert second["state"] == "success"
+    assert [name for name, _ in hr_run.moodle.calls[calls:] if is_write(name)] == []  # nothing written
     assert second["counts"]["users"]["created"] == second["counts"]["users"]["updated"] == 0
     assert set(outcomes(second, "unchanged")) == set(outcomes(first, "created"))
     assert count(hr_run.engine, "moodle_user_link") == 10 and count(hr_run.engine, "employee") == 15
