@@ -150,3 +150,20 @@ def test_a_bad_export_fails_the_run_before_anything_is_written(hr_run, export):
     assert failed["state"] == "failed" and failed["failed_tasks"] == ["extract_employees"]
     assert set(hr_run.moodle.users) == accounts
     assert not inspect(hr_run.engine).has_table("employee")
+
+
+def test_a_row_moodle_refuses_is_remembered_in_the_state_database_and_quarantined_the_next_night(hr_run):
+    """Another account holds the e-mail in capitals, which Moodle's look-up by e-mail does not find but its
+    uniqueness check does: the refusal is the row's, kept in the state database, and not sent again unchanged."""
+    holder = hr_run.moodle.add_user(username="tm", email="THANDI.MOKOENA@EXAMPLE.COM", idnumber="SOMEONE-ELSE")
+    first = hr_run()
+    assert first["state"] == "success"
+    conflict = outcomes(first, "conflict")["HR0001"]
+    assert f"already used by Moodle user #{holder['id']}" in conflict
+    assert count(hr_run.engine, "moodle_refusal") == 1
+    calls = len(hr_run.moodle.calls)
+    second = hr_run()
+    assert outcomes(second, "quarantined")["HR0001"].startswith("not sent again: Moodle refused it on ")
+    assert "when its HR data changes" in outcomes(second, "quarantined")["HR0001"]
+    sent = json.dumps([variables for name, variables in hr_run.moodle.calls[calls:] if is_write(name)])
+    assert "HR0001" not in sent
