@@ -8,6 +8,7 @@ are Airflow Connections, referenced here by id.
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -31,13 +32,23 @@ class ExportFile(StrictSettings):
     ``path``: a local file (relative to the project's ``include/`` folder, or absolute) or an object in object
     storage as Airflow's ``ObjectStoragePath`` takes it, the Connection in the URL (``s3://aws_hr@bucket/hr.csv``).
     ``format``: ``csv`` or ``parquet``, from the name's suffix when left out. A CSV is read as text, every value
-    as written (employee numbers like ``007`` stay so).
+    as written (employee numbers like ``007`` stay so), in ``encoding`` (UTF-8 by default; the byte-order
+    mark spreadsheet programs write first is skipped).
     """
 
     path: Annotated[str, Field(min_length=1)]
     format: Literal["csv", "parquet"] | None = None
     delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","
     encoding: str = "utf-8"
+
+    @field_validator("encoding")
+    @classmethod
+    def _encoding_known(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"'{value}' is not a text encoding Python knows, like 'utf-8' or 'cp1252'") from None
+        return value
 
     @model_validator(mode="after")
     def _format_known(self) -> ExportFile:

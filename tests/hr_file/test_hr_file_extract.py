@@ -89,6 +89,13 @@ def test_an_export_that_cannot_be_used_stops_the_run_naming_file_and_owner_and_n
     assert inspect(engine).get_table_names() == [] and list(run_dir.iterdir()) == []
 
 
+def test_a_csv_a_spreadsheet_program_saved_with_a_byte_order_mark_keeps_its_first_column(tmp_path):
+    path = tmp_path / "hr.csv"
+    path.write_bytes(("\ufeff" + HEADER + ROWS).encode("utf-8"))
+    integration = settings(path)
+    assert list(employee_frame(read_export(integration.export), integration)["employee_number"]) == ["007", "HR2"]
+
+
 def test_an_export_out_of_reach_for_now_is_not_refused_so_the_task_is_retried(tmp_path, monkeypatch):
     (tmp_path / "hr.csv").write_text(HEADER + ROWS)
 

@@ -82,6 +82,8 @@ def test_a_linked_employee_gone_from_the_export_is_suspended_as_such():
     ({"columns": {"email": "idnumber"}},
      "Value error, columns idnumber are given to more than one employee element"),
     ({"export": {"path": "/exports/acme.csv", "sheet": 1}}, "field 'export.sheet': Extra inputs are not permitted"),
+    ({"export": {"path": "/exports/acme.csv", "encoding": "utf-9"}},
+     "field 'export.encoding': Value error, 'utf-9' is not a text encoding Python knows, like 'utf-8' or 'cp1252'"),
 ])
 def test_an_integration_file_that_cannot_be_used_names_the_file_the_field_and_its_owner(tmp_path, change, problem):
     path = tmp_path / "acme.yaml"
