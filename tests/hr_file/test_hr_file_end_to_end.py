@@ -135,6 +135,8 @@ def test_the_run_report_is_read_through_the_report_pages(hr_run, monkeypatch):
         page = client.get(f"/sync-report/dags/{DAG_ID}/runs/{run['run_id']}", headers=headers)
         assert page.status_code == 200
         assert "HR0010, export.csv line 11" in page.text and "HR system administrator" in page.text
+        found = client.get(f"/sync-report/dags/{DAG_ID}/runs/{run['run_id']}?q=hr0010", headers=headers)
+        assert "HR0010, export.csv line 11" in found.text and "HR0001" not in found.text  # found by its number
     finally:
         purge_cached_app()
 
