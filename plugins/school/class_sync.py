@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from moodle_provider.exceptions import MoodleRequestError
 from moodle_provider.hooks.moodle import MoodleHook
+from school import mis_extract
 from school.config import CONFIG_OWNER, CourseDeletion, SchoolIntegration
 from school.course_plan import FLOW, PLAN_ONLY_KEYS, check_course_guard, plan_course_changes, released_courses
 from school.course_reads import read_enrolled
@@ -45,7 +46,7 @@ _RECORD_ERRORS = {"shortnametaken", "courseidnumbertaken", "errorcatcontextnotva
 
 
 def _mis_ids(run_dir: Path) -> list[str]:
-    return [str(external_id) for external_id in read_frame(run_dir / "classes.parquet")["external_id"]]
+    return [str(external_id) for external_id in read_frame(run_dir / mis_extract.extracted("classes"))["external_id"]]
 
 
 def read_moodle_courses(integration: SchoolIntegration, hook: MoodleHook, engine: Engine, run_dir: Path) -> dict:
@@ -59,7 +60,7 @@ def read_moodle_courses(integration: SchoolIntegration, hook: MoodleHook, engine
     candidates: set[int] = set()
     if integration.deletion.courses is CourseDeletion.delete_only_empty:
         existing = {int(course["id"]) for course in courses}
-        classes = read_frame(run_dir / "valid_classes.parquet").to_dict("records")
+        classes = read_frame(run_dir / mis_extract.valid("classes")).to_dict("records")
         candidates = {links[external_id] for external_id in released_courses(classes, _mis_ids(run_dir), links,
                                                                               integration)} & existing
     write_json(run_dir / "course_links.json", links)
@@ -85,7 +86,7 @@ def plan_classes(integration: SchoolIntegration, run_dir: Path, retry_refused: b
                  now: datetime | None = None) -> dict:
     """The class plan; a class Moodle refused, unchanged since, is not sent again while in quarantine."""
     plan = plan_course_changes(
-        read_frame(run_dir / "valid_classes.parquet").to_dict("records"), _mis_ids(run_dir),
+        read_frame(run_dir / mis_extract.valid("classes")).to_dict("records"), _mis_ids(run_dir),
         read_json(run_dir / "school_moodle_courses.json"), read_json(run_dir / "school_categories.json"),
         read_json(run_dir / "course_links.json"), integration,
         {int(k): v for k, v in read_json(run_dir / "released_enrolled.json").items()}, _mis_accounts(run_dir))

@@ -104,9 +104,9 @@ def _no_account(run_dir: Path) -> dict[str, str]:
 
 def plan_enrolments_step(integration: SchoolIntegration, engine: Engine, run_dir: Path, allow_mass_changes: bool,
                          preview: bool) -> dict:
-    people = read_frame(run_dir / "people.parquet")
+    people = read_frame(run_dir / mis_extract.extracted("people"))
     leavers = {str(row.external_id) for row in people.itertuples() if row.status == "left"}
-    memberships = [m for m in read_frame(run_dir / "valid_memberships.parquet").to_dict("records")
+    memberships = [m for m in read_frame(run_dir / mis_extract.valid("memberships")).to_dict("records")
                    if str(m["person_external_id"]) not in leavers]
     enrolled = {int(course): {int(user): roles for user, roles in users.items()}
                 for course, users in read_json(run_dir / "school_enrolled.json").items()}

@@ -25,11 +25,21 @@ INVALID = step_file("mis.validate")
 TABLES = ("people", "classes", "memberships")
 
 
+def extracted(table: str) -> str:
+    """The run file of a table as the MIS holds it (every flow reads who left, and which records exist)."""
+    return f"{table}.parquet"
+
+
+def valid(table: str) -> str:
+    """The run file of a table's valid records, which the flows plan from."""
+    return f"valid_{table}.parquet"
+
+
 def extract_school(engine: Engine, run_dir: Path) -> dict:
     frames = {"people": select_people(engine), "classes": select_classes(engine),
               "memberships": select_memberships(engine)}
     for name, frame in frames.items():
-        write_frame(run_dir / f"{name}.parquet", frame)
+        write_frame(run_dir / extracted(name), frame)
     counts = {name: len(frame) for name, frame in frames.items()}
     log.info("Extracted from the MIS: %s", counts)
     return counts
@@ -37,12 +47,12 @@ def extract_school(engine: Engine, run_dir: Path) -> dict:
 
 def validate_school(integration: SchoolIntegration, run_dir: Path) -> dict:
     """Keep the valid records; report the others one by one; stop when too many people or classes are bad."""
-    results = {"people": validate_people(read_frame(run_dir / "people.parquet")),
-               "classes": validate_classes(read_frame(run_dir / "classes.parquet")),
-               "memberships": validate_memberships(read_frame(run_dir / "memberships.parquet"))}
+    results = {"people": validate_people(read_frame(run_dir / extracted("people"))),
+               "classes": validate_classes(read_frame(run_dir / extracted("classes"))),
+               "memberships": validate_memberships(read_frame(run_dir / extracted("memberships")))}
     outcomes = []
     for name, result in results.items():
-        write_frame(run_dir / f"valid_{name}.parquet", result.valid)
+        write_frame(run_dir / valid(name), result.valid)
         flow = "enrolments" if name == "memberships" else name
         outcomes += invalid_outcomes(((p.record, p.reasons, p.owner) for p in result.invalid), flow=flow)
     write_outcomes(run_dir / INVALID, outcomes)

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from moodle_provider.exceptions import MoodleRequestError
 from moodle_provider.hooks.moodle import MoodleHook
+from school import mis_extract
 from school.config import SchoolIntegration
 from school.school_db import select_refusals, select_user_links
 from school.step_files import (
@@ -44,7 +45,7 @@ _RECORD_ERRORS = {"invalidparameter", "dmlwriteexception", "invaliduser", "usera
 
 def read_moodle_users(integration: SchoolIntegration, hook: MoodleHook, engine: Engine, run_dir: Path) -> dict:
     """The Moodle users that concern the MIS: by link, by ID number (= External ID), username and e-mail."""
-    people = read_frame(run_dir / "valid_people.parquet").to_dict("records")
+    people = read_frame(run_dir / mis_extract.valid("people")).to_dict("records")
     links = select_user_links(engine, integration.key)
     write_json(run_dir / "user_links.json", links)
     write_json(run_dir / refusals_file("user"), select_refusals(engine, "user", integration.key))
@@ -61,8 +62,9 @@ def read_moodle_users(integration: SchoolIntegration, hook: MoodleHook, engine: 
 def plan_people(integration: SchoolIntegration, run_dir: Path, retry_refused: bool = False,
                 now: datetime | None = None) -> dict:
     """The people plan; a person Moodle refused, unchanged since, is not sent again while in quarantine."""
-    people = read_frame(run_dir / "valid_people.parquet").to_dict("records")
-    plan = plan_user_changes(people, [str(i) for i in read_frame(run_dir / "people.parquet")["external_id"]],
+    people = read_frame(run_dir / mis_extract.valid("people")).to_dict("records")
+    in_mis = [str(i) for i in read_frame(run_dir / mis_extract.extracted("people"))["external_id"]]
+    plan = plan_user_changes(people, in_mis,
                              read_json(run_dir / "moodle_users.json"), read_json(run_dir / "user_links.json"),
                              delete_users=integration.deletion.users, auth=integration.new_users.auth)
     held = hold_back_refused(run_dir, "user", plan, _record, PLAN_ONLY_KEYS, FLOW,
@@ -155,7 +157,7 @@ def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> d
 
     def people() -> dict[str, dict]:
         return {str(person["external_id"]): person
-                for person in read_frame(run_dir / "valid_people.parquet").to_dict("records")}
+                for person in read_frame(run_dir / mis_extract.valid("people")).to_dict("records")}
 
     def refused_change(item: dict, message: str) -> None:
         remember(item, Outcome(item["external_id"], "failed", mask_emails(
