@@ -55,6 +55,7 @@ from sync_common.moodle_batches import (
 )
 from sync_common.moodle_rules import DELETED_ACCOUNT_UPDATE_WARNING, deleted_account_reason
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome, mask_emails
+from sync_common.read_back import every_record_answered
 from sync_common.read_progress import MISSING, ReadProgress
 from sync_common.refusals import RefusalStreak, SiteRefusesWritesError, quarantined, site_refusal
 from sync_common.run_files import read_frame, read_json, write_frame, write_json
@@ -395,8 +396,9 @@ def _apply(integration: Integration, hook: MoodleHook, run_dir: Path, password: 
     earlier, earlier_answer = already_created(plan["creates"])
     pending = [item for item in plan["creates"] if item not in earlier]
     max_items, max_vars = integration.users.batch_size, integration.moodle_max_input_vars
+    planned = [(item["employee_number"], "users") for item in plan["updates"] + plan["creates"]]
     try:  # updates first: suspending leavers matters more than creating newcomers
-        with sender.streak:
+        with every_record_answered(planned, outcomes), sender.streak:
             accept_created(earlier, earlier_answer)
             sender.what = "update the account"
             for batch in input_var_batches(plan["updates"], max_items, max_vars, _moodle_entry):
@@ -405,9 +407,6 @@ def _apply(integration: Integration, hook: MoodleHook, run_dir: Path, password: 
             for batch in input_var_batches(pending, max_items, max_vars,
                                            lambda item: {**_moodle_entry(item), **extra}):
                 sender.send(batch, create, adopt)
-    except Exception as error:
-        _not_sent(plan["updates"] + plan["creates"], outcomes, error)
-        raise
     finally:  # what was written is recorded even when the step stops half-way
         write_json(run_dir / APPLIED, {"created_links": created, "refused": refused, "unlinked": unlinked,
                                        "outcomes": [outcome.to_dict() for outcome in outcomes]})
@@ -420,15 +419,6 @@ def _apply(integration: Integration, hook: MoodleHook, run_dir: Path, password: 
 ADOPTED = ("Moodle already had this account with its username and ID number (an earlier attempt, another run, "
            "or made by hand): linked, not created again")
 
-
-def _not_sent(items: list[dict], outcomes: list[Outcome], error: Exception) -> None:
-    """Give the records the step never reached an outcome of their own."""
-    reached = {outcome.record for outcome in outcomes}
-    for item in items:
-        if item["employee_number"] not in reached:
-            outcomes.append(Outcome(item["employee_number"], "failed",
-                                    f"not sent: the step stopped before this record ({type(error).__name__}); "
-                                    "it is sent by the next run", OWNER_MOODLE_ADMIN))
 
 
 def record_user_links(integration: Integration, engine: Engine, run_dir: Path, holder: str) -> dict:

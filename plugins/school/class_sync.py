@@ -21,7 +21,6 @@ from school.step_files import (
     EarlierTry,
     cut_by_max_input_vars,
     earlier_try,
-    every_record_answered,
     hold_back_refused,
     record_links,
     refusals_file,
@@ -31,7 +30,7 @@ from school.step_files import (
 from school.validation import OWNER_MIS
 from sync_common.moodle_batches import input_var_batches, moodle_entry, send_isolating
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
-from sync_common.read_back import READ_BACK, ReadingBack, courses_now, said, warnings_of
+from sync_common.read_back import READ_BACK, ReadingBack, courses_now, every_record_answered, said, warnings_of
 from sync_common.refusals import RefusalStreak, refused_record
 from sync_common.run_files import read_frame, read_json, write_json
 from sync_common.step_outputs import step_file

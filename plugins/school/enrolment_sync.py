@@ -22,12 +22,12 @@ from school.config import CONFIG_OWNER, SchoolIntegration
 from school.course_reads import read_enrolled
 from school.enrolment_plan import FLOW, check_enrolment_guard, new_id, plan_enrolments
 from school.school_db import save_links, select_user_links
-from school.step_files import EarlierTry, earlier_try, every_record_answered, hold_for_guard, save_plan
+from school.step_files import EarlierTry, earlier_try, hold_for_guard, save_plan
 from school.validation import OWNER_MIS
 from sync_common.moodle_batches import input_var_batches, send_isolating
 from sync_common.moodle_rules import DELETED_ACCOUNT_ERROR, deleted_account_reason
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
-from sync_common.read_back import READ_BACK, ReadingBack, enrolled_roles, said
+from sync_common.read_back import READ_BACK, ReadingBack, enrolled_roles, every_record_answered, said
 from sync_common.refusals import SiteRefusesWritesError, site_refusal
 from sync_common.run_files import read_frame, read_json, write_json
 from sync_common.step_outputs import step_file

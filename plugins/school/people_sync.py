@@ -17,7 +17,6 @@ from school.school_db import select_refusals, select_user_links
 from school.step_files import (
     cut_by_max_input_vars,
     earlier_try,
-    every_record_answered,
     hold_back_refused,
     record_links,
     refusals_file,
@@ -29,7 +28,16 @@ from school.validation import login_of
 from sync_common.moodle_batches import input_var_batches, moodle_entry, send_isolating, users_by_field
 from sync_common.moodle_rules import DELETED_ACCOUNT_UPDATE_WARNING, deleted_account_reason
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome, mask_emails
-from sync_common.read_back import READ_BACK, ReadingBack, said, users_created, users_deleted, users_updated, warnings_of
+from sync_common.read_back import (
+    READ_BACK,
+    ReadingBack,
+    every_record_answered,
+    said,
+    users_created,
+    users_deleted,
+    users_updated,
+    warnings_of,
+)
 from sync_common.refusals import RefusalStreak, refused_record
 from sync_common.run_files import read_frame, read_json, write_json
 from sync_common.step_outputs import step_file

@@ -4,19 +4,18 @@ planned record even when an apply stops half-way, the applied file and the links
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
 
-from moodle_provider.exceptions import MoodleRequestError
 from school.guard import stop_for_guard
 from school.school_db import save_links, save_refusals
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
-from sync_common.refusals import hold_back, quarantined, site_refusal
+from sync_common.read_back import IN_DOUBT, NOT_SENT
+from sync_common.refusals import hold_back, quarantined
 from sync_common.run_files import read_json, write_json
 from sync_common.write_lock import integration_write_lock
 
@@ -54,31 +53,6 @@ def hold_writes(run_dir: Path, names: list[str], why: str, owner: str) -> None:
         write_json(run_dir / name, {**plan, "outcomes": plan["outcomes"] + held})
 
 
-IN_DOUBT = ("not known to be written: Moodle's answer was lost and it may have done it; the step's retry reads "
-            "back what Moodle holds before sending it")
-_NOT_SENT = "not sent"
-
-
-@contextmanager
-def every_record_answered(planned: list[tuple[str, str]], outcomes: list[Outcome],
-                          refused_by_site: Callable[[MoodleRequestError], Exception] = site_refusal,
-                          in_doubt: Callable[[], Collection[str]] = frozenset) -> Iterator[None]:
-    """Around an apply: if it stops, each planned (record, flow) it never reached gets a 'not sent' outcome, or
-    ``IN_DOUBT`` for the records whose answers were lost (``in_doubt``); a refusal of the site's own becomes
-    ``refused_by_site`` (a permanent failure)."""
-    try:
-        yield
-    except Exception as error:
-        reached, doubtful = {outcome.record for outcome in outcomes}, in_doubt()
-        outcomes.extend(Outcome(record, "failed", IN_DOUBT if record in doubtful else
-                                f"{_NOT_SENT}: the step stopped before this record ({type(error).__name__}); it is "
-                                "sent by the next run", OWNER_MOODLE_ADMIN, flow)
-                        for record, flow in dict.fromkeys(planned) if record not in reached)
-        if isinstance(error, MoodleRequestError):
-            raise refused_by_site(error) from error
-        raise
-
-
 @dataclass
 class EarlierTry:
     """What an earlier try of an apply step left in its applied file (a retry of the task, or a re-run)."""
@@ -109,7 +83,7 @@ def earlier_try(run_dir: Path, name: str) -> EarlierTry:
     for outcome in applied["outcomes"]:
         if outcome["reason"] == IN_DOUBT:
             earlier.in_doubt.add(outcome["record"])
-        elif not outcome["reason"].startswith(_NOT_SENT):
+        elif not outcome["reason"].startswith(NOT_SENT):
             earlier.done.setdefault(outcome["record"], []).append(outcome)
     return earlier
 

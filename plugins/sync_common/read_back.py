@@ -3,24 +3,53 @@
 The hook never sends a write again once it may have reached Moodle (``MoodleAnswerLostError``). A step then
 reads back which of the batch's items Moodle did (``ReadingBack``), takes those as done and sends only the
 others; a task's retry reads back everything its plan holds before it sends anything (an earlier try may have
-lost its answers). The read-backs of each kind of write are here, so every flow asks Moodle the same way.
+lost its answers). The read-backs of each kind of write are here, so every flow asks Moodle the same way, and
+``every_record_answered``: each planned record of an apply that stops gets its outcome (not sent, or in doubt).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 from moodle_provider.exceptions import MoodleAnswerLostError, MoodleRequestError, MoodleTransientError
 from moodle_provider.hooks.moodle import MoodleHook
 from sync_common.moodle_batches import LOST_ANSWERS_PER_BATCH, users_by_field
+from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
+from sync_common.refusals import site_refusal
 
 Item = TypeVar("Item", bound=dict)
 # The answer ``read_back`` gives for items whose writes answer nothing of their own (updates, deletions, enrolments).
 READ_BACK = "read back from Moodle: an earlier answer was lost"
 # delete_user() keeps the row: the e-mail becomes an md5 hash and the ID number goes (live Moodle 4.5.6).
 _DELETED_EMAIL = re.compile(r"[0-9a-f]{32}")
+
+
+IN_DOUBT = ("not known to be written: Moodle's answer was lost and it may have done it; the step's retry reads "
+            "back what Moodle holds before sending it")
+NOT_SENT = "not sent"
+
+
+@contextmanager
+def every_record_answered(planned: list[tuple[str, str]], outcomes: list[Outcome],
+                          refused_by_site: Callable[[MoodleRequestError], Exception] = site_refusal,
+                          in_doubt: Callable[[], Collection[str]] = frozenset) -> Iterator[None]:
+    """Around an apply: if it stops, each planned (record, flow) it never reached gets a 'not sent' outcome, or
+    ``IN_DOUBT`` for the records whose answers were lost (``in_doubt``); a refusal of the site's own becomes
+    ``refused_by_site`` (a permanent failure)."""
+    try:
+        yield
+    except Exception as error:
+        reached, doubtful = {outcome.record for outcome in outcomes}, in_doubt()
+        outcomes.extend(Outcome(record, "failed", IN_DOUBT if record in doubtful else
+                                f"{NOT_SENT}: the step stopped before this record ({type(error).__name__}); it is "
+                                "sent by the next run", OWNER_MOODLE_ADMIN, flow)
+                        for record, flow in dict.fromkeys(planned) if record not in reached)
+        if isinstance(error, MoodleRequestError):
+            raise refused_by_site(error) from error
+        raise
 
 
 class ReadingBack(Generic[Item]):
