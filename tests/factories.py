@@ -49,3 +49,18 @@ def employee(employee_id: int, **fields) -> dict:
 
 def employees(*rows: dict) -> pd.DataFrame:
     return pd.DataFrame(list(rows), columns=EMPLOYEE_COLUMNS)
+
+
+def demo_connections(monkeypatch, moodle_url: str, token: str, runs: Path, **databases: dict) -> None:
+    """What a demo integration's DAG run in a test reaches: the Moodle stand-in (Connection ``moodle_demo``) and
+    the initial password of new users, each database by its Connection id (``psiber_demo={...}``), and the folder
+    of its runs."""
+    import json
+
+    monkeypatch.setenv("AIRFLOW_CONN_MOODLE_DEMO", json.dumps({"conn_type": "http", "host": moodle_url,
+                                                                "password": token}))
+    monkeypatch.setenv("AIRFLOW_CONN_MOODLE_DEMO_INITIAL_PASSWORD",
+                       json.dumps({"conn_type": "generic", "password": "Initial-Pa55!"}))
+    for conn_id, connection in databases.items():
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
+    monkeypatch.setenv("MOODLE_SYNC_DATA_DIR", str(runs))

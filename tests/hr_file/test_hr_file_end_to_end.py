@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, text
 
+from factories import demo_connections
 from moodle_provider.functions import is_write
 from moodle_stand_in import MoodleStandIn
 
@@ -34,12 +35,7 @@ def hr_run(airflow_db, psiber, tmp_path, monkeypatch):
     (integrations / DEMO.name).write_text(DEMO.read_text().replace("hr_file/demo_export.csv", str(export)))
     token = secrets.token_hex(16)
     moodle = MoodleStandIn(token).start()
-    monkeypatch.setenv("AIRFLOW_CONN_MOODLE_DEMO", json.dumps({"conn_type": "http", "host": moodle.base_url,
-                                                                "password": token}))
-    monkeypatch.setenv("AIRFLOW_CONN_HR_FILE_DEMO", json.dumps(connection))
-    monkeypatch.setenv("AIRFLOW_CONN_MOODLE_DEMO_INITIAL_PASSWORD",
-                       json.dumps({"conn_type": "generic", "password": "Initial-Pa55!"}))
-    monkeypatch.setenv("MOODLE_SYNC_DATA_DIR", str(tmp_path / "runs"))
+    demo_connections(monkeypatch, moodle.base_url, token, tmp_path / "runs", hr_file_demo=connection)
     monkeypatch.setenv("HR_FILE_MOODLE_INTEGRATIONS", str(integrations))
     from airflow.dag_processing.dagbag import DagBag
 

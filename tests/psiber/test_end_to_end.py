@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from factories import demo_connections
 from moodle_stand_in import MoodleStandIn
 from moodle_stand_in.demo_site import DAY, add_demo_courses, simulate_learning
 from psiber.demo_company import HAND_MADE_MOODLE_USER, seed_demo_company
@@ -31,12 +32,7 @@ def demo_run(airflow_db, psiber, tmp_path, monkeypatch):
     token = secrets.token_hex(16)
     moodle = MoodleStandIn(token).start()
     moodle.add_user(**HAND_MADE_MOODLE_USER)
-    monkeypatch.setenv("AIRFLOW_CONN_MOODLE_DEMO", json.dumps({"conn_type": "http", "host": moodle.base_url,
-                                                                "password": token}))
-    monkeypatch.setenv("AIRFLOW_CONN_PSIBER_DEMO", json.dumps(connection))
-    monkeypatch.setenv("AIRFLOW_CONN_MOODLE_DEMO_INITIAL_PASSWORD",
-                       json.dumps({"conn_type": "generic", "password": "Initial-Pa55!"}))
-    monkeypatch.setenv("MOODLE_SYNC_DATA_DIR", str(tmp_path / "runs"))
+    demo_connections(monkeypatch, moodle.base_url, token, tmp_path / "runs", psiber_demo=connection)
     monkeypatch.setenv("PSIBER_MOODLE_INTEGRATIONS", str(ROOT / "include" / "integrations"))
     from airflow.dag_processing.dagbag import DagBag
 

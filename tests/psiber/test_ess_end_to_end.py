@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from factories import demo_connections
 from moodle_stand_in import MoodleStandIn
 from moodle_stand_in.ess import add_activity, update_activity
 from psiber.demo_company import seed_demo_company
@@ -68,12 +69,7 @@ def ess_night(airflow_db, psiber, tmp_path, monkeypatch):
                    ("ESS-LEAD", "Leadership Essentials", "1", {"visible": 0}),
                    ("HR-AUDIT", "Internal Audit Team Training", "0", {}))}
     moodle.set_manual_enrolment(courses["ESS-POPIA"], "absent")
-    monkeypatch.setenv("AIRFLOW_CONN_MOODLE_DEMO", json.dumps({"conn_type": "http", "host": moodle.base_url,
-                                                                "password": token}))
-    monkeypatch.setenv("AIRFLOW_CONN_PSIBER_DEMO", json.dumps(connection))
-    monkeypatch.setenv("AIRFLOW_CONN_MOODLE_DEMO_INITIAL_PASSWORD",
-                       json.dumps({"conn_type": "generic", "password": "Initial-Pa55!"}))
-    monkeypatch.setenv("MOODLE_SYNC_DATA_DIR", str(tmp_path / "runs"))
+    demo_connections(monkeypatch, moodle.base_url, token, tmp_path / "runs", psiber_demo=connection)
     folder = tmp_path / "integrations"
     folder.mkdir()
     monkeypatch.setenv("PSIBER_MOODLE_INTEGRATIONS", str(folder))
