@@ -32,6 +32,12 @@ VENV_BIN = Path(sys.executable).parent
 DAG_ID = "psiber_moodle_driver_training"
 SCHOOL_DAG_ID = "school_moodle_greenfield_high"
 SCHOOL_FILE = ROOT / "include" / "integrations" / "school" / "greenfield_high.yaml"
+PSIBER_FILE = ROOT / "include" / "integrations" / "demo.yaml"
+# Who the demo's integrations tell (README, Notifications); the demo's mailbox keeps every message (home/mail).
+NOTIFICATIONS = {"smtp_conn_id": "smtp_demo", "failed_runs": ["it-support@demo.example"],
+                 "problems_by_owner": {"PSIber HR": ["hr@demo.example"],
+                                       "Moodle administrator": ["moodle-admin@demo.example"],
+                                       "school MIS administrator": ["mis-office@demo.example"]}}
 SCHOOL_MOODLE_CONN_ID = "moodle_school_demo"  # the school's own Moodle stand-in (its categories, its users)
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
@@ -63,7 +69,8 @@ class DemoAirflow:
         self.url = f"http://localhost:{port}"
         self.parallelism = parallelism
         self.processes: dict[str, subprocess.Popen] = {}
-        self.moodle = self.school_moodle = None
+        self.moodle = self.school_moodle = self.mailbox = None
+        self.smtp_port = free_port()
 
     # -- configuration
 
@@ -109,7 +116,12 @@ class DemoAirflow:
             "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt_secret"],
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
             "MOODLE_SYNC_DATA_DIR": str(self.home / "runs"),
-            "PSIBER_MOODLE_INTEGRATIONS": str(ROOT / "include" / "integrations"),
+            "PSIBER_MOODLE_INTEGRATIONS": str(self.home / "psiber_integrations"),
+            # The mail server's Connection (no secret in it) in the environment, not the metadata database: the
+            # DAG callbacks of `airflow dags test` read Connections from the environment only.
+            "AIRFLOW_CONN_SMTP_DEMO": json.dumps({"conn_type": "smtp", "host": "127.0.0.1", "port": self.smtp_port,
+                                                  "extra": {"disable_ssl": True, "disable_tls": True,
+                                                            "from_email": "moodle-sync@demo.example"}}),
             "SCHOOL_MOODLE_INTEGRATIONS": str(self.home / "school_integrations"),
             "MOODLE_SYNC_TASK_RETRIES": "0",  # a failure shows at once; support clears the task
         }
@@ -149,6 +161,7 @@ class DemoAirflow:
         from psiber.demo_company import HAND_MADE_MOODLE_USER, seed_demo_company
 
         self.start_school()
+        self.integration_file(PSIBER_FILE, "psiber_integrations")
         seed_demo_company(create_engine(f"sqlite:///{self.home / 'psiber.db'}"))
         self.moodle = MoodleStandIn(self.secrets()["moodle_token"], state_path=self.home / "moodle-stand-in.json",
                                     port=self.moodle_port).start()
@@ -162,7 +175,6 @@ class DemoAirflow:
     def start_school(self) -> None:
         """The demo school's MIS, its own Moodle stand-in (set up as its administrator did, the first time) and
         its integration file, whose Moodle Connection names that stand-in."""
-        import yaml
         from sqlalchemy import create_engine
 
         from moodle_stand_in import MoodleStandIn
@@ -177,10 +189,21 @@ class DemoAirflow:
             set_up_moodle(self.school_moodle)
         else:
             self.school_moodle.set_token_user(service_user["id"])
-        settings = {**yaml.safe_load(SCHOOL_FILE.read_text(encoding="utf-8")), "moodle_conn_id": SCHOOL_MOODLE_CONN_ID}
-        folder = self.home / "school_integrations"
-        folder.mkdir(exist_ok=True)
-        (folder / SCHOOL_FILE.name).write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
+        self.integration_file(SCHOOL_FILE, "school_integrations", moodle_conn_id=SCHOOL_MOODLE_CONN_ID)
+
+    def integration_file(self, source: Path, folder: str, **changes) -> None:
+        """The demo's copy of an integration file, telling the demo's mailbox (``NOTIFICATIONS``)."""
+        import yaml
+
+        settings = {**yaml.safe_load(source.read_text(encoding="utf-8")), **changes, "notifications": NOTIFICATIONS}
+        (self.home / folder).mkdir(exist_ok=True)
+        (self.home / folder / source.name).write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
+
+    def start_mailbox(self) -> None:
+        """The demo's mail server (127.0.0.1, a free port): every notification lands in .demo/airflow-ui/mail."""
+        from demo_mailbox import start_mailbox
+
+        self.mailbox = start_mailbox(self.smtp_port, self.home / "mail")
 
     def course_ids(self) -> dict[str, int]:
         return {course["shortname"]: course_id for course_id, course in self.moodle.courses.items()}
@@ -244,6 +267,7 @@ class DemoAirflow:
     def start(self) -> None:
         logs = self.home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
+        self.start_mailbox()
         chosen, recorded = ("fab" if self.fab else "simple"), self.home / "auth-manager"
         if recorded.exists() and recorded.read_text() != chosen:
             raise SystemExit(f"This demo was set up with the {recorded.read_text()} auth manager: add --reset to "
@@ -292,9 +316,9 @@ class DemoAirflow:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
         self.processes.clear()
-        for moodle in (self.moodle, self.school_moodle):
-            if moodle is not None:
-                moodle.stop()
+        for server in (self.moodle, self.school_moodle, self.mailbox):
+            if server is not None:
+                server.stop()
 
     def memory_mib(self) -> tuple[float, float]:
         """(RSS, PSS) in MiB of Airflow's components and every process they started (workers, log servers).
@@ -419,6 +443,8 @@ def main() -> int:
               f"  DAG {SCHOOL_DAG_ID}: 'Sync runs' shows the preview and the first provisioning; 'Trigger' with\n"
               f"  preview on lists what the next run would do, deletions first. 'Sync reports' in the menu: both.\n"
               f"  Airflow's memory (all components and workers): {rss:.0f} MiB RSS, {pss:.0f} MiB PSS\n"
+              f"  Notifications (failed runs, each owner's problem records): {len(list((home / 'mail').glob('*.eml')))}"
+              f" e-mails so far, each as .html in {home / 'mail'}\n"
               f"  Airflow's CLI on this demo: source {home / 'airflow.env'} (README: what harms the demo's runs).\n"
               f"  Component logs: {home / 'logs'}. Ctrl-C stops Airflow and the Moodle stand-ins.", flush=True)
         while all(process.poll() is None for process in demo.processes.values()):

@@ -1,9 +1,9 @@
 """Airflow's CLI on the demo (scripts/demo_airflow.py), from a shell that sources the demo's airflow.env and has
 nothing else of the demo: its metadata database, its Connections (encrypted with its Fernet key), its DAGs.
 
-The demo is set up as a first start sets it up (Moodle stand-ins, PSIber and school databases, ``db migrate``,
-Connections, the CLI settings), with ``airflow dags reserialize`` standing in for its DAG processor; no scheduler
-runs. A ``dags test`` whose first task fails ends, and one waiting for a retry stops on SIGTERM.
+The demo is set up as a first start sets it up (Moodle stand-ins, PSIber and school databases, its mailbox,
+``db migrate``, Connections, the CLI settings), with ``airflow dags reserialize`` standing in for its DAG processor;
+no scheduler runs. A ``dags test`` whose first task fails ends, and one waiting for a retry stops on SIGTERM.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 from demo_airflow import DAG_ID, SCHOOL_DAG_ID, DemoAirflow, free_port  # noqa: E402 - a script, not a package
+from demo_mailbox import html_part  # noqa: E402
 
 GENEROUS = 600  # seconds: a bound for a CLI command on a busy 2-core machine, never a measure of it
 BARE_SHELL = {"HOME": os.environ.get("HOME", "/root"), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
@@ -31,6 +32,7 @@ def demo(tmp_path_factory):
     demo = DemoAirflow(tmp_path_factory.mktemp("demo"), port=free_port(), moodle_port=free_port(),
                        school_moodle_port=free_port())
     demo.start_moodle()
+    demo.start_mailbox()
     demo.airflow("db", "migrate", timeout=GENEROUS)
     demo.connections()
     settings = demo.write_cli_settings()
@@ -86,12 +88,17 @@ def test_tasks_test_without_a_date_deletes_a_run_without_one_and_with_a_date_non
 
 def test_a_dags_test_whose_first_task_fails_ends_and_one_waiting_for_a_retry_stops_on_sigterm(demo, tmp_path):
     """The school's Moodle is down: check_moodle_site fails. With the demo's settings (no retries) the run ends
-    failed; with retries, ``dags test`` waits for the retry ("No tasks to run") and SIGTERM ends it."""
+    failed, and the demo's mailbox hears of it; with retries, ``dags test`` waits for the retry ("No tasks to run")
+    and SIGTERM ends it."""
     airflow, settings = demo
     airflow.school_moodle.stop()
     try:
         ended = cli(settings, f"airflow dags test {SCHOOL_DAG_ID}")
         assert ended.returncode == 1 and "DagRun failed" in ended.stdout + ended.stderr
+        [(recipients, message)] = airflow.mailbox.handler.take()
+        assert recipients == ("it-support@demo.example",) and "run failed" in message["Subject"]
+        assert f"{airflow.url}/dags/{SCHOOL_DAG_ID}/runs/" in html_part(message)
+        assert len(list((airflow.home / "mail").glob("*.html"))) == 1
         output = tmp_path / "dags-test.log"
         with output.open("w") as sink:
             waiting = subprocess.Popen(

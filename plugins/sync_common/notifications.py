@@ -109,7 +109,7 @@ def owner_parts(owner: str) -> set[str]:
 def _counts_line(counts: dict[str, dict[str, int]]) -> str:
     flows = ["{}: {}".format(flow, ", ".join(f"{action} {count:,}" for action, count in actions.items() if count))
              for flow, actions in counts.items() if any(actions.values())]
-    return "Counts. " + ("; ".join(flows) if flows else "no records") + "."
+    return "Counts: " + ("; ".join(flows) if flows else "no records") + "."
 
 
 def _top_reasons(problems: list[dict], with_owner: bool) -> list[str]:

@@ -11,9 +11,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import socket
-from email import message_from_bytes
-from email.message import Message
+import sys
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
@@ -25,6 +23,10 @@ from moodle_stand_in import MoodleStandIn
 from psiber.demo_company import HAND_MADE_MOODLE_USER, seed_demo_company
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+from demo_airflow import free_port  # noqa: E402 - scripts, not a package
+from demo_mailbox import html_part, start_mailbox  # noqa: E402
+
 DAG_ID = "psiber_moodle_driver_training"
 BASE_URL = "https://airflow.example.com"
 IT, HR, MOODLE = "it-support@example.com", "hr@example.com", "moodle-admin@example.com"
@@ -33,34 +35,10 @@ NOTIFICATIONS = {"smtp_conn_id": "smtp_sync", "failed_runs": [IT],
 _ADDRESS = re.compile(r"[\w.%+*-]+@[\w-]+(?:\.[\w-]+)+")
 
 
-class Mailbox:
-    """aiosmtpd's handler: every message the server accepted, with its envelope."""
-
-    def __init__(self):
-        self.received: list[tuple[tuple[str, ...], Message]] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        self.received.append((tuple(envelope.rcpt_tos), message_from_bytes(envelope.content)))
-        return "250 Message accepted for delivery"
-
-    def take(self) -> list[tuple[tuple[str, ...], Message]]:
-        taken, self.received = self.received, []
-        return taken
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def night(airflow_db, tmp_path, monkeypatch):
-    from aiosmtpd.controller import Controller
-
-    mailbox = Mailbox()
-    smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
-    smtp.start()
+    smtp = start_mailbox(free_port())
+    mailbox = smtp.handler
     engine = create_engine(f"sqlite:///{tmp_path / 'psiber.db'}")
     seed_demo_company(engine, employees=120)
     token = secrets.token_hex(16)
@@ -80,7 +58,7 @@ def night(airflow_db, tmp_path, monkeypatch):
                                              "from_email": "airflow@example.com"}},
     }.items():
         monkeypatch.setenv(name, json.dumps(value))
-    monkeypatch.setenv("PSIBER_MOODLE_DATA_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("MOODLE_SYNC_DATA_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("PSIBER_MOODLE_INTEGRATIONS", str(integrations))
     monkeypatch.setenv("AIRFLOW__API__BASE_URL", BASE_URL)
     from airflow.dag_processing.dagbag import DagBag
@@ -89,11 +67,6 @@ def night(airflow_db, tmp_path, monkeypatch):
     yield dag, moodle, mailbox, secrets_used
     moodle.stop()
     smtp.stop()
-
-
-def body(message: Message) -> str:
-    [part] = [part for part in message.walk() if part.get_content_type() == "text/html"]
-    return part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8")
 
 
 def link_in(text: str) -> str:
@@ -133,13 +106,13 @@ def test_each_owner_hears_of_their_records_and_it_support_of_a_failed_run_once_p
     received = mailbox.take()
     by_recipients = {recipients: message for recipients, message in received}
     assert sorted(by_recipients) == [(HR,), (MOODLE,)] and len(received) == 2  # nobody told of a failure
-    hr = body(by_recipients[(HR,)])
+    hr = html_part(by_recipients[(HR,)])
     assert "EE00013" in hr and "EE00016" in hr and "e-mail address is malformed" in hr
-    assert "EE00020" in body(by_recipients[(MOODLE,)])  # owned by "Moodle administrator / PSIber HR": both
+    assert "EE00020" in html_part(by_recipients[(MOODLE,)])  # owned by "Moodle administrator / PSIber HR": both
     assert "EE00020" in hr
     assert by_recipients[(HR,)]["Subject"].startswith("Moodle sync Driver Training: ")
     for _, message in received:
-        text = body(message)
+        text = html_part(message)
         assert_nothing_secret(text, secrets_used)
         assert link_in(text) == f"{BASE_URL}/dags/{DAG_ID}/runs/{quote(first.run_id, safe='')}/plugin/sync-report"
     assert first.run_id in report_page_behind(link_in(hr))
@@ -150,7 +123,7 @@ def test_each_owner_hears_of_their_records_and_it_support_of_a_failed_run_once_p
     received = mailbox.take()
     by_recipients = {recipients: message for recipients, message in received}
     assert sorted(by_recipients) == [(HR,), (IT,)] and len(received) == 2
-    failed = body(by_recipients[(IT,)])
+    failed = html_part(by_recipients[(IT,)])
     assert "run failed" in by_recipients[(IT,)]["Subject"] and "check_moodle_site" in failed
     assert_nothing_secret(failed, secrets_used)
     page = report_page_behind(link_in(failed))
