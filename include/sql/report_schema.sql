@@ -2,6 +2,8 @@
 -- (Connection psiber_conn_id) next to the data they describe. Written by each run's summarize_run
 -- task, read by the Airflow UI plugin. Portable DDL: runs unchanged on SQLite and PostgreSQL.
 -- Statements are separated by ";" at line end. Personal data: employee numbers, course codes, names.
+-- A run cleared and run again keeps each try (sync_report_try) and why its tasks failed (sync_report_failure),
+-- while the other tables hold the report of its latest try.
 
 CREATE TABLE IF NOT EXISTS sync_report_run (
     integration_name VARCHAR(80)  NOT NULL,
@@ -72,4 +74,30 @@ CREATE TABLE IF NOT EXISTS sync_course_learner (
     run_id           VARCHAR(250) NOT NULL,
     updated_at       TIMESTAMP    NOT NULL,
     PRIMARY KEY (integration_name, moodle_course_id, moodle_user_id)
+);
+
+CREATE TABLE IF NOT EXISTS sync_report_try (
+    integration_name VARCHAR(80)  NOT NULL,
+    run_id           VARCHAR(250) NOT NULL,
+    try_number       INTEGER      NOT NULL,
+    started_at       TIMESTAMP,
+    finished_at      TIMESTAMP    NOT NULL,
+    state            VARCHAR(20)  NOT NULL,
+    PRIMARY KEY (integration_name, run_id, try_number)
+);
+
+CREATE TABLE IF NOT EXISTS sync_report_failure (
+    integration_name VARCHAR(80)  NOT NULL,
+    run_id           VARCHAR(250) NOT NULL,
+    try_number       INTEGER      NOT NULL,
+    task             VARCHAR(260) NOT NULL,
+    task_id          VARCHAR(250) NOT NULL,
+    map_index        INTEGER      NOT NULL,
+    error            VARCHAR(200) NOT NULL,
+    detail           TEXT         NOT NULL,
+    owner            VARCHAR(200) NOT NULL,
+    next_step        TEXT         NOT NULL,
+    transient        INTEGER      NOT NULL,
+    failed_at        TIMESTAMP,
+    PRIMARY KEY (integration_name, run_id, try_number, task)
 );

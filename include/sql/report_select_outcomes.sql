@@ -1,4 +1,5 @@
--- One run's record-level outcomes, problems first, filtered by flow / action / owner ('' = any) and by
+-- One run's record-level outcomes, problems first, filtered by flow / action / owner ('' = any; an owner matches
+-- a record it owns alone or with others, "A / B") and by
 -- a text in the record (employee number, course code; the pattern is '%' for any); "matching" counts
 -- every row the filters match, beyond the page.
 SELECT position, flow, action, problem, record, reason, owner, changed_fields, COUNT(*) OVER () AS matching
@@ -6,7 +7,8 @@ SELECT position, flow, action, problem, record, reason, owner, changed_fields, C
  WHERE integration_name = :integration_name AND run_id = :run_id
    AND (:flow = '' OR flow = :flow)
    AND (:action = '' OR action = :action)
-   AND (:owner = '' OR owner = :owner)
+   AND (:owner = '' OR owner = :owner OR owner LIKE :owner_first ESCAPE '\' OR owner LIKE :owner_last ESCAPE '\'
+        OR owner LIKE :owner_inside ESCAPE '\')
    AND LOWER(COALESCE(record, '')) LIKE :pattern ESCAPE '\'
  ORDER BY problem DESC, position
  LIMIT :limit OFFSET :offset

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from moodle_provider.exceptions import MoodleError
 from moodle_provider.hooks.moodle import MoodleHook
-from psiber.config import COURSE_ELEMENT_KINDS, MATCHABLE_EMPLOYEE_ELEMENTS, Integration
+from psiber.config import CONFIG_OWNER, COURSE_ELEMENT_KINDS, MATCHABLE_EMPLOYEE_ELEMENTS, Integration
 from psiber.course_sync import MOODLE_COURSES
-from sync_common.outcomes import OWNER_NONE, Outcome
+from sync_common.outcomes import Outcome
 from sync_common.run_files import read_json
 from sync_common.step_outputs import step_file, write_outcomes
 
@@ -71,7 +71,7 @@ def unmatched_field_warnings(matches: dict) -> list[Outcome]:
     return [
         Outcome(f"{kind.split('_')[0]} field {field['shortname']}", "warning",
                 f"Moodle {kind.replace('_', ' ')[:-1]} '{field['name']}' ({field['type']}) is not matched to a "
-                "PSIber element", OWNER_NONE, flow="fields")
+                "PSIber element", CONFIG_OWNER, flow="fields")  # who matches it in the integration file
         for kind in ("user_fields", "course_fields") for field in matches[kind] if field["psiber_element"] is None
     ]
 

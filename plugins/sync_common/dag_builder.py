@@ -87,9 +87,19 @@ class DagOptions:
 
 def task_defaults(run: IntegrationRun, options: DagOptions) -> dict:
     """Every task's ``default_args``: retries (``retry_args``), its execution timeout, and the task callbacks
-    (each try's Moodle calls recorded however it ends; a run in the CLI's process stopped by SIGTERM)."""
-    return {**retry_args(), "execution_timeout": options.execution_timeout,
-            **call_recording_callbacks(lambda run_id: run_directory(run.integration, run_id)),
+    (each try's Moodle calls recorded however it ends; why a task failed, for the run's report; a run in the
+    CLI's process stopped by SIGTERM)."""
+    def run_dir_of(run_id: str):
+        return run_directory(run.integration, run_id)
+
+    def record_failure(context) -> None:
+        from sync_common.task_errors import record_failure as record  # imports the Moodle client's errors
+
+        record(context, run_dir_of(context["run_id"]))
+
+    callbacks = call_recording_callbacks(run_dir_of)
+    return {**retry_args(), "execution_timeout": options.execution_timeout, **callbacks,
+            "on_failure_callback": [callbacks["on_failure_callback"], record_failure],
             "on_execute_callback": sigterm_ends_in_process_runs}
 
 

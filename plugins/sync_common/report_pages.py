@@ -13,7 +13,7 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -27,13 +27,15 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from sync_common import report_store
+from sync_common import airflow_runs, report_store
 from sync_common.database import engine_from_connection
 from sync_common.integration_kinds import IntegrationKind, ReportedIntegration, integrations_by_dag
 from sync_common.run_summary import PROBLEM_ACTIONS, action_rank
 
 URL_PREFIX = "/sync-report"
-PAGE_SIZE = 500
+PAGE_SIZE = 100  # records per page: a 10,000-employee first night stays a page a browser shows at once
+CSV_CHUNK = 2000  # records read at a time while the CSV streams
+CLEAR_TO_START = timedelta(minutes=10)  # a cleared run starts again within this (the scheduler's loop)
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).with_name("report_templates")),
                          autoescape=select_autoescape(default=True, default_for_string=True))
@@ -119,10 +121,61 @@ def duration(started, finished) -> str:
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
+def run_label(run: dict, airflow: dict | None) -> str:
+    """How a run is listed: its note in Airflow, else its logical date, else when it was due or started (its raw
+    id shows on hover)."""
+    airflow = airflow or {}
+    moment = airflow.get("logical_date") or airflow.get("run_after") or run.get("started_at")
+    return airflow.get("note") or (f"{when(moment)} UTC" if moment else run["run_id"])
+
+
+def with_airflow(dag_id: str, found: list[dict]) -> list[dict]:
+    """Runs as Airflow sees them now: the state (running again after a Clear) and the label (``run_label``)."""
+    facts = airflow_runs.runs(dag_id, [run["run_id"] for run in found])
+    return [{**run, "state": facts.get(run["run_id"], {}).get("state") or ("success" if run["complete"] else "failed"),
+             "label": run_label(run, facts.get(run["run_id"]))} for run in found]
+
+
+def run_history(tries: list[dict], clears: list[dict]) -> list[dict]:
+    """Each try of a run as support reads it: started (or cleared, by whom when Airflow's audit log says) and
+    how it ended, with why its tasks failed. A Clear starts a try: Airflow sets the run's start to the Clear's
+    time, so a Clear the audit log does not hold (the CLI's) is told by that start alone."""
+    history = []
+    for number, attempt in enumerate(tries):
+        if number == 0:
+            history.append({"event": "started", "at": attempt["started_at"], "by": "", "failures": []})
+        else:
+            earlier, start = _moment(tries[number - 1]["finished_at"]), _moment(attempt["started_at"])
+            clear = [c for c in clears if _between(_moment(c["at"]), earlier, start)]
+            history.append({"event": "cleared", "at": clear[-1]["at"] if clear else attempt["started_at"],
+                            "by": clear[-1]["by"] if clear else "", "failures": []})
+        history.append({"event": "succeeded" if attempt["state"] == "success" else "failed",
+                        "at": attempt["finished_at"], "by": "", "failures": attempt["failures"]})
+    return history
+
+
+def _between(moment: datetime | None, after: datetime | None, start: datetime | None) -> bool:
+    if moment is None or after is None or start is None:
+        return False
+    return after <= moment <= start + CLEAR_TO_START
+
+
+def _moment(value) -> datetime | None:
+    if value in (None, ""):
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment.replace(tzinfo=None) if moment.tzinfo is None else moment.astimezone(UTC).replace(tzinfo=None)
+
+
 def task_page(ui: str, dag_id: str, run_id: str, task: dict) -> str:
     """Airflow's page of a task instance, whose first tab is its log."""
     path = f"{ui}/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}/tasks/{quote(task['task_id'])}"
     return path if int(task["map_index"]) < 0 else f"{path}/mapped/{int(task['map_index'])}"
+
+
+def _task_name(task: dict) -> str:
+    index = int(task["map_index"])
+    return task["task_id"] if index < 0 else f"{task['task_id']}[{index}]"
 
 
 def csv_cell(value) -> str:
@@ -146,7 +199,8 @@ def integrations_page(request: Request, user: GetUserDep):
         except UnreadableReports as error:
             rows.append({"dag_id": dag_id, "integration": integration, "last": None, "error": str(error)})
             continue
-        rows.append({"dag_id": dag_id, "integration": integration, "last": last[0] if last else None})
+        rows.append({"dag_id": dag_id, "integration": integration,
+                     "last": with_airflow(dag_id, last)[0] if last else None})
     return _page(request, "integrations.html", rows=rows)
 
 
@@ -154,7 +208,7 @@ def integrations_page(request: Request, user: GetUserDep):
 def runs_page(request: Request, dag_id: str):
     integration = _integration(request, dag_id)
     with _database(integration) as engine:
-        found = report_store.runs(engine, integration.key)
+        found = with_airflow(dag_id, report_store.runs(engine, integration.key))
     return _page(request, "runs.html", dag_id=dag_id, integration=integration, runs=found,
                  ordered_counts=report_store.ordered_counts)
 
@@ -176,33 +230,51 @@ def report_page(request: Request, dag_id: str, run_id: str, flow: str = "", acti
                                              (page - 1) * PAGE_SIZE)
     filters = {"flow": flow, "action": action, "owner": owner, "q": q}
     ui = _ui_root(request)
-    failed = [{**task, "log": task_page(ui, dag_id, run_id, task)} for task in report["tasks"]
-              if task["state"] == "failed"]
+    [run] = with_airflow(dag_id, [report])
+    explained = {failure["task"] for failure in report["failures"]}
+    failed = [{**failure, "log": task_page(ui, dag_id, run_id, failure)} for failure in report["failures"]] + [
+        {**task, "task": _task_name(task), "log": task_page(ui, dag_id, run_id, task)} for task in report["tasks"]
+        if task["state"] == "failed" and _task_name(task) not in explained]  # reports from before errors were kept
     not_run = [task for task in report["tasks"] if task["state"] == "upstream_failed"]
+    history = run_history(report["tries"], airflow_runs.clears(dag_id, run_id)) if report["tries"] else []
+    next_at = airflow_runs.next_run(dag_id) if any(failure.get("transient") for failure in failed) else None
     counts = report_store.ordered_counts(report["counts"])
     return _page(request, "report.html", dag_id=dag_id, run_id=run_id, integration=integration, report=report,
                  counts=counts, actions=sorted({action for _, actions in counts for action, _ in actions},
                                                key=action_rank), outcomes=shown, total=total, page=page,
                  pages=max(1, -(-total // PAGE_SIZE)), filters=filters, query=urlencode(filters),
-                 failed=failed, not_run=not_run)
+                 failed=failed, not_run=not_run, run=run, history=history, next_at=next_at)
 
 
 @pages.get("/dags/{dag_id}/runs/{run_id}/outcomes.csv", dependencies=[can_read_runs])
 def report_csv(request: Request, dag_id: str, run_id: str, flow: str = "", action: str = "", owner: str = "",
                q: str = ""):
+    """Streamed a few thousand records at a time, so the CSV of a 10,000-employee night is never whole in memory."""
     integration = _integration(request, dag_id)
     with _database(integration) as engine:
         if report_store.run(engine, integration.key, run_id) is None:
             raise HTTPException(404, f"no sync report for run '{run_id}'")
-        rows, _ = report_store.outcomes(engine, integration.key, run_id, _chosen(flow, action, owner, q))
-    out = io.StringIO()
-    writer = csv.writer(out)
-    columns = ("flow", "record", "action", "reason", "owner", "changed_fields")
-    writer.writerow(columns)
-    writer.writerows([csv_cell(row[column]) for column in columns] for row in rows)
     name = f"sync-report-{integration.key}-{''.join(c if c.isalnum() else '_' for c in run_id)}.csv"
-    return StreamingResponse(iter([out.getvalue()]), media_type="text/csv; charset=utf-8",
+    return StreamingResponse(csv_lines(integration, run_id, _chosen(flow, action, owner, q)),
+                             media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+CSV_COLUMNS = ("flow", "record", "action", "reason", "owner", "changed_fields")
+
+
+def csv_lines(integration: ReportedIntegration, run_id: str, chosen: report_store.OutcomeFilter) -> Iterator[str]:
+    """The header, then the matching records ``CSV_CHUNK`` at a time, each chunk read when the last is sent."""
+    yield _csv_text([CSV_COLUMNS])
+    with _database(integration) as engine:
+        for rows in report_store.outcome_chunks(engine, integration.key, run_id, chosen, CSV_CHUNK):
+            yield _csv_text([csv_cell(row[column]) for column in CSV_COLUMNS] for row in rows)
+
+
+def _csv_text(rows: Iterable[Iterable[str]]) -> str:
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    return out.getvalue()
 
 
 @pages.get("/dags/{dag_id}/courses", response_class=HTMLResponse, dependencies=[can_read_runs])

@@ -8,7 +8,7 @@ Airflow UI plugin can read it from any machine. SQL lives in ``include/sql/repor
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +21,7 @@ from sync_common.run_summary import action_rank, is_problem
 
 MAX_REPORT_TEXT = 300  # record column width; reasons are kept whole
 ALL_ROWS = 2**31 - 1
+OWNER_SEPARATOR = " / "  # between the owners of one record ("Moodle administrator / IT (network)")
 
 Pair = tuple[int, int]  # (Moodle course id, Moodle user id): one row of the course status
 # Reads a summarised run's course status: (integration, report database, summary, run directory) → rows to write
@@ -38,7 +39,7 @@ class Integration(Protocol):
 
 
 REPORT_TABLES = ("sync_report_run", "sync_report_count", "sync_report_task", "sync_report_outcome",
-                 "sync_course_learner")
+                 "sync_course_learner", "sync_report_try", "sync_report_failure")
 
 
 def create_report_schema(engine: Engine) -> None:
@@ -77,18 +78,36 @@ def save_run_report(engine: Engine, integration_key: str, dag_id: str, summary: 
                     learners: tuple[list[dict], list[Pair]] = ([], [])) -> None:
     """Write one run's report and the course status it read, and drop reports older than ``keep_days``.
 
-    All in one transaction (after creating the tables if missing): a report is either whole or absent.
+    All in one transaction (after creating the tables if missing): a report is either whole or absent. A run
+    summarised again (cleared, then run again) keeps its first start time and every earlier try with why it
+    failed; the rest of the report is the latest try's.
     """
     keys = {"integration_name": integration_key, "run_id": summary["run_id"]}
     outcomes = summary["outcomes"]
     finished = _utc(summary["finished_at"])
     assert finished is not None, "a summary is written when its run finished"
+    started = _utc(summary.get("started_at"))
+    attempt = {**keys, "try_number": int(summary.get("try_number") or 0)}
     create_report_schema(engine)
     with engine.begin() as connection:
+        earlier = [row.started_at for row in connection.execute(text(sql("report_select_run")), keys)]
+        starts = [moment for moment in (*(_utc(value) for value in earlier), started) if moment is not None]
+        first_start = min(starts, default=None)
         for statement in statements("report_delete_run"):
             connection.execute(text(statement), keys)
+        for statement in statements("report_delete_try"):
+            connection.execute(text(statement), attempt)
+        connection.execute(text(sql("report_insert_try")), {
+            **attempt, "started_at": started, "finished_at": finished,
+            "state": summary.get("state") or ("success" if summary["complete"] else "failed")})
+        _insert_many(connection, "report_insert_failure", [
+            {**attempt, "task": failure["task"], "task_id": failure["task_id"],
+             "map_index": _map_index(failure), "error": failure["error"][:200], "detail": failure["detail"],
+             "owner": failure["owner"][:200], "next_step": failure["next_step"],
+             "transient": int(bool(failure.get("transient"))), "failed_at": _utc(failure.get("failed_at"))}
+            for failure in summary.get("failures", [])])
         connection.execute(text(sql("report_insert_run")), {
-            **keys, "dag_id": dag_id, "started_at": _utc(summary.get("started_at")), "finished_at": finished,
+            **keys, "dag_id": dag_id, "started_at": first_start, "finished_at": finished,
             "complete": int(summary["complete"]), "moodle_calls": int(summary.get("moodle_calls", 0)),
             "outcomes": len(outcomes), "problems": sum(is_problem(o["action"]) for o in outcomes),
             "preview": int(summary.get("preview", False)),
@@ -161,8 +180,22 @@ class OutcomeFilter:
     search: str = ""
 
     def params(self) -> dict:
-        escaped = self.search.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        return {"flow": self.flow, "action": self.action, "owner": self.owner, "pattern": f"%{escaped}%"}
+        owner = _like_escaped(self.owner)
+        return {"flow": self.flow, "action": self.action, "owner": self.owner,
+                "owner_first": f"{owner}{OWNER_SEPARATOR}%", "owner_last": f"%{OWNER_SEPARATOR}{owner}",
+                "owner_inside": f"%{OWNER_SEPARATOR}{owner}{OWNER_SEPARATOR}%",
+                "pattern": f"%{_like_escaped(self.search.strip().lower())}%"}
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def owners(engine: Engine, integration_key: str, run_id: str) -> list[str]:
+    """Everyone with records to look at in a run: each of a shared owner's parts ("Moodle administrator / IT"
+    is both), so that filtering by one lists every record they share."""
+    found = _rows(engine, text(sql("report_select_owners")), {"integration_name": integration_key, "run_id": run_id})
+    return sorted({part.strip() for row in found for part in row["owner"].split(OWNER_SEPARATOR) if part.strip()})
 
 
 def runs(engine: Engine, integration_key: str, limit: int = 100) -> list[dict]:
@@ -188,9 +221,14 @@ def run(engine: Engine, integration_key: str, run_id: str) -> dict | None:
     found = _rows(engine, text(sql("report_select_run")), keys)
     if not found:
         return None
-    return {**found[0], "counts": run_counts(engine, integration_key, [run_id]).get(run_id, {}),
+    failures = _rows(engine, text(sql("report_select_failures")), keys)
+    tries = [{**attempt, "failures": [f for f in failures if f["try_number"] == attempt["try_number"]]}
+             for attempt in _rows(engine, text(sql("report_select_tries")), keys)]
+    return {**found[0], "state": "success" if found[0]["complete"] else "failed",
+            "counts": run_counts(engine, integration_key, [run_id]).get(run_id, {}),
             "tasks": _rows(engine, text(sql("report_select_tasks")), keys),
-            "owners": [row["owner"] for row in _rows(engine, text(sql("report_select_owners")), keys)]}
+            "owners": owners(engine, integration_key, run_id),
+            "tries": tries, "failures": tries[-1]["failures"] if tries else []}
 
 
 def outcomes(engine: Engine, integration_key: str, run_id: str, chosen: OutcomeFilter, limit: int | None = None,
@@ -201,6 +239,19 @@ def outcomes(engine: Engine, integration_key: str, run_id: str, chosen: OutcomeF
         "integration_name": integration_key, "run_id": run_id, **chosen.params(),
         "limit": ALL_ROWS if limit is None else limit, "offset": offset})
     return page, int(page[0]["matching"]) if page else 0
+
+
+def outcome_chunks(engine: Engine, integration_key: str, run_id: str, chosen: OutcomeFilter,
+                   size: int) -> Iterator[list[dict]]:
+    """Every outcome matching the filter, in the report's order, ``size`` at a time (the CSV streams them)."""
+    offset = 0
+    while True:
+        chunk, _ = outcomes(engine, integration_key, run_id, chosen, size, offset)
+        if chunk:
+            yield chunk
+        if len(chunk) < size:
+            return
+        offset += size
 
 
 def course_status(engine: Engine, integration_key: str) -> list[dict]:

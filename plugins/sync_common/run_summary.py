@@ -18,6 +18,7 @@ from typing import Protocol
 from sync_common.moodle_calls import moodle_calls_of_run
 from sync_common.run_files import write_json
 from sync_common.step_outputs import read_outcomes
+from sync_common.task_errors import read_failures
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +73,15 @@ def count_actions(flows: list[str], outcomes: list[dict], counted: Mapping[str, 
 
 def build_run_summary(integration: Integration, run_id: str, run_dir: Path, tasks: list[dict],
                       started_at: datetime | None = None,
-                      counted_actions: Mapping[str, Iterable[str]] | None = None) -> dict:
+                      counted_actions: Mapping[str, Iterable[str]] | None = None, try_number: int = 0) -> dict:
     """Summarise what the run did per flow, including the steps that did not finish, from what its steps left
-    in the run directory (``step_outputs``).
+    in the run directory (``step_outputs``, and why a task failed: ``task_errors``).
 
     ``tasks``: the run's other task instances as {task_id, map_index, state, duration}.
     A task that failed is told apart from those that did not run because of it.
     ``counted_actions``: the actions of each flow shown even when no record took them (the kind's).
+    ``try_number``: how many times the run was cleared before this summary (Airflow's clear number).
+    ``state``: Airflow's word for how the run ends, success or failed.
     """
     outcomes, given = read_outcomes(run_dir)
     flows = list(integration.reported_flows)
@@ -86,14 +89,18 @@ def build_run_summary(integration: Integration, run_id: str, run_dir: Path, task
                            {flow: numbers for flow, numbers in given.items() if flow in flows})
     names = [_task_name(task) for task in tasks]
     unfinished = sorted(name for name, task in zip(names, tasks, strict=True) if task["state"] not in _SETTLED_STATES)
+    failed = [task for task in tasks if task["state"] == "failed"]
     return {
         "integration": integration.name,
         "run_id": run_id,
+        "try_number": try_number,
+        "state": "failed" if unfinished else "success",
         "started_at": started_at.isoformat(timespec="seconds") if started_at else None,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "complete": not unfinished,
         "unfinished_tasks": unfinished,
         "failed_tasks": sorted(name for name, task in zip(names, tasks, strict=True) if task["state"] == "failed"),
+        "failures": read_failures(run_dir, sorted(failed, key=_task_name)),
         "tasks": sorted(tasks, key=lambda task: (task["task_id"], task.get("map_index", -1))),
         "moodle_calls": moodle_calls_of_run(run_dir),
         "counts": counts,
@@ -114,6 +121,9 @@ def write_run_summary(summary: dict, run_dir: Path) -> Path:
     log.info("Moodle web-service calls: %d", summary["moodle_calls"])
     if summary["failed_tasks"]:
         log.error("Tasks that failed: %s", ", ".join(summary["failed_tasks"]))
+    for failure in summary.get("failures", []):
+        log.error("%s failed: %s (%s) — %s — %s", failure["task"], failure["error"], failure["detail"],
+                  failure["owner"], failure["next_step"])
     not_run = [name for name in summary["unfinished_tasks"] if name not in summary["failed_tasks"]]
     if not_run:
         log.warning("Tasks that did not run because a task before them failed: %s", ", ".join(not_run))

@@ -26,14 +26,17 @@ def summarize_run(integration, engine: Engine, run_dir: Path, course_learners: C
     dag_id, ti = context["dag"].dag_id, context["ti"]
     others = [dict(t) for t in ti.get_task_breadcrumbs(dag_id=dag_id, run_id=context["run_id"])
               if t["task_id"] != ti.task_id]
-    summary = build_run_summary(integration, context["run_id"], run_dir, others, context["dag_run"].start_date,
-                                counted_actions)
+    dag_run = context["dag_run"]
+    summary = build_run_summary(integration, context["run_id"], run_dir, others, dag_run.start_date,
+                                counted_actions, getattr(dag_run, "clear_number", 0) or 0)
     summary["preview"] = preview
     result = small_summary(summary, write_run_summary(summary, run_dir))
     write_run_report(integration, engine, dag_id, summary, run_dir, course_learners)
     prune_old_runs(integration, integration.keep_run_files_days, run_dir)
     ti.xcom_push(key="summary", value=result)
     if not summary["complete"]:
-        raise RuntimeError(f"run incomplete: failed {', '.join(summary['failed_tasks']) or 'none'}; "
-                           f"not finished {', '.join(summary['unfinished_tasks'])}")
+        why = "; ".join(f"{failure['task']}: {failure['error']} (owner: {failure['owner']})"
+                        for failure in summary["failures"])
+        raise RuntimeError(f"the run failed: {why or 'no task failed'}; not finished "
+                           f"{', '.join(summary['unfinished_tasks'])}")
     return result

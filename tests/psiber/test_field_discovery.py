@@ -1,4 +1,5 @@
 from factories import integration
+from psiber.config import CONFIG_OWNER
 from psiber.field_discovery import (
     field_matches,
     read_course_fields,
@@ -38,6 +39,7 @@ def test_matches_show_matched_and_unmatched_fields_and_warn_about_the_unmatched(
     warnings = unmatched_field_warnings(matches)
     assert [(w.record, w.flow) for w in warnings] == [
         ("user field disability", "fields"), ("user field uifref", "fields"), ("course field nqflevel", "fields")]
+    assert {w.owner for w in warnings} == {CONFIG_OWNER}  # who matches a field in the integration file
 
 
 def test_report_prints_a_ready_to_paste_block_for_the_unmatched_fields():

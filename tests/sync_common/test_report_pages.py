@@ -14,6 +14,7 @@ import io
 import json
 import re
 import secrets
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 import pytest
@@ -198,7 +199,22 @@ def test_an_unknown_run_course_or_dag_is_404(api):
 
 def test_the_runs_page_lists_each_run_with_counts_problems_and_duration(api):
     html = get(api, f"/dags/{ALLOWED}/runs", "support").text
-    assert RUN_ID in html and "2 min 05 s" in html and "incomplete" in html and "failed 1" in html
+    assert "2 min 05 s" in html and "failed 1" in html
+    row = _row_of(html, RUN_ID)  # no Airflow run of it any more: listed by its start, Airflow's word for its end
+    assert f'title="{RUN_ID}">2026-11-20 01:00:00 UTC</a>' in row and '<span class="bad">failed</span>' in row
+
+
+def test_runs_are_listed_by_their_note_in_airflow_with_the_raw_id_on_hover_and_airflows_state_now(api):
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.add(DagRun(OTHER, RUN_ID, run_type="manual", state="running", note="Night after the HR upload",
+                           logical_date=datetime(2026, 11, 20, 1, tzinfo=UTC),
+                           run_after=datetime(2026, 11, 20, 1, tzinfo=UTC)))
+    row = _row_of(get(api, f"/dags/{OTHER}/runs", "admin").text, RUN_ID)
+    assert f'title="{RUN_ID}">Night after the HR upload</a>' in row and ">running</span>" in row
+    assert _row_of(get(api, "/", "admin").text, "Report Beta").count("Night after the HR upload") == 1
 
 
 def test_the_navigation_lists_only_the_integrations_the_user_may_read(api):

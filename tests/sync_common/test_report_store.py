@@ -142,3 +142,73 @@ def test_course_learners_round_trip_and_count_per_course(psiber):
     assert set(by_pair) == {(7, 1), (7, 2), (7, 3), (8, 3)}
     save_run_report(engine, KEY, DAG_ID, summary(), keep_days=30, learners=([], [(8, 3)]))
     assert set(report_store.course_learners_by_pair(engine, KEY)) == {(7, 1), (7, 2), (7, 3)}
+
+
+def failure(task="check_moodle_site", error="Moodle unreachable", owner="Moodle administrator / IT (network)"):
+    return {"task": task, "task_id": task, "map_index": -1, "error": error, "detail": "cannot connect",
+            "owner": owner, "next_step": f"Clear {task} once the site answers again", "transient": True,
+            "failed_at": "2026-11-20T02:00:40+00:00"}
+
+
+def test_a_cleared_run_keeps_its_first_start_and_every_try_with_why_it_failed(psiber):
+    engine, _ = psiber
+    run_id = "scheduled__2026-11-20T02:00:00+00:00"
+    failed = summary(run_id, "2026-11-20T02:01:00+00:00", outcomes=[], started_at="2026-11-20T02:00:00+00:00",
+                     state="failed", try_number=0, failures=[failure()])
+    save_run_report(engine, KEY, DAG_ID, failed, keep_days=400)
+    cleared = summary(run_id, "2026-11-20T09:14:00+00:00", started_at="2026-11-20T09:12:00+00:00", complete=True,
+                      state="success", try_number=1, failures=[])
+    save_run_report(engine, KEY, DAG_ID, cleared, keep_days=400)
+    save_run_report(engine, KEY, DAG_ID, cleared, keep_days=400)  # summarize_run itself cleared: same try again
+    report = report_store.run(engine, KEY, run_id)
+    assert str(report["started_at"]).startswith("2026-11-20 02:00:00") and report["state"] == "success"
+    assert report["failures"] == [] and report["outcomes"] == 4
+    assert [(t["try_number"], t["state"], str(t["started_at"])[:16]) for t in report["tries"]] == [
+        (0, "failed", "2026-11-20 02:00"), (1, "success", "2026-11-20 09:12")]
+    [why] = report["tries"][0]["failures"]
+    assert (why["task"], why["error"], why["owner"], why["transient"]) == (
+        "check_moodle_site", "Moodle unreachable", "Moodle administrator / IT (network)", 1)
+    save_run_report(engine, KEY, DAG_ID, summary(finished="2027-06-01T00:00:00+00:00"), keep_days=30)
+    assert report_store.run(engine, KEY, run_id) is None  # expired with every try
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT COUNT(*) FROM sync_report_try WHERE run_id = :run_id"),
+                                  {"run_id": run_id}).scalar_one() == 0
+
+
+def test_report_tables_made_before_tries_were_kept_get_them(psiber):
+    engine, _ = psiber
+    report_store.create_report_schema(engine)
+    with engine.begin() as connection:  # the tables as a release before run histories made them
+        connection.execute(text("DROP TABLE sync_report_try"))
+        connection.execute(text("DROP TABLE sync_report_failure"))
+    save_run_report(engine, KEY, DAG_ID, summary(failures=[failure()]), keep_days=30)
+    assert [f["error"] for f in report_store.run(engine, KEY, summary()["run_id"])["failures"]] == [
+        "Moodle unreachable"]
+
+
+def test_the_owner_filter_matches_a_record_an_owner_shares_with_others(psiber):
+    engine, _ = psiber
+    save_run_report(engine, KEY, DAG_ID, summary(outcomes=[
+        outcome("EE10", "conflict", "e-mail used by Moodle user #7", "Moodle administrator / PSIber HR"),
+        outcome("EE11", "invalid", "surname missing", "PSIber HR"),
+        outcome("EE12", "failed", "refused", "Moodle administrator"),
+        outcome("EE13", "failed", "refused", "Moodle administrators' team"),
+    ]), keep_days=30)
+    run_id = summary()["run_id"]
+
+    def records(owner):
+        return [o["record"] for o in report_store.outcomes(engine, KEY, run_id, OutcomeFilter(owner=owner))[0]]
+
+    assert report_store.owners(engine, KEY, run_id) == ["Moodle administrator", "Moodle administrators' team",
+                                                         "PSIber HR"]
+    assert records("Moodle administrator") == ["EE10", "EE12"]
+    assert records("PSIber HR") == ["EE10", "EE11"]
+
+
+def test_outcomes_are_read_in_chunks_in_the_reports_order(psiber):
+    engine, _ = psiber
+    save_run_report(engine, KEY, DAG_ID, summary(outcomes=[outcome(f"EE{n:05d}", "created") for n in range(25)] + [
+        outcome("EE99999", "invalid", "surname missing", "PSIber HR")]), keep_days=30)
+    chunks = list(report_store.outcome_chunks(engine, KEY, summary()["run_id"], OutcomeFilter(), 10))
+    assert [len(chunk) for chunk in chunks] == [10, 10, 6]
+    assert [o["record"] for chunk in chunks for o in chunk] == ["EE99999", *(f"EE{n:05d}" for n in range(25))]

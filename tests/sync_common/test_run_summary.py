@@ -74,7 +74,10 @@ def test_the_summary_names_failed_tasks_apart_from_those_they_stopped_and_adds_u
              {"task_id": "read_completions", "map_index": 0, "state": "success", "duration": 0.5}]
     summary = build_run_summary(integration, "manual__1", run_dir, tasks)
     assert summary["moodle_calls"] == moodle_calls_of_run(run_dir) == 10
-    assert summary["failed_tasks"] == ["apply_user_changes"]
+    assert summary["failed_tasks"] == ["apply_user_changes"] and summary["state"] == "failed"
+    [failure] = summary["failures"]  # its failure callback left no word: the task was killed
+    assert (failure["task"], failure["error"], failure["owner"]) == (
+        "apply_user_changes", "Failed", "the integration's maintainer")
     assert summary["unfinished_tasks"] == ["apply_user_changes", "record_user_links"]
     assert summary["counts"]["users"]["failed"] == 1 and not summary["complete"]
     with caplog.at_level(logging.INFO, logger="sync_common.run_summary"):
