@@ -136,6 +136,10 @@ def run_messages(settings: NotificationSettings, integration_name: str, run_id: 
         if summary:
             paragraphs.append(f"Failed tasks: {', '.join(failed_tasks) or 'none'}; "
                               f"{len(not_run)} did not run because of them.")
+            paragraphs.extend(f"{failure['task']}: {failure['error']}"
+                              + (f" ({mask_emails(failure['detail'])})" if failure.get("detail") else "")
+                              + f" — owner: {failure['owner']} — {failure['next_step']}."
+                              for failure in summary.get("failures", []))
             paragraphs.append(_counts_line(summary.get("counts", {})))
             paragraphs.append(f"{len(problems):,} problem records" + (
                 ", the most frequent: " + "; ".join(_top_reasons(problems, with_owner=True)) if problems else "."))

@@ -39,6 +39,10 @@ def outcome(record: str, action: str, reason: str, owner: str, flow: str = "user
 SUMMARY = {
     "run_id": RUN_ID, "failed_tasks": ["apply_user_changes"],
     "unfinished_tasks": ["apply_user_changes", "record_user_links", "summarize_run"],
+    "failures": [{"task": "apply_user_changes", "error": "Moodle unreachable",
+                  "detail": "cannot connect to https://moodle.example.com (ConnectionError)",
+                  "owner": "Moodle administrator / IT (network)",
+                  "next_step": "Clear apply_user_changes once the site answers again"}],
     "counts": {"users": {"created": 80, "updated": 0, "invalid": 2, "conflict": 1}, "courses": {"created": 0}},
     "outcomes": [
         outcome("EE00001", "created", "", ""),
@@ -62,6 +66,9 @@ def test_a_failed_run_tells_its_failure_and_each_owner_their_own_records():
     assert failed.recipients == ("it-support@example.com",)
     text = " ".join(failed.paragraphs)
     assert "Failed tasks: apply_user_changes; 2 did not run because of them." in text
+    assert ("apply_user_changes: Moodle unreachable (cannot connect to https://moodle.example.com (ConnectionError)) "
+            "— owner: Moodle administrator / IT (network) — Clear apply_user_changes once the site answers again."
+            in failed.paragraphs)
     assert "users: created 80, invalid 2, conflict 1" in text and "courses" not in text  # only what is not 0
     assert "4 problem records" in text and "1 invalid: surname is missing (owner: PSIber HR)" in text
     hr = messages["owner PSIber HR"]

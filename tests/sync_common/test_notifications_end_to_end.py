@@ -124,7 +124,7 @@ def test_each_owner_hears_of_their_records_and_it_support_of_a_failed_run_once_p
     by_recipients = {recipients: message for recipients, message in received}
     assert sorted(by_recipients) == [(HR,), (IT,)] and len(received) == 2
     failed = html_part(by_recipients[(IT,)])
-    assert "run failed" in by_recipients[(IT,)]["Subject"] and "check_moodle_site" in failed
+    assert "run failed" in by_recipients[(IT,)]["Subject"] and "check_moodle_site: Moodle unreachable" in failed
     assert_nothing_secret(failed, secrets_used)
     page = report_page_behind(link_in(failed))
     assert second.run_id in page and first.run_id not in page
