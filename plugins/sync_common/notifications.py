@@ -28,6 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sync_common.outcomes import mask_emails
 
 if TYPE_CHECKING:
+    from airflow.sdk import Context
+
     from sync_common.run_files import RunPath
 
 # The Airflow UI's address of a run's Sync report tab (the UI plugin's external view, ``url_route``), which opens
@@ -153,7 +155,7 @@ def run_messages(settings: NotificationSettings, integration_name: str, run_id: 
         if not theirs:
             continue
         by_action = Counter(p["action"] for p in theirs)
-        paragraphs = (
+        told = (
             f"The sync run {run_id} of {integration_name} left {len(theirs):,} problem records for {owner}: "
             + ", ".join(f"{action} {count:,}" for action, count in by_action.most_common()) + ".",
             "The most frequent reasons: " + "; ".join(_top_reasons(theirs, with_owner=False)) + ".",
@@ -164,7 +166,7 @@ def run_messages(settings: NotificationSettings, integration_name: str, run_id: 
                         f"{mask_emails(p['reason'] or '')}" for p in theirs[:LISTED_RECORDS])
         messages.append(Message(f"owner {owner}", recipients,
                                 f"Moodle sync {integration_name}: {len(theirs):,} records for {owner}",
-                                paragraphs, records, link))
+                                told, records, link))
     return messages
 
 
@@ -176,7 +178,7 @@ def sent_messages(folder: RunPath) -> dict[str, list[str]]:
     return read_json(path) if path.exists() else {}
 
 
-def run_try(context: dict) -> int:
+def run_try(context: Context) -> int:
     """Which try of the run this is: how many times it was cleared (0 when the context has no run)."""
     dag_run = context.get("dag_run")
     return int(getattr(dag_run, "clear_number", 0) or 0)
@@ -189,14 +191,14 @@ class SyncRunNotifier(BaseNotifier):
         super().__init__()
         self.integration, self.failed, self.run_dir = integration, failed, run_dir
 
-    def deliver(self, message: Message, context: dict) -> None:
+    def deliver(self, message: Message, settings: NotificationSettings, context: Context) -> None:
         raise NotImplementedError
 
-    def render_template_fields(self, context: dict, jinja_env=None) -> None:
+    def render_template_fields(self, context: Context, jinja_env=None) -> None:
         """Nothing here is a template (each message is built from the run's summary), so nothing is rendered: a
         DAG-level callback of ``dag.test()`` gets the scheduler's DAG, which has no template environment."""
 
-    def notify(self, context: dict) -> None:
+    def notify(self, context: Context) -> None:
         settings = self.integration.notifications
         if settings is None:
             return
@@ -211,7 +213,7 @@ class SyncRunNotifier(BaseNotifier):
         for message in run_messages(settings, self.integration.name, run_id, summary, self.failed, link):
             if message.key in sent.get(attempt, []):
                 continue
-            self.deliver(message, context)
+            self.deliver(message, settings, context)
             sent.setdefault(attempt, []).append(message.key)
             write_json(folder / SENT_FILE, sent)
             self.log.info("Told %s of run %s (%d recipients)", message.key, run_id, len(message.recipients))
@@ -220,11 +222,10 @@ class SyncRunNotifier(BaseNotifier):
 class SmtpRunNotifier(SyncRunNotifier):
     """Each message as an e-mail through the SMTP provider's ``SmtpNotifier`` and the settings' Connection."""
 
-    def deliver(self, message: Message, context: dict) -> None:
+    def deliver(self, message: Message, settings: NotificationSettings, context: Context) -> None:
         from airflow.providers.smtp.notifications.smtp import SmtpNotifier
         from airflow.sdk import BaseHook
 
-        settings = self.integration.notifications
         sender = settings.from_email or BaseHook.get_connection(settings.smtp_conn_id).extra_dejson.get("from_email")
         if not sender:
             raise ValueError(f"notifications of '{self.integration.name}': no sender: set notifications.from_email "

@@ -119,7 +119,7 @@ class Recording(SyncRunNotifier):
         super().__init__(*args, **kwargs)
         self.delivered: list[str] = []
 
-    def deliver(self, message: Message, context: dict) -> None:
+    def deliver(self, message: Message, settings, context) -> None:
         self.delivered.append(message.key)
 
 
@@ -147,11 +147,11 @@ def test_a_message_whose_delivery_failed_goes_with_the_next_delivery_the_others_
     settings = SimpleNamespace(name="Driver Training", key="driver_training", data_dir=None, notifications=SETTINGS)
 
     class FailingOnce(Recording):
-        def deliver(self, message, context):
+        def deliver(self, message, settings, context):
             if message.key == "owner PSIber HR" and "owner PSIber HR" not in self.delivered:
                 self.delivered.append(message.key)
                 raise ConnectionRefusedError("smtp down")
-            super().deliver(message, context)
+            super().deliver(message, settings, context)
 
     notifier = FailingOnce(settings, failed=True, run_dir=lambda _, run_id: tmp_path)
     context = {"dag": DAG("psiber_moodle_driver_training", schedule=None), "run_id": RUN_ID,
