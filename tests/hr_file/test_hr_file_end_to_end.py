@@ -137,15 +137,18 @@ def test_the_run_report_is_read_through_the_report_pages(hr_run, monkeypatch):
         purge_cached_app()
 
 
-@pytest.mark.parametrize("export", ["idnumber,firstname,email,status\nHR0001,Thandi,t@example.com,Active\n",
-                                    "idnumber,firstname,lastname,email,status\n", ""],
-                         ids=["missing column", "no rows", "empty file"])
-def test_a_bad_export_fails_the_run_before_anything_is_written(hr_run, export):
-    """The error's words are test_hr_file_extract's; here, the run around it."""
+@pytest.mark.parametrize("export, problem", [
+    ("idnumber,firstname,email,status\nHR0001,Thandi,t@example.com,Active\n", "has no column 'lastname'"),
+    ("idnumber,firstname,lastname,email,status\n", "the file has no employee rows"),
+    ("", "the file is empty")], ids=["missing column", "no rows", "empty file"])
+def test_a_bad_export_fails_the_run_naming_file_and_owner_before_anything_is_written(hr_run, export, problem):
     hr_run.export.write_text(export)
     accounts = set(hr_run.moodle.users)
     failed = hr_run()
     assert failed["state"] == "failed" and failed["failed_tasks"] == ["extract_employees"]
+    [why] = [failure for failure in failed["failures"] if failure["task"] == "extract_employees"]
+    assert why["detail"].startswith(f"HR export {hr_run.export}: {problem}")
+    assert why["owner"] == "HR system administrator"
     assert set(hr_run.moodle.users) == accounts
     assert not inspect(hr_run.engine).has_table("employee")
 
