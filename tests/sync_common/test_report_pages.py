@@ -12,6 +12,7 @@ import csv
 import html
 import io
 import json
+import os
 import re
 import secrets
 from datetime import UTC, datetime
@@ -27,8 +28,9 @@ from factories import GOOD, write
 from psiber.kind import KIND as PSIBER
 from school.demo_school import STUDENT_EMAIL_TAKEN, STUDENT_WITHOUT_EMAIL
 from school.preview import PREVIEW_ORDER
-from sync_common.integration_kinds import ReportedIntegration
-from sync_common.report_pages import UnreadableReports, _database
+from sync_common import report_store
+from sync_common.integration_kinds import ReportedIntegration, integrations_by_dag, registered_kinds
+from sync_common.report_pages import CSV_CHUNK, PAGE_SIZE, UnreadableReports, _database, csv_lines
 from sync_common.report_store import save_run_report
 from tests.school.test_school_config import MINIMAL
 from tests.school.test_school_end_to_end import DAG_ID as DEMO_SCHOOL
@@ -348,3 +350,45 @@ def test_a_report_database_of_the_wrong_type_or_unreachable_is_named_with_its_ow
             ReportedIntegration("psiber_moodle_x", PSIBER, settings)):
         pass
     assert reason in str(raised.value)
+
+
+BIG_RUN = "scheduled__2026-11-21T01:00:00+00:00"
+BIG = 10_000
+
+
+@pytest.fixture(scope="module")
+def big_report(api):
+    """A first night of 10,000 employees created and three problems (written last) in Report Beta's database."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(f"sqlite:///{json.loads(os.environ['AIRFLOW_CONN_PSIBER_BETA'])['host']}")
+    outcomes = [{"record": f"EE{n:05d}", "action": "created", "reason": "", "owner": "", "flow": "users"}
+                for n in range(BIG)] + [
+        {"record": f"BAD{n}", "action": "invalid", "reason": "surname is missing", "owner": "PSIber HR",
+         "flow": "users"} for n in range(3)]
+    save_run_report(engine, "report_beta", OTHER, {**report(outcomes), "run_id": BIG_RUN}, keep_days=400)
+    engine.dispose()
+    return f"/dags/{OTHER}/runs/{quote(BIG_RUN, safe='')}"
+
+
+def test_a_large_report_is_paginated_problems_first_and_page_links_keep_the_filters(api, big_report):
+    first = get(api, big_report, "admin").text
+    assert OUTCOME_ROW.findall(first)[:4] == [("users", "BAD0", "invalid"), ("users", "BAD1", "invalid"),
+                                              ("users", "BAD2", "invalid"), ("users", "EE00000", "created")]
+    assert len(OUTCOME_ROW.findall(first)) == PAGE_SIZE and f"page 1 of {-(-(BIG + 3) // PAGE_SIZE)}" in first
+    second = OUTCOME_ROW.findall(get(api, f"{big_report}?page=2", "admin").text)
+    assert [record for _, record, _ in second] == [f"EE{n:05d}" for n in range(PAGE_SIZE - 3, 2 * PAGE_SIZE - 3)]
+    filtered = get(api, f"{big_report}?action=created&page=2", "admin").text
+    assert OUTCOME_ROW.findall(filtered)[0] == ("users", f"EE{PAGE_SIZE:05d}", "created")
+    assert 'href="?flow=&amp;action=created&amp;owner=&amp;q=&amp;page=3">next</a>' in filtered
+    assert 'href="?flow=&amp;action=created&amp;owner=&amp;q=&amp;page=1">previous</a>' in filtered
+
+
+def test_the_csv_of_a_large_report_streams_every_record_a_chunk_at_a_time(api, big_report):
+    answer = get(api, f"{big_report}/outcomes.csv", "admin")
+    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    assert len(rows) == BIG + 3 and rows[0]["record"] == "BAD0" and rows[-1]["record"] == f"EE{BIG - 1:05d}"
+    integration = integrations_by_dag(registered_kinds())[OTHER]
+    chunks = list(csv_lines(integration, BIG_RUN, report_store.OutcomeFilter()))
+    assert len(chunks) == 1 + -(-(BIG + 3) // CSV_CHUNK)  # the header, then one chunk per read
+    assert chunks[0] == "flow,record,action,reason,owner,changed_fields\r\n"
