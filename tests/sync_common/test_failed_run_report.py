@@ -15,6 +15,7 @@ from sqlalchemy import select, text
 
 from moodle_provider.exceptions import OWNER_MOODLE, OWNER_MOODLE_IT
 from moodle_provider.hooks.moodle import MoodleHook
+from sync_common.run_summary import is_problem
 from tests.psiber.test_end_to_end import (
     DAG_ID,
     ROOT,
@@ -77,7 +78,11 @@ def test_a_refused_token_is_named_with_its_owner_and_what_to_do(api, demo_run, m
 
 
 def test_a_tripped_guard_is_named_with_its_owner_and_what_to_do(api, demo_run):  # noqa: F811
-    assert demo_run()["state"] == "success"
+    night = demo_run()
+    assert night["state"] == "success"
+    problems = [o for o in night["outcomes"] if is_problem(o["action"])]
+    assert {o["flow"] for o in problems} >= {"users", "fields"}
+    assert [o for o in problems if not o["owner"]] == []  # every problem has someone to fix it
     with demo_run.engine.begin() as connection:
         connection.execute(text("UPDATE employee SET employment_status = 'Terminated'"))
     said = why(report_of(api, demo_run()))
