@@ -25,5 +25,7 @@ class SyncReportPlugin(AirflowPlugin):
          "url_route": "sync-runs"},
         {"name": "Course status", "href": f"{URL_PREFIX}/dags/{{DAG_ID}}/courses", "destination": "dag",
          "url_route": "course-status"},
+        {"name": "Record history", "href": f"{URL_PREFIX}/dags/{{DAG_ID}}/records", "destination": "dag",
+         "url_route": "record-history"},
         {"name": "Sync reports", "href": f"{URL_PREFIX}/", "destination": "nav", "url_route": "sync-reports"},
     ]

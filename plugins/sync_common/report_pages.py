@@ -246,6 +246,19 @@ def report_page(request: Request, dag_id: str, run_id: str, flow: str = "", acti
                  failed=failed, not_run=not_run, run=run, history=history, next_at=next_at)
 
 
+@pages.get("/dags/{dag_id}/records", response_class=HTMLResponse, dependencies=[can_read_runs])
+def record_history_page(request: Request, dag_id: str, q: str = ""):
+    """One person's history: every kept run's outcome for a record, newest first, each linking to its run's
+    report ("why does X have no Moodle account?")."""
+    integration = _integration(request, dag_id)
+    with _database(integration) as engine:
+        found = report_store.record_history(engine, integration.key, q)
+    runs = {run["run_id"]: run for run in with_airflow(dag_id, [
+        {"run_id": row["run_id"], "started_at": row["started_at"], "complete": True} for row in found])}
+    return _page(request, "records.html", dag_id=dag_id, integration=integration, q=q.strip(), found=found,
+                 labels={run_id: run["label"] for run_id, run in runs.items()})
+
+
 @pages.get("/dags/{dag_id}/runs/{run_id}/outcomes.csv", dependencies=[can_read_runs])
 def report_csv(request: Request, dag_id: str, run_id: str, flow: str = "", action: str = "", owner: str = "",
                q: str = ""):

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, bindparam, inspect, text
 
 from sync_common.database import sql, statements
+from sync_common.run_files import RunPath
 from sync_common.run_summary import action_rank, is_problem
 
 MAX_REPORT_TEXT = 300  # record column width; reasons are kept whole
@@ -26,7 +26,7 @@ OWNER_SEPARATOR = " / "  # between the owners of one record ("Moodle administrat
 Pair = tuple[int, int]  # (Moodle course id, Moodle user id): one row of the course status
 # Reads a summarised run's course status: (integration, report database, summary, run directory) → rows to write
 # (new or changed) and pairs to delete.
-CourseLearners = Callable[[Any, Engine, dict, Path], tuple[list[dict], list[Pair]]]
+CourseLearners = Callable[[Any, Engine, dict, RunPath], tuple[list[dict], list[Pair]]]
 
 
 class Integration(Protocol):
@@ -135,7 +135,7 @@ def save_run_report(engine: Engine, integration_key: str, dag_id: str, summary: 
             connection.execute(text(statement), {"integration_name": integration_key, "cutoff": cutoff})
 
 
-def write_run_report(integration: Integration, engine: Engine, dag_id: str, summary: dict, run_dir: Path,
+def write_run_report(integration: Integration, engine: Engine, dag_id: str, summary: dict, run_dir: RunPath,
                      course_learners: CourseLearners | None = None) -> None:
     """The report of a summarised run, with the course status ``course_learners`` reads from the run (None: the
     integration's runs read no results)."""
@@ -252,6 +252,17 @@ def outcome_chunks(engine: Engine, integration_key: str, run_id: str, chosen: Ou
         if len(chunk) < size:
             return
         offset += size
+
+
+def record_history(engine: Engine, integration_key: str, record: str, limit: int = 1000) -> list[dict]:
+    """What every kept run did to one record (an employee number, an External ID) and to the records named after
+    it (its results, its enrolments), newest run first."""
+    wanted = record.strip().lower()
+    if not wanted:
+        return []
+    return _rows(engine, text(sql("report_select_record_history")), {
+        "integration_name": integration_key, "record": wanted, "named_after": f"{_like_escaped(wanted)} %",
+        "limit": limit})
 
 
 def course_status(engine: Engine, integration_key: str) -> list[dict]:

@@ -143,7 +143,7 @@ def get(api, path: str, user: str | None):
 
 
 PAGES = [f"/dags/{{dag}}/runs/{RUN_ID}", f"/dags/{{dag}}/runs/{RUN_ID}/outcomes.csv", "/dags/{dag}/runs",
-         "/dags/{dag}/courses", "/dags/{dag}/courses/7"]
+         "/dags/{dag}/courses", "/dags/{dag}/courses/7", "/dags/{dag}/records?q=EE001"]
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -392,3 +392,29 @@ def test_the_csv_of_a_large_report_streams_every_record_a_chunk_at_a_time(api, b
     chunks = list(csv_lines(integration, BIG_RUN, report_store.OutcomeFilter()))
     assert len(chunks) == 1 + -(-(BIG + 3) // CSV_CHUNK)  # the header, then one chunk per read
     assert chunks[0] == "flow,record,action,reason,owner,changed_fields\r\n"
+
+
+def test_one_records_history_lists_every_runs_outcome_for_it_newest_first_with_links_to_each_report(api):
+    from sqlalchemy import create_engine
+
+    later = "scheduled__2026-11-22T01:00:00+00:00"
+    engine = create_engine(f"sqlite:///{json.loads(os.environ['AIRFLOW_CONN_PSIBER_BETA'])['host']}")
+    save_run_report(engine, "report_beta", OTHER, {**report([
+        {"record": "EE0010", "action": "created", "reason": "", "owner": "", "flow": "users"},
+        {"record": "EE001", "action": "updated", "reason": "changed: email", "owner": "", "flow": "users",
+         "changed": ["email"]},
+        {"record": "EE001 / DRV-101", "action": "recorded", "reason": "Competent", "owner": "", "flow": "results"},
+    ]), "run_id": later, "started_at": "2026-11-22T01:00:00+00:00", "finished_at": "2026-11-22T01:03:00+00:00"},
+        keep_days=400)
+    engine.dispose()
+    page = get(api, f"/dags/{OTHER}/records?q=ee001", "admin").text
+    rows = re.findall(r'<a href="([^"]+)" title="([^"]+)">.*?<td>([a-z]+)</td><td>([^<]*)</td><td>([a-z_]+)</td>', page,
+                      re.S)
+    assert [(run_id, flow, record, action) for _, run_id, flow, record, action in rows] == [
+        (later, "users", "EE001", "updated"), (later, "results", "EE001 / DRV-101", "recorded"),
+        (RUN_ID, "users", "EE001", "created")]
+    assert rows[0][0] == f"/sync-report/dags/{OTHER}/runs/{quote(later, safe='')}?q=EE001"
+    assert "email" in _row_of(page, "changed: email")
+    assert 'id="no-history"' in get(api, f"/dags/{OTHER}/records?q=EE404", "admin").text
+    report_page = get(api, f"/dags/{OTHER}/runs/{quote(later, safe='')}?q=EE001", "admin").text
+    assert f'href="/sync-report/dags/{OTHER}/records?q=EE001"' in report_page

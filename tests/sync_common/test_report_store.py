@@ -212,3 +212,17 @@ def test_outcomes_are_read_in_chunks_in_the_reports_order(psiber):
     chunks = list(report_store.outcome_chunks(engine, KEY, summary()["run_id"], OutcomeFilter(), 10))
     assert [len(chunk) for chunk in chunks] == [10, 10, 6]
     assert [o["record"] for chunk in chunks for o in chunk] == ["EE99999", *(f"EE{n:05d}" for n in range(25))]
+
+
+def test_a_records_history_holds_its_outcome_in_every_run_newest_first_and_no_other_records(psiber):
+    engine, _ = psiber
+    save_run_report(engine, KEY, DAG_ID, summary("run_1", "2026-11-20T01:05:00+00:00", outcomes=[
+        outcome("EE001", "invalid", "surname is missing", "PSIber HR"), outcome("EE0010", "created")]), keep_days=400)
+    save_run_report(engine, KEY, DAG_ID, summary("run_2", "2026-11-21T01:05:00+00:00", outcomes=[
+        outcome("EE001", "created"), outcome("EE001 / DRV-101", "recorded", flow="results"),
+        outcome("EE001_X", "created")]), keep_days=400)
+    found = report_store.record_history(engine, KEY, " ee001 ")
+    assert [(row["run_id"], row["record"], row["action"]) for row in found] == [
+        ("run_2", "EE001", "created"), ("run_2", "EE001 / DRV-101", "recorded"), ("run_1", "EE001", "invalid")]
+    assert found[2]["reason"] == "surname is missing" and found[2]["owner"] == "PSIber HR"
+    assert report_store.record_history(engine, KEY, "") == []
