@@ -3,7 +3,7 @@
 A run's report with 10,000 outcomes (500 of them problems) is written as summarize_run writes it,
 then the report pages are asked for as the Airflow UI asks for them (the plugin's FastAPI app,
 in-process; Airflow's own access check is left out, it costs the same for any report):
-the run's first page (problems first, 500 rows), a search by employee number, the CSV of all
+the run's first page (problems first, 100 rows), a search by employee number, the CSV of all
 records, and the runs list. On SQLite and, when reachable, on PostgreSQL.
 
     .venv/bin/python benchmarks/report_page.py [--outcomes 10000] [--repeat 5]
@@ -91,7 +91,7 @@ def measure(backend: str, connection: dict, engine, count: int, repeat: int) -> 
     print(f"\n{backend}: a run of {count:,} outcomes ({sum(o['action'] != 'unchanged' for o in report['outcomes']):,}"
           " not unchanged)")
     print(f"  summarize_run writes the report:          {written:7.3f} s")
-    for label, path in (("report page (first 500 rows)", base), ("search by employee number", f"{base}?q=EE000042"),
+    for label, path in (("report page (first 100 rows)", base), ("search by employee number", f"{base}?q=EE000042"),
                         ("problems only (action=invalid)", f"{base}?action=invalid"),
                         ("CSV of every record", f"{base}/outcomes.csv"), ("runs list", f"/dags/{DAG_ID}/runs")):
         ask = page(path)

@@ -34,8 +34,8 @@ def runs(dag_id: str, run_ids: Iterable[str]) -> dict[str, dict]:
             return {run_id: {"state": str(state), "note": note or "", "logical_date": logical_date,
                              "run_after": run_after}
                     for run_id, state, logical_date, run_after, note in session.execute(query)}
-    except SQLAlchemyError:
-        log.exception("Airflow's runs of %s cannot be read: the report shows what it kept", dag_id)
+    except SQLAlchemyError as error:
+        log.warning("Airflow's runs of %s cannot be read (%s): the report shows what it kept", dag_id, error)
         return {}
 
 
@@ -49,8 +49,8 @@ def clears(dag_id: str, run_id: str) -> list[dict]:
     try:
         with create_session() as session:
             return [{"at": at, "by": by or ""} for at, by in session.execute(query)]
-    except SQLAlchemyError:
-        log.exception("Airflow's audit log of %s cannot be read", dag_id)
+    except SQLAlchemyError as error:
+        log.warning("Airflow's audit log of %s cannot be read (%s)", dag_id, error)
         return []
 
 
@@ -63,7 +63,7 @@ def next_run(dag_id: str) -> datetime | None:
         with create_session() as session:
             found = session.execute(select(DagModel.is_paused, DagModel.next_dagrun_create_after)
                                     .where(DagModel.dag_id == dag_id)).first()
-    except SQLAlchemyError:
-        log.exception("Airflow's DAG %s cannot be read", dag_id)
+    except SQLAlchemyError as error:
+        log.warning("Airflow's DAG %s cannot be read (%s)", dag_id, error)
         return None
     return None if found is None or found[0] else found[1]
