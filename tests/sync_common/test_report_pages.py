@@ -30,7 +30,7 @@ from school.demo_school import STUDENT_EMAIL_TAKEN, STUDENT_WITHOUT_EMAIL
 from school.preview import PREVIEW_ORDER
 from sync_common import report_store
 from sync_common.integration_kinds import ReportedIntegration, integrations_by_dag, registered_kinds
-from sync_common.report_pages import CSV_CHUNK, PAGE_SIZE, UnreadableReports, _database, csv_lines
+from sync_common.report_pages import CSV_CHUNK, PAGE_SIZE, UnreadableReports, _database, csv_lines, run_history
 from sync_common.report_store import save_run_report
 from tests.school.test_school_config import MINIMAL
 from tests.school.test_school_end_to_end import DAG_ID as DEMO_SCHOOL
@@ -418,3 +418,20 @@ def test_one_records_history_lists_every_runs_outcome_for_it_newest_first_with_l
     assert 'id="no-history"' in get(api, f"/dags/{OTHER}/records?q=EE404", "admin").text
     report_page = get(api, f"/dags/{OTHER}/runs/{quote(later, safe='')}?q=EE001", "admin").text
     assert f'href="/sync-report/dags/{OTHER}/records?q=EE001"' in report_page
+
+
+def test_a_runs_history_names_who_cleared_it_from_the_audit_log_or_tells_the_clear_by_the_tries_start():
+    tries = [{"try_number": 0, "started_at": "2026-12-06 02:00:00", "finished_at": "2026-12-06 02:03:00",
+              "state": "failed", "failures": [{"task": "check_moodle_site", "error": "Moodle unreachable"}]},
+             {"try_number": 1, "started_at": "2026-12-06 09:12:05", "finished_at": "2026-12-06 09:14:00",
+              "state": "failed", "failures": []},
+             {"try_number": 2, "started_at": "2026-12-06 11:00:00", "finished_at": "2026-12-06 11:02:00",
+              "state": "success", "failures": []}]
+    clears = [{"at": datetime(2026, 12, 5, 23, 0, tzinfo=UTC), "by": "someone before this run failed"},
+              {"at": datetime(2026, 12, 6, 9, 12, tzinfo=UTC), "by": "support"}]
+    history = run_history(tries, clears)
+    assert [(step["event"], str(step["at"])[:16], step["by"]) for step in history] == [
+        ("started", "2026-12-06 02:00", ""), ("failed", "2026-12-06 02:03", ""),
+        ("cleared", "2026-12-06 09:12", "support"), ("failed", "2026-12-06 09:14", ""),
+        ("cleared", "2026-12-06 11:00", ""), ("succeeded", "2026-12-06 11:02", "")]  # a Clear from the CLI
+    assert history[1]["failures"][0]["error"] == "Moodle unreachable"
