@@ -83,11 +83,11 @@ def wire(run: IntegrationRun) -> None:
             return course_sync.load_courses(integration, engine, run_dir())
 
     @step(execution_timeout=limits.population)
-    def find_changed_learners(params: dict | None = None) -> dict:
+    def find_changed_learners() -> dict:
         from psiber import result_sync
 
         return result_sync.find_changed_learners(integration, moodle(), psiber(), run_dir(),
-                                                 bool(params["full_results_sync"]))
+                                                 bool(run.params()["full_results_sync"]))
 
     @step
     def plan_grade_reads() -> list[list[int]]:

@@ -39,8 +39,8 @@ def options(integration) -> DagOptions:
 def wire(run: IntegrationRun) -> None:
     integration, moodle, school, run_dir, run_id = run.integration, run.moodle, run.database, run.run_dir, run.run_id
 
-    def preview(params: dict) -> bool:
-        return bool(params["preview"])
+    def preview() -> bool:
+        return bool(run.params()["preview"])
 
     def stop_if_disabled_meanwhile(*plans: str) -> None:
         from school.preflight import stop_if_disabled_meanwhile as stop
@@ -48,10 +48,10 @@ def wire(run: IntegrationRun) -> None:
         stop(run.source, run_dir(), list(plans))
 
     @step
-    def check_moodle_site(params: dict | None = None) -> dict:
+    def check_moodle_site() -> dict:
         from school.preflight import preflight
 
-        return preflight(integration, moodle(), preview(params))
+        return preflight(integration, moodle(), preview())
 
     @step
     def extract_school() -> dict:
@@ -72,16 +72,16 @@ def wire(run: IntegrationRun) -> None:
         return people_sync.read_moodle_users(integration, moodle(), school(), run_dir())
 
     @step
-    def plan_people(params: dict | None = None) -> dict:
+    def plan_people() -> dict:
         from school import people_sync
 
-        return people_sync.plan_people(integration, run_dir(), bool(params["retry_refused"]))
+        return people_sync.plan_people(integration, run_dir(), bool(run.params()["retry_refused"]))
 
     @step
-    def apply_people(params: dict | None = None) -> dict:
+    def apply_people() -> dict:
         from school import class_sync, people_sync
 
-        if preview(params):
+        if preview():
             return NOTHING_WRITTEN
         stop_if_disabled_meanwhile(people_sync.PLAN, class_sync.PLAN)
         return people_sync.apply_people(integration, moodle(), school(), run_dir(), run_id())
@@ -99,24 +99,24 @@ def wire(run: IntegrationRun) -> None:
         return class_sync.read_moodle_courses(integration, moodle(), school(), run_dir())
 
     @step
-    def plan_classes(params: dict | None = None) -> dict:
+    def plan_classes() -> dict:
         from school import class_sync
 
-        return class_sync.plan_classes(integration, run_dir(), bool(params["retry_refused"]))
+        return class_sync.plan_classes(integration, run_dir(), bool(run.params()["retry_refused"]))
 
     @step
-    def check_mass_changes(params: dict | None = None) -> dict:
+    def check_mass_changes() -> dict:
         from school import class_sync, people_sync
         from school.step_files import hold_for_guard
 
         return hold_for_guard(run_dir(), [people_sync.PLAN, class_sync.PLAN],
-                              allow_mass_changes=bool(params["allow_mass_changes"]), preview=preview(params))
+                              allow_mass_changes=bool(run.params()["allow_mass_changes"]), preview=preview())
 
     @step
-    def apply_classes(params: dict | None = None) -> dict:
+    def apply_classes() -> dict:
         from school import class_sync
 
-        if preview(params):
+        if preview():
             return NOTHING_WRITTEN
         stop_if_disabled_meanwhile(class_sync.PLAN)
         return class_sync.apply_classes(integration, moodle(), school(), run_dir(), run_id())
@@ -134,26 +134,26 @@ def wire(run: IntegrationRun) -> None:
         return enrolment_sync.read_enrolments(integration, moodle(), run_dir())
 
     @step
-    def plan_enrolments(params: dict | None = None) -> dict:
+    def plan_enrolments() -> dict:
         from school import enrolment_sync
 
         return enrolment_sync.plan_enrolments_step(integration, school(), run_dir(),
-                                                   bool(params["allow_mass_changes"]), preview(params))
+                                                   bool(run.params()["allow_mass_changes"]), preview())
 
     @step
-    def apply_enrolments(params: dict | None = None) -> dict:
+    def apply_enrolments() -> dict:
         from school import enrolment_sync
 
-        if preview(params):
+        if preview():
             return NOTHING_WRITTEN
         stop_if_disabled_meanwhile(enrolment_sync.PLAN)
         return enrolment_sync.apply_enrolments(integration, moodle(), school(), run_dir(), run_id())
 
     @step
-    def list_next_run(params: dict | None = None) -> dict:
+    def list_next_run() -> dict:
         from school.preview import list_preview
 
-        return list_preview(run_dir()) if preview(params) else {"preview": False}
+        return list_preview(run_dir()) if preview() else {"preview": False}
 
     people_written, classes_written = apply_people(), apply_classes()
     users_linked, courses_linked = record_user_links(), record_course_links()

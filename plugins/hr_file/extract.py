@@ -4,7 +4,6 @@ is the users flow's (psiber.user_sync), given the export's ``HR_EXPORT`` as the 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -13,7 +12,7 @@ from hr_file.export_file import OWNER_HR_SYSTEM, employee_frame, read_export
 from hr_file.state_db import EMPLOYEE_IDS_LOCK, EMPLOYEE_NUMBER_LENGTH, create_schema, employee_ids
 from psiber.user_sync import EMPLOYEES, EXTRACTED
 from sync_common.outcomes import Outcome
-from sync_common.run_files import write_frame
+from sync_common.run_files import RunPath, write_frame
 from sync_common.step_outputs import write_outcomes
 from sync_common.validation import normalised_key
 from sync_common.write_lock import integration_write_lock
@@ -21,7 +20,7 @@ from sync_common.write_lock import integration_write_lock
 log = logging.getLogger(__name__)
 
 
-def extract_employees(integration: HrFileIntegration, engine: Engine, run_dir: Path, holder: str) -> dict:
+def extract_employees(integration: HrFileIntegration, engine: Engine, run_dir: RunPath, holder: str) -> dict:
     """Read the export, give each employee number its id in the state database, and leave the employee frame
     where the users flow reads it. A row whose employee number is longer than the state database keeps is
     invalid here; a row without one gets no id (the validation names it by its line). New ids are given under

@@ -14,7 +14,6 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -28,7 +27,7 @@ from psiber.result_sync import PLAN as RESULT_PLAN
 from psiber.user_sync import EMPLOYEES
 from sync_common.moodle_rules import SITE_FORMAT
 from sync_common.report_store import Pair, course_learners_by_pair
-from sync_common.run_files import read_frame, read_json
+from sync_common.run_files import RunPath, read_frame, read_json, sorted_files
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 _COMPARED = ("course_code", "course_name", "employee_number", "learner_name", "completed", "completed_on", "grade",
@@ -55,7 +54,7 @@ def _day(value) -> date | None:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
-def read_run(run_dir: Path, zone: ZoneInfo, pass_result: str, grade_reads_complete: bool) -> RunReads | None:
+def read_run(run_dir: RunPath, zone: ZoneInfo, pass_result: str, grade_reads_complete: bool) -> RunReads | None:
     """The results flow's reads of this run, or None when it did not get as far as reading.
 
     ``grade_reads_complete``: every grade-reading task succeeded, so a course read without a
@@ -78,7 +77,7 @@ def read_run(run_dir: Path, zone: ZoneInfo, pass_result: str, grade_reads_comple
             if user_id is not None:
                 reads.names[user_id] = " ".join(str(part) for part in (row.first_name, row.surname) if part)
     unreadable = set()
-    for path in sorted((run_dir / "grades").glob("*.json")):
+    for path in sorted_files(run_dir / "grades", "*.json"):
         batch = read_json(path)
         for grade in batch["grades"]:
             reads.grades[(int(grade["courseid"]), int(grade["userid"]))] = grade_percent(
@@ -86,7 +85,7 @@ def read_run(run_dir: Path, zone: ZoneInfo, pass_result: str, grade_reads_comple
         unreadable |= {outcome["record"] for outcome in batch["outcomes"]}
     if grade_reads_complete:
         reads.fully_read_courses = {int(c) for c in learners["course_ids"] if f"Moodle course #{c}" not in unreadable}
-    for path in sorted((run_dir / "completions").glob("*.json")):
+    for path in sorted_files(run_dir / "completions", "*.json"):
         for entry in read_json(path)["completions"]:
             when = entry.get("timecompleted")
             reads.completions[(int(entry["courseid"]), int(entry["userid"]))] = (
@@ -103,7 +102,7 @@ def read_run(run_dir: Path, zone: ZoneInfo, pass_result: str, grade_reads_comple
 
 
 def course_learners_of_run(integration: Integration, engine: Engine, summary: dict,
-                           run_dir: Path) -> tuple[list[dict], list[Pair]]:
+                           run_dir: RunPath) -> tuple[list[dict], list[Pair]]:
     """The course status rows a summarised run changes (``merge_learners``) in its report database ``engine``."""
     grades_complete = all(task["state"] == "success" for task in summary.get("tasks", [])
                           if task["task_id"] == "read_course_grades")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import Engine
@@ -15,7 +14,7 @@ from psiber.moodle_validation import COURSE_COLUMNS, validate_moodle_courses
 from psiber.psiber_db import save_courses, select_courses, select_picklists
 from sync_common.invalid_records import check_invalid_share, invalid_outcomes
 from sync_common.outcomes import OWNER_MOODLE_ADMIN
-from sync_common.run_files import read_json, write_json
+from sync_common.run_files import RunPath, read_json, write_json
 from sync_common.step_outputs import step_file, write_outcomes
 
 log = logging.getLogger(__name__)
@@ -26,7 +25,7 @@ MOODLE_COURSES, MOODLE_CATEGORIES = "moodle_courses.json", "moodle_categories.js
 READ, PLAN = step_file("courses.read"), step_file("courses.plan")
 
 
-def extract_moodle_courses(hook: MoodleHook, run_dir: Path) -> dict:
+def extract_moodle_courses(hook: MoodleHook, run_dir: RunPath) -> dict:
     """All courses and categories: two calls, whatever the size of the site."""
     courses = hook.call("core_course_get_courses")
     categories = hook.call("core_course_get_categories")
@@ -42,7 +41,7 @@ def _course_frame(courses: list[dict]) -> pd.DataFrame:
                           "visible": c.get("visible")} for c in courses], columns=list(COURSE_COLUMNS))
 
 
-def plan_courses(integration: Integration, engine: Engine, run_dir: Path) -> dict:
+def plan_courses(integration: Integration, engine: Engine, run_dir: RunPath) -> dict:
     """Validate Moodle's courses, map the valid ones, and plan PSIber's changes; too many bad ones stop the run."""
     moodle_courses = read_json(run_dir / MOODLE_COURSES)
     courses = real_courses(moodle_courses)
@@ -63,7 +62,7 @@ def plan_courses(integration: Integration, engine: Engine, run_dir: Path) -> dic
     return {"upserts": len(plan.upserts), "new_categories": len(plan.new_categories)}
 
 
-def load_courses(integration: Integration, engine: Engine, run_dir: Path) -> dict:
+def load_courses(integration: Integration, engine: Engine, run_dir: RunPath) -> dict:
     plan = read_json(run_dir / PLAN)
     written = save_courses(engine, integration.key, plan["upserts"], plan["new_categories"])
     log.info("PSIber courses written: %d; new course categories: %s", written, plan["new_categories"] or "none")

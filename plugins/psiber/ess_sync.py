@@ -16,7 +16,6 @@ import logging
 import time
 from collections import Counter
 from functools import partial
-from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -61,7 +60,7 @@ from sync_common.moodle_rules import DELETED_ACCOUNT_ERROR, deleted_account_reas
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
 from sync_common.read_progress import MISSING, ReadProgress
 from sync_common.refusals import RefusalStreak, SiteRefusesWritesError, refused_alike
-from sync_common.run_files import read_frame, read_json, write_json
+from sync_common.run_files import RunPath, read_frame, read_json, write_json
 from sync_common.step_outputs import read_outcomes, step_file, write_outcomes
 from sync_common.write_lock import integration_write_lock
 
@@ -74,11 +73,11 @@ OFFERS, NOTIFIED, ENROLMENTS = (step_file(f"ess.{step}") for step in ("offer", "
 USERS_PROBLEMS = ("invalid", "conflict", "failed", "quarantined", "skipped")
 
 
-def _employees(run_dir: Path) -> list[dict]:
+def _employees(run_dir: RunPath) -> list[dict]:
     return read_frame(run_dir / EMPLOYEES).to_dict("records")
 
 
-def _course_names(run_dir: Path) -> dict[int, tuple[str, str]]:
+def _course_names(run_dir: RunPath) -> dict[int, tuple[str, str]]:
     """(code, plain full name) of every Moodle course the courses flow read, by Moodle id."""
     return {int(c["id"]): (course_code(c), _plain(c.get("fullname")))
             for c in real_courses(read_json(run_dir / MOODLE_COURSES))}
@@ -89,7 +88,7 @@ def _course(courses: dict[int, tuple[str, str]], course_id: int) -> tuple[str, s
     return courses.get(course_id, (f"Moodle course #{course_id}",) * 2)
 
 
-def refresh_ess_offers(integration: Integration, engine: Engine, run_dir: Path, holder: str) -> dict:
+def refresh_ess_offers(integration: Integration, engine: Engine, run_dir: RunPath, holder: str) -> dict:
     """Each active employee's offered courses, from the offer rules and this run's read of Moodle's
     courses; a course offered for the first time is announced to the employee."""
     employees = _employees(run_dir)
@@ -112,7 +111,7 @@ def _students(hook: MoodleHook, course_id: int, employees_by_user: dict[int, int
                   and any(role.get("shortname") == STUDENT for role in user.get("roles") or []))
 
 
-def read_ess_assessments(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: Path) -> dict:
+def read_ess_assessments(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: RunPath) -> dict:
     """The assignments and quizzes of Moodle's visible courses, what is new or re-dated since PSIber last
     saw them, and the students of the courses with something to announce.
 
@@ -150,7 +149,7 @@ def read_ess_assessments(integration: Integration, hook: MoodleHook, engine: Eng
             "courses_read_for_students": len(students)}
 
 
-def notify_ess_assessments(integration: Integration, engine: Engine, run_dir: Path, holder: str) -> dict:
+def notify_ess_assessments(integration: Integration, engine: Engine, run_dir: RunPath, holder: str) -> dict:
     """Tell each student of a course about its new assessments and changed due dates; remember them."""
     read = read_json(run_dir / "ess_assessments.json")
     changes = AssessmentChanges(*([Assessment(**a) for a in read[key]] for key in ("new", "changed", "to_store")))
@@ -170,7 +169,7 @@ def notify_ess_assessments(integration: Integration, engine: Engine, run_dir: Pa
             "assessments_stored": len(changes.to_store)}
 
 
-def _no_account_reasons(run_dir: Path, employees: list[dict]) -> dict[int, str]:
+def _no_account_reasons(run_dir: RunPath, employees: list[dict]) -> dict[int, str]:
     """Why the users flow of this run made no Moodle account, by employee id, where it said."""
     ids = {e["employee_number"]: int(e["employee_id"]) for e in employees if e.get("employee_number")}
     reasons: dict[int, str] = {}
@@ -195,7 +194,7 @@ def _refused_by_site(error: MoodleRequestError) -> SiteRefusesWritesError:
         f"(owner: {OWNER_MOODLE_ADMIN})")
 
 
-def enrol_ess_requests(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: Path,
+def enrol_ess_requests(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: RunPath,
                        holder: str) -> dict:
     """Decide every pending request (only approved ones when the integration requires approval): refuse
     what cannot be, find those already enrolled (and those whose enrolment a teacher suspended: Moodle's
@@ -205,7 +204,7 @@ def enrol_ess_requests(integration: Integration, hook: MoodleHook, engine: Engin
         return _enrol(integration, hook, engine, run_dir)
 
 
-def _enrol(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: Path) -> dict:
+def _enrol(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: RunPath) -> dict:
     requests = select_pending_requests(engine, integration.key)
     employees = _employees(run_dir)
     offers = WantedOffers.by_employee(read_json(run_dir / OFFERS))
@@ -289,7 +288,7 @@ def _for_deleted_accounts(engine: Engine, integration: Integration, deleted: lis
             for user_id, request in requests]
 
 
-def record_ess_requests(integration: Integration, engine: Engine, run_dir: Path, holder: str) -> dict:
+def record_ess_requests(integration: Integration, engine: Engine, run_dir: RunPath, holder: str) -> dict:
     """Write back each decided request's outcome and tell the employee, also after an enrol step that
     stopped half-way (what Moodle did is recorded)."""
     if not (run_dir / ENROLMENTS).exists():

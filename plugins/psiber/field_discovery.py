@@ -8,14 +8,13 @@ carry them; both are read here, and a missing source is reported rather than fat
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from moodle_provider.exceptions import MoodleError
 from moodle_provider.hooks.moodle import MoodleHook
 from psiber.config import CONFIG_OWNER, COURSE_ELEMENT_KINDS, MATCHABLE_EMPLOYEE_ELEMENTS, Integration
 from psiber.course_sync import MOODLE_COURSES
 from sync_common.outcomes import Outcome
-from sync_common.run_files import read_json
+from sync_common.run_files import RunPath, read_json
 from sync_common.step_outputs import step_file, write_outcomes
 
 log = logging.getLogger(__name__)
@@ -112,7 +111,7 @@ def render_field_report(matches: dict, note: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def discover_custom_fields(integration: Integration, hook: MoodleHook, run_dir: Path) -> dict:
+def discover_custom_fields(integration: Integration, hook: MoodleHook, run_dir: RunPath) -> dict:
     """DAG step: record the field matches of this run and warn about unmatched fields."""
     user_fields, note = read_user_fields(hook)
     courses_file = run_dir / MOODLE_COURSES  # only the courses flow reads courses (and may)

@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import Engine
@@ -40,7 +39,7 @@ from sync_common.moodle_batches import chunks, users_by_field
 from sync_common.moodle_rules import SITE_FORMAT
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
 from sync_common.read_progress import MISSING, ReadProgress
-from sync_common.run_files import owned_folder, read_json, write_json
+from sync_common.run_files import RunPath, owned_folder, read_json, sorted_files, write_json
 from sync_common.step_outputs import step_file, write_outcomes
 
 log = logging.getLogger(__name__)
@@ -62,7 +61,7 @@ class ResultPicklistError(PermanentStepError):
     """The configured pass or fail result is not a value of PSIber's result picklist."""
 
 
-def find_changed_learners(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: Path,
+def find_changed_learners(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: RunPath,
                           full: bool, now: int | None = None) -> dict:
     """Linked Moodle users active since the watermark; all of them on a first or full run.
 
@@ -94,13 +93,13 @@ def find_changed_learners(integration: Integration, hook: MoodleHook, engine: En
     return {"linked": len(user_ids), "active": len(active), "watermark": watermark, "full": full}
 
 
-def grade_read_batches(integration: Integration, run_dir: Path) -> list[list[int]]:
+def grade_read_batches(integration: Integration, run_dir: RunPath) -> list[list[int]]:
     """Course ids in batches, one mapped task each (small XCom: ids only)."""
     courses = read_json(run_dir / LEARNERS)["course_ids"]
     return [list(batch) for batch in chunks(courses, courses_per_grade_read(integration.results, len(courses)))]
 
 
-def read_course_grades(hook: MoodleHook, run_dir: Path, course_ids: list[int]) -> dict:
+def read_course_grades(hook: MoodleHook, run_dir: RunPath, course_ids: list[int]) -> dict:
     """Course totals of the linked users, one call per course for all its users.
 
     A course Moodle refuses to report on (deleted meanwhile, no gradebook access) is a warning;
@@ -141,10 +140,10 @@ def _course_totals(hook: MoodleHook, course_id: int, linked: set[int]) -> dict:
         for item in user["gradeitems"] if item.get("itemtype") == "course"]}
 
 
-def _batches(run_dir: Path, folder: str, key: str) -> tuple[list[dict], list[dict]]:
+def _batches(run_dir: RunPath, folder: str, key: str) -> tuple[list[dict], list[dict]]:
     """Every mapped batch's rows, and its warnings once per record."""
     rows, outcomes = [], {}
-    for path in sorted((run_dir / folder).glob("*.json")):
+    for path in sorted_files(run_dir / folder, "*.json"):
         batch = read_json(path)
         rows += batch[key]
         outcomes.update({outcome["record"]: outcome for outcome in batch["outcomes"]})
@@ -170,7 +169,7 @@ def _enrolled_courses(hook: MoodleHook, user_id: int) -> list[dict]:
             for course in hook.call("core_enrol_get_users_courses", userid=user_id)]
 
 
-def completion_read_batches(integration: Integration, run_dir: Path) -> list[list[int]]:
+def completion_read_batches(integration: Integration, run_dir: RunPath) -> list[list[int]]:
     """Users whose completions must be read (active or graded since the watermark), in batches."""
     learners = read_json(run_dir / LEARNERS)
     graded = {int(g["userid"]) for g in _batches(run_dir, "grades", "grades")[0]
@@ -179,7 +178,7 @@ def completion_read_batches(integration: Integration, run_dir: Path) -> list[lis
     return [list(batch) for batch in chunks(users, users_per_completion_read(integration.results, len(users)))]
 
 
-def read_completions(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: Path,
+def read_completions(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: RunPath,
                      user_ids: list[int]) -> dict:
     """Completion flags of these users' courses, and the completion time of completions PSIber lacks.
 
@@ -233,7 +232,7 @@ def _rejected_pairs(rows: list[dict], columns, validate, label: Callable[[int, i
     return checked, {(int(r.courseid), int(r.userid)) for r in checked.rejected.itertuples()}
 
 
-def plan_result_changes(integration: Integration, engine: Engine, run_dir: Path) -> dict:
+def plan_result_changes(integration: Integration, engine: Engine, run_dir: RunPath) -> dict:
     """Validate the results read, then decide attempts and completions (pure planning)."""
     learners = read_json(run_dir / LEARNERS)
     results = select_picklists(engine).get("result", set())
@@ -285,7 +284,7 @@ def plan_result_changes(integration: Integration, engine: Engine, run_dir: Path)
     return {"attempts": len(plan.attempts), "in_progress": plan.in_progress, "invalid": len(invalid)}
 
 
-def load_results(integration: Integration, engine: Engine, run_dir: Path) -> dict:
+def load_results(integration: Integration, engine: Engine, run_dir: RunPath) -> dict:
     """Write attempts and completions, then move the watermark to (just before) this run's start.
 
     When part of Moodle's answers could not be used (a course's grades unreadable, rejected

@@ -16,7 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import Engine
@@ -58,7 +57,7 @@ from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome, mask_emails
 from sync_common.read_back import every_record_answered
 from sync_common.read_progress import MISSING, ReadProgress
 from sync_common.refusals import RefusalStreak, SiteRefusesWritesError, quarantined, site_refusal
-from sync_common.run_files import read_frame, read_json, write_frame, write_json
+from sync_common.run_files import RunPath, read_frame, read_json, write_frame, write_json
 from sync_common.step_outputs import step_file, write_outcomes
 from sync_common.write_lock import integration_write_lock
 
@@ -71,7 +70,7 @@ EXTRACTED, VALIDATED, TRANSFORMED, PLAN, APPLIED = (
     step_file(f"users.{step}") for step in ("extract", "validate", "transform", "plan", "apply"))
 
 
-def extract_employees(integration: Integration, engine: Engine, run_dir: Path) -> dict:
+def extract_employees(integration: Integration, engine: Engine, run_dir: RunPath) -> dict:
     """The employees of the integration's payrolls; the rest of PSIber is counted as out of scope, and a
     configured payroll PSIber does not have is a warning for whoever maintains the integration file."""
     payrolls = None if integration.payrolls == "all" else integration.payrolls
@@ -89,7 +88,7 @@ def extract_employees(integration: Integration, engine: Engine, run_dir: Path) -
     return {"extracted": len(employees), "out_of_scope": out_of_scope, "missing_payrolls": len(missing)}
 
 
-def validate_extracted_employees(integration: Integration, run_dir: Path, source: EmployeeSource = PSIBER) -> dict:
+def validate_extracted_employees(integration: Integration, run_dir: RunPath, source: EmployeeSource = PSIBER) -> dict:
     """Keep the valid employees; report the others one by one; stop if too many are bad."""
     result = validate_employees(read_frame(run_dir / EMPLOYEES), integration.users.known_statuses, source)
     write_frame(run_dir / "valid_employees.parquet", result.valid)
@@ -100,7 +99,7 @@ def validate_extracted_employees(integration: Integration, run_dir: Path, source
     return {"checked": result.checked, "invalid": len(invalid)}
 
 
-def transform_employees(integration: Integration, run_dir: Path, source: EmployeeSource = PSIBER) -> dict:
+def transform_employees(integration: Integration, run_dir: RunPath, source: EmployeeSource = PSIBER) -> dict:
     targets, outcomes = build_target_users(read_frame(run_dir / "valid_employees.parquet"), integration, source)
     write_json(run_dir / "target_users.json", targets.to_dict("records"))
     write_outcomes(run_dir / TRANSFORMED, outcomes)
@@ -111,7 +110,7 @@ def transform_employees(integration: Integration, run_dir: Path, source: Employe
 _LOOKED_UP_BY = ("employee_id", "idnumber", "username", "email", "email_as_given")
 
 
-def extract_moodle_users(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: Path) -> dict:
+def extract_moodle_users(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: RunPath) -> dict:
     """Read only the Moodle users that concern this extract: the linked accounts by id, then by ID number,
     username and e-mail only what the plan needs (``look_ups_needed``): a quiet night asks for the linked
     accounts alone.
@@ -154,7 +153,7 @@ def _look_up(integration: Integration, hook: MoodleHook, progress: ReadProgress,
     return users
 
 
-def plan_users(integration: Integration, run_dir: Path, allow_mass_suspension: bool,
+def plan_users(integration: Integration, run_dir: RunPath, allow_mass_suspension: bool,
                retry_refused: bool = False, now: datetime | None = None, source: EmployeeSource = PSIBER) -> dict:
     targets = pd.DataFrame(read_json(run_dir / "target_users.json"))
     if targets.empty:
@@ -298,7 +297,7 @@ def _holds(user: dict, item: dict) -> bool:
     return True
 
 
-def apply_user_changes(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: Path,
+def apply_user_changes(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: RunPath,
                        password: str | None, holder: str, source: EmployeeSource = PSIBER) -> dict:
     """Write the plan to Moodle in batches; one refused record never fails its batch-mates.
 
@@ -311,7 +310,7 @@ def apply_user_changes(integration: Integration, hook: MoodleHook, engine: Engin
         return _apply(integration, hook, run_dir, password, source)
 
 
-def _apply(integration: Integration, hook: MoodleHook, run_dir: Path, password: str | None,
+def _apply(integration: Integration, hook: MoodleHook, run_dir: RunPath, password: str | None,
            source: EmployeeSource) -> dict:
     plan = read_json(run_dir / PLAN)
     created: list[tuple[int, int, str]] = []
@@ -421,7 +420,7 @@ ADOPTED = ("Moodle already had this account with its username and ID number (an 
 
 
 
-def record_user_links(integration: Integration, engine: Engine, run_dir: Path, holder: str) -> dict:
+def record_user_links(integration: Integration, engine: Engine, run_dir: RunPath, holder: str) -> dict:
     """Record the links of matched and created users, and which records Moodle refused (or took),
     also after an apply that stopped half-way."""
     if not (run_dir / APPLIED).exists():

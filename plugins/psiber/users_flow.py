@@ -51,10 +51,10 @@ def wire_users_flow(run: IntegrationRun, source: EmployeeSource, checked, extrac
         return user_sync.extract_moodle_users(integration, moodle(), database(), run_dir())
 
     @step
-    def plan_user_changes(params: dict | None = None) -> dict:
+    def plan_user_changes() -> dict:
         from psiber import user_sync
 
-        chosen = params or {}  # Airflow passes the run's params
+        chosen = run.params()
         return user_sync.plan_users(integration, run_dir(), bool(chosen.get("allow_mass_suspension")),
                                     bool(chosen.get("retry_refused")), source=source)
 

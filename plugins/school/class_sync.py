@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from functools import partial
-from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -32,7 +31,7 @@ from sync_common.moodle_batches import input_var_batches, moodle_entry, send_iso
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
 from sync_common.read_back import READ_BACK, ReadingBack, courses_now, every_record_answered, said, warnings_of
 from sync_common.refusals import RefusalStreak, refused_record
-from sync_common.run_files import read_frame, read_json, write_json
+from sync_common.run_files import RunPath, read_frame, read_json, write_json
 from sync_common.step_outputs import step_file
 from sync_common.write_lock import integration_write_lock
 
@@ -44,11 +43,11 @@ _RECORD_ERRORS = {"shortnametaken", "courseidnumbertaken", "errorcatcontextnotva
                   "invalidparameter"}
 
 
-def _mis_ids(run_dir: Path) -> list[str]:
+def _mis_ids(run_dir: RunPath) -> list[str]:
     return [str(external_id) for external_id in read_frame(run_dir / mis_extract.extracted("classes"))["external_id"]]
 
 
-def read_moodle_courses(integration: SchoolIntegration, hook: MoodleHook, engine: Engine, run_dir: Path) -> dict:
+def read_moodle_courses(integration: SchoolIntegration, hook: MoodleHook, engine: Engine, run_dir: RunPath) -> dict:
     """Moodle's courses and categories (one call each), and, when only empty courses may be deleted, who is
     still enrolled in each course the sync no longer provisions: one user is enough to keep it, unless the sync
     may take back its own accounts' enrolments (``deletion.enrolments``), when everyone is read. Each course's
@@ -75,13 +74,13 @@ def _user_ids(users: list[dict]) -> list[int]:
     return [int(user["id"]) for user in users]
 
 
-def _mis_accounts(run_dir: Path) -> set[int]:
+def _mis_accounts(run_dir: RunPath) -> set[int]:
     """The Moodle accounts the MIS provisions, as the people plan has them (those it deletes included)."""
     plan = read_json(run_dir / PEOPLE_PLAN)
     return {int(user_id) for _, user_id in plan["links"]} | {int(item["id"]) for item in plan["deletes"]}
 
 
-def plan_classes(integration: SchoolIntegration, run_dir: Path, retry_refused: bool = False,
+def plan_classes(integration: SchoolIntegration, run_dir: RunPath, retry_refused: bool = False,
                  now: datetime | None = None) -> dict:
     """The class plan; a class Moodle refused, unchanged since, is not sent again while in quarantine."""
     plan = plan_course_changes(
@@ -109,7 +108,7 @@ def _record(item: dict) -> str:
     return item["class_external_id"]
 
 
-def apply_classes(integration: SchoolIntegration, hook: MoodleHook, engine: Engine, run_dir: Path,
+def apply_classes(integration: SchoolIntegration, hook: MoodleHook, engine: Engine, run_dir: RunPath,
                   holder: str) -> dict:
     """Write the class plan under the integration's write lock: deletions, then renames, then new courses; a
     refused course never fails its batch-mates, and each gets its outcome."""
@@ -141,7 +140,7 @@ def deletion_batches(deletes: list[dict], enrolled: dict[int, int]) -> list[list
     return batches
 
 
-def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> dict:
+def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: RunPath) -> dict:
     """A batch whose answer was lost is read back before any of it is sent again (``ReadingBack``); a retry of
     the task keeps what its earlier try learnt from Moodle's answers and first reads back the records whose answers
     that try lost."""
@@ -247,7 +246,7 @@ def _first(earlier: EarlierTry, sender: ReadingBack, items: list[dict]) -> list[
     return rest
 
 
-def _enrolments_known(run_dir: Path) -> dict[int, int]:
+def _enrolments_known(run_dir: RunPath) -> dict[int, int]:
     path = run_dir / "released_enrolled.json"
     return {int(course): len(users) for course, users in read_json(path).items()} if path.exists() else {}
 
@@ -273,5 +272,5 @@ def courses_created(hook: MoodleHook, items: list[dict]) -> tuple[list[dict], li
                    "read_back": True} for item in done]
 
 
-def record_course_links(integration: SchoolIntegration, engine: Engine, run_dir: Path, holder: str) -> dict:
+def record_course_links(integration: SchoolIntegration, engine: Engine, run_dir: RunPath, holder: str) -> dict:
     return record_links("course", PLAN, APPLIED, integration.key, engine, run_dir, holder)

@@ -7,15 +7,14 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from moodle_provider.hooks.moodle import MoodleHook
 from sync_common.read_progress import MISSING, ReadProgress
-from sync_common.run_files import write_json
+from sync_common.run_files import RunPath, write_json
 
 
-def read_enrolled(hook: MoodleHook, run_dir: Path, name: str, course_ids: Iterable[int], userfields: str,
+def read_enrolled(hook: MoodleHook, run_dir: RunPath, name: str, course_ids: Iterable[int], userfields: str,
                   shape: Callable[[list[dict]], Any], limit: int = 0) -> dict[str, Any]:
     """Each course's enrolled users as ``shape`` keeps them (at most ``limit`` of them when it is not 0), written to
     ``<name>.json`` in the run's directory once every course answered; the answers of a failed try are kept for

@@ -11,7 +11,6 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 from functools import partial
-from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -29,7 +28,7 @@ from sync_common.moodle_rules import DELETED_ACCOUNT_ERROR, deleted_account_reas
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
 from sync_common.read_back import READ_BACK, ReadingBack, enrolled_roles, every_record_answered, said
 from sync_common.refusals import SiteRefusesWritesError, site_refusal
-from sync_common.run_files import read_frame, read_json, write_json
+from sync_common.run_files import RunPath, read_frame, read_json, write_json
 from sync_common.step_outputs import step_file
 from sync_common.write_lock import integration_write_lock
 
@@ -43,7 +42,7 @@ _RECORD_ERRORS = {_NO_MANUAL_METHOD, "invaliduser", DELETED_ACCOUNT_ERROR, "inva
 _ROLE_NOT_ASSIGNABLE = "wsusercannotassign"
 
 
-def _courses(run_dir: Path, preview: bool) -> dict[str, int | str]:
+def _courses(run_dir: RunPath, preview: bool) -> dict[str, int | str]:
     """Provisioned class → Moodle course id (or ``new_id`` in a preview)."""
     plan = read_json(run_dir / class_sync.PLAN)
     courses: dict[str, int | str] = dict(plan["provisioned"])
@@ -54,13 +53,13 @@ def _courses(run_dir: Path, preview: bool) -> dict[str, int | str]:
     return courses
 
 
-def _released(run_dir: Path) -> dict[str, tuple[int, str]]:
+def _released(run_dir: RunPath) -> dict[str, tuple[int, str]]:
     """Kept courses whose class left the MIS or is no longer provisioned → (course id, why)."""
     return {external_id: (item["id"], item["reason"])
             for external_id, item in read_json(run_dir / class_sync.PLAN)["released"].items()}
 
 
-def read_enrolments(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> dict:
+def read_enrolments(integration: SchoolIntegration, hook: MoodleHook, run_dir: RunPath) -> dict:
     """Who is enrolled, with which roles, in each provisioned course that existed before this run (one call
     each; a course made by this run has nobody yet), and in each kept course the sync no longer provisions when
     ``deletion.enrolments`` lets it take back its accounts' enrolments there (a course deleted by this run is
@@ -81,7 +80,7 @@ def _roles_by_user(users: list[dict]) -> dict[str, list[int]]:
     return {str(user["id"]): [int(role["roleid"]) for role in user.get("roles", [])] for user in users}
 
 
-def _users(integration: SchoolIntegration, engine: Engine, run_dir: Path, preview: bool) -> Mapping[str, int | str]:
+def _users(integration: SchoolIntegration, engine: Engine, run_dir: RunPath, preview: bool) -> Mapping[str, int | str]:
     if not preview:
         return select_user_links(engine, integration.key)
     plan = read_json(run_dir / people_sync.PLAN)
@@ -91,7 +90,7 @@ def _users(integration: SchoolIntegration, engine: Engine, run_dir: Path, previe
     return users | {item["external_id"]: new_id(item["external_id"]) for item in plan["creates"]}
 
 
-def _no_account(run_dir: Path) -> dict[str, str]:
+def _no_account(run_dir: RunPath) -> dict[str, str]:
     """Why a person has no Moodle account: the people flow's problem outcome for them."""
     invalid = read_json(run_dir / mis_extract.INVALID)["outcomes"]
     reasons = {o["record"]: "invalid in the MIS (see the people flow)" for o in invalid if o["flow"] == "people"}
@@ -102,7 +101,7 @@ def _no_account(run_dir: Path) -> dict[str, str]:
     return reasons
 
 
-def plan_enrolments_step(integration: SchoolIntegration, engine: Engine, run_dir: Path, allow_mass_changes: bool,
+def plan_enrolments_step(integration: SchoolIntegration, engine: Engine, run_dir: RunPath, allow_mass_changes: bool,
                          preview: bool) -> dict:
     people = read_frame(run_dir / mis_extract.extracted("people"))
     leavers = {str(row.external_id) for row in people.itertuples() if row.status == "left"}
@@ -123,7 +122,7 @@ def plan_enrolments_step(integration: SchoolIntegration, engine: Engine, run_dir
     return counts
 
 
-def apply_enrolments(integration: SchoolIntegration, hook: MoodleHook, engine: Engine, run_dir: Path,
+def apply_enrolments(integration: SchoolIntegration, hook: MoodleHook, engine: Engine, run_dir: RunPath,
                      holder: str) -> dict:
     """Take back roles and enrolments (when allowed), then enrol, under the integration's write lock; a refused
     enrolment never fails its batch-mates, and a course without a manual enrolment method fails only its own; the
@@ -132,7 +131,7 @@ def apply_enrolments(integration: SchoolIntegration, hook: MoodleHook, engine: E
         return _apply(integration, hook, engine, run_dir)
 
 
-def _apply(integration: SchoolIntegration, hook: MoodleHook, engine: Engine, run_dir: Path) -> dict:
+def _apply(integration: SchoolIntegration, hook: MoodleHook, engine: Engine, run_dir: RunPath) -> dict:
     plan = read_json(run_dir / PLAN)
     outcomes: list[Outcome] = []
     deleted_accounts: set[int] = set()
@@ -215,7 +214,7 @@ def _unlink_deleted(engine: Engine, integration: SchoolIntegration, user_ids: se
                                                          if user_id in user_ids])
 
 
-def _earlier_try(run_dir: Path, plan: dict) -> EarlierTry:
+def _earlier_try(run_dir: RunPath, plan: dict) -> EarlierTry:
     """What an earlier try left; a membership with two writes (a changed role) counts as answered only when both
     were (``role_changed``), else both are read back."""
     earlier = earlier_try(run_dir, APPLIED)

@@ -7,7 +7,6 @@ from the Airflow UI on its own. Return values are small XComs.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -15,7 +14,7 @@ from school.config import SchoolIntegration
 from school.school_db import select_classes, select_memberships, select_people
 from school.validation import OWNER_MIS, validate_classes, validate_memberships, validate_people
 from sync_common.invalid_records import check_invalid_share, invalid_outcomes
-from sync_common.run_files import read_frame, write_frame
+from sync_common.run_files import RunPath, read_frame, write_frame
 from sync_common.step_outputs import step_file, write_outcomes
 
 log = logging.getLogger(__name__)
@@ -35,7 +34,7 @@ def valid(table: str) -> str:
     return f"valid_{table}.parquet"
 
 
-def extract_school(engine: Engine, run_dir: Path) -> dict:
+def extract_school(engine: Engine, run_dir: RunPath) -> dict:
     frames = {"people": select_people(engine), "classes": select_classes(engine),
               "memberships": select_memberships(engine)}
     for name, frame in frames.items():
@@ -45,7 +44,7 @@ def extract_school(engine: Engine, run_dir: Path) -> dict:
     return counts
 
 
-def validate_school(integration: SchoolIntegration, run_dir: Path) -> dict:
+def validate_school(integration: SchoolIntegration, run_dir: RunPath) -> dict:
     """Keep the valid records; report the others one by one; stop when too many people or classes are bad."""
     results = {"people": validate_people(read_frame(run_dir / extracted("people"))),
                "classes": validate_classes(read_frame(run_dir / extracted("classes"))),

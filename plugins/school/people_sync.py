@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from functools import partial
-from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -39,7 +38,7 @@ from sync_common.read_back import (
     warnings_of,
 )
 from sync_common.refusals import RefusalStreak, refused_record
-from sync_common.run_files import read_frame, read_json, write_json
+from sync_common.run_files import RunPath, read_frame, read_json, write_json
 from sync_common.step_outputs import step_file
 from sync_common.write_lock import integration_write_lock
 
@@ -51,7 +50,7 @@ _RECORD_ERRORS = {"invalidparameter", "dmlwriteexception", "invaliduser", "usera
                   "usernotdeletederror"}
 
 
-def read_moodle_users(integration: SchoolIntegration, hook: MoodleHook, engine: Engine, run_dir: Path) -> dict:
+def read_moodle_users(integration: SchoolIntegration, hook: MoodleHook, engine: Engine, run_dir: RunPath) -> dict:
     """The Moodle users that concern the MIS: by link, by ID number (= External ID), username and e-mail."""
     people = read_frame(run_dir / mis_extract.valid("people")).to_dict("records")
     links = select_user_links(engine, integration.key)
@@ -67,7 +66,7 @@ def read_moodle_users(integration: SchoolIntegration, hook: MoodleHook, engine: 
     return {"moodle_users": len(users)}
 
 
-def plan_people(integration: SchoolIntegration, run_dir: Path, retry_refused: bool = False,
+def plan_people(integration: SchoolIntegration, run_dir: RunPath, retry_refused: bool = False,
                 now: datetime | None = None) -> dict:
     """The people plan; a person Moodle refused, unchanged since, is not sent again while in quarantine."""
     people = read_frame(run_dir / mis_extract.valid("people")).to_dict("records")
@@ -93,7 +92,7 @@ def _record(item: dict) -> str:
     return item["external_id"]
 
 
-def apply_people(integration: SchoolIntegration, hook: MoodleHook, engine: Engine, run_dir: Path,
+def apply_people(integration: SchoolIntegration, hook: MoodleHook, engine: Engine, run_dir: RunPath,
                  holder: str) -> dict:
     """Write the people plan under the integration's write lock: deletions and suspensions first, then the other
     updates, then new accounts; one refused record never fails its batch-mates, and each gets its outcome."""
@@ -101,7 +100,7 @@ def apply_people(integration: SchoolIntegration, hook: MoodleHook, engine: Engin
         return _apply(integration, hook, run_dir)
 
 
-def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> dict:
+def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: RunPath) -> dict:
     """A batch whose answer was lost is read back before any of it is sent again (``ReadingBack``); a retry of
     the task keeps what its earlier try learnt from Moodle's answers and first reads back the records whose answers
     that try lost."""
@@ -210,5 +209,5 @@ def _apply(integration: SchoolIntegration, hook: MoodleHook, run_dir: Path) -> d
     return counts
 
 
-def record_user_links(integration: SchoolIntegration, engine: Engine, run_dir: Path, holder: str) -> dict:
+def record_user_links(integration: SchoolIntegration, engine: Engine, run_dir: RunPath, holder: str) -> dict:
     return record_links("user", PLAN, APPLIED, integration.key, engine, run_dir, holder)

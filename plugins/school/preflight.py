@@ -10,6 +10,7 @@ from moodle_provider.hooks.moodle import MoodleHook
 from school.config import CONFIG_OWNER, SchoolIntegration, Synchronisation, load_school_integration
 from school.step_files import hold_writes
 from sync_common import preflight as shared
+from sync_common.run_files import RunPath
 
 
 class SynchronisationDisabledError(shared.IntegrationDisabledError):
@@ -26,7 +27,7 @@ def preflight(integration: SchoolIntegration, hook: MoodleHook, preview: bool) -
     return {**checked, "preview": preview}
 
 
-def stop_if_disabled_meanwhile(source: Path, run_dir: Path, plans: list[str]) -> None:
+def stop_if_disabled_meanwhile(source: Path, run_dir: RunPath, plans: list[str]) -> None:
     """Before each write step: the integration file is read again, since synchronisation may have been disabled
     after the run began (the guide's first rollover step: disable, then roll the MIS over). If it is disabled
     now, the run writes nothing more, and every write these plans hold is reported as not written."""

@@ -3,14 +3,12 @@ written), deletions first, so that the school can check the MIS data before re-e
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from school import class_sync, enrolment_sync, people_sync
 from school.course_plan import FLOW as CLASSES
 from school.enrolment_plan import FLOW as ENROLMENTS
 from school.user_plan import FLOW as PEOPLE
 from sync_common.outcomes import Outcome
-from sync_common.run_files import read_json
+from sync_common.run_files import RunPath, read_json
 from sync_common.step_outputs import step_file, write_outcomes
 
 # What the preview leaves behind: what the next run would write, as outcomes.
@@ -55,7 +53,7 @@ def preview_outcomes(people: dict, classes: dict, enrolments: dict) -> list[Outc
     return found
 
 
-def list_preview(run_dir: Path) -> dict:
+def list_preview(run_dir: RunPath) -> dict:
     outcomes = preview_outcomes(*(read_json(run_dir / plan)
                                   for plan in (people_sync.PLAN, class_sync.PLAN, enrolment_sync.PLAN)))
     write_outcomes(run_dir / PREVIEW, outcomes)

@@ -7,7 +7,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -16,11 +15,11 @@ from school.school_db import save_links, save_refusals
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
 from sync_common.read_back import IN_DOUBT, NOT_SENT
 from sync_common.refusals import hold_back, quarantined
-from sync_common.run_files import read_json, write_json
+from sync_common.run_files import RunPath, read_json, write_json
 from sync_common.write_lock import integration_write_lock
 
 
-def save_plan(run_dir: Path, name: str, writes: dict[str, list], outcomes: list[Outcome], guard: str | None,
+def save_plan(run_dir: RunPath, name: str, writes: dict[str, list], outcomes: list[Outcome], guard: str | None,
               flow: str, **extra) -> dict:
     """Write the plan file: the writes, the guard's verdict, the outcomes of records that need no write."""
     write_json(run_dir / name, {**writes, **extra, "writes": list(writes), "flow": flow, "guard": guard,
@@ -32,7 +31,7 @@ def _record(item: dict) -> str:
     return item.get("external_id") or item.get("class_external_id") or item["record"]
 
 
-def hold_for_guard(run_dir: Path, names: list[str], *, allow_mass_changes: bool, preview: bool) -> dict:
+def hold_for_guard(run_dir: RunPath, names: list[str], *, allow_mass_changes: bool, preview: bool) -> dict:
     """Stop the run before any of these plans is written when a guard tripped (unless the run is a preview or
     allowed to make mass changes); every planned write is then reported as not written, and why."""
     verdicts = [plan["guard"] for plan in (read_json(run_dir / name) for name in names) if plan["guard"]]
@@ -44,7 +43,7 @@ def hold_for_guard(run_dir: Path, names: list[str], *, allow_mass_changes: bool,
     return {"tripped": len(verdicts), "held": True}
 
 
-def hold_writes(run_dir: Path, names: list[str], why: str, owner: str) -> None:
+def hold_writes(run_dir: RunPath, names: list[str], why: str, owner: str) -> None:
     """Report every write these plans hold as not written, and why: a run stopped before writing them."""
     for name in names:
         plan = read_json(run_dir / name)
@@ -74,7 +73,7 @@ class EarlierTry:
         deleted.extend(record for record in self.deleted if record in self.done)
 
 
-def earlier_try(run_dir: Path, name: str) -> EarlierTry:
+def earlier_try(run_dir: RunPath, name: str) -> EarlierTry:
     path = run_dir / name
     if not path.exists():
         return EarlierTry()
@@ -94,7 +93,7 @@ def cut_by_max_input_vars(record: str, flow: str) -> Outcome:
                    "moodle_max_input_vars); it is sent by the next run", OWNER_MOODLE_ADMIN, flow)
 
 
-def save_applied(run_dir: Path, name: str, created: list[tuple[str, int]], deleted: list[str],
+def save_applied(run_dir: RunPath, name: str, created: list[tuple[str, int]], deleted: list[str],
                  outcomes: list[Outcome], refused: Sequence[dict] = ()) -> dict:
     """Write what an apply did (also when it stopped half-way), for the links step and the summary; its counts.
     ``refused``: the records Moodle refused (``sync_common.refusals.refused_record``), quarantined by the links
@@ -104,7 +103,7 @@ def save_applied(run_dir: Path, name: str, created: list[tuple[str, int]], delet
     return dict(Counter(outcome.action for outcome in outcomes))
 
 
-def record_links(kind: str, plan_name: str, applied_name: str, integration_key: str, engine: Engine, run_dir: Path,
+def record_links(kind: str, plan_name: str, applied_name: str, integration_key: str, engine: Engine, run_dir: RunPath,
                  holder: str) -> dict:
     """Keep the ``kind`` links of matched and created records, and drop those of deleted or vanished ones, also
     after an apply that stopped half-way (the applied file's ``deleted``: records whose Moodle account or course
@@ -128,7 +127,7 @@ def refusals_file(kind: str) -> str:
     return f"school_{kind}_refusals.json"
 
 
-def hold_back_refused(run_dir: Path, kind: str, plan, record_of: Callable[[dict], str], plan_only: tuple[str, ...],
+def hold_back_refused(run_dir: RunPath, kind: str, plan, record_of: Callable[[dict], str], plan_only: tuple[str, ...],
                       flow: str, retry_after_days: int, retry_refused: bool,
                       now: datetime | None = None) -> list[str | None]:
     """Take the records Moodle refused before, unchanged, out of the plan's creates and updates (unless the run

@@ -23,7 +23,7 @@ from sync_common.config_errors import config_error_dag
 from sync_common.integration_kinds import IntegrationKind
 from sync_common.moodle_calls import call_recording_callbacks, counted
 from sync_common.notifications import run_callbacks
-from sync_common.run_files import run_directory
+from sync_common.run_files import RunPath, run_directory
 from sync_common.task_failures import fail_fast_unless_transient, retry_args
 
 START_DATE = datetime(2026, 1, 1)
@@ -65,7 +65,11 @@ class IntegrationRun:
     def run_id(self) -> str:
         return get_current_context()["run_id"]
 
-    def run_dir(self) -> Path:
+    def params(self) -> dict[str, Any]:
+        """The run's params: the values it was triggered with, each param's default where none was given."""
+        return get_current_context()["params"]
+
+    def run_dir(self) -> RunPath:
         return run_directory(self.integration, self.run_id())
 
 
@@ -108,6 +112,7 @@ def build_dag(run: IntegrationRun, options: DagOptions, wire: Callable[[Integrat
     """One integration's DAG: ``wire`` adds the kind's steps, then ``summarize_run`` follows all of them.
     ``dag_file``: the DAG file the DAG is parsed from again by workers."""
     integration, kind = run.integration, run.kind
+    notified = run_callbacks(integration)  # failed runs and owners' problem records, told by e-mail
     with DAG(
         dag_id=kind.dag_id(integration),
         description=f"{kind.label} / Moodle: {integration.name} ({run.source.name})",
@@ -119,7 +124,8 @@ def build_dag(run: IntegrationRun, options: DagOptions, wire: Callable[[Integrat
         tags=list(options.tags),
         params=options.params,
         default_args=task_defaults(run, options),
-        **run_callbacks(integration),  # failed runs and owners' problem records, told by e-mail
+        on_failure_callback=notified["on_failure_callback"],
+        on_success_callback=notified["on_success_callback"],
         doc_md=doc_md,
     ) as built:
         built.fileloc = dag_file
@@ -131,10 +137,10 @@ def build_dag(run: IntegrationRun, options: DagOptions, wire: Callable[[Integrat
 
 def _summarize_step(run: IntegrationRun, options: DagOptions):
     @step(trigger_rule="all_done", retries=0)
-    def summarize_run(params: dict | None = None) -> dict:
+    def summarize_run() -> dict:
         from sync_common.summarize import summarize_run as summarize
 
-        preview = bool(params.get(options.preview_param, False)) if options.preview_param else False
+        preview = bool(run.params().get(options.preview_param, False)) if options.preview_param else False
         return summarize(run.integration, run.database(), run.run_dir(), options.course_learners, preview,
                          run.kind.counted_actions)
 

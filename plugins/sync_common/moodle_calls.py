@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Protocol, TypeVar
 
-from sync_common.run_files import owned_folder, read_json, write_json
+from sync_common.run_files import RunPath, owned_folder, read_json, write_json
 
 _FOLDER = "moodle_calls"
 
@@ -31,7 +30,7 @@ def counted(hook: Hook) -> Hook:
     return hook
 
 
-def record_moodle_calls(run_dir: Path, task_id: str, map_index: int, try_number: int) -> int:
+def record_moodle_calls(run_dir: RunPath, task_id: str, map_index: int, try_number: int) -> int:
     """Write the calls of this process's hooks (then forget them) for the run summary to add up."""
     calls = sum(hook.calls_made for hook in _hooks)
     _hooks.clear()
@@ -42,12 +41,12 @@ def record_moodle_calls(run_dir: Path, task_id: str, map_index: int, try_number:
     return calls
 
 
-def moodle_calls_of_run(run_dir: Path) -> int:
+def moodle_calls_of_run(run_dir: RunPath) -> int:
     folder = run_dir / _FOLDER
     return sum(read_json(path)["calls"] for path in folder.glob("*.json")) if folder.exists() else 0
 
 
-def call_recording_callbacks(run_dir_of: Callable[[str], Path]) -> dict:
+def call_recording_callbacks(run_dir_of: Callable[[str], RunPath]) -> dict:
     """``default_args`` entries that record each task try's Moodle calls, however the try ends."""
 
     def record(context) -> None:

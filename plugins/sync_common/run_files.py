@@ -95,6 +95,11 @@ def write_json(path: RunPath, content: Any) -> RunPath:
     return _write(path, json.dumps(content, separators=(",", ":"), default=str).encode("utf-8"))
 
 
+def sorted_files(folder: RunPath, pattern: str) -> list[RunPath]:
+    """The files of ``folder`` matching ``pattern``, in name order (a local folder or object storage alike)."""
+    return sorted(folder.glob(pattern), key=lambda path: path.name)
+
+
 def read_json(path: RunPath) -> Any:
     return json.loads(path.read_bytes())
 

@@ -12,11 +12,10 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Protocol
 
 from sync_common.moodle_calls import moodle_calls_of_run
-from sync_common.run_files import write_json
+from sync_common.run_files import RunPath, write_json
 from sync_common.step_outputs import read_outcomes
 from sync_common.task_errors import read_failures
 
@@ -71,7 +70,7 @@ def count_actions(flows: list[str], outcomes: list[dict], counted: Mapping[str, 
     return counts
 
 
-def build_run_summary(integration: Integration, run_id: str, run_dir: Path, tasks: list[dict],
+def build_run_summary(integration: Integration, run_id: str, run_dir: RunPath, tasks: list[dict],
                       started_at: datetime | None = None,
                       counted_actions: Mapping[str, Iterable[str]] | None = None, try_number: int = 0) -> dict:
     """Summarise what the run did per flow, including the steps that did not finish, from what its steps left
@@ -113,7 +112,7 @@ def _task_name(task: dict) -> str:
     return task["task_id"] if index is None or index < 0 else f"{task['task_id']}[{index}]"
 
 
-def write_run_summary(summary: dict, run_dir: Path) -> Path:
+def write_run_summary(summary: dict, run_dir: RunPath) -> RunPath:
     path = write_json(run_dir / "summary.json", summary)
     for flow, counts in summary["counts"].items():
         log.info("Run summary of '%s', %s: %s", summary["integration"], flow,
@@ -134,7 +133,7 @@ def write_run_summary(summary: dict, run_dir: Path) -> Path:
     return path
 
 
-def small_summary(summary: dict, path: Path) -> dict:
+def small_summary(summary: dict, path: RunPath) -> dict:
     """What goes to XCom: counts, the problems' first lines and where the full summary is."""
     problems = [o for o in summary["outcomes"] if is_problem(o["action"])]
     return {

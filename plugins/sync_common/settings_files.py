@@ -25,6 +25,7 @@ class KeyedSettings(Protocol):
 
 Settings = TypeVar("Settings", bound=BaseModel)
 Loaded = TypeVar("Loaded", bound=KeyedSettings)
+Error = TypeVar("Error", bound=ValueError)
 
 
 def load_settings_file(path: Path, model: type[Settings], error: type[ValueError], owner: str) -> Settings:
@@ -46,12 +47,12 @@ def load_settings_file(path: Path, model: type[Settings], error: type[ValueError
         raise error(f"{path}: {problems}; owner: {owner}") from None
 
 
-def load_settings_folder(folder: Path, load: Callable[[Path], Loaded], error: type[ValueError],
-                         owner: str) -> tuple[dict[Path, Loaded], dict[Path, ValueError]]:
+def load_settings_folder(folder: Path, load: Callable[[Path], Loaded], error: type[Error],
+                         owner: str) -> tuple[dict[Path, Loaded], dict[Path, Error]]:
     """Every ``*.yaml`` directly in ``folder`` (not in its subfolders): the good ones and, separately, the errors
     of the bad ones. Two files whose names make the same key would make one DAG: the later one is an error."""
     good: dict[Path, Loaded] = {}
-    bad: dict[Path, ValueError] = {}
+    bad: dict[Path, Error] = {}
     for path in sorted(folder.glob("*.y*ml")):
         try:
             good[path] = load(path)

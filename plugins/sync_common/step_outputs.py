@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from sync_common.outcomes import Outcome
-from sync_common.run_files import RunPath, read_json, write_json
+from sync_common.run_files import RunPath, read_json, sorted_files, write_json
 
 FOLDER = "outcomes"
 
@@ -40,11 +40,10 @@ def read_outcomes(run_dir: RunPath) -> tuple[list[dict], dict[str, dict[str, int
     counts: dict[str, dict[str, int]] = {}
     if not folder.exists():
         return outcomes, counts
-    for path in sorted(folder.iterdir(), key=lambda path: path.name):
-        if path.name.endswith(".json"):
-            saved = read_json(path)
-            outcomes += saved["outcomes"]
-            for flow, actions in saved.get("counts", {}).items():
-                for action, number in actions.items():
-                    counts.setdefault(flow, {})[action] = counts.get(flow, {}).get(action, 0) + int(number)
+    for path in sorted_files(folder, "*.json"):
+        saved = read_json(path)
+        outcomes += saved["outcomes"]
+        for flow, actions in saved.get("counts", {}).items():
+            for action, number in actions.items():
+                counts.setdefault(flow, {})[action] = counts.get(flow, {}).get(action, 0) + int(number)
     return outcomes, counts

@@ -4,17 +4,16 @@ directories, whatever the source system."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 
 from airflow.sdk import get_current_context
 from sqlalchemy import Engine
 
 from sync_common.report_store import CourseLearners, write_run_report
-from sync_common.run_files import prune_old_runs
+from sync_common.run_files import RunPath, prune_old_runs
 from sync_common.run_summary import build_run_summary, small_summary, write_run_summary
 
 
-def summarize_run(integration, engine: Engine, run_dir: Path, course_learners: CourseLearners | None = None,
+def summarize_run(integration, engine: Engine, run_dir: RunPath, course_learners: CourseLearners | None = None,
                   preview: bool = False, counted_actions: Mapping[str, Iterable[str]] | None = None) -> dict:
     """Summarise the run from what its steps left behind and its other tasks' states, save its report in
     ``engine`` (the integration's own database), push the small summary to XCom, and fail when a task did not
@@ -24,8 +23,9 @@ def summarize_run(integration, engine: Engine, run_dir: Path, course_learners: C
     with 0."""
     context = get_current_context()
     dag_id, ti = context["dag"].dag_id, context["ti"]
-    others = [dict(t) for t in ti.get_task_breadcrumbs(dag_id=dag_id, run_id=context["run_id"])
-              if t["task_id"] != ti.task_id]
+    # The runtime task instance has get_task_breadcrumbs; Airflow's RuntimeTaskInstanceProtocol does not declare it.
+    breadcrumbs = ti.get_task_breadcrumbs(dag_id=dag_id, run_id=context["run_id"])  # type: ignore[attr-defined]
+    others = [dict(t) for t in breadcrumbs if t["task_id"] != ti.task_id]
     dag_run = context["dag_run"]
     summary = build_run_summary(integration, context["run_id"], run_dir, others, dag_run.start_date,
                                 counted_actions, getattr(dag_run, "clear_number", 0) or 0)
