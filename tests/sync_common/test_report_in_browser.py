@@ -62,7 +62,11 @@ def test_support_reads_the_sync_report_a_failed_tasks_log_and_course_status(demo
 
         page.goto(f"{demo.url}/dags/{DAG_ID}/runs/{quote(offline['dag_run_id'], safe='')}/plugin/sync-report")
         failed = page.frame_locator("iframe")
-        failed.get_by_role("link", name="check_moodle_site").click()
+        expect(failed.locator("#state")).to_have_text("failed", timeout=30_000)
+        expect(failed.locator("#failures")).to_contain_text("Moodle unreachable")  # why, who, what to do
+        expect(failed.locator("#failures")).to_contain_text("Moodle administrator / IT")
+        expect(failed.locator("#failures")).to_contain_text("Clear check_moodle_site once the site answers again")
+        failed.get_by_role("link", name="check_moodle_site: its log").click()
         expect(page).to_have_url(re.compile(r"/tasks/check_moodle_site"))
         expect(page.get_by_text("Connection refused").first).to_be_visible(timeout=30_000)  # the task's log
         page.screenshot(path=tmp_path / "failed-task-log.png")
@@ -82,9 +86,9 @@ def test_support_reads_the_sync_report_a_failed_tasks_log_and_course_status(demo
         page.goto(f"{demo.url}/dags/{SCHOOL_DAG_ID}")
         page.get_by_role("link", name="Sync runs", exact=True).click()  # the school DAG's tab
         runs = page.frame_locator("iframe")
-        preview_row = runs.locator("tr", has_text=school_runs[0]["dag_run_id"])
+        preview_row = runs.locator(f'tr:has(a[title="{school_runs[0]["dag_run_id"]}"])')  # the raw id on hover
         expect(preview_row).to_contain_text("preview", timeout=30_000)
-        expect(runs.locator("tr", has_text=school_runs[1]["dag_run_id"])).not_to_contain_text("preview")
+        expect(runs.locator(f'tr:has(a[title="{school_runs[1]["dag_run_id"]}"])')).not_to_contain_text("preview")
         preview_row.get_by_role("link").click()
         expect(runs.locator("#preview")).to_contain_text("nothing was written")
         expect(runs.locator("#outcomes")).to_contain_text("would_create")
