@@ -59,6 +59,17 @@ def test_support_reads_the_sync_report_a_failed_tasks_log_and_course_status(demo
         expect(report.locator("#outcomes")).to_contain_text("e-mail address is malformed")
         expect(report.locator("#outcomes")).to_contain_text("PSIber HR")
         page.screenshot(path=tmp_path / "sync-report.png")
+        report.get_by_role("link", name="next", exact=True).click()  # more records than a page holds
+        expect(report.get_by_text(re.compile(r"page 2 of \d+"))).to_be_visible()
+
+        page.goto(f"{demo.url}/dags/{DAG_ID}/plugin/record-history")  # one person's history, the DAG's tab
+        history = page.frame_locator("iframe")
+        history.locator("input[name=q]").fill("EE00013")
+        history.get_by_role("button", name="Show").click()
+        expect(history.locator("#history")).to_contain_text("e-mail address is malformed", timeout=30_000)
+        history.locator("#history a").first.click()  # to that run's report, searched for the employee
+        expect(history.locator("#outcomes")).to_contain_text("EE00013")
+        page.screenshot(path=tmp_path / "record-history.png")
 
         page.goto(f"{demo.url}/dags/{DAG_ID}/runs/{quote(offline['dag_run_id'], safe='')}/plugin/sync-report")
         failed = page.frame_locator("iframe")
