@@ -10,12 +10,15 @@ Debian's chromium driven by Playwright (no browser download); scripts/test.sh in
 from __future__ import annotations
 
 import re
+import sys
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from scripts.demo_airflow import DAG_ID, SCHOOL_DAG_ID, DemoAirflow, free_port, tour
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from demo_airflow import DAG_ID, SCHOOL_DAG_ID, DemoAirflow, free_port, tour  # noqa: E402 - scripts, not a package
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
