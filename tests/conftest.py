@@ -38,11 +38,8 @@ os.environ.update({
 
 SLOW_TIERS = ("e2e", "scheduler", "browser")
 FAST_TIER = " and ".join(f"not {tier}" for tier in SLOW_TIERS)
-TIER_OF_MODULE = {
-    "test_end_to_end.py": "e2e",
-    "test_ess_end_to_end.py": "e2e",
-    "test_school_end_to_end.py": "e2e",
-    "test_notifications_end_to_end.py": "e2e",
+TIER_OF_MODULE = {  # besides every test_*end_to_end.py module, which is e2e
+    "test_failed_run_report.py": "e2e",
     "test_demo_cli.py": "e2e",
     "test_real_scheduler.py": "scheduler",
     "test_report_in_browser.py": "browser",
@@ -61,7 +58,7 @@ def pytest_configure(config):
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by these marks
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        tier = TIER_OF_MODULE.get(item.path.name)
+        tier = TIER_OF_MODULE.get(item.path.name, "e2e" if item.path.name.endswith("end_to_end.py") else None)
         if tier is None and E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
             tier = "e2e"
         if tier:

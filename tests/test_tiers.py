@@ -19,10 +19,9 @@ def collected(*args: str) -> list[str]:
     return [line for line in done.stdout.splitlines() if "::" in line]
 
 
-SLOW_MODULES = ("tests/psiber/test_end_to_end.py", "tests/psiber/test_ess_end_to_end.py",
-                "tests/school/test_school_end_to_end.py", "tests/sync_common/test_notifications_end_to_end.py",
-                "tests/test_demo_cli.py", "tests/test_real_scheduler.py",
-                "tests/sync_common/test_report_in_browser.py")
+SLOW_MODULES = (*sorted(str(path.relative_to(ROOT)) for path in (ROOT / "tests").rglob("test_*end_to_end.py")),
+                "tests/sync_common/test_failed_run_report.py", "tests/test_demo_cli.py",
+                "tests/test_real_scheduler.py", "tests/sync_common/test_report_in_browser.py")
 
 
 def test_the_bare_command_runs_no_dag_no_scheduler_and_no_browser():
