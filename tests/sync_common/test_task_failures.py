@@ -36,4 +36,4 @@ def test_a_timeout_elsewhere_names_the_task_and_who_sizes_the_timeouts():
     with pytest.raises(AirflowTaskTimeout) as raised:
         step_raising(AirflowTaskTimeout("Timeout, PID: 42"))()
     assert str(raised.value).startswith("read_completions timed out: execution_timeout passed while it worked")
-    assert "owner: the integration's maintainer (its timeouts) / the PSIber database administrator" in str(raised.value)
+    assert "owner: the integration's maintainer (its timeouts) / the administrator of its database" in str(raised.value)
