@@ -111,3 +111,13 @@ class MoodleNotASiteError(MoodleError):
 
 class MoodleRequestError(MoodleError):
     """Moodle refused the request's data (invalid parameter, duplicate, …)."""
+
+
+class MoodleReportMissingError(MoodleRequestError):
+    """A Report Builder custom report the integration is configured to read does not exist (deleted, or the id
+    in the integration's settings is wrong)."""
+
+
+class MoodleReportAccessError(MoodleRequestError):
+    """The token's user may not view the custom report: not in any of its audiences, or without the capability
+    ``moodle/reportbuilder:view``."""

@@ -14,14 +14,18 @@ from dataclasses import dataclass
 
 SITE_INFO = "core_webservice_get_site_info"  # every run's preflight and the Test button ask it first
 
-# Moodle's reading functions are named ..._get_..., ..._search_... or ..._view_... (a view only logs an event);
-# every other function changes Moodle (create, update, delete, enrol, unenrol, assign, ...).
-_READ_FUNCTION = re.compile(r"_(get|search|view)_")
+# Moodle's reading functions are named ..._get_..., ..._search_..., ..._view_... (a view only logs an event),
+# ..._list_... or ..._retrieve_... (Report Builder's); every other function changes Moodle (create, update, delete,
+# enrol, unenrol, assign, ...).
+_READ_FUNCTION = re.compile(r"_(get|search|view|list|retrieve)_")
+# Report Builder's filter calls store the token user's filter preference for a report: sent twice, the same
+# value is stored, so they are as safe to send again as a read.
+_STORES_A_PREFERENCE = {"core_reportbuilder_set_filters", "core_reportbuilder_filters_reset"}
 
 
 def is_write(wsfunction: str) -> bool:
     """Whether a web-service function changes Moodle: the hook never sends one again once it may have run."""
-    return not _READ_FUNCTION.search(wsfunction)
+    return not _READ_FUNCTION.search(wsfunction) and wsfunction not in _STORES_A_PREFERENCE
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,12 @@ FUNCTIONS = (
     MoodleFunction("enrol_manual_enrol_users", ("ess", "enrolments")),
     MoodleFunction("enrol_manual_unenrol_users", ("enrolments",)),
     MoodleFunction("core_role_unassign_roles", ("enrolments",)),
+    # Report Builder custom reports read in pages; required only when an integration configures its reports
+    # (the "reports" flow is added to a run's flows then)
+    MoodleFunction("core_reportbuilder_list_reports", ("reports",)),
+    MoodleFunction("core_reportbuilder_retrieve_report", ("reports",)),
+    MoodleFunction("core_reportbuilder_set_filters", ("reports",)),
+    MoodleFunction("core_reportbuilder_filters_reset", ("reports",)),
     # lists user profile fields with their menu options; without it the fields are reported unlisted
     MoodleFunction("auth_email_get_signup_settings", ("fields",), optional=True),
 )

@@ -27,6 +27,8 @@ from moodle_provider.exceptions import (
     MoodleInvalidTokenError,
     MoodleMaintenanceError,
     MoodleNotASiteError,
+    MoodleReportAccessError,
+    MoodleReportMissingError,
     MoodleRequestError,
     MoodleServerError,
     MoodleSilenceError,
@@ -56,6 +58,8 @@ _FUNCTION_ERRORS = {_ACCESS_ERROR, "servicenotavailable"}
 # Any missing database row is "invalidrecord"; only a missing external_functions row means an unknown function.
 _MISSING_RECORD = "invalidrecord"
 _DISABLED_ERRORS = {"enablewsdescription", "webservicesnotenabled", "wsdisabled"}
+_REPORT_ACCESS_ERROR = "errorreportview"  # Report Builder: not in the report's audience, or no reportbuilder:view
+_REPORT_TABLE = "reportbuilder_report"
 _MAINTENANCE_ERROR = "sitemaintenance"  # Site administration > Maintenance mode: worth asking again later
 _MAINTENANCE = "site in maintenance mode"
 # CLI maintenance (upgrades) answers every request with HTTP 503 "Moodle under maintenance" and an HTML page.
@@ -196,6 +200,28 @@ class MoodleHook(HttpHook):
 
     def get_site_info(self) -> dict[str, Any]:
         return self.call(SITE_INFO)
+
+    def list_reports(self, page: int = 0, perpage: int = 0) -> list[dict[str, Any]]:
+        """The Report Builder custom reports the token's user may view (perpage 0: all of them)."""
+        return self.call("core_reportbuilder_list_reports", page=page, perpage=perpage)["reports"]
+
+    def retrieve_report(self, report_id: int, page: int = 0, perpage: int = 0) -> dict[str, Any]:
+        """One page of a custom report: Moodle's whole answer (``details``, ``data`` with ``headers``, ``rows``
+        of display strings and ``totalrowcount``, ``warnings``). ``perpage`` 0 is every row in one answer.
+
+        Raises :class:`MoodleReportMissingError` or :class:`MoodleReportAccessError` for a report that is not
+        there or not shared with the token's user."""
+        return self.call("core_reportbuilder_retrieve_report", reportid=report_id, page=page, perpage=perpage)
+
+    def set_report_filters(self, report_id: int, values: dict[str, Any]) -> bool:
+        """Set the report's filters (its filter form's fields, e.g. ``completion:timecompleted_operator``) for
+        later retrievals. Moodle stores them per token user and report: readers sharing a token must not set
+        different ones at the same time."""
+        return bool(self.call("core_reportbuilder_set_filters", reportid=report_id, values=json.dumps(values)))
+
+    def reset_report_filters(self, report_id: int) -> bool:
+        """Clear the token user's filters of the report."""
+        return bool(self.call("core_reportbuilder_filters_reset", reportid=report_id))
 
     def test_connection(self) -> tuple[bool, str]:
         """The Connection form's Test button: the site's name and release, or why this Connection cannot serve
@@ -381,6 +407,10 @@ def _error_from_moodle(answer: dict[str, Any], wsfunction: str) -> MoodleError:
         kind = MoodleFunctionUnavailableError
     elif code in _DISABLED_ERRORS:
         kind = MoodleWebServicesDisabledError
+    elif code == _REPORT_ACCESS_ERROR:
+        kind = MoodleReportAccessError
+    elif code == _MISSING_RECORD and _REPORT_TABLE in message:
+        kind = MoodleReportMissingError
     elif code == _MAINTENANCE_ERROR:
         kind, message = MoodleMaintenanceError, f"{_MAINTENANCE}: {message}"
     else:
