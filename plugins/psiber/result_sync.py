@@ -187,7 +187,7 @@ def read_completions(integration: Integration, hook: MoodleHook, engine: Engine,
     """
     learners = read_json(run_dir / LEARNERS)
     links = {int(user_id): value for user_id, value in learners["links"].items()}
-    already = select_moodle_completions(engine, integration.key)
+    already = select_moodle_completions(engine, integration.key, sorted({links[user_id][0] for user_id in user_ids}))
     completions, outcomes = [], []
     with ReadProgress(run_dir, f"completions-users-{user_ids[0]}", learners.get("started")) as progress:
         for user_id in user_ids:

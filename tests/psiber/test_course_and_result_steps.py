@@ -423,3 +423,21 @@ def test_an_override_that_kept_its_0_100_range_in_a_course_without_grade_items_i
     plan = read_json(tmp_path / "outcomes/results.plan.json")
     assert [(a["record"], a["result"], a["grade"]) for a in plan["attempts"]] == [
         ("EE00001 / NOGRADE-1", result, 72.5)]
+
+
+def test_a_completion_read_asks_psiber_only_for_its_own_learners_completions(engine, tmp_path):
+    from datetime import date
+
+    from psiber.psiber_db import save_results, select_moodle_completions
+
+    write_courses(tmp_path, course(5, "DRV-101"))
+    course_sync.plan_courses(SETTINGS, engine, tmp_path)
+    course_sync.load_courses(SETTINGS, engine, tmp_path)
+    for employee in (1, 2):
+        key = f"moodle:{SETTINGS.key}:5:{employee}:pass:None"
+        save_results(engine, SETTINGS.key, [
+            {"attempt_key": key, "employee_id": employee, "course_code": "DRV-101", "attempt_date": date(2026, 11, 3),
+             "result": "Competent", "grade": None}], [
+            {"attempt_key": key, "employee_id": employee, "course_code": "DRV-101", "completed_on": date(2026, 11, 3),
+             "result": "Competent"}], synced_until=1)
+    assert select_moodle_completions(engine, SETTINGS.key, [1, 3]) == {(1, 5)}
