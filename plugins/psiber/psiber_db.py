@@ -110,9 +110,15 @@ def select_watermark(engine: Engine, integration_name: str, flow: str) -> int:
     return int(rows[0]["synced_until"]) if rows else 0
 
 
-def select_moodle_completions(engine: Engine, integration_name: str) -> set[tuple[int, int]]:
-    rows = _rows(engine, "select_moodle_completions", {"integration_name": integration_name})
-    return {(int(row["employee_id"]), int(row["moodle_course_id"])) for row in rows}
+def select_moodle_completions(engine: Engine, integration_name: str,
+                              employee_ids: list[int]) -> set[tuple[int, int]]:
+    """(employee, Moodle course) pairs of these employees whose Moodle completion PSIber holds."""
+    query = text(sql("select_moodle_completions")).bindparams(bindparam("employee_ids", expanding=True))
+    with engine.connect() as connection:
+        return {(int(row.employee_id), int(row.moodle_course_id))
+                for start in range(0, len(employee_ids), _KEYS_PER_QUERY)
+                for row in connection.execute(query, {"integration_name": integration_name,
+                                                       "employee_ids": employee_ids[start:start + _KEYS_PER_QUERY]})}
 
 
 def save_results(engine: Engine, integration_name: str, attempts: list[dict], completions: list[dict],
