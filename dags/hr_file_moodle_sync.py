@@ -14,6 +14,7 @@ from hr_file.kind import KIND
 
 from psiber.users_flow import users_flow_params, wire_users_flow
 from sync_common.dag_builder import DagOptions, IntegrationRun, build_dags, step
+from sync_common.targeted_records import targeted_records
 
 
 def options(integration) -> DagOptions:
@@ -42,7 +43,7 @@ def wire(run: IntegrationRun) -> None:
     def extract_employees() -> dict:
         from hr_file.extract import extract_employees as extract
 
-        return extract(integration, state(), run_dir(), run_id())
+        return extract(integration, state(), run_dir(), run_id(), targeted_records(run.params()))
 
     wire_users_flow(run, HR_EXPORT, check_moodle_site(), extract_employees())
 

@@ -14,6 +14,7 @@ from psiber.source import PSIBER
 from psiber.task_limits import execution_timeouts
 from psiber.users_flow import users_flow_params, wire_users_flow
 from sync_common.dag_builder import DagOptions, IntegrationRun, build_dags, step
+from sync_common.targeted_records import skip_in_targeted_run, targeted_records
 
 
 def course_learners(*args):
@@ -43,6 +44,10 @@ def wire(run: IntegrationRun) -> None:
     flows = set(integration.flows)
     limits = execution_timeouts(integration)
 
+    def whole_runs_only() -> None:
+        skip_in_targeted_run(run.params(), "syncs the listed employees' accounts only: courses, custom fields, "
+                             "results and ESS wait for the next whole run")
+
     @step
     def check_moodle_site() -> dict:
         from psiber.preflight import preflight
@@ -51,14 +56,15 @@ def wire(run: IntegrationRun) -> None:
 
     @step
     def extract_employees() -> dict:
-        from psiber import user_sync
+        from psiber.targeted_extract import extract_employees_of_run
 
-        return user_sync.extract_employees(integration, psiber(), run_dir())
+        return extract_employees_of_run(integration, psiber(), run_dir(), targeted_records(run.params()))
 
     @step
     def extract_moodle_courses() -> dict:
         from psiber import course_sync
 
+        whole_runs_only()
         return course_sync.extract_moodle_courses(moodle(), run_dir())
 
     @step
@@ -71,6 +77,7 @@ def wire(run: IntegrationRun) -> None:
     def discover_custom_fields() -> dict:
         from psiber import field_discovery
 
+        whole_runs_only()
         return field_discovery.discover_custom_fields(integration, moodle(), run_dir())
 
     @step
@@ -86,6 +93,7 @@ def wire(run: IntegrationRun) -> None:
     def find_changed_learners() -> dict:
         from psiber import result_sync
 
+        whole_runs_only()
         return result_sync.find_changed_learners(integration, moodle(), psiber(), run_dir(),
                                                  bool(run.params()["full_results_sync"]))
 
@@ -106,6 +114,7 @@ def wire(run: IntegrationRun) -> None:
     def plan_completion_reads() -> list[list[int]]:
         from psiber import result_sync
 
+        whole_runs_only()
         return result_sync.completion_read_batches(integration, run_dir())
 
     @step(pool=integration.results.moodle_pool or "default_pool", execution_timeout=limits.completion_reads,
@@ -119,6 +128,7 @@ def wire(run: IntegrationRun) -> None:
     def plan_result_changes() -> dict:
         from psiber import result_sync
 
+        whole_runs_only()
         return result_sync.plan_result_changes(integration, psiber(), run_dir())
 
     @step
@@ -134,6 +144,7 @@ def wire(run: IntegrationRun) -> None:
     def refresh_ess_offers() -> dict:
         from psiber import ess_sync
 
+        whole_runs_only()
         return ess_sync.refresh_ess_offers(integration, psiber(), run_dir(), run_id())
 
     @step(execution_timeout=limits.population)

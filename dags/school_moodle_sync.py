@@ -14,6 +14,7 @@ from airflow.sdk import Param, chain
 
 from school.kind import KIND
 from sync_common.dag_builder import DagOptions, IntegrationRun, build_dags, step
+from sync_common.targeted_records import PARAM, targeted_param, targeted_records
 
 NOTHING_WRITTEN = {"preview": True, "written": 0}
 
@@ -31,6 +32,7 @@ def options(integration) -> DagOptions:
                                    description="Send again the people and classes Moodle refused, though unchanged."),
             "allow_mass_changes": Param(False, type="boolean", description="Let this run suspend, delete or "
                                         "unenrol more than the mass-change guard allows."),
+            PARAM: targeted_param("people's External IDs (their accounts and enrolments in their classes)"),
         },
         preview_param="preview",
     )
@@ -57,7 +59,7 @@ def wire(run: IntegrationRun) -> None:
     def extract_school() -> dict:
         from school import mis_extract
 
-        return mis_extract.extract_school(school(), run_dir())
+        return mis_extract.extract_school(school(), run_dir(), targeted_records(run.params()))
 
     @step
     def validate_school() -> dict:

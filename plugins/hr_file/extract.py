@@ -14,18 +14,27 @@ from psiber.user_sync import EMPLOYEES, EXTRACTED
 from sync_common.outcomes import Outcome
 from sync_common.run_files import RunPath, write_frame
 from sync_common.step_outputs import write_outcomes
+from sync_common.targeted_records import matching, not_found
 from sync_common.validation import normalised_key
 from sync_common.write_lock import integration_write_lock
 
 log = logging.getLogger(__name__)
 
 
-def extract_employees(integration: HrFileIntegration, engine: Engine, run_dir: RunPath, holder: str) -> dict:
+def extract_employees(integration: HrFileIntegration, engine: Engine, run_dir: RunPath, holder: str,
+                      listed: tuple[str, ...] = ()) -> dict:
     """Read the export, give each employee number its id in the state database, and leave the employee frame
     where the users flow reads it. A row whose employee number is longer than the state database keeps is
     invalid here; a row without one gets no id (the validation names it by its line). New ids are given under
-    the state database's ``EMPLOYEE_IDS_LOCK`` (``holder``: the run)."""
+    the state database's ``EMPLOYEE_IDS_LOCK`` (``holder``: the run). A targeted run (``listed`` employee
+    numbers) keeps the listed rows only, and a listed number the export does not hold is a warning for the HR
+    system's administrator."""
     frame = employee_frame(read_export(integration.export), integration)
+    missing = []
+    if listed:
+        missing = not_found(listed, frame["employee_number"].dropna().map(str), "the HR export", OWNER_HR_SYSTEM,
+                            "users")
+        frame = frame[frame["employee_number"].map(normalised_key).isin(list(matching(listed)))].reset_index(drop=True)
     numbers = frame["employee_number"].dropna()
     create_schema(engine)
     with integration_write_lock(engine, EMPLOYEE_IDS_LOCK, holder):
@@ -39,7 +48,7 @@ def extract_employees(integration: HrFileIntegration, engine: Engine, run_dir: R
     frame.insert(0, "employee_id", [ids[key] if isinstance(key, str) else -1 - position  # no number: no id
                                     for position, key in enumerate(keys[~too_long])])
     write_frame(run_dir / EMPLOYEES, frame)
-    write_outcomes(run_dir / EXTRACTED, outcomes, {"users": {"extracted": len(frame) + len(outcomes)}})
+    write_outcomes(run_dir / EXTRACTED, outcomes + missing, {"users": {"extracted": len(frame) + len(outcomes)}})
     log.info("Read %d employees from the HR export (%d with an employee number too long)", len(frame) + len(outcomes),
              len(outcomes))
     return {"extracted": len(frame) + len(outcomes), "invalid": len(outcomes)}

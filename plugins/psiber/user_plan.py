@@ -141,7 +141,8 @@ def plan_user_changes(
     fingerprint, reason, owner, refused_at) holds records Moodle refused: the same write is not
     sent again, but reported as quarantined. A link to an account an administrator deleted in Moodle
     (``is_deleted_account``) is dropped and the employee matched again or given a new account, with a
-    warning naming the deleted account. Outcomes name ``source`` as where a record is corrected and its owner.
+    warning naming the deleted account. Outcomes name ``source`` as where a record is corrected and its owner; a
+    targeted run's source (``EmployeeSource.listed``) lets only its listed employees be taken for leavers.
     """
     users = {int(user["id"]): user for user in moodle_users}
     deleted = {user_id for user_id, user in users.items() if is_deleted_account(user)}
@@ -238,7 +239,8 @@ def plan_user_changes(
 
     _plan_departed(plan, users, links, set(extracted_employee_ids), departed, source)
     plan.unlinks += sorted({int(row.employee_id) for row in links.itertuples()
-                            if int(row.moodle_user_id) in deleted} - set(plan.unlinks))
+                            if int(row.moodle_user_id) in deleted and source.syncs(row.employee_number)}
+                           - set(plan.unlinks))
     return plan
 
 
@@ -251,12 +253,14 @@ def new_account_entry(target: dict) -> dict:
 
 def _plan_departed(plan: UserPlan, users: dict[int, dict], links: pd.DataFrame, extracted: set[int],
                    departed: str, source: EmployeeSource) -> None:
-    """Linked employees who left the extract: suspend their active account (or keep it, and say so)."""
+    """Linked employees who left the extract: suspend their active account (or keep it, and say so). A targeted
+    run's extract holds its listed employees only: no other is taken for a leaver."""
     matched_now = {user_id for _, user_id, _ in plan.links}  # e.g. a transfer: new employee row, same number
     for row in links.itertuples():
         employee_id, user_id = int(row.employee_id), int(row.moodle_user_id)
         user = users.get(user_id)
-        if employee_id in extracted or user is None or user_id in matched_now or user.get("suspended"):
+        if employee_id in extracted or user is None or user_id in matched_now or user.get("suspended") \
+                or not source.syncs(row.employee_number):
             continue
         exists = bool(getattr(row, "employee_exists", 1))
         record = row.employee_number if exists else source.gone_record.format(employee_id=employee_id)

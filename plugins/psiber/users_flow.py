@@ -4,6 +4,10 @@ A kind wires its own extract task (it leaves the employee frame in the run direc
 flow's steps (``psiber.user_sync``: validation, pseudo-e-mail and field matching, the Moodle look-up, plan, apply,
 links and quarantine) follow, their messages naming the kind's ``EmployeeSource``. Heavy modules are imported in
 the task bodies, not when a DAG file is parsed.
+
+A run triggered with ``sync_only`` (employee numbers: ``sync_common.targeted_records``) is targeted: the kind's
+extract reads the listed employees only, and the steps take the source as that run reads it
+(``EmployeeSource.targeted``), so that nobody else is taken for a leaver.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from airflow.sdk import Param
 
 from sync_common.dag_builder import IntegrationRun, step
 from sync_common.employee_source import EmployeeSource
+from sync_common.targeted_records import PARAM, targeted_param, targeted_records
 
 
 def users_flow_params() -> dict[str, Param]:
@@ -23,7 +28,14 @@ def users_flow_params() -> dict[str, Param]:
                                        description="Let this run suspend more users than the guard allows."),
         "retry_refused": Param(False, type="boolean",
                                description="Send again the records Moodle refused, though unchanged."),
+        PARAM: targeted_param("employee numbers"),
     }
+
+
+def _without_invalid_share_guard(integration):
+    """The settings a targeted run validates with: its few employees are listed by choice, each invalid one is
+    reported, and a share of them says nothing of the source as a whole."""
+    return integration.model_copy(update={"safety": integration.safety.model_copy(update={"max_invalid_share": 1.0})})
 
 
 def wire_users_flow(run: IntegrationRun, source: EmployeeSource, checked, extracted):
@@ -32,17 +44,23 @@ def wire_users_flow(run: IntegrationRun, source: EmployeeSource, checked, extrac
     integration, moodle, database, run_dir, run_id = run.integration, run.moodle, run.database, run.run_dir, run.run_id
     population = timedelta(minutes=integration.timeouts.population_minutes)  # tasks calling Moodle for everyone
 
+    def run_source() -> EmployeeSource:
+        """The source as this run reads it: a targeted run's lists its employees."""
+        return source.targeted(targeted_records(run.params()))
+
     @step
     def validate_employees() -> dict:
         from psiber import user_sync
 
-        return user_sync.validate_extracted_employees(integration, run_dir(), source)
+        of_run = run_source()
+        settings = _without_invalid_share_guard(integration) if of_run.listed else integration
+        return user_sync.validate_extracted_employees(settings, run_dir(), of_run)
 
     @step
     def transform_employees() -> dict:
         from psiber import user_sync
 
-        return user_sync.transform_employees(integration, run_dir(), source)
+        return user_sync.transform_employees(integration, run_dir(), run_source())
 
     @step(execution_timeout=population)
     def extract_moodle_users() -> dict:
@@ -56,7 +74,7 @@ def wire_users_flow(run: IntegrationRun, source: EmployeeSource, checked, extrac
 
         chosen = run.params()
         return user_sync.plan_users(integration, run_dir(), bool(chosen.get("allow_mass_suspension")),
-                                    bool(chosen.get("retry_refused")), source=source)
+                                    bool(chosen.get("retry_refused")), source=run_source())
 
     @step(execution_timeout=population)
     def apply_user_changes() -> dict:
@@ -66,7 +84,8 @@ def wire_users_flow(run: IntegrationRun, source: EmployeeSource, checked, extrac
 
         passwords = integration.users.new_user_passwords
         password = BaseHook.get_connection(passwords.connection_id).password if passwords.connection_id else None
-        return user_sync.apply_user_changes(integration, moodle(), database(), run_dir(), password, run_id(), source)
+        return user_sync.apply_user_changes(integration, moodle(), database(), run_dir(), password, run_id(),
+                                            run_source())
 
     @step(trigger_rule="all_done_min_one_success")  # keeps the links of users an interrupted apply did create
     def record_user_links() -> dict:

@@ -87,7 +87,8 @@ def plan_classes(integration: SchoolIntegration, run_dir: RunPath, retry_refused
         read_frame(run_dir / mis_extract.valid("classes")).to_dict("records"), _mis_ids(run_dir),
         read_json(run_dir / "school_moodle_courses.json"), read_json(run_dir / "school_categories.json"),
         read_json(run_dir / "course_links.json"), integration,
-        {int(k): v for k, v in read_json(run_dir / "released_enrolled.json").items()}, _mis_accounts(run_dir))
+        {int(k): v for k, v in read_json(run_dir / "released_enrolled.json").items()}, _mis_accounts(run_dir),
+        targeted=bool(mis_extract.listed_people(run_dir)))
     held = hold_back_refused(run_dir, "course", plan, _record, PLAN_ONLY_KEYS, FLOW,
                              integration.retry_refused_after_days, retry_refused, now)
     safety = integration.safety

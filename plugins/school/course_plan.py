@@ -82,13 +82,15 @@ def released_courses(classes: Iterable[dict], mis_ids: Iterable[str], links: Map
 
 def plan_course_changes(classes: Iterable[dict], mis_ids: Iterable[str], moodle_courses: Iterable[dict],
                         categories: Iterable[dict], links: Mapping[str, int], integration: SchoolIntegration,
-                        enrolled: Mapping[int, list[int]], mis_accounts: Collection[int] = ()) -> CoursePlan:
+                        enrolled: Mapping[int, list[int]], mis_accounts: Collection[int] = (),
+                        targeted: bool = False) -> CoursePlan:
     """One outcome per class, and per linked course whose class is gone.
 
     ``classes``: the valid MIS classes; ``mis_ids``: every MIS class's External ID (an invalid class keeps its
     course); ``enrolled``: the Moodle user ids enrolled in each released course, read only for delete_only_empty
     (one of them is enough unless ``deletion.enrolments`` is allowed); ``mis_accounts``: the Moodle user ids of the
-    accounts the MIS provisions.
+    accounts the MIS provisions; ``targeted``: the classes are a targeted run's (its listed people's), so no
+    other linked class is taken for gone.
     """
     classes = list(classes)
     courses = {int(c["id"]): c for c in moodle_courses if c.get("format") != SITE_FORMAT}
@@ -96,7 +98,7 @@ def plan_course_changes(classes: Iterable[dict], mis_ids: Iterable[str], moodle_
     by_shortname = {str(c["shortname"]): c for c in courses.values()}
     category_ids = {str(c["idnumber"]): int(c["id"]) for c in categories if c.get("idnumber")}
     verdicts = provisioned_classes(classes, integration)
-    released = released_courses(classes, mis_ids, links, integration)
+    released = {} if targeted else released_courses(classes, mis_ids, links, integration)
     plan = CoursePlan(linked=sum(int(course_id) in courses for course_id in links.values()))
 
     for klass in classes:

@@ -13,7 +13,7 @@ re-activate a teacher's suspension of it and clear its dates); a missing role is
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeGuard
 
@@ -21,6 +21,7 @@ from school.guard import GUARD_SETTING
 from school.validation import membership_record
 from sync_common.mass_change import guard_verdict
 from sync_common.outcomes import Outcome
+from sync_common.validation import normalised_key
 
 FLOW = "enrolments"
 
@@ -49,14 +50,16 @@ class EnrolmentPlan:
 def plan_enrolments(memberships: Iterable[dict], courses: Mapping[str, int | str], users: Mapping[str, int | str],
                     enrolled: Mapping[int, Mapping[int, Iterable[int]]], role_ids: Mapping[str, int], *,
                     delete_enrolments: bool, no_account: Mapping[str, str],
-                    released: Mapping[str, tuple[int, str]] | None = None) -> EnrolmentPlan:
+                    released: Mapping[str, tuple[int, str]] | None = None,
+                    listed: Collection[str] = frozenset()) -> EnrolmentPlan:
     """Enrol, add a role, unenrol, take a role back, or leave, one outcome per membership and per ended one.
 
     ``memberships``: valid memberships of active people; ``courses``: provisioned class → Moodle course id (or
     ``new_id``); ``users``: External ID → Moodle user id (or ``new_id``) of every person the sync provisions,
     leavers included; ``enrolled``: course id → user id → role ids, read from Moodle; ``no_account``: why a person has
     no Moodle account (invalid, a conflict); ``released``: kept course's class → (course id, why the sync no longer
-    provisions it).
+    provisions it); ``listed``: a targeted run's External IDs (normalised), the only people whose enrolments it
+    may take back; empty in a whole run.
     """
     managed_roles = set(role_ids.values())
     person_of = {user_id: external_id for external_id, user_id in users.items() if _exists(user_id)}
@@ -94,6 +97,8 @@ def plan_enrolments(memberships: Iterable[dict], courses: Mapping[str, int | str
         for user_id in sorted(enrolled.get(course_id, {}) if _exists(course_id) else ()):
             if user_id not in person_of:
                 continue  # an account the MIS does not provision: not ours to change
+            if listed and normalised_key(person_of[user_id]) not in listed:
+                continue  # a targeted run's: another person, left as it is
             plan.managed += 1
             if user_id not in wanted.get(klass, {}):
                 record = membership_record(person_of[user_id], klass)

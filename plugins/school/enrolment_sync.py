@@ -112,7 +112,7 @@ def plan_enrolments_step(integration: SchoolIntegration, engine: Engine, run_dir
     plan = plan_enrolments(memberships, _courses(run_dir, preview), _users(integration, engine, run_dir, preview),
                            enrolled, {"student": integration.roles.student, "teacher": integration.roles.teacher},
                            delete_enrolments=integration.deletion.enrolments, no_account=_no_account(run_dir),
-                           released=_released(run_dir))
+                           released=_released(run_dir), listed=mis_extract.listed_people(run_dir))
     guard = check_enrolment_guard(plan, integration.safety.max_change_share, integration.safety.min_records_for_guard)
     counts = save_plan(run_dir, PLAN,
                        {"enrols": plan.enrols, "unenrols": plan.unenrols, "unassigns": plan.unassigns},

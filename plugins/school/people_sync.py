@@ -73,7 +73,8 @@ def plan_people(integration: SchoolIntegration, run_dir: RunPath, retry_refused:
     in_mis = [str(i) for i in read_frame(run_dir / mis_extract.extracted("people"))["external_id"]]
     plan = plan_user_changes(people, in_mis,
                              read_json(run_dir / "moodle_users.json"), read_json(run_dir / "user_links.json"),
-                             delete_users=integration.deletion.users, auth=integration.new_users.auth)
+                             delete_users=integration.deletion.users, auth=integration.new_users.auth,
+                             listed=mis_extract.listed_people(run_dir))
     held = hold_back_refused(run_dir, "user", plan, _record, PLAN_ONLY_KEYS, FLOW,
                              integration.retry_refused_after_days, retry_refused, now)
     safety = integration.safety

@@ -10,7 +10,7 @@ link is never taken for a person gone from the MIS while a variant of its ID is 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from school.guard import GUARD_SETTING
@@ -58,14 +58,16 @@ def _casefolded(value) -> str:
 
 
 def plan_user_changes(people: Iterable[dict], mis_ids: Iterable[str], moodle_users: Iterable[dict],
-                      links: Mapping[str, int], *, delete_users: bool, auth: str) -> UserPlan:
+                      links: Mapping[str, int], *, delete_users: bool, auth: str,
+                      listed: Collection[str] = frozenset()) -> UserPlan:
     """Create, update, unsuspend, suspend or delete, one outcome per person.
 
     ``people``: the valid MIS people; ``mis_ids``: the External IDs of every MIS person, valid or not (a
     person the MIS still has is never treated as gone). A person who left, and a linked person no longer in
     the MIS, is deleted when ``delete_users``, otherwise suspended. A link to an account an administrator
     deleted (``is_deleted_account``: Moodle still answers its row) is dropped and the person matched again,
-    with a warning naming the deleted account.
+    with a warning naming the deleted account. ``listed``: a targeted run's External IDs (normalised), the only
+    linked people it may take for gone; empty in a whole run.
     """
     users = {int(user["id"]): user for user in moodle_users}
     deleted = {user_id for user_id, user in users.items() if is_deleted_account(user)}
@@ -126,6 +128,8 @@ def plan_user_changes(people: Iterable[dict], mis_ids: Iterable[str], moodle_use
 
     known = seen | in_mis
     for external_id, user_id in sorted(links.items()):
+        if listed and normalised_key(external_id) not in listed:
+            continue
         if normalised_key(external_id) not in known and user_id in users:
             _plan_leaver(plan, external_id, users[user_id], GONE, delete_users)
         elif normalised_key(external_id) not in seen and user_id in deleted:

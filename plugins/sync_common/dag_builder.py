@@ -139,10 +139,11 @@ def _summarize_step(run: IntegrationRun, options: DagOptions):
     @step(trigger_rule="all_done", retries=0)
     def summarize_run() -> dict:
         from sync_common.summarize import summarize_run as summarize
+        from sync_common.targeted_records import as_triggered
 
         preview = bool(run.params().get(options.preview_param, False)) if options.preview_param else False
         return summarize(run.integration, run.database(), run.run_dir(), options.course_learners, preview,
-                         run.kind.counted_actions)
+                         run.kind.counted_actions, as_triggered(run.params()))
 
     return summarize_run
 
