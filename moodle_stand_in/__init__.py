@@ -10,6 +10,7 @@ from . import (
     ess,  # noqa: F401  (mod_assign/mod_quiz listings across courses, activities, enrolment methods)
     grades,  # noqa: F401  (gradereport_user_get_grade_items, core_completion_*)
     provisioning,  # noqa: F401  (course create/update/delete, manual enrolment, roles, user deletion)
+    reportbuilder,  # noqa: F401  (core_reportbuilder_*: custom reports read by web services)
     signup,  # noqa: F401  (auth_email_get_signup_settings)
     users,  # noqa: F401  (registers the core_user_* functions)
 )

@@ -22,7 +22,7 @@ import base64
 import copy
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 
 from .server import (
@@ -294,10 +294,10 @@ def parse_field_value(field: dict, value) -> object:
     return "" if value is None else str(value)
 
 
-def userdate(timestamp: int, with_time: bool) -> str:
+def userdate(timestamp: int, with_time: bool, zone: tzinfo = UTC) -> str:
     """userdate() with langconfig strftimedate '%d %B %Y' (or strftimedaydatetime), day and hour without a
-    leading zero; the stand-in's server time zone is UTC."""
-    moment = datetime.fromtimestamp(int(timestamp), UTC)
+    leading zero, in ``zone`` (the reader's time zone; the stand-in's server time zone is UTC)."""
+    moment = datetime.fromtimestamp(int(timestamp), zone)
     text = f"{moment.day} {_MONTHS[moment.month - 1]} {moment.year}"
     if with_time:
         hour = moment.hour % 12 or 12

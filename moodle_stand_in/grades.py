@@ -125,6 +125,16 @@ def complete(site: MoodleStandIn, courseid: int, userid: int, timecompleted: int
         site.completions.setdefault(courseid, {})[userid] = int(timecompleted)
 
 
+def course_total(site: MoodleStandIn, courseid: int, userid: int) -> float | None:
+    """The user's course total as the gradebook holds it: a teacher's override, else the sum of the user's item
+    grades (Natural aggregation, empty grades excluded), None when the user has neither."""
+    record = site.grades.get(courseid, {}).get(userid) or {"items": {}}
+    if record.get("override"):
+        return record["override"]["finalgrade"]
+    graded = [grade["finalgrade"] for grade in record["items"].values()]
+    return sum(graded) if graded else None
+
+
 def is_course_complete(site: MoodleStandIn, courseid: int, userid: int) -> bool:
     return site.completions.get(courseid, {}).get(userid) is not None
 

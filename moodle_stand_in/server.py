@@ -678,11 +678,19 @@ class MoodleStandIn:
 
     def _load(self) -> None:
         from .courses import load_course_state
+        from .reportbuilder import load_report_state
         if self.state_path and self.state_path.exists():
             state = json.loads(self.state_path.read_text(encoding="utf-8"))
             self.users = {int(uid): record for uid, record in state["users"].items()}
             self.next_id = state["next_id"]
             load_course_state(self, state)
+            load_report_state(self, state.get("reportbuilder"))
+
+    def save(self) -> None:
+        """Write the state file now: for a function that stores something without being a write (a user's
+        report filters, a preference sent again stores the same)."""
+        with self._lock:
+            self._save()
 
     def _save(self) -> None:
         """Atomic replace, so a killed stand-in never leaves half a state file."""
@@ -690,8 +698,9 @@ class MoodleStandIn:
             return
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
         from .courses import dump_course_state
+        from .reportbuilder import dump_report_state
         state = {"next_id": self.next_id, "users": {str(uid): u for uid, u in self.users.items()},
-                 **dump_course_state(self)}
+                 **dump_course_state(self), "reportbuilder": dump_report_state(self)}
         fd, tmp = tempfile.mkstemp(dir=self.state_path.parent, prefix=self.state_path.name, suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(state, handle, indent=1)
