@@ -124,6 +124,15 @@ class ResultSync(StrictSettings):
     moodle_pool: Annotated[str, Field(pattern=_CONN_ID.pattern)] | None = None
 
 
+class MoodleReports(StrictSettings):
+    """Report Builder custom reports an administrator made and shared with the web-service user (README: Report
+    Builder reports), read in pages instead of per user: ``enrolment_results`` (every enrolment with its
+    completion) and ``user_access`` (users by last access). Ids as Moodle shows them in the report's address."""
+
+    enrolment_results: Annotated[int, Field(ge=1)] | None = None
+    user_access: Annotated[int, Field(ge=1)] | None = None
+
+
 class EssOffer(StrictSettings):
     """One rule of which Moodle courses ESS offers to which employees (SPEC F8).
 
@@ -238,6 +247,7 @@ class Integration(IntegrationSettings):
     users: UserSync = UserSync()
     courses: CourseSync = CourseSync()
     results: ResultSync = ResultSync()
+    moodle_reports: MoodleReports | None = None
     ess: EssSync = EssSync()
     safety: Safety = Safety()
     timeouts: Timeouts = Timeouts()

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import ceil
 
-from psiber.config import ResultSync
+from psiber.config import Integration, ResultSync
 
 READ_TASKS_PER_PARALLEL_READ = 3
 
@@ -30,6 +30,13 @@ class BatchBounds:
 
 COURSES_PER_GRADE_READ = BatchBounds(smallest=10, largest=100)
 USERS_PER_COMPLETION_READ = BatchBounds(smallest=100, largest=500)
+
+
+def results_from_report(integration: Integration) -> bool:
+    """Whether completions come from an enrolment-results report (``moodle_reports``): then they are read
+    before grades, which are read only for the courses of the completions read."""
+    reports = integration.moodle_reports
+    return bool(reports and reports.enrolment_results)
 
 
 def batch_size(items: int, parallel_reads: int, bounds: BatchBounds) -> int:
