@@ -10,6 +10,7 @@ from __future__ import annotations
 from airflow.sdk import Param
 
 from psiber.kind import KIND
+from psiber.result_read_tasks import results_from_report
 from psiber.source import PSIBER
 from psiber.task_limits import execution_timeouts
 from psiber.users_flow import users_flow_params, wire_users_flow
@@ -97,10 +98,11 @@ def wire(run: IntegrationRun) -> None:
         return result_sync.find_changed_learners(integration, moodle(), psiber(), run_dir(),
                                                  bool(run.params()["full_results_sync"]))
 
-    @step
+    @step(trigger_rule="none_failed")  # also after no completion to read (results from a report)
     def plan_grade_reads() -> list[list[int]]:
         from psiber import result_sync
 
+        whole_runs_only()
         return result_sync.grade_read_batches(integration, run_dir())
 
     @step(pool=integration.results.moodle_pool or "default_pool", execution_timeout=limits.grade_reads,
@@ -184,12 +186,17 @@ def wire(run: IntegrationRun) -> None:
     if "results" in flows:
         learners = find_changed_learners()
         results_wait_for >> learners
-        batches = plan_grade_reads()
-        learners >> batches
+        batches, user_batches = plan_grade_reads(), plan_completion_reads()
         grades = read_course_grades.expand(course_ids=batches)
-        user_batches = plan_completion_reads()
-        grades >> user_batches
-        read_completions.expand(user_ids=user_batches) >> plan_result_changes() >> load_results()
+        completions = read_completions.expand(user_ids=user_batches)
+        if results_from_report(integration):  # completions first: grades only for the courses they name
+            learners >> user_batches
+            completions >> batches
+            grades >> plan_result_changes() >> load_results()
+        else:  # grades first: who was graded lately has completions read too
+            learners >> batches
+            grades >> user_batches
+            completions >> plan_result_changes() >> load_results()
     if "ess" in flows:  # after the users flow's links and the courses flow's read of Moodle; assessments
         offers = refresh_ess_offers()  # are read once the requests are enrolled, so new students hear of them
         results_wait_for >> offers
