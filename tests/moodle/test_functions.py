@@ -15,12 +15,14 @@ from moodle_stand_in.server import FUNCTIONS as STAND_IN_FUNCTIONS
 from psiber.config import Integration
 from school.config import FLOWS as SCHOOL_FLOWS
 from tests.moodle_stand_in.test_moodle_contract import ESS_DIR, LAB_DIR, OWN_DIR, SCHOOL_DIR, SHARED_DIR
+from tests.moodle_stand_in.test_reportbuilder_contract import REPORTBUILDER_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGINS = ROOT / "plugins"
-# Every flow an integration of each kind may run (PSIber's chosen in its file, plus the field matching every run does).
+# Every flow an integration of each kind may run (PSIber's chosen in its file, plus the field matching every run does
+# and the Report Builder reads of an integration with moodle_reports).
 KIND_FLOWS = {
-    "psiber": {*get_args(get_args(Integration.model_fields["flows"].annotation)[0]), "fields"},
+    "psiber": {*get_args(get_args(Integration.model_fields["flows"].annotation)[0]), "fields", "reports"},
     "school": set(SCHOOL_FLOWS),
 }
 SHARED = {"sync_common", "moodle"}  # machinery every kind uses; the functions it names must be known
@@ -118,7 +120,7 @@ def test_the_stand_in_answers_every_function_as_a_read_or_a_write_alike():
 
 
 def test_every_function_has_a_recording_the_stand_in_is_held_to():
-    recorded = {match for folder in (OWN_DIR, LAB_DIR, SHARED_DIR, SCHOOL_DIR, ESS_DIR)
+    recorded = {match for folder in (OWN_DIR, LAB_DIR, SHARED_DIR, SCHOOL_DIR, ESS_DIR, REPORTBUILDER_DIR)
                 for path in folder.rglob("*.json")
                 for match in re.findall(r'"wsfunction":\s*"([a-z0-9_]+)"', path.read_text())}
     assert {SITE_INFO, *BY_NAME} - recorded == set()

@@ -437,6 +437,9 @@ def test_a_write_is_asked_again_only_after_faults_that_kept_it_from_running(monk
     ("core_user_create_users", True), ("core_user_update_users", True), ("core_user_delete_users", True),
     ("core_course_create_courses", True), ("core_course_update_courses", True), ("core_course_delete_courses", True),
     ("enrol_manual_enrol_users", True), ("enrol_manual_unenrol_users", True), ("core_role_unassign_roles", True),
+    ("core_reportbuilder_retrieve_report", False), ("core_reportbuilder_list_reports", False),
+    ("core_reportbuilder_set_filters", False), ("core_reportbuilder_filters_reset", False),
 ])
 def test_writes_are_every_function_but_the_get_search_and_view_ones(wsfunction, write):
+    """Report Builder's retrieve/list read; its filter calls store the same preference when sent twice."""
     assert is_write(wsfunction) is write
