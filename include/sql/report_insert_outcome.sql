@@ -1,3 +1,4 @@
 INSERT INTO sync_report_outcome (integration_name, run_id, position, flow, action, problem, record, reason, owner,
-                                 changed_fields)
-VALUES (:integration_name, :run_id, :position, :flow, :action, :problem, :record, :reason, :owner, :changed_fields)
+                                 changed_fields, name)
+VALUES (:integration_name, :run_id, :position, :flow, :action, :problem, :record, :reason, :owner, :changed_fields,
+        :name)

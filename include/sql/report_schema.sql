@@ -1,7 +1,7 @@
 -- The integration's sync reports and course status, kept in the integration's PSIber database
 -- (Connection psiber_conn_id) next to the data they describe. Written by each run's summarize_run
 -- task, read by the Airflow UI plugin. Portable DDL: runs unchanged on SQLite and PostgreSQL.
--- Statements are separated by ";" at line end. Personal data: employee numbers, course codes, names.
+-- Statements are separated by ";" at line end. Personal data: employee numbers, course codes, names (no e-mail).
 -- A run cleared and run again keeps each try (sync_report_try) and why its tasks failed (sync_report_failure),
 -- while the other tables hold the report of its latest try.
 
@@ -16,6 +16,7 @@ CREATE TABLE IF NOT EXISTS sync_report_run (
     outcomes         INTEGER      NOT NULL,
     problems         INTEGER      NOT NULL,
     preview          INTEGER      NOT NULL DEFAULT 0,
+    targeted         TEXT         NOT NULL DEFAULT '',
     PRIMARY KEY (integration_name, run_id)
 );
 
@@ -52,6 +53,7 @@ CREATE TABLE IF NOT EXISTS sync_report_outcome (
     reason           TEXT         NOT NULL,
     owner            VARCHAR(200) NOT NULL,
     changed_fields   VARCHAR(500) NOT NULL,
+    name             VARCHAR(250) NOT NULL DEFAULT '',
     PRIMARY KEY (integration_name, run_id, position)
 );
 
@@ -101,3 +103,16 @@ CREATE TABLE IF NOT EXISTS sync_report_failure (
     failed_at        TIMESTAMP,
     PRIMARY KEY (integration_name, run_id, try_number, task)
 );
+
+-- Every course the latest run that read results saw (its learners are in sync_course_learner), with why its
+-- learners are not counted in the course status' totals ('' when they are) and when it was read.
+CREATE TABLE IF NOT EXISTS sync_course (
+    integration_name VARCHAR(80)  NOT NULL,
+    moodle_course_id INTEGER      NOT NULL,
+    course_code      VARCHAR(255) NOT NULL,
+    course_name      VARCHAR(255) NOT NULL,
+    not_counted      VARCHAR(300) NOT NULL,
+    run_id           VARCHAR(250) NOT NULL,
+    read_at          TIMESTAMP    NOT NULL,
+    PRIMARY KEY (integration_name, moodle_course_id)
+)

@@ -5,7 +5,8 @@ Moodle call: each course's grade report (``grades/``: every active student of ev
 read each night, so it is the enrolment list too), the completion reads (``completions/``: the
 learners active since the last run), and the verdicts planned and loaded (``result_plan.json``).
 A night reads only part of this, so each run merges what it read into the rows kept from
-earlier runs (``merge_learners``). The sync report stores the rows (``sync_common.report_store``).
+earlier runs (``merge_learners``). Every course read is listed, those whose learners the totals leave out
+with why (``not_counted``). The sync report stores the rows (``sync_common.report_store``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from psiber.result_sync import LEARNERS, LOADED
 from psiber.result_sync import PLAN as RESULT_PLAN
 from psiber.user_sync import EMPLOYEES
 from sync_common.moodle_rules import SITE_FORMAT
-from sync_common.report_store import Pair, course_learners_by_pair
+from sync_common.report_store import CourseReads, Pair, course_learners_by_pair
 from sync_common.run_files import RunPath, read_frame, read_json, sorted_files
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
@@ -39,6 +40,7 @@ class RunReads:
     """What one run read from Moodle about courses and learners."""
 
     courses: dict[int, tuple[str, str]] = field(default_factory=dict)  # course id → (code, name)
+    not_counted: dict[int, str] = field(default_factory=dict)  # course id → why the totals leave its learners out
     learners: dict[int, str] = field(default_factory=dict)  # linked Moodle user id → employee number
     names: dict[int, str] = field(default_factory=dict)  # Moodle user id → name, when the run extracted it
     grades: dict[Pair, float | None] = field(default_factory=dict)
@@ -54,6 +56,21 @@ def _day(value) -> date | None:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
+NO_COMPLETION_TRACKING = ("completion tracking is off in Moodle: no completion or result can be read "
+                          "(owner: Moodle administrator)")
+HIDDEN = ("hidden in Moodle: a learner's list of courses leaves it out, so no completion is read "
+          "(owner: Moodle administrator, to show it or remove it)")
+
+
+def not_counted(course: dict) -> str:
+    """Why a Moodle course's learners are left out of the course status' totals, '' when they count."""
+    if not course.get("enablecompletion"):
+        return NO_COMPLETION_TRACKING
+    if not course.get("visible", 1):
+        return HIDDEN
+    return ""
+
+
 def read_run(run_dir: RunPath, zone: ZoneInfo, pass_result: str, grade_reads_complete: bool) -> RunReads | None:
     """The results flow's reads of this run, or None when it did not get as far as reading.
 
@@ -64,8 +81,9 @@ def read_run(run_dir: RunPath, zone: ZoneInfo, pass_result: str, grade_reads_com
         return None
     learners = read_json(run_dir / LEARNERS)
     reads = RunReads()
-    reads.courses = {int(c["id"]): (course_code(c), str(c.get("fullname") or ""))
-                     for c in read_json(run_dir / MOODLE_COURSES) if c.get("format") != SITE_FORMAT}
+    moodle_courses = [c for c in read_json(run_dir / MOODLE_COURSES) if c.get("format") != SITE_FORMAT]
+    reads.courses = {int(c["id"]): (course_code(c), str(c.get("fullname") or "")) for c in moodle_courses}
+    reads.not_counted = {int(c["id"]): not_counted(c) for c in moodle_courses}
     user_of_employee = {}
     for user_id, (employee_id, number) in learners["links"].items():
         reads.learners[int(user_id)] = str(number)
@@ -101,14 +119,23 @@ def read_run(run_dir: RunPath, zone: ZoneInfo, pass_result: str, grade_reads_com
     return reads
 
 
-def course_learners_of_run(integration: Integration, engine: Engine, summary: dict,
-                           run_dir: RunPath) -> tuple[list[dict], list[Pair]]:
-    """The course status rows a summarised run changes (``merge_learners``) in its report database ``engine``."""
+def course_learners_of_run(integration: Integration, engine: Engine, summary: dict, run_dir: RunPath) -> CourseReads:
+    """The course status rows a summarised run changes (``merge_learners``) in its report database ``engine``, and
+    every course it read."""
     grades_complete = all(task["state"] == "success" for task in summary.get("tasks", [])
                           if task["task_id"] == "read_course_grades")
     reads = read_run(run_dir, integration.zone, integration.pass_result, grades_complete)
-    return ([], []) if reads is None else \
-        merge_learners(course_learners_by_pair(engine, integration.key), reads, summary["run_id"])
+    if reads is None:
+        return CourseReads()
+    upserts, removed = merge_learners(course_learners_by_pair(engine, integration.key), reads, summary["run_id"])
+    return CourseReads(upserts, removed, listed_courses(reads))
+
+
+def listed_courses(reads: RunReads) -> list[dict]:
+    """Every course the run read, as the course status lists it."""
+    return [{"moodle_course_id": course_id, "course_code": code, "course_name": name,
+             "not_counted": reads.not_counted.get(course_id, "")}
+            for course_id, (code, name) in sorted(reads.courses.items())]
 
 
 def merge_learners(existing: dict[Pair, dict], reads: RunReads, run_id: str) -> tuple[list[dict], list[Pair]]:

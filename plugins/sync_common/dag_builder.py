@@ -143,7 +143,7 @@ def _summarize_step(run: IntegrationRun, options: DagOptions):
 
         preview = bool(run.params().get(options.preview_param, False)) if options.preview_param else False
         return summarize(run.integration, run.database(), run.run_dir(), options.course_learners, preview,
-                         run.kind.counted_actions, as_triggered(run.params()))
+                         run.kind.counted_actions, as_triggered(run.params()), run.kind.record_names)
 
     return summarize_run
 

@@ -5,6 +5,11 @@ Every page and the CSV check that the caller may read the DAG's runs (Airflow's 
 server-rendered with autoescaping (report data never runs as script in the user's session),
 and CSV cells that a spreadsheet would take for a formula are neutralised. The app serves the kinds of
 integration it is built with (``report_app``).
+
+Each page links to its own address in Airflow's frame: the plugin's navigation view (``NAV_ROUTE``) opens the
+path after ``/plugin/<NAV_ROUTE>`` in its frame, so that address can be bookmarked or sent. A page that cannot be
+shown (401, 403, 404, 422, 500, 503) is an HTML page saying what happened and what to do when a browser asks for
+it; the CSV and other callers get the status with JSON, as from any API.
 """
 
 from __future__ import annotations
@@ -22,10 +27,13 @@ from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessE
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
 from airflow.exceptions import AirflowNotFoundException
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sync_common import airflow_runs, report_store
 from sync_common.database import engine_from_connection
@@ -33,6 +41,7 @@ from sync_common.integration_kinds import IntegrationKind, ReportedIntegration, 
 from sync_common.run_summary import PROBLEM_ACTIONS, action_rank
 
 URL_PREFIX = "/sync-report"
+NAV_ROUTE = "sync-reports"  # the url_route of the plugin's navigation view, whose frame follows the address
 PAGE_SIZE = 100  # records per page: a 10,000-employee first night stays a page a browser shows at once
 CSV_CHUNK = 2000  # records read at a time while the CSV streams
 CLEAR_TO_START = timedelta(minutes=10)  # a cleared run starts again within this (the scheduler's loop)
@@ -53,8 +62,70 @@ def report_app(kinds: Iterable[IntegrationKind]) -> FastAPI:
     app = FastAPI(title="Moodle sync report", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.kinds = tuple(kinds)
     app.include_router(pages)
-    app.add_exception_handler(UnreadableReports, lambda _, error: JSONResponse({"detail": str(error)}, 503))
+    app.add_exception_handler(UnreadableReports, _unreadable)
+    app.add_exception_handler(StarletteHTTPException, _refused)
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(Exception, _broken)
     return app
+
+
+# What a page that cannot be shown says: what happened, and what to do.
+ERRORS = {
+    401: ("You are not logged in to Airflow",
+          "Your Airflow session has ended, or the page was opened outside Airflow: log in to Airflow again, then "
+          "open the page from its tab or its link."),
+    403: ("Your Airflow role may not read this integration's runs",
+          "Ask your Airflow administrator for read access to this DAG's runs (a support role needs read on the "
+          "DAG and its DAG Runs)."),
+    404: ("Not found",
+          "Check the address. A run's report is written by its summarize_run task when the run ends, and is "
+          "deleted after the integration's keep_reports_days."),
+    422: ("This address has a value the page cannot use",
+          "Open the page again from its tab, or correct the address (pages are numbered from 1)."),
+    500: ("This page could not be shown",
+          "The API server's log has the error. Tell your Airflow administrator which page you opened and when; "
+          "the sync runs themselves are not affected."),
+    503: ("The reports of this integration cannot be read", "See the reason above: it names who must act."),
+}
+
+
+def _wants_page(request: Request) -> bool:
+    """A browser opening a page (in Airflow's frame), not the CSV nor a script asking for data."""
+    return "text/html" in request.headers.get("accept", "") and not request.url.path.endswith(".csv")
+
+
+def _error_page(request: Request, status: int, detail: str, headers: dict | None = None) -> HTMLResponse:
+    title, what_to_do = ERRORS.get(status, ERRORS[500])
+    return _page(request, "error.html", status=status, title=title, detail=detail, what_to_do=what_to_do,
+                 status_code=status, headers=headers, linked=False)
+
+
+async def _refused(request: Request, error: Exception) -> Response:
+    assert isinstance(error, StarletteHTTPException)
+    if not _wants_page(request):
+        return await http_exception_handler(request, error)
+    return _error_page(request, error.status_code, str(error.detail), getattr(error, "headers", None))
+
+
+async def _invalid(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    if not _wants_page(request):
+        return await request_validation_exception_handler(request, error)
+    wrong = "; ".join(f"{'.'.join(map(str, problem['loc'][1:]))}: {problem['msg']}" for problem in error.errors())
+    return _error_page(request, 422, wrong)
+
+
+async def _unreadable(request: Request, error: Exception) -> Response:
+    if not _wants_page(request):
+        return JSONResponse({"detail": str(error)}, 503)
+    return _error_page(request, 503, str(error))
+
+
+async def _broken(request: Request, error: Exception) -> Response:
+    """Any other error: the server's log keeps its traceback (Starlette logs it after this answer)."""
+    if not _wants_page(request):
+        return JSONResponse({"detail": "Internal Server Error"}, 500)
+    return _error_page(request, 500, type(error).__name__)
 
 
 def _kinds(request: Request) -> tuple[IntegrationKind, ...]:
@@ -96,11 +167,22 @@ def _ui_root(request: Request) -> str:
     return request.scope.get("root_path", "").removesuffix(URL_PREFIX)
 
 
-def _page(request: Request, template: str, **values) -> HTMLResponse:
+def page_link(request: Request) -> str:
+    """This page's address in Airflow's frame: the navigation view opens the path after its route in its frame."""
+    root = request.scope.get("root_path", "")
+    path = quote(root + request.url.path.removeprefix(root), safe="/:+@")
+    query = f"?{request.url.query}" if request.url.query else ""
+    return f"{_ui_root(request)}/plugin/{NAV_ROUTE}{path}{query}"
+
+
+def _page(request: Request, template: str, status_code: int = 200, headers: dict | None = None, linked: bool = True,
+          **values) -> HTMLResponse:
+    """A page, with a link to its own address in Airflow's frame unless ``linked`` is False (an error)."""
     html = _TEMPLATES.get_template(template).render(
         root=request.scope.get("root_path", ""), ui=_ui_root(request), quote=quote, when=when, day=day,
-        duration=duration, problem_actions=PROBLEM_ACTIONS, **values)
-    return HTMLResponse(html)
+        duration=duration, problem_actions=PROBLEM_ACTIONS, page_link=page_link(request) if linked else "",
+        **values)
+    return HTMLResponse(html, status_code=status_code, headers=headers)
 
 
 def when(value) -> str:
@@ -273,7 +355,7 @@ def report_csv(request: Request, dag_id: str, run_id: str, flow: str = "", actio
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-CSV_COLUMNS = ("flow", "record", "action", "reason", "owner", "changed_fields")
+CSV_COLUMNS = ("flow", "record", "name", "action", "reason", "owner", "changed_fields")
 
 
 def csv_lines(integration: ReportedIntegration, run_id: str, chosen: report_store.OutcomeFilter) -> Iterator[str]:
@@ -299,7 +381,8 @@ def courses_page(request: Request, dag_id: str):
                      kinds=[kind.label for kind in _kinds(request) if kind.course_status])
     with _database(integration) as engine:
         courses = report_store.course_status(engine, integration.key)
-    return _page(request, "courses.html", dag_id=dag_id, integration=integration, courses=courses)
+    return _page(request, "courses.html", dag_id=dag_id, integration=integration, courses=courses,
+                 totals=report_store.course_totals(courses))
 
 
 @pages.get("/dags/{dag_id}/courses/{course_id}", response_class=HTMLResponse, dependencies=[can_read_runs])

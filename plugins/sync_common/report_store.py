@@ -8,14 +8,15 @@ Airflow UI plugin can read it from any machine. SQL lives in ``include/sql/repor
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, bindparam, inspect, text
 
 from sync_common.database import sql, statements
+from sync_common.record_names import name_of
 from sync_common.run_files import RunPath
 from sync_common.run_summary import action_rank, is_problem
 
@@ -24,9 +25,23 @@ ALL_ROWS = 2**31 - 1
 OWNER_SEPARATOR = " / "  # between the owners of one record ("Moodle administrator / IT (network)")
 
 Pair = tuple[int, int]  # (Moodle course id, Moodle user id): one row of the course status
-# Reads a summarised run's course status: (integration, report database, summary, run directory) → rows to write
-# (new or changed) and pairs to delete.
-CourseLearners = Callable[[Any, Engine, dict, RunPath], tuple[list[dict], list[Pair]]]
+MAX_NAME = 250  # the name column's width
+
+
+@dataclass(frozen=True)
+class CourseReads:
+    """What a summarised run read for the course status: learner rows to write (new or changed), (course, user)
+    pairs to delete, and every course it read (``moodle_course_id``, ``course_code``, ``course_name`` and
+    ``not_counted``: why the course's learners are left out of the totals, '' when they count); ``courses`` None:
+    the run read no course, and the courses stored stand."""
+
+    upserts: list[dict] = field(default_factory=list)
+    removed: list[Pair] = field(default_factory=list)
+    courses: list[dict] | None = None
+
+
+# Reads a summarised run's course status: (integration, report database, summary, run directory) → its reads.
+CourseLearners = Callable[[Any, Engine, dict, RunPath], CourseReads]
 
 
 class Integration(Protocol):
@@ -39,7 +54,11 @@ class Integration(Protocol):
 
 
 REPORT_TABLES = ("sync_report_run", "sync_report_count", "sync_report_task", "sync_report_outcome",
-                 "sync_course_learner", "sync_report_try", "sync_report_failure")
+                 "sync_course_learner", "sync_report_try", "sync_report_failure", "sync_course")
+# Columns newer than their tables, and the SQL file that adds each to a table made before it.
+LATER_COLUMNS = {("sync_report_run", "preview"): "report_add_preview",
+                 ("sync_report_run", "targeted"): "report_add_targeted",
+                 ("sync_report_outcome", "name"): "report_add_outcome_name"}
 
 
 def create_report_schema(engine: Engine) -> None:
@@ -54,9 +73,10 @@ def create_report_schema(engine: Engine) -> None:
             for statement in statements("report_schema"):
                 connection.execute(text(statement))
         present = inspect(engine)
-    if "preview" not in {column["name"] for column in present.get_columns("sync_report_run")}:
-        with engine.begin() as connection:
-            connection.execute(text(sql("report_add_preview")))
+    for (table, column), adding in LATER_COLUMNS.items():
+        if column not in {found["name"] for found in present.get_columns(table)}:
+            with engine.begin() as connection:
+                connection.execute(text(sql(adding)))
 
 
 def _utc(value: str | datetime | None) -> datetime | None:
@@ -75,13 +95,15 @@ def changed_fields(outcome: dict) -> str:
 
 
 def save_run_report(engine: Engine, integration_key: str, dag_id: str, summary: dict, keep_days: int,
-                    learners: tuple[list[dict], list[Pair]] = ([], [])) -> None:
+                    learners: CourseReads = CourseReads(), names: Mapping[str, str] | None = None) -> None:
     """Write one run's report and the course status it read, and drop reports older than ``keep_days``.
+    ``names``: record key (lower case) → the name shown beside a record (``sync_common.record_names``).
 
     All in one transaction (after creating the tables if missing): a report is either whole or absent. A run
     summarised again (cleared, then run again) keeps its first start time and every earlier try with why it
-    failed; the rest of the report is the latest try's.
+    failed; the rest of the report, and the courses' read time, is the latest try's.
     """
+    names = names or {}
     keys = {"integration_name": integration_key, "run_id": summary["run_id"]}
     outcomes = summary["outcomes"]
     finished = _utc(summary["finished_at"])
@@ -111,6 +133,7 @@ def save_run_report(engine: Engine, integration_key: str, dag_id: str, summary: 
             "complete": int(summary["complete"]), "moodle_calls": int(summary.get("moodle_calls", 0)),
             "outcomes": len(outcomes), "problems": sum(is_problem(o["action"]) for o in outcomes),
             "preview": int(summary.get("preview", False)),
+            "targeted": ", ".join(summary.get("targeted_records") or []),
         })
         counts = [{**keys, "flow": flow, "action": action, "records": int(records)}
                   for flow, actions in summary["counts"].items() for action, records in actions.items()]
@@ -121,27 +144,42 @@ def save_run_report(engine: Engine, integration_key: str, dag_id: str, summary: 
         _insert_many(connection, "report_insert_outcome", [
             {**keys, "position": n, "flow": o["flow"], "action": o["action"], "problem": int(is_problem(o["action"])),
              "record": None if o["record"] is None else str(o["record"])[:MAX_REPORT_TEXT],
-             "reason": o.get("reason") or "", "owner": o.get("owner") or "", "changed_fields": changed_fields(o)}
+             "reason": o.get("reason") or "", "owner": o.get("owner") or "", "changed_fields": changed_fields(o),
+             "name": name_of(o["record"], names)[:MAX_NAME]}
             for n, o in enumerate(outcomes)])
-        upserts, removed = learners
-        now = datetime.now(UTC).replace(tzinfo=None)
-        _insert_many(connection, "report_upsert_course_learner",
-                     [{**row, "integration_name": integration_key, "updated_at": now} for row in upserts])
-        _insert_many(connection, "report_delete_course_learner", [
-            {"integration_name": integration_key, "moodle_course_id": course, "moodle_user_id": user}
-            for course, user in removed])
+        _save_course_reads(connection, integration_key, summary["run_id"], finished, learners)
         cutoff = finished - timedelta(days=keep_days)
         for statement in statements("report_prune"):
             connection.execute(text(statement), {"integration_name": integration_key, "cutoff": cutoff})
 
 
+def _save_course_reads(connection: Connection, integration_key: str, run_id: str, read_at: datetime,
+                       reads: CourseReads) -> None:
+    """The learner rows a run changed, and the courses it read (replacing those read before), read at the end of
+    the try that read them: a cleared run that reads results again moves the read time on."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    _insert_many(connection, "report_upsert_course_learner",
+                 [{**row, "integration_name": integration_key, "updated_at": now} for row in reads.upserts])
+    _insert_many(connection, "report_delete_course_learner", [
+        {"integration_name": integration_key, "moodle_course_id": course, "moodle_user_id": user}
+        for course, user in reads.removed])
+    if reads.courses is not None:
+        connection.execute(text(sql("report_delete_courses")), {"integration_name": integration_key})
+        _insert_many(connection, "report_insert_course", [
+            {**course, "integration_name": integration_key, "run_id": run_id, "read_at": read_at}
+            for course in reads.courses])
+
+
 def write_run_report(integration: Integration, engine: Engine, dag_id: str, summary: dict, run_dir: RunPath,
-                     course_learners: CourseLearners | None = None) -> None:
+                     course_learners: CourseLearners | None = None,
+                     record_names: Callable[[RunPath], Mapping[str, str]] | None = None) -> None:
     """The report of a summarised run, with the course status ``course_learners`` reads from the run (None: the
-    integration's runs read no results)."""
+    integration's runs read no results) and the names ``record_names`` reads from it for its records (None: no
+    names)."""
     create_report_schema(engine)
-    learners = ([], []) if course_learners is None else course_learners(integration, engine, summary, run_dir)
-    save_run_report(engine, integration.key, dag_id, summary, integration.keep_reports_days, learners)
+    learners = CourseReads() if course_learners is None else course_learners(integration, engine, summary, run_dir)
+    names = {} if record_names is None else record_names(run_dir)
+    save_run_report(engine, integration.key, dag_id, summary, integration.keep_reports_days, learners, names)
 
 
 def _map_index(task: dict) -> int:
@@ -265,8 +303,30 @@ def record_history(engine: Engine, integration_key: str, record: str, limit: int
         "limit": limit})
 
 
+COURSE_COUNTS = ("enrolled", "in_progress", "completed", "passed", "failed")
+
+
 def course_status(engine: Engine, integration_key: str) -> list[dict]:
-    return _rows(engine, text(sql("report_select_course_status")), {"integration_name": integration_key})
+    """Every course the latest run that read results saw, by course code, with its linked learners counted and
+    why they are left out of the totals ('' when they count); a course with learners that no run listed yet (a
+    report database from before courses were listed) comes with its learners' read time."""
+    keys = {"integration_name": integration_key}
+    counted = {int(row["moodle_course_id"]): row for row in _rows(engine, text(sql("report_select_course_status")),
+                                                                 keys)}
+    listed = {int(course["moodle_course_id"]): course for course in _rows(engine, text(sql("report_select_courses")),
+                                                                         keys)}
+    rows = [{"moodle_course_id": course_id, "not_counted": "", "read_at": row["updated_at"], **row}
+            for course_id, row in counted.items() if course_id not in listed]
+    rows += [{**dict.fromkeys(COURSE_COUNTS, 0), **counted.get(course_id, {}), **course}
+             for course_id, course in listed.items()]
+    return sorted(rows, key=lambda row: (str(row["course_code"]), int(row["moodle_course_id"])))
+
+
+def course_totals(courses: list[dict]) -> dict[str, int]:
+    """The course status' totals row: the learners of the courses that count, and how many courses do and not."""
+    counting = [course for course in courses if not course["not_counted"]]
+    return {**{count: sum(int(course[count] or 0) for course in counting) for count in COURSE_COUNTS},
+            "courses": len(counting), "not_counted": len(courses) - len(counting)}
 
 
 def course_learners(engine: Engine, integration_key: str, moodle_course_id: int) -> list[dict]:

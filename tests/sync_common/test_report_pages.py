@@ -31,7 +31,7 @@ from school.preview import PREVIEW_ORDER
 from sync_common import report_store
 from sync_common.integration_kinds import ReportedIntegration, integrations_by_dag, registered_kinds
 from sync_common.report_pages import CSV_CHUNK, PAGE_SIZE, UnreadableReports, _database, csv_lines, run_history
-from sync_common.report_store import save_run_report
+from sync_common.report_store import CourseReads, save_run_report
 from tests.school.test_school_config import MINIMAL
 from tests.school.test_school_end_to_end import DAG_ID as DEMO_SCHOOL
 from tests.school.test_school_end_to_end import school_run  # noqa: F401 - the fixture that runs the demo school
@@ -45,6 +45,11 @@ SCHOOL_FILE = MINIMAL.replace("Test School", "Report Gamma").replace("school_x",
 LEARNER = {"moodle_course_id": 7, "moodle_user_id": 11, "course_code": "DRV-101", "course_name": "Defensive Driving",
            "employee_number": "EE001", "learner_name": "Ann <i>Smith</i>", "completed": 1, "completed_on": "2026-11-19",
            "grade": 82.5, "result": "Competent", "passed": 1, "result_on": "2026-11-19", "run_id": RUN_ID}
+NAMES = {"ee001": "Ann <i>Smith</i>", "ee003": "Cy Naidoo"}
+COURSES = [{"moodle_course_id": 7, "course_code": "DRV-101", "course_name": "Defensive Driving", "not_counted": ""},
+           {"moodle_course_id": 12, "course_code": "ONB-1", "course_name": "Company Induction",
+            "not_counted": "completion tracking is off in Moodle"},
+           {"moodle_course_id": 13, "course_code": "HS-102", "course_name": "First Aid", "not_counted": ""}]
 
 
 class OneIntegrationAuthManager(SimpleAuthManager):
@@ -94,7 +99,7 @@ def api(airflow_db, tmp_path_factory):
              "owner": "PSIber HR", "flow": "users"},
             {"record": "EE003", "action": "failed", "reason": "=HYPERLINK(\"http://x\")", "owner": "Moodle admin",
              "flow": "users"},
-        ]), keep_days=400, learners=([LEARNER], []))
+        ]), keep_days=400, learners=CourseReads([LEARNER], [], COURSES), names=NAMES)
         engine.dispose()
     schools = folder / "schools"
     schools.mkdir()
@@ -287,7 +292,7 @@ def test_course_status_of_a_school_dag_says_it_applies_to_psiber_integrations_on
     assert f'href="/sync-report/dags/{SCHOOL}/runs"' in answer.text
 
 
-OUTCOME_ROW = re.compile(r'<tr(?: class="problem")?><td>([a-z]+)</td><td>([^<]*)</td><td>([a-z_]+)</td>')
+OUTCOME_ROW = re.compile(r'<tr(?: class="problem")?><td>([a-z]+)</td><td>([^<]*)</td><td>[^<]*</td><td>([a-z_]+)</td>')
 
 
 @pytest.mark.parametrize("psiber", ["sqlite"], indirect=True)
@@ -391,7 +396,7 @@ def test_the_csv_of_a_large_report_streams_every_record_a_chunk_at_a_time(api, b
     integration = integrations_by_dag(registered_kinds())[OTHER]
     chunks = list(csv_lines(integration, BIG_RUN, report_store.OutcomeFilter()))
     assert len(chunks) == 1 + -(-(BIG + 3) // CSV_CHUNK)  # the header, then one chunk per read
-    assert chunks[0] == "flow,record,action,reason,owner,changed_fields\r\n"
+    assert chunks[0] == "flow,record,name,action,reason,owner,changed_fields\r\n"
 
 
 def test_one_records_history_lists_every_runs_outcome_for_it_newest_first_with_links_to_each_report(api):
@@ -408,8 +413,8 @@ def test_one_records_history_lists_every_runs_outcome_for_it_newest_first_with_l
         keep_days=400)
     engine.dispose()
     page = get(api, f"/dags/{OTHER}/records?q=ee001", "admin").text
-    rows = re.findall(r'<a href="([^"]+)" title="([^"]+)">.*?<td>([a-z]+)</td><td>([^<]*)</td><td>([a-z_]+)</td>', page,
-                      re.S)
+    rows = re.findall(r'<a href="([^"]+)" title="([^"]+)">.*?<td>([a-z]+)</td><td>([^<]*)</td><td>[^<]*</td>'
+                      r'<td>([a-z_]+)</td>', page, re.S)
     assert [(run_id, flow, record, action) for _, run_id, flow, record, action in rows] == [
         (later, "users", "EE001", "updated"), (later, "results", "EE001 / DRV-101", "recorded"),
         (RUN_ID, "users", "EE001", "created")]
@@ -435,3 +440,103 @@ def test_a_runs_history_names_who_cleared_it_from_the_audit_log_or_tells_the_cle
         ("cleared", "2026-12-06 09:12", "support"), ("failed", "2026-12-06 09:14", ""),
         ("cleared", "2026-12-06 11:00", ""), ("succeeded", "2026-12-06 11:02", "")]  # a Clear from the CLI
     assert history[1]["failures"][0]["error"] == "Moodle unreachable"
+
+
+def test_records_show_the_persons_name_beside_the_key_in_the_report_its_csv_and_the_record_history(api):
+    html = get(api, f"/dags/{ALLOWED}/runs/{RUN_ID}", "support").text
+    assert "<th>Record</th><th>Name</th>" in html
+    assert "<td>EE001</td><td>Ann &lt;i&gt;Smith&lt;/i&gt;</td>" in html and "<td>EE003</td><td>Cy Naidoo</td>" in html
+    found = OUTCOME_ROW.findall(get(api, f"/dags/{ALLOWED}/runs/{RUN_ID}?q=naidoo", "support").text)
+    assert [record for _, record, _ in found] == ["EE003"]  # found by the name too
+    rows = list(csv.DictReader(io.StringIO(get(api, f"/dags/{ALLOWED}/runs/{RUN_ID}/outcomes.csv", "support").text)))
+    assert {row["record"]: row["name"] for row in rows}["EE001"] == "Ann <i>Smith</i>"
+    history = get(api, f"/dags/{ALLOWED}/records?q=EE003", "support").text
+    assert "<td>EE003</td><td>Cy Naidoo</td>" in history
+
+
+def test_course_status_lists_every_course_with_a_totals_row_and_why_a_course_is_not_counted(api):
+    html = get(api, f"/dags/{ALLOWED}/courses", "support").text
+    onboarding = _row_of(html, "ONB-1")
+    assert "Company Induction" in onboarding and "not counted: completion tracking is off in Moodle" in onboarding
+    assert "no linked employee is enrolled" in _row_of(html, "HS-102")
+    assert 'href="/sync-report/dags/{}/courses/12"'.format(ALLOWED) not in html  # no learner to open
+    totals = _row_of(html, 'id="totals"')
+    assert "Total of 2 courses counted (1 not counted)" in totals
+    assert re.findall(r'<td class="n">(\d+)</td>', totals) == ["1", "0", "1", "1", "0"]
+    assert "2026-11-20 01:02:05" in _row_of(html, "DRV-101")  # read when the run's try ended
+
+
+def test_every_page_links_to_its_own_address_in_airflows_frame_which_airflow_serves(api):
+    from moodle_sync_report import SyncReportPlugin
+
+    from sync_common.report_pages import NAV_ROUTE, URL_PREFIX
+
+    [nav] = [view for view in SyncReportPlugin.external_views if view["destination"] == "nav"]
+    assert nav["url_route"] == NAV_ROUTE and nav["href"] == f"{URL_PREFIX}/"  # its frame follows the address
+    frame = f"/plugin/{NAV_ROUTE}{URL_PREFIX}"
+    report_page = get(api, f"/dags/{ALLOWED}/runs/{quote(RUN_ID, safe='')}?q=EE001&page=1", "support").text
+    link = f"{frame}/dags/{ALLOWED}/runs/manual__2026-11-20T01:00:00+00:00?q=EE001&amp;page=1"
+    assert f'id="page-link" data-airflow-page href="{link}"' in report_page
+    assert f'href="{frame}/dags/{ALLOWED}/courses/7"' in get(api, f"/dags/{ALLOWED}/courses/7", "support").text
+    assert f'href="{frame}/dags/{ALLOWED}/records?q=EE001"' in get(api, f"/dags/{ALLOWED}/records?q=EE001",
+                                                                   "support").text
+    client, _ = api
+    ui = client.get(html.unescape(link))  # the address bar's URL: Airflow's UI, which opens the path in the frame
+    assert ui.status_code == 200 and "<html" in ui.text.lower()
+
+
+def page_of(api, path: str, user: str | None):
+    client, tokens = api
+    headers = {"Accept": "text/html,application/xhtml+xml", **(
+        {"Authorization": f"Bearer {tokens[user]}"} if user else {})}
+    return client.get(f"/sync-report{path}", headers=headers)
+
+
+@pytest.mark.parametrize(("path", "user", "status", "says"), [
+    (f"/dags/{OTHER}/runs/{RUN_ID}", "support", 403, "Your Airflow role may not read this integration"),
+    (f"/dags/{ALLOWED}/runs", None, 401, "You are not logged in to Airflow"),
+    (f"/dags/{ALLOWED}/runs/manual__1999-01-01", "support", 404, "no sync report for run"),
+    (f"/dags/{ALLOWED}/runs/{RUN_ID}?page=0", "support", 422, "page: Input should be greater than or equal to 1"),
+    (f"/dags/{BROKEN}/runs", "admin", 503, "the Airflow Connection &#39;psiber_delta_missing&#39; does not exist"),
+])
+def test_a_page_that_cannot_be_shown_is_a_readable_page_in_the_frame_with_its_status(api, path, user, status, says):
+    answer = page_of(api, path, user)
+    assert answer.status_code == status and answer.headers["content-type"].startswith("text/html")
+    assert says in answer.text and "What to do:" in answer.text and '"detail"' not in answer.text
+
+
+def test_the_csv_and_api_callers_keep_json_errors_with_their_status(api):
+    assert page_of(api, f"/dags/{OTHER}/runs/{RUN_ID}/outcomes.csv", "support").json() == {"detail": "Forbidden"}
+    answer = get(api, f"/dags/{OTHER}/runs/{RUN_ID}", "support")
+    assert answer.status_code == 403 and answer.json() == {"detail": "Forbidden"}
+    assert get(api, f"/dags/{ALLOWED}/runs/{RUN_ID}?page=0", "support").status_code == 422
+
+
+def test_a_server_error_is_a_page_in_the_frame_and_json_for_other_callers():
+    from sync_common import report_pages
+
+    class BrokenKind:
+        def load(self):
+            raise RuntimeError("the integration files cannot be listed")
+
+    app = report_pages.report_app([BrokenKind()])  # type: ignore[list-item]
+    app.dependency_overrides[report_pages.can_read_runs.dependency] = lambda: None
+    client = TestClient(app, raise_server_exceptions=False)
+    answer = client.get("/dags/psiber_moodle_x/runs", headers={"Accept": "text/html"})
+    assert answer.status_code == 500 and "This page could not be shown" in answer.text
+    assert "cannot be listed" not in answer.text  # the log has it, not the page
+    assert client.get("/dags/psiber_moodle_x/runs").json() == {"detail": "Internal Server Error"}
+
+
+def test_a_targeted_runs_report_says_which_records_it_synced(api):
+    from sqlalchemy import create_engine
+
+    targeted = "manual__2026-11-23T10:00:00+00:00"
+    engine = create_engine(f"sqlite:///{json.loads(os.environ['AIRFLOW_CONN_PSIBER_BETA'])['host']}")
+    save_run_report(engine, "report_beta", OTHER, {**report([
+        {"record": "EE00013", "action": "updated", "reason": "changed: email", "owner": "", "flow": "users"}]),
+        "run_id": targeted, "targeted_records": ["EE00013", "EE00020"]}, keep_days=400)
+    engine.dispose()
+    html = get(api, f"/dags/{OTHER}/runs/{quote(targeted, safe='')}", "admin").text
+    assert re.search(r'id="targeted">Targeted run: EE00013, EE00020 ', html)
+    assert 'id="targeted"' not in get(api, f"/dags/{OTHER}/runs/{quote(RUN_ID, safe='')}", "admin").text

@@ -7,7 +7,7 @@ from datetime import date
 from sqlalchemy import inspect, text
 
 from sync_common import report_store
-from sync_common.report_store import OutcomeFilter, save_run_report
+from sync_common.report_store import CourseReads, OutcomeFilter, save_run_report
 
 KEY = "driver_training"
 DAG_ID = "psiber_moodle_driver_training"
@@ -129,7 +129,7 @@ def test_course_learners_round_trip_and_count_per_course(psiber):
         {**learner, "moodle_user_id": 3, "moodle_course_id": 8, "course_code": "HS-101", "course_name": "Fire",
          "employee_number": "EE003", "learner_name": "Cy Naidoo"},
     ]
-    save_run_report(engine, KEY, DAG_ID, summary(), keep_days=30, learners=(rows, []))
+    save_run_report(engine, KEY, DAG_ID, summary(), keep_days=30, learners=CourseReads(rows, []))
     status = {c["course_code"]: c for c in report_store.course_status(engine, KEY)}
     assert {k: int(status["DRV-101"][k]) for k in ("enrolled", "in_progress", "completed", "passed", "failed")} == \
         {"enrolled": 3, "in_progress": 1, "completed": 1, "passed": 1, "failed": 1}
@@ -140,7 +140,7 @@ def test_course_learners_round_trip_and_count_per_course(psiber):
     assert str(learners[0]["result_on"])[:10] == "2026-11-19"
     by_pair = report_store.course_learners_by_pair(engine, KEY)
     assert set(by_pair) == {(7, 1), (7, 2), (7, 3), (8, 3)}
-    save_run_report(engine, KEY, DAG_ID, summary(), keep_days=30, learners=([], [(8, 3)]))
+    save_run_report(engine, KEY, DAG_ID, summary(), keep_days=30, learners=CourseReads([], [(8, 3)]))
     assert set(report_store.course_learners_by_pair(engine, KEY)) == {(7, 1), (7, 2), (7, 3)}
 
 
@@ -226,3 +226,88 @@ def test_a_records_history_holds_its_outcome_in_every_run_newest_first_and_no_ot
         ("run_2", "EE001", "created"), ("run_2", "EE001 / DRV-101", "recorded"), ("run_1", "EE001", "invalid")]
     assert found[2]["reason"] == "surname is missing" and found[2]["owner"] == "PSIber HR"
     assert report_store.record_history(engine, KEY, "") == []
+
+
+def course(course_id, code, not_counted=""):
+    return {"moodle_course_id": course_id, "course_code": code, "course_name": f"{code} course",
+            "not_counted": not_counted}
+
+
+def test_course_status_lists_every_course_read_those_not_counted_with_why_and_totals_of_the_counted(psiber):
+    engine, _ = psiber
+    learner = {"course_name": "x", "completed": 0, "completed_on": None, "grade": None, "result": None,
+               "passed": None, "result_on": None, "run_id": "r1", "learner_name": "Ann Smith"}
+    rows = [{**learner, "moodle_course_id": 7, "course_code": "DRV-101", "moodle_user_id": 1,
+             "employee_number": "EE001", "completed": 1, "passed": 1},
+            {**learner, "moodle_course_id": 7, "course_code": "DRV-101", "moodle_user_id": 2,
+             "employee_number": "EE002"},
+            {**learner, "moodle_course_id": 9, "course_code": "DRV-OLD", "moodle_user_id": 2,
+             "employee_number": "EE002"}]
+    courses = [course(7, "DRV-101"), course(8, "HS-101"), course(9, "DRV-OLD", "hidden in Moodle"),
+               course(10, "ONB-1", "completion tracking is off in Moodle")]
+    save_run_report(engine, KEY, DAG_ID, summary(), keep_days=30, learners=CourseReads(rows, [], courses))
+    status = report_store.course_status(engine, KEY)
+    assert [(c["course_code"], int(c["enrolled"]), c["not_counted"]) for c in status] == [
+        ("DRV-101", 2, ""), ("DRV-OLD", 1, "hidden in Moodle"), ("HS-101", 0, ""),
+        ("ONB-1", 0, "completion tracking is off in Moodle")]
+    assert report_store.course_totals(status) == {"enrolled": 2, "in_progress": 1, "completed": 1, "passed": 1,
+                                                  "failed": 0, "courses": 2, "not_counted": 2}
+    save_run_report(engine, KEY, DAG_ID, summary(), keep_days=30, learners=CourseReads(courses=courses[:1]))
+    assert [c["course_code"] for c in report_store.course_status(engine, KEY)] == ["DRV-101", "DRV-OLD"]  # learners
+    save_run_report(engine, KEY, DAG_ID, summary(), keep_days=30)  # a run that read no course: the list stands
+    assert [c["course_code"] for c in report_store.course_status(engine, KEY)] == ["DRV-101", "DRV-OLD"]
+
+
+def test_course_status_read_time_follows_the_latest_try_that_read_results(psiber):
+    engine, _ = psiber
+    run_id = "scheduled__2026-11-20T02:00:00+00:00"
+    learner = {"moodle_course_id": 7, "course_code": "DRV-101", "course_name": "Defensive Driving",
+               "moodle_user_id": 1, "employee_number": "EE001", "learner_name": "Ann Smith", "completed": 0,
+               "completed_on": None, "grade": None, "result": None, "passed": None, "result_on": None,
+               "run_id": run_id}
+    first = summary(run_id, "2026-11-20T02:05:00+00:00", try_number=0, state="failed")
+    save_run_report(engine, KEY, DAG_ID, first, keep_days=400,
+                    learners=CourseReads([learner], [], [course(7, "DRV-101")]))
+    cleared = summary(run_id, "2026-11-20T09:14:00+00:00", try_number=1, state="success", complete=True)
+    save_run_report(engine, KEY, DAG_ID, cleared, keep_days=400,  # the same results read again: no row changed
+                    learners=CourseReads([], [], [course(7, "DRV-101")]))
+    [status] = report_store.course_status(engine, KEY)
+    assert str(status["read_at"])[:16] == "2026-11-20 09:14"
+
+
+def test_records_keep_the_name_beside_their_key_and_are_found_by_it(psiber):
+    engine, _ = psiber
+    names = {"ee001": "Ann Smith", "ee002": "Bo Dlamini"}
+    save_run_report(engine, KEY, DAG_ID, summary(outcomes=[
+        outcome("EE001", "created"), outcome("EE002 / DRV-101", "recorded", flow="results"),
+        outcome("EE002, export.csv line 3", "invalid", "surname is missing", "HR"), outcome("DRV-101", "created",
+                                                                                          flow="courses")]),
+        keep_days=30, names=names)
+    run_id = summary()["run_id"]
+    everything, _ = report_store.outcomes(engine, KEY, run_id, OutcomeFilter())
+    assert {o["record"]: o["name"] for o in everything} == {
+        "EE001": "Ann Smith", "EE002 / DRV-101": "Bo Dlamini", "EE002, export.csv line 3": "Bo Dlamini",
+        "DRV-101": ""}
+    found, _ = report_store.outcomes(engine, KEY, run_id, OutcomeFilter(search="dlamini"))
+    assert [o["record"] for o in found] == ["EE002, export.csv line 3", "EE002 / DRV-101"]
+    assert [row["name"] for row in report_store.record_history(engine, KEY, "EE001")] == ["Ann Smith"]
+
+
+def test_a_targeted_runs_keys_are_kept_with_its_report(psiber):
+    engine, _ = psiber
+    save_run_report(engine, KEY, DAG_ID, summary(targeted_records=["EE00013", "EE00020"]), keep_days=30)
+    assert report_store.run(engine, KEY, summary()["run_id"])["targeted"] == "EE00013, EE00020"
+    save_run_report(engine, KEY, DAG_ID, summary("whole_run"), keep_days=30)
+    assert report_store.run(engine, KEY, "whole_run")["targeted"] == ""
+
+
+def test_report_tables_made_before_names_and_targeted_runs_get_the_columns(psiber):
+    engine, _ = psiber
+    report_store.create_report_schema(engine)
+    with engine.begin() as connection:  # the columns as a release before them made the tables
+        connection.execute(text("ALTER TABLE sync_report_outcome DROP COLUMN name"))
+        connection.execute(text("ALTER TABLE sync_report_run DROP COLUMN targeted"))
+    save_run_report(engine, KEY, DAG_ID, summary(targeted_records=["EE001"]), keep_days=30, names={"ee001": "Ann"})
+    assert report_store.run(engine, KEY, summary()["run_id"])["targeted"] == "EE001"
+    found, _ = report_store.outcomes(engine, KEY, summary()["run_id"], OutcomeFilter(search="ee001"))
+    assert [o["name"] for o in found] == ["Ann"]
