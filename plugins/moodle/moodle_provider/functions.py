@@ -43,7 +43,8 @@ class MoodleFunction:
 
 
 FUNCTIONS = (
-    MoodleFunction("core_user_get_users_by_field", ("users", "results", "people")),
+    # "reports": the token user's time zone, which a report's dates are written in
+    MoodleFunction("core_user_get_users_by_field", ("users", "results", "people", "reports")),
     MoodleFunction("core_user_get_users", ("users",)),
     MoodleFunction("core_user_create_users", ("users", "people")),
     MoodleFunction("core_user_update_users", ("users", "people")),
@@ -64,7 +65,7 @@ FUNCTIONS = (
     MoodleFunction("core_role_unassign_roles", ("enrolments",)),
     # Report Builder custom reports read in pages; required only when an integration configures its reports
     # (the "reports" flow is added to a run's flows then)
-    MoodleFunction("core_reportbuilder_list_reports", ("reports",)),
+    MoodleFunction("core_reportbuilder_list_reports", ("reports",), optional=True),  # the hook's, no flow's
     MoodleFunction("core_reportbuilder_retrieve_report", ("reports",)),
     MoodleFunction("core_reportbuilder_set_filters", ("reports",)),
     MoodleFunction("core_reportbuilder_filters_reset", ("reports",)),
