@@ -1,9 +1,17 @@
 """The steps of the Moodle results → PSIber completions and attempts flow (F4).
 
-Nightly cost follows the changes: grades are read per course for all users at once (one call
-per course); completions only for the users Moodle saw active or graded since the last run's
-watermark; completion times only for completions PSIber does not hold yet. Both reads are split
-into batches that mapped tasks, and so several workers, share.
+Per user and course (sites without Report Builder reports): grades are read per course for all
+users at once (one call per course); completions only for the users Moodle saw active or graded
+since the last run's watermark; completion times only for completions PSIber does not hold yet.
+Both reads are split into batches that mapped tasks, and so several workers, share.
+
+With an enrolment-results report (``moodle_reports``, ``psiber.result_reports``): a full read
+takes every enrolment's completion from the report's pages, a night the completions since the
+watermark, and the user-access report (if configured) says who was active. Completions are then
+read per user for the active learners only, and grades per course only for the courses of the
+enrolments read (``results_from_report``: completions first, grades after). A grade changed
+without a completion or the learner's activity (a regrade) waits for the next full read
+(``results.full_sync_every_days``).
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from sqlalchemy import Engine
 
 from moodle_provider.exceptions import MoodleRequestError
 from moodle_provider.hooks.moodle import MoodleHook
+from moodle_provider.report_builder import token_user_time_zone
 from psiber.config import Integration
 from psiber.course_plan import NO_COMPLETION_CRITERIA, OWNER_TRAINING_ADMIN
 from psiber.course_sync import MOODLE_COURSES
@@ -32,7 +41,8 @@ from psiber.psiber_db import (
     select_watermark,
 )
 from psiber.result_plan import plan_results, without_empty_range
-from psiber.result_read_tasks import courses_per_grade_read, users_per_completion_read
+from psiber.result_read_tasks import courses_per_grade_read, results_from_report, users_per_completion_read
+from psiber.result_reports import completion_entries, read_active_users, read_enrolments
 from sync_common.errors import PermanentStepError
 from sync_common.invalid_records import check_invalid_share, invalid_outcomes
 from sync_common.moodle_batches import chunks, users_by_field
@@ -55,6 +65,8 @@ LINKED_USERS = "linked_users.json"
 # leave behind (outcomes and counts; the plan's attempts and completions).
 LEARNERS = "learners.json"
 PLAN, LOADED = step_file("results.plan"), step_file("results.load")
+# The completions the enrolment-results report lists, among the per-user completion reads' batches.
+REPORTED_COMPLETIONS = "completions/report.json"
 
 
 class ResultPicklistError(PermanentStepError):
@@ -69,6 +81,10 @@ def find_changed_learners(integration: Integration, hook: MoodleHook, engine: En
     activity shows (a teacher completing a learner by hand, completions cron aggregated late).
     ``now`` is the run's clock (the moment this read starts unless given): the later steps take
     the date of sync, the watermark and what counts as "in the future" from it alone.
+
+    With reports, who was active comes from the user-access report, and the enrolment-results
+    report's completions (all of them on a full run, else those since the watermark) are kept
+    as a completion batch (``REPORTED_COMPLETIONS``); a full run then needs no activity at all.
     """
     started = int(time.time()) if now is None else now
     stored = select_watermark(engine, integration.key, "results")
@@ -77,14 +93,31 @@ def find_changed_learners(integration: Integration, hook: MoodleHook, engine: En
     watermark = 0 if full else stored
     links = select_user_links(engine, integration.key)
     user_ids = sorted(int(value) for value in links["moodle_user_id"])
-    active = []
-    for user in users_by_field(hook, "id", user_ids, parallel=integration.results.max_parallel_reads):
-        if int(user.get("lastaccess") or 0) > watermark:
-            active.append(int(user["id"]))
-    courses = [int(c["id"]) for c in read_json(run_dir / MOODLE_COURSES) if c.get("format") != SITE_FORMAT]
+    moodle_courses = [c for c in read_json(run_dir / MOODLE_COURSES) if c.get("format") != SITE_FORMAT]
+    reports = integration.moodle_reports
+    zone = token_user_time_zone(hook) if reports and (reports.enrolment_results or reports.user_access) else None
+    from_report = results_from_report(integration)
+    if from_report and full:
+        active = []  # the report lists every enrolment
+    elif zone and reports and reports.user_access:
+        linked = set(user_ids)
+        active = sorted({row.userid for row in read_active_users(hook, reports.user_access, watermark, zone)
+                         if row.userid in linked})
+    else:
+        active = [int(user["id"])
+                  for user in users_by_field(hook, "id", user_ids, parallel=integration.results.max_parallel_reads)
+                  if int(user.get("lastaccess") or 0) > watermark]
+    if zone and reports and reports.enrolment_results:
+        rows = read_enrolments(hook, reports.enrolment_results, watermark, zone)
+        entries = completion_entries(rows, {str(c["shortname"]): int(c["id"]) for c in moodle_courses}, user_ids)
+        _drop_times_held(entries, integration, engine, links)
+        owned_folder(run_dir / "completions")
+        write_json(run_dir / REPORTED_COMPLETIONS, {"completions": entries, "outcomes": []})
+        log.info("Report %d: %d enrolments of linked users (%s)", reports.enrolment_results, len(entries),
+                 "completed since the watermark" if watermark else "all")
     write_json(run_dir / LEARNERS, {
         "started": started, "watermark": watermark, "stored_watermark": stored, "full": full, "active": active,
-        "course_ids": courses,
+        "course_ids": [int(c["id"]) for c in moodle_courses], "from_report": from_report,
         "links": {int(row.moodle_user_id): [int(row.employee_id), row.employee_number] for row in links.itertuples()},
     })
     write_json(run_dir / LINKED_USERS, {"started": started, "user_ids": user_ids})
@@ -93,9 +126,29 @@ def find_changed_learners(integration: Integration, hook: MoodleHook, engine: En
     return {"linked": len(user_ids), "active": len(active), "watermark": watermark, "full": full}
 
 
+def _drop_times_held(entries: list[dict], integration: Integration, engine: Engine, links: pd.DataFrame) -> None:
+    """As the per-user reads do, a completion PSIber holds is not dated again by Moodle's completion time (a regrade
+    of it is dated by its grading time)."""
+    employee_of = {int(row.moodle_user_id): int(row.employee_id) for row in links.itertuples()}
+    employees = sorted({employee_of[int(e["userid"])] for e in entries if e["completed"]})
+    held = select_moodle_completions(engine, integration.key, employees)
+    for entry in entries:
+        if (employee_of[int(entry["userid"])], int(entry["courseid"])) in held:
+            entry["timecompleted"] = None
+
+
 def grade_read_batches(integration: Integration, run_dir: RunPath) -> list[list[int]]:
-    """Course ids in batches, one mapped task each (small XCom: ids only)."""
-    courses = read_json(run_dir / LEARNERS)["course_ids"]
+    """Course ids in batches, one mapped task each (small XCom: ids only).
+
+    From a report, only the courses of the enrolments read (those the report shows no course total
+    for have no grade to read), and the run's course list says so for the course status.
+    """
+    learners = read_json(run_dir / LEARNERS)
+    if learners.get("from_report"):
+        entries = _batches(run_dir, "completions", "completions")[0]
+        learners["course_ids"] = sorted({int(e["courseid"]) for e in entries if e.get("graded", True)})
+        write_json(run_dir / LEARNERS, learners)
+    courses = learners["course_ids"]
     return [list(batch) for batch in chunks(courses, courses_per_grade_read(integration.results, len(courses)))]
 
 
@@ -170,7 +223,9 @@ def _enrolled_courses(hook: MoodleHook, user_id: int) -> list[dict]:
 
 
 def completion_read_batches(integration: Integration, run_dir: RunPath) -> list[list[int]]:
-    """Users whose completions must be read (active or graded since the watermark), in batches."""
+    """Users whose completions must be read (active or graded since the watermark), in batches.
+
+    From a report, completions are read before grades, for the active learners only."""
     learners = read_json(run_dir / LEARNERS)
     graded = {int(g["userid"]) for g in _batches(run_dir, "grades", "grades")[0]
               if int(g.get("gradedategraded") or 0) > learners["watermark"]}
@@ -182,12 +237,16 @@ def read_completions(integration: Integration, hook: MoodleHook, engine: Engine,
                      user_ids: list[int]) -> dict:
     """Completion flags of these users' courses, and the completion time of completions PSIber lacks.
 
-    Each answer is kept as it comes, so a retry of the task asks only for what is still missing
-    (``read_progress``).
+    A completion the enrolment-results report listed takes the report's time, so that both
+    batches say the same of it. Each answer is kept as it comes, so a retry of the task asks only
+    for what is still missing (``read_progress``).
     """
     learners = read_json(run_dir / LEARNERS)
     links = {int(user_id): value for user_id, value in learners["links"].items()}
     already = select_moodle_completions(engine, integration.key, sorted({links[user_id][0] for user_id in user_ids}))
+    batch = set(user_ids)
+    reported = {(int(entry["courseid"]), int(entry["userid"])): entry["timecompleted"]
+                for entry in _reported_completions(run_dir) if entry["completed"] and int(entry["userid"]) in batch}
     completions, outcomes = [], []
     with ReadProgress(run_dir, f"completions-users-{user_ids[0]}", learners.get("started")) as progress:
         for user_id in user_ids:
@@ -201,7 +260,9 @@ def read_completions(integration: Integration, hook: MoodleHook, engine: Engine,
                 course_id = int(course["id"])
                 entry = {"courseid": course_id, "userid": user_id, "completed": bool(course.get("completed")),
                          "timecompleted": None}
-                if entry["completed"] and (links[user_id][0], course_id) not in already:
+                if entry["completed"] and (course_id, user_id) in reported:
+                    entry["timecompleted"] = reported[(course_id, user_id)]  # None when PSIber holds it
+                elif entry["completed"] and (links[user_id][0], course_id) not in already:
                     known = progress.answer(f"time {user_id} {course_id}",
                                             partial(_completion_time, hook, course_id, user_id))
                     if known is MISSING:
@@ -224,12 +285,27 @@ def read_completions(integration: Integration, hook: MoodleHook, engine: Engine,
     return {"users": len(user_ids), "completions": len(completions)}
 
 
+def _reported_completions(run_dir: RunPath) -> list[dict]:
+    path = run_dir / REPORTED_COMPLETIONS
+    return read_json(path)["completions"] if path.exists() else []
+
+
 def _rejected_pairs(rows: list[dict], columns, validate, label: Callable[[int, int], str | None], now: int):
     """GX's verdict on the rows, and the (course, user) pairs it rejects."""
     frame = pd.DataFrame([{**row, "record": label(int(row["courseid"]), int(row["userid"]))} for row in rows],
                          columns=list(columns))
     checked = validate(frame, now)
     return checked, {(int(r.courseid), int(r.userid)) for r in checked.rejected.itertuples()}
+
+
+def _planned_grades(grades: list[dict], completions: list[dict], learners: dict) -> list[dict]:
+    """The course totals of the pairs this run plans: those whose completion was read, and those graded since the
+    watermark (per user and course; from a report, a regrade alone waits for the next full read). Only these are
+    validated: a course's other learners did not change."""
+    read = {(int(row["courseid"]), int(row["userid"])) for row in completions}
+    since = None if learners.get("from_report") else learners["watermark"]
+    return [total for total in grades if (int(total["courseid"]), int(total["userid"])) in read
+            or (since is not None and int(total.get("gradedategraded") or 0) > since)]
 
 
 def plan_result_changes(integration: Integration, engine: Engine, run_dir: RunPath) -> dict:
@@ -252,9 +328,10 @@ def plan_result_changes(integration: Integration, engine: Engine, run_dir: RunPa
         course, link = courses.get(course_id), links.get(user_id)
         return f"{link[1]} / {course['course_code']}" if course and link else None
 
-    grades, grade_warnings = _batches(run_dir, "grades", "grades")
-    grades = [without_empty_range(total) for total in grades]
     completions, completion_warnings = _batches(run_dir, "completions", "completions")
+    completions = list({(int(row["courseid"]), int(row["userid"])): row for row in completions}.values())
+    grades, grade_warnings = _batches(run_dir, "grades", "grades")
+    grades = [without_empty_range(total) for total in _planned_grades(grades, completions, learners)]
     now = learners["started"]
     grade_check, bad_grade_pairs = _rejected_pairs(grades, GRADE_COLUMNS, validate_course_grades, label, now)
     completion_check, bad_completion_pairs = _rejected_pairs(completions, COMPLETION_COLUMNS, validate_completions,
