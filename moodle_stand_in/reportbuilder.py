@@ -17,7 +17,7 @@ name unescaped inside a profile link. Conditions (the administrator's) and filte
 ``core_reportbuilder_set_filters`` and only for the filters the report has) are ANDed; both use Moodle's form values
 (``completion:timecompleted_operator`` 3 = range with ``_from``/``_to``, 4 = last ``_value`` ``_unit``s, ...).
 
-Set-up (test controls, called with the site's lock held or before it serves)::
+Set-up (test controls, called with the site's lock held or before it serves; each saves the state file)::
 
     add_report(site, name, source, columns, *, sorting=(), conditions=None, filters=(), audience="all",
                id=None, created=None) -> dict
@@ -131,12 +131,14 @@ def add_report(site: MoodleStandIn, name: str, source: str, columns: list, *, so
         raise ValueError(f"report {report['id']} exists")
     state.reports[report["id"]] = report
     state.next_id = max(state.next_id, report["id"] + 1)
+    site.save()
     return report
 
 
 def start_completion(site: MoodleStandIn, courseid: int, userid: int) -> None:
     """A course_completions row without a completion time (the completion task made it): the report says "No"."""
     report_state(site).completions_started.add((courseid, userid))
+    site.save()
 
 
 # --------------------------------------------------------------------------- values
@@ -230,7 +232,7 @@ def _date_matches(operator: int, values: dict, name: str, value: int | None, now
         start, end = int(values.get(f"{name}_from") or 0), int(values.get(f"{name}_to") or 0)
         return (not start or value >= start) and (not end or value <= end)
     if operator == DATE_LAST:
-        span = int(values.get(f"{name}_value") or 0) * DATE_UNITS[int(values.get(f"{name}_unit") or 1)]
+        span = int(values.get(f"{name}_value") or 0) * DATE_UNITS[int(values.get(f"{name}_unit", 1))]
         return now - span <= value <= now
     raise NotImplementedError(f"date operator {operator} is not modelled by the stand-in")
 
