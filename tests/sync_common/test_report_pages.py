@@ -308,6 +308,7 @@ def test_a_real_school_runs_report_and_csv_then_a_rollover_preview_marked_with_d
     assert "created&nbsp;<b>326</b>" in html and "created&nbsp;<b>32</b>" in html
     conflict = _row_of(html, f"<td>{STUDENT_EMAIL_TAKEN}</td>")
     assert "conflict" in conflict and "Moodle user #" in conflict
+    assert re.search(rf"<td>{STUDENT_EMAIL_TAKEN}</td><td>\w+ [^<]+</td>", conflict)  # named from the run's extract
     invalid = _row_of(html, f"<td>{STUDENT_WITHOUT_EMAIL}</td>")
     assert "e-mail is missing" in invalid and "school MIS administrator" in invalid
     found = OUTCOME_ROW.findall(get(api, f"{report}?q=sub-2027-8-math", "admin").text)
@@ -459,7 +460,7 @@ def test_course_status_lists_every_course_with_a_totals_row_and_why_a_course_is_
     onboarding = _row_of(html, "ONB-1")
     assert "Company Induction" in onboarding and "not counted: completion tracking is off in Moodle" in onboarding
     assert "no linked employee is enrolled" in _row_of(html, "HS-102")
-    assert 'href="/sync-report/dags/{}/courses/12"'.format(ALLOWED) not in html  # no learner to open
+    assert f'href="/sync-report/dags/{ALLOWED}/courses/12"' not in html  # no learner to open
     totals = _row_of(html, 'id="totals"')
     assert "Total of 2 courses counted (1 not counted)" in totals
     assert re.findall(r'<td class="n">(\d+)</td>', totals) == ["1", "0", "1", "1", "0"]
