@@ -3,9 +3,12 @@ administrator to make them, and the results steps run in the DAG's order for eit
 
 from __future__ import annotations
 
+from random import Random
+
 from moodle_stand_in.reportbuilder import add_report
 from psiber import course_sync, result_sync
 from psiber.config import Integration
+from psiber.psiber_db import select_employees, upsert_user_links
 from psiber.result_read_tasks import results_from_report
 
 ENROLMENT_COLUMNS = ["course:idnumber", "course:shortname", "user:fullnamewithlink", "user:username",
@@ -45,3 +48,25 @@ def sync_results(settings: Integration, hook, engine, run_dir, *, full: bool, no
         read()
     result_sync.plan_result_changes(settings, engine, run_dir)
     return result_sync.load_results(settings, engine, run_dir)
+
+
+def company_site(moodle, engine, settings: Integration, employees: int, when: int) -> list[int]:
+    """The benchmark's company in small: ``employees`` linked learners, a course per 33 of them, each learner in 6
+    courses, 4 in 5 of those completed with a grade at ``when``; the course ids."""
+    rng = Random(employees)
+    category = moodle.add_category("Driver Training")["id"]
+    courses = [moodle.add_course(f"C{n:03d}", categoryid=category, idnumber=f"C{n:03d}", startdate=when - 90 * 86_400,
+                                 customfields={"passrate": "60"})["id"] for n in range(max(6, employees // 33))]
+    links = []
+    for row in select_employees(engine, None).head(employees).itertuples():
+        user = moodle.add_user(username=f"emp{row.employee_id}@example.com", email=f"emp{row.employee_id}@example.com",
+                               idnumber=str(row.employee_number))["id"]
+        links.append((int(row.employee_id), user, f"emp{row.employee_id}@example.com"))
+        for course_id in rng.sample(courses, 6):
+            moodle.enrol(user, course_id)
+            if rng.random() < 0.8:
+                moodle.set_grade(course_id, user, float(rng.randint(30, 100)), dategraded=when)
+                moodle.complete(course_id, user, timecompleted=when)
+        moodle.touch(user, when)
+    upsert_user_links(engine, settings.key, links)
+    return courses
