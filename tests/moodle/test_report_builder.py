@@ -222,6 +222,13 @@ def test_check_report_refuses_wrong_columns(site, monkeypatch, columns, says):
         check_report(hook_for(monkeypatch, site), report, ENROLMENT_RESULTS)
 
 
+def test_check_report_refuses_a_report_of_another_source(site, monkeypatch):
+    with site._lock:
+        report = add_report(site, "Users", "users", ACCESS_COLUMNS)["id"]
+    with pytest.raises(ReportShapeError, match="is made from the report source 'Users', not 'Course participants'"):
+        check_report(hook_for(monkeypatch, site), report, ENROLMENT_RESULTS)
+
+
 def test_the_hook_lists_the_reports_the_token_user_may_view(site, monkeypatch):
     enrolment_report(site)
     assert [r["name"] for r in hook_for(monkeypatch, site).list_reports()] == ["HR results"]

@@ -63,8 +63,8 @@ def test_a_missing_report_fails_the_run_naming_the_setting(moodle, reports):
 
 def test_a_report_with_the_wrong_columns_fails_the_run(moodle, reports):
     with moodle._lock:
-        wrong = add_report(moodle, "Access", "users", ACCESS_COLUMNS[:3], sorting=["user:username"])["id"]
-    with pytest.raises(AirflowFailException, match=r"custom report \d+ \(enrolment results\) has 3 columns"):
+        wrong = add_report(moodle, "Results", "participants", ENROLMENT_COLUMNS[:9])["id"]
+    with pytest.raises(AirflowFailException, match=r"custom report \d+ \(enrolment results\) has 9 columns"):
         run_preflight(moodle_reports={"enrolment_results": wrong})
 
 

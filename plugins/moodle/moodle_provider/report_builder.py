@@ -66,6 +66,8 @@ class ReportLayout:
     """The columns a report must have, in order, and the record each row becomes."""
 
     name: str
+    source: str  # the report's datasource class (``details.source``), which no administrator can rename
+    source_name: str  # the same as the report builder's form names it
     columns: tuple[ReportColumn, ...]
     record: type
 
@@ -106,7 +108,8 @@ def _columns(*columns: tuple[str, ColumnKind, str]) -> tuple[ReportColumn, ...]:
     return tuple(ReportColumn(header, kind, field) for header, kind, field in columns)
 
 
-ENROLMENT_RESULTS = ReportLayout("enrolment results", _columns(
+ENROLMENT_RESULTS = ReportLayout(
+    "enrolment results", "core_course\\reportbuilder\\datasource\\participants", "Course participants", _columns(
     ("Course ID number", ColumnKind.TEXT, "course_idnumber"),
     ("Course short name", ColumnKind.TEXT, "course_shortname"),
     ("Full name with link", ColumnKind.USER_LINK, "userid"),
@@ -119,7 +122,7 @@ ENROLMENT_RESULTS = ReportLayout("enrolment results", _columns(
     ("Grade", ColumnKind.GRADE, "grade"),
 ), EnrolmentResult)
 
-USER_ACCESS = ReportLayout("user access", _columns(
+USER_ACCESS = ReportLayout("user access", "core_user\\reportbuilder\\datasource\\users", "Users", _columns(
     ("Full name with link", ColumnKind.USER_LINK, "userid"),
     ("Username", ColumnKind.TEXT, "username"),
     ("ID number", ColumnKind.TEXT, "user_idnumber"),
@@ -268,12 +271,12 @@ def check_headers(report_id: int, layout: ReportLayout, headers: Sequence[str]) 
 
 
 def check_report(hook: MoodleHook, report_id: int, layout: ReportLayout) -> list[str]:
-    """Before a run reads the report: it exists, the token's user may view it, and its columns fit ``layout``
-    (count, and the first row's values). Returns the advisory notes on renamed headings; raises a typed error
-    naming the Moodle administrator's fix otherwise."""
+    """Before a run reads the report: it exists, the token's user may view it, it is made from the layout's
+    report source, and its columns fit ``layout`` (count, and the first row's values). Returns the advisory notes on
+    renamed headings; raises a typed error naming the Moodle administrator's fix otherwise."""
     where = f"custom report {report_id} ({layout.name})"
     try:
-        data = hook.retrieve_report(report_id, page=0, perpage=1)["data"]
+        answer = hook.retrieve_report(report_id, page=0, perpage=1)
     except MoodleReportMissingError as error:
         raise MoodleReportMissingError(
             f"{where} does not exist: create it as the README's 'Report Builder reports' says and put its id in "
@@ -283,6 +286,9 @@ def check_report(hook: MoodleHook, report_id: int, layout: ReportLayout) -> list
             f"{where} is not shared with the web-service user: add an audience that includes that user (Audience "
             "tab) and keep the capability moodle/reportbuilder:view in its role", errorcode=error.errorcode,
             wsfunction=error.wsfunction) from error
-    notes = check_headers(report_id, layout, data["headers"])
-    parse_rows(report_id, layout, data["rows"], ZoneInfo("UTC"))
+    if answer["details"]["source"] != layout.source:
+        raise _shape_error(report_id, layout, f"is made from the report source {answer['details']['sourcename']!r}, "
+                                              f"not {layout.source_name!r}")
+    notes = check_headers(report_id, layout, answer["data"]["headers"])
+    parse_rows(report_id, layout, answer["data"]["rows"], ZoneInfo("UTC"))
     return notes

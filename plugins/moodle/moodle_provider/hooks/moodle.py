@@ -88,7 +88,8 @@ class MoodleHook(HttpHook):
     mode, 429) are retried ``max_attempts`` times in all, with exponential backoff; a bad token, a
     missing function or a wrong URL fail at once.
 
-    A write (:func:`is_write`: any function but the get/search/view ones) is asked again only after a
+    A write (:func:`is_write`: any function but the get/search/view/list/retrieve ones and Report Builder's filter
+    calls, which store the same preference when sent twice) is asked again only after a
     fault that certainly kept it from running: no connection made, maintenance mode, HTTP 429. Once the
     request may have reached Moodle (silence past ``timeout`` after sending, a connection broken after
     sending, the deadline, HTTP 5xx) its answer is lost but Moodle may have done the work, perhaps slowly:
