@@ -303,7 +303,8 @@ def _details(site: MoodleStandIn, report: dict) -> dict:
 # --------------------------------------------------------------------------- web-service functions
 
 
-@ws_function("core_reportbuilder_list_reports", {"page": Value("int", DEFAULT, 0), "perpage": Value("int", DEFAULT, 5)})
+@ws_function("core_reportbuilder_list_reports",
+             {"page": Value("int", DEFAULT, 0), "perpage": Value("int", DEFAULT, 10)})
 def list_reports(site: MoodleStandIn, page: int, perpage: int) -> dict:
     """The reports the token user may view, by name; without moodle/reportbuilder:view, errorreportview."""
     if site.token_user_id != ADMIN_ID and not report_state(site).can_view:
