@@ -1,5 +1,5 @@
--- Wanted offers without a current row: never offered (offered), or ended (offered_again). Each wanted offer is
--- looked up: run only when ess_count_kept_offers.sql says some are missing.
+-- Wanted offers of the compared employees without a current row: never offered (offered), or ended
+-- (offered_again). Each of their wanted offers is looked up.
 INSERT INTO ess_offer_change (employee_id, moodle_course_id, offer_change, course_code)
 SELECT e.employee_id, c.moodle_course_id, CASE WHEN o.offered IS NULL THEN 'offered' ELSE 'offered_again' END,
        c.course_code

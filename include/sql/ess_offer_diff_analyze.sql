@@ -4,3 +4,4 @@
 ANALYZE ess_wanted_course;
 ANALYZE ess_wanted_group_course;
 ANALYZE ess_wanted_employee;
+ANALYZE ess_compared_employee;

@@ -19,7 +19,12 @@ CREATE TEMPORARY TABLE ess_wanted_group_course (
     PRIMARY KEY (offer_group, moodle_course_id)
 );
 
--- Every active employee in scope and their group (that of no course when no rule matches them).
+-- The employees whose offers are compared: those whose offers change (ess_offer_fingerprint), in scope or not.
+CREATE TEMPORARY TABLE ess_compared_employee (
+    employee_id INTEGER NOT NULL PRIMARY KEY
+);
+
+-- The compared employees in scope (active) and their group (that of no course when no rule matches them).
 CREATE TEMPORARY TABLE ess_wanted_employee (
     employee_id INTEGER NOT NULL PRIMARY KEY,
     offer_group INTEGER NOT NULL

@@ -18,8 +18,18 @@ CREATE TABLE IF NOT EXISTS ess_offered_course (
 );
 
 CREATE INDEX IF NOT EXISTS ess_offered_course_employee_idx ON ess_offered_course (employee_id, offered);
--- The flow counts an integration's current offers each night (ess_count_kept_offers.sql) from this index alone.
+-- An integration's current offers, as a refresh that compares every employee reads them.
 CREATE INDEX IF NOT EXISTS ess_offered_course_current_idx ON ess_offered_course (integration_name, offered);
+
+-- Each employee's offers as the flow last wrote them (a fingerprint of the courses, codes and names offered), so
+-- that a night compares the offers of the employees whose offers change alone, not every offer. No row for an
+-- integration: the next refresh compares every current offer.
+CREATE TABLE IF NOT EXISTS ess_offer_fingerprint (
+    integration_name VARCHAR(80) NOT NULL,
+    employee_id      INTEGER     NOT NULL,
+    fingerprint      VARCHAR(64) NOT NULL,
+    PRIMARY KEY (integration_name, employee_id)
+);
 
 -- What ESS tells an employee. kind: new_course, new_assessment, assessment_changed, enrolment_outcome.
 -- notification_key makes each notification once only, whatever re-runs.

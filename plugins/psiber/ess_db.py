@@ -45,32 +45,45 @@ def _insert_notifications(connection: Connection, integration_name: str, notific
 
 def refresh_offers(engine: Engine, integration_name: str, wanted: WantedOffers,
                    told: Callable[[Iterable[tuple[int, str, str]]], T]) -> T:
-    """Bring the integration's offers to ``wanted``, the database finding what changes: this run's offers go
-    in as groups (employees × courses, joined there), and only the changed offers are written or come back,
-    so no night holds an object per offer. A quiet night is one pass over the current offers; the wanted
-    ones are looked up one by one only when some are not current. ``told`` gets the changes employees are
-    told of as they are read, (employee id, change, course code) by employee and change, and what it
-    returns is returned."""
+    """Bring the integration's offers to ``wanted``, the database finding what changes: the offers of the
+    employees whose offers change since the last refresh (their fingerprints, ``ess_offer_fingerprint``) are
+    compared, this run's offers going in as groups (employees × courses, joined there), and only the changed
+    offers are written or come back, so no night holds an object per offer and a quiet night compares none.
+    ``told`` gets the changes employees are told of as they are read, (employee id, change, course code) by
+    employee and change, and what it returns is returned."""
     now = _now()
-    params = {"integration_name": integration_name, "now": now}
+    fingerprints = wanted.fingerprints()
     with engine.begin() as connection:
+        held: dict[int, str] = {int(employee): fingerprint for employee, fingerprint in connection.execute(
+            text(sql("ess_select_offer_fingerprints")), {"integration_name": integration_name})}
+        compared = sorted({e for e, fingerprint in fingerprints.items() if held.get(e) != fingerprint}
+                          | (held.keys() - fingerprints.keys()))
+        if not compared:
+            return told(())
+        params = {"integration_name": integration_name, "now": now, "everyone": int(not held)}
         _run(connection, "ess_offer_diff_drop", params)
         _run(connection, "ess_offer_diff_tables", params)
         _execute_many(connection, "ess_insert_wanted_course", [_wanted_course(o) for o in wanted.courses.values()])
         _execute_many(connection, "ess_insert_wanted_group_course", [
             {"offer_group": group, "moodle_course_id": course_id}
             for group, course_ids in enumerate(wanted.groups) for course_id in course_ids])
+        _execute_many(connection, "ess_insert_compared_employee", [{"employee_id": e} for e in compared])
         _execute_many(connection, "ess_insert_wanted_employee", [
-            {"employee_id": employee, "offer_group": group} for employee, group in wanted.employee_groups.items()])
+            {"employee_id": e, "offer_group": wanted.employee_groups[e]} for e in compared
+            if e in wanted.employee_groups])
         _run(connection, "ess_offer_diff_analyze", params)
         _run(connection, "ess_find_ended_or_renamed_offers", params)
-        if connection.execute(text(sql("ess_count_kept_offers")), params).scalar_one() < wanted.count:
-            _run(connection, "ess_find_started_offers", params)
+        _run(connection, "ess_find_started_offers", params)
         changes = connection.execute(text(sql("ess_select_offer_changes")).execution_options(
             stream_results=True, yield_per=CHANGES_PER_FETCH))
         result = told(tuple(row) for row in changes)
         _run(connection, "ess_apply_offer_changes", params)
         _run(connection, "ess_offer_diff_drop", params)
+        _execute_many(connection, "ess_upsert_offer_fingerprint", [
+            {"integration_name": integration_name, "employee_id": e, "fingerprint": fingerprints[e]}
+            for e in compared if e in fingerprints])
+        _execute_many(connection, "ess_delete_offer_fingerprint", [
+            {"integration_name": integration_name, "employee_id": e} for e in compared if e not in fingerprints])
     return result
 
 

@@ -10,6 +10,8 @@ shown again (or a rule changed back) is offered again silently.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import groupby
@@ -50,6 +52,14 @@ class WantedOffers:
     @property
     def count(self) -> int:
         return sum(len(self.groups[group]) for group in self.employee_groups.values())
+
+    def fingerprints(self) -> dict[int, str]:
+        """Each employee's offers as a fingerprint of the courses, codes and names offered (one per group): what a
+        refresh compares with the last one's to find the employees whose offers change."""
+        of_group = [hashlib.sha256(json.dumps([[course_id, self.courses[course_id].course_code,
+                                                self.courses[course_id].course_name] for course_id in group])
+                                   .encode()).hexdigest() for group in self.groups]
+        return {employee: of_group[group] for employee, group in self.employee_groups.items()}
 
     def run_file(self) -> dict:
         return {"offer_groups": self.groups, "employee_offer_groups": self.employee_groups}

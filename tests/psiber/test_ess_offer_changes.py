@@ -133,3 +133,35 @@ def test_a_night_holds_no_offer_per_employee_and_course(psiber, tmp_path):
     assert rows(engine, "SELECT COUNT(*), SUM(offered) FROM ess_offered_course") == [(first["offers"],) * 2]
     assert rows(engine, "SELECT COUNT(*) FROM ess_notification") == [(first["offers"],)]
     assert max(peaks) < 8 * 2**20
+
+
+def test_a_night_compares_only_the_employees_whose_offers_change(psiber):
+    """Each employee's offers are fingerprinted as written: a night compares the offers of the employees whose
+    fingerprint changes (or who left) and no other, so a quiet night reads no offer."""
+    engine, _ = psiber
+    create_schema(engine)
+    refresh(engine, {1: [EXCEL], 2: [EXCEL]})
+    with engine.begin() as connection:  # not how the flow leaves it: shows which employees a night compares
+        connection.execute(text("UPDATE ess_offered_course SET offered = 0"))
+    assert refresh(engine, {1: [EXCEL], 2: [EXCEL]}) == []
+    assert refresh(engine, {1: [EXCEL, POPIA], 2: [EXCEL]}) == [
+        ("E001", "offered", "ESS-POPIA: offered in ESS, the employee notified"),
+        ("E001", "offered_again", "ESS-EXCEL: offered again (announced before, so not again)")]
+    assert offers_held(engine) == [(1, 9, "ESS-EXCEL", "Excel for Office Staff", 1),
+                                   (1, 10, "ESS-POPIA", "POPIA Awareness", 1),
+                                   (2, 9, "ESS-EXCEL", "Excel for Office Staff", 0)]
+    assert rows(engine, "SELECT employee_id FROM ess_offer_fingerprint ORDER BY employee_id") == [(1,), (2,)]
+
+
+def test_without_fingerprints_every_current_offer_is_compared(psiber):
+    """Offers written before fingerprints were kept: the first refresh compares every current offer, so an
+    employee who has left since loses the offer though no fingerprint names them."""
+    engine, _ = psiber
+    create_schema(engine)
+    refresh(engine, {1: [EXCEL], 7: [EXCEL]})
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM ess_offer_fingerprint"))
+    assert refresh(engine, {1: [EXCEL]}) == [
+        ("PSIber employee row 7", "withdrawn", "ESS-EXCEL: no longer offered (course hidden or gone, outside the offer "
+                                               "rules, or the employee no longer active)")]
+    assert rows(engine, "SELECT employee_id FROM ess_offer_fingerprint") == [(1,)]
