@@ -331,6 +331,7 @@ def plan_result_changes(integration: Integration, engine: Engine, run_dir: RunPa
     completions, completion_warnings = _batches(run_dir, "completions", "completions")
     completions = list({(int(row["courseid"]), int(row["userid"])): row for row in completions}.values())
     grades, grade_warnings = _batches(run_dir, "grades", "grades")
+    grades_read = len(grades)  # the guard weighs the bad grades against all Moodle answered, as before
     grades = [without_empty_range(total) for total in _planned_grades(grades, completions, learners)]
     now = learners["started"]
     grade_check, bad_grade_pairs = _rejected_pairs(grades, GRADE_COLUMNS, validate_course_grades, label, now)
@@ -355,8 +356,9 @@ def plan_result_changes(integration: Integration, engine: Engine, run_dir: RunPa
         "attempts": plan.attempts, "completions": plan.completions, "in_progress": plan.in_progress,
         "outcomes": grade_warnings + completion_warnings + [o.to_dict() for o in invalid + plan.outcomes],
     })
-    for check, what in ((grade_check, "course grades"), (completion_check, "course completions")):
-        check_invalid_share(len(check.invalid), check.checked, integration.safety.max_invalid_share, what,
+    for invalid_rows, checked, what in ((grade_check.invalid, grades_read, "course grades"),
+                                        (completion_check.invalid, completion_check.checked, "course completions")):
+        check_invalid_share(len(invalid_rows), checked, integration.safety.max_invalid_share, what,
                             OWNER_MOODLE_ADMIN)
     return {"attempts": len(plan.attempts), "in_progress": plan.in_progress, "invalid": len(invalid)}
 

@@ -441,3 +441,26 @@ def test_a_completion_read_asks_psiber_only_for_its_own_learners_completions(eng
             {"attempt_key": key, "employee_id": employee, "course_code": "DRV-101", "completed_on": date(2026, 11, 3),
              "result": "Competent"}], synced_until=1)
     assert select_moodle_completions(engine, SETTINGS.key, [1, 3]) == {(1, 5)}
+
+
+def test_a_night_checks_only_the_grades_it_plans_and_weighs_a_bad_one_against_every_grade_read(engine, tmp_path):
+    """Learner 100 was active (their completion read); 101 and 102 were graded long ago, 102 out of range: the
+    night plans 100 alone, leaves 102's old grade unreported, and one bad grade of three read stays under 50 %."""
+    write_courses(tmp_path, course(5, "DRV-101"))
+    course_sync.plan_courses(SETTINGS, engine, tmp_path)
+    course_sync.load_courses(SETTINGS, engine, tmp_path)
+    write_json(tmp_path / "learners.json", {"started": NOW, "watermark": NOW - 86_400, "active": [100],
+                                            "course_ids": [5], "links": {"100": [1, "EE00001"], "101": [2, "EE00002"],
+                                                                         "102": [3, "EE00003"]}})
+    (tmp_path / "grades").mkdir()
+    write_json(tmp_path / "grades" / "courses-5.json", {"outcomes": [], "grades": [
+        {"courseid": 5, "userid": user, "graderaw": grade, "grademin": 0.0, "grademax": 100.0,
+         "gradedategraded": graded} for user, grade, graded in ((100, 250.0, NOW - 60), (101, 80.0, NOW - 90 * 86_400),
+                                                                (102, 150.0, NOW - 90 * 86_400))]})
+    (tmp_path / "completions").mkdir()
+    write_json(tmp_path / "completions" / "users-100.json", {"outcomes": [], "completions": [
+        {"courseid": 5, "userid": 100, "completed": True, "timecompleted": NOW - 30}]})
+    result_sync.plan_result_changes(SETTINGS, engine, tmp_path)
+    plan = read_json(tmp_path / "outcomes/results.plan.json")
+    assert [(o["record"], o["action"]) for o in plan["outcomes"]] == [("EE00001 / DRV-101", "invalid")]
+    assert plan["attempts"] == []
