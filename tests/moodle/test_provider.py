@@ -144,6 +144,14 @@ def test_an_optional_function_missing_does_not_fail_the_test(api):
         assert press_test(api, form(site))[0] is True
 
 
+def test_report_builder_functions_missing_do_not_fail_the_test(api):
+    """They are asked for by the preflight of an integration that names its reports, not by every Connection."""
+    offered = [SITE_INFO, *(function.name for function in FUNCTIONS
+                            if not function.name.startswith("core_reportbuilder_"))]
+    with MoodleStandIn(TOKEN, functions=offered) as site:
+        assert press_test(api, form(site))[0] is True
+
+
 def test_the_test_button_says_when_the_url_is_not_a_moodle_site(api, tmp_path):
     with MoodleStandIn(TOKEN) as site:
         status, message = press_test(api, {**form(site), "host": f"{site.base_url}/no/moodle/here"})

@@ -41,6 +41,11 @@ class MoodleFunction:
     def write(self) -> bool:
         return is_write(self.name)
 
+    @property
+    def on_request(self) -> bool:
+        """Called only by flows an integration file turns on (see ON_REQUEST_FLOWS)."""
+        return set(self.flows) <= ON_REQUEST_FLOWS
+
 
 FUNCTIONS = (
     # "reports": the token user's time zone, which a report's dates are written in
@@ -72,6 +77,9 @@ FUNCTIONS = (
     # lists user profile fields with their menu options; without it the fields are reported unlisted
     MoodleFunction("auth_email_get_signup_settings", ("fields",), optional=True),
 )
+# Flows a run has only when its integration file asks for them (``moodle_reports``): a Connection's Test button does
+# not ask the site for functions only they call.
+ON_REQUEST_FLOWS = frozenset({"reports"})
 BY_NAME = {function.name: function for function in FUNCTIONS}
 FLOWS = tuple(dict.fromkeys(flow for function in FUNCTIONS for flow in function.flows))
 

@@ -234,7 +234,8 @@ class MoodleHook(HttpHook):
             return False, f"{reason}: {error}"
         offered = {function["name"] for function in info.get("functions", [])}
         site = f"{info.get('sitename')}, Moodle {info.get('release')}"
-        missing = [function for function in FUNCTIONS if function.name not in offered and not function.optional]
+        missing = [function for function in FUNCTIONS
+                   if function.name not in offered and not function.optional and not function.on_request]
         if missing:
             lacking = "; ".join(f"{function.name} (flows {', '.join(function.flows)})" for function in missing)
             return False, (f"{site}: the token's external service lacks {lacking}. Add them under Site "
