@@ -25,6 +25,7 @@ Set-up (test controls, called with the site's lock held or before it serves; eac
         # ascending, in priority order (none: no ORDER BY, rows in the tables' order); conditions: conditiondata
         # (None: the datasource's default, enrolment status Active for participants); audience: "all" or the
         # usernames of manually added users
+    add_recipe_reports(site) -> {"enrolment_results": id, "user_access": id}   # the README's two, token user in UTC
     start_completion(site, courseid, userid)   # a course_completions row without a completion time ("No")
     report_state(site).timezone = "Europe/London"   # the site's default time zone (default UTC)
     report_state(site).clock = 1796583126      # "now" for relative conditions (default: the real time)
@@ -133,6 +134,24 @@ def add_report(site: MoodleStandIn, name: str, source: str, columns: list, *, so
     state.next_id = max(state.next_id, report["id"] + 1)
     site.save()
     return report
+
+
+RECIPE_ENROLMENT_COLUMNS = ["course:idnumber", "course:shortname", "user:fullnamewithlink", "user:username",
+                            "user:idnumber", "user:email", "enrolment:timestarted", "completion:completed",
+                            "completion:timecompleted", "completion:grade"]
+RECIPE_ACCESS_COLUMNS = ["user:fullnamewithlink", "user:username", "user:idnumber", "user:lastaccess"]
+
+
+def add_recipe_reports(site: MoodleStandIn) -> dict[str, int]:
+    """The two reports as the README's recipe (Report Builder reports) has an administrator make them, shared with
+    every user, and the token user's time zone set to UTC (its step 6); their ids by ``moodle_reports`` setting."""
+    enrolments = add_report(site, "HR results (participants)", "participants", RECIPE_ENROLMENT_COLUMNS,
+                            sorting=["course:shortname", "user:username"], filters=["completion:timecompleted"])
+    access = add_report(site, "HR users last access", "users", RECIPE_ACCESS_COLUMNS, sorting=["user:username"],
+                        filters=["user:lastaccess"])
+    site.users[site.token_user_id]["timezone"] = "UTC"
+    site.save()
+    return {"enrolment_results": enrolments["id"], "user_access": access["id"]}
 
 
 def start_completion(site: MoodleStandIn, courseid: int, userid: int) -> None:

@@ -10,14 +10,9 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from factories import integration
 from moodle_provider.hooks.moodle import MoodleHook
-from moodle_stand_in.reportbuilder import add_report
+from moodle_stand_in.reportbuilder import RECIPE_ENROLMENT_COLUMNS, add_recipe_reports, add_report
 from psiber.preflight import preflight
 from sync_common.task_failures import fail_fast_unless_transient
-
-ENROLMENT_COLUMNS = ["course:idnumber", "course:shortname", "user:fullnamewithlink", "user:username", "user:idnumber",
-                     "user:email", "enrolment:timestarted", "completion:completed", "completion:timecompleted",
-                     "completion:grade"]
-ACCESS_COLUMNS = ["user:fullnamewithlink", "user:username", "user:idnumber", "user:lastaccess"]
 
 
 def run_preflight(**settings) -> dict:
@@ -31,12 +26,7 @@ def reports(moodle):
         user = moodle.add_user(username="emp1", firstname="Emp", lastname="One", email="emp1@example.com")
         course = moodle.add_course("HR-C001", categoryid=1, idnumber="C001")["id"]
         moodle.enrol(user["id"], course)
-        moodle.users[2]["timezone"] = "UTC"
-        enrolments = add_report(moodle, "Results", "participants", ENROLMENT_COLUMNS,
-                                sorting=["course:shortname", "user:username"], filters=["completion:timecompleted"])
-        access = add_report(moodle, "Access", "users", ACCESS_COLUMNS, sorting=["user:username"],
-                            filters=["user:lastaccess"])
-    return {"enrolment_results": enrolments["id"], "user_access": access["id"]}
+        return add_recipe_reports(moodle)
 
 
 def test_without_reports_no_report_function_is_asked_for(moodle):
@@ -63,7 +53,7 @@ def test_a_missing_report_fails_the_run_naming_the_setting(moodle, reports):
 
 def test_a_report_with_the_wrong_columns_fails_the_run(moodle, reports):
     with moodle._lock:
-        wrong = add_report(moodle, "Results", "participants", ENROLMENT_COLUMNS[:9])["id"]
+        wrong = add_report(moodle, "Results", "participants", RECIPE_ENROLMENT_COLUMNS[:9])["id"]
     with pytest.raises(AirflowFailException, match=r"custom report \d+ \(enrolment results\) has 9 columns"):
         run_preflight(moodle_reports={"enrolment_results": wrong})
 
