@@ -1,5 +1,5 @@
 """The results read from Report Builder reports write to PSIber what the per-user and per-course reads write, on
-one stand-in site: a first full read, then a night with a new completion.
+one stand-in site: a first full read, a night with a new completion, and a full read after a regrade.
 
 The report's dates are to the minute in the token user's time zone (here London, the integration's Johannesburg);
 PSIber keeps days, so the rows written are compared as they are. A completion one second before midnight in
@@ -119,3 +119,9 @@ def test_the_report_path_writes_what_the_per_user_path_writes(site, tmp_path):
     assert written(per_user_db) == written(report_db)
     assert len(written(report_db)[0]) == len(attempts) + 1
     assert "core_completion_get_course_completion_status" not in night
+
+    moodle.set_grade(courses["DRV-101"], users["thabo"], 75, dategraded=NOW + 2 * DAY - 900)  # a regrade
+    both(NOW + 2 * DAY, full=True)
+    assert written(per_user_db) == written(report_db)
+    [regraded] = [a for a in written(report_db)[0] if a[1] == 1 and a[2] == "DRV-101" and a[4] == "Competent"]
+    assert str(regraded[3]) == "2026-12-02"  # a completion PSIber holds is dated by its new grading, on both paths
