@@ -144,3 +144,23 @@ def test_supplements_name_report_builder_recordings() -> None:
         assert supplement["description_says"] and supplement["setup"], name
         if REPORTBUILDER_DIR.is_dir():
             assert supplement["description_says"] in _load(REPORTBUILDER_DIR / name)["description"], name
+
+
+def test_the_row_comparison_catches_a_changed_or_moved_row() -> None:
+    """The comparison itself: a whole page must be equal, a cut first page the start of the stand-in's page, a cut
+    later page a run of consecutive rows of the whole report."""
+    site = build_report_site({"reports": [{"name": "Users", "source": "users", "columns": ["user:username"],
+                                           "sorting": ["user:username"]}]})
+    site.add_user(username="zoe", firstname="Zoe", lastname="Z")
+    answer = as_recorded(retrieve_report(site, 1, 0, 10), site)
+
+    def recording(rows, description="", page=0):
+        return {"description": description, "request": {"params": {"reportid": 1, "page": page}},
+                "response": {"body": {"data": {"rows": [{"columns": [r]} for r in rows]}}}}
+
+    assert rows_problems(recording(["admin", "zoe"]), answer, site) == []
+    assert rows_problems(recording(["admin"]), answer, site)  # a whole page with a row missing
+    assert rows_problems(recording(["admin"], "BODY CUT"), answer, site) == []
+    assert rows_problems(recording(["zoe"], "BODY CUT"), answer, site)  # not the page's start
+    assert rows_problems(recording(["admin", "zoe"], "BODY CUT", page=3), answer, site) == []
+    assert rows_problems(recording(["zoe", "admin"], "BODY CUT", page=3), answer, site)  # out of order
