@@ -72,8 +72,8 @@ def not_found(listed: Iterable[str], found: Iterable[str], where: str, owner: st
     """A warning for each listed key no record of the source has (compared as ``matching``): ``where`` names the
     source system, ``owner`` who keeps its data."""
     have = matching(found)
-    return [Outcome(key, "warning", f"listed to sync now, but {where} has no such record: check the key given, or "
-                    f"the record in {where}; nothing was synced for it", owner, flow)
+    return [Outcome(key, "warning", f"listed to sync now, but {where} has no record with this key: check the key "
+                    f"given, or the record in {where}", owner, flow)
             for key in listed if key.casefold() not in have]
 
 

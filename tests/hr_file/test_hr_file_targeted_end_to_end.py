@@ -34,7 +34,7 @@ def test_a_targeted_run_writes_the_listed_employee_only_and_suspends_nobody_else
     assert count(hr_run.engine, "employee") == employees  # no id given to anyone else
     [unknown] = [o for o in targeted["outcomes"] if o["record"] == "HR9999"]
     assert unknown["action"] == "warning" and unknown["owner"] == "HR system administrator"
-    assert "the HR export has no such record" in unknown["reason"]
+    assert "the HR export has no record with this key" in unknown["reason"]
 
     calls = len(hr_run.moodle.calls)
     again = hr_run(sync_only=["HR0001"])

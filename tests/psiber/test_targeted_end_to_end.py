@@ -50,7 +50,7 @@ def test_a_targeted_run_writes_the_listed_employee_only_and_suspends_nobody_else
     assert not by_number(targeted, "suspended") and not by_number(targeted, "updated")
     assert moodle_user(moodle, renamed)["lastname"] != "Renamed" and not moodle_user(moodle, terminated)["suspended"]
     unknown = by_number(targeted, "warning")["EE99999"]
-    assert "PSIber has no such record" in unknown
+    assert "PSIber has no record with this key" in unknown
     assert [o["owner"] for o in targeted["outcomes"] if o["record"] == "EE99999"] == ["PSIber HR"]
     states = {task["task_id"]: task["state"] for task in targeted["tasks"]}
     assert {states[task] for task in WHOLE_RUNS_ONLY} == {"skipped"}  # courses, results and ESS wait

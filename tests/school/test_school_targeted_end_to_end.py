@@ -45,7 +45,7 @@ def test_a_targeted_run_writes_the_listed_person_only_and_takes_nobody_else_for_
     assert not [o for o in targeted["outcomes"] if o["action"] in TAKEN_BACK]
     [unknown] = [o for o in targeted["outcomes"] if o["record"] == "S-9999"]
     assert unknown["action"] == "warning" and unknown["owner"] == "school MIS administrator"
-    assert "the MIS has no such record" in unknown["reason"]
+    assert "the MIS has no record with this key" in unknown["reason"]
     assert users_with_idnumber(moodle, "S-2001")[0]["lastname"] == "Renamed"
     assert users_with_idnumber(moodle, "S-2002")[0]["lastname"] != "Renamed"
     assert not users_with_idnumber(moodle, "S-2003")[0].get("suspended")  # gone from the MIS, still in Moodle

@@ -51,7 +51,7 @@ def test_a_listed_key_the_source_lacks_is_a_warning_for_its_owner():
     [outcome] = not_found(["ee00013", "EE99999"], ["EE00013 "], "the register", "the registrar", "users")
     assert (outcome.record, outcome.action, outcome.owner, outcome.flow) == ("EE99999", "warning", "the registrar",
                                                                             "users")
-    assert "the register has no such record" in outcome.reason
+    assert "the register has no record with this key" in outcome.reason
 
 
 def test_a_whole_run_runs_every_task_and_a_targeted_run_skips_those_for_whole_runs_only():
