@@ -10,6 +10,10 @@ A report's filters are the token user's preference for that report, stored in Mo
 right before each read, never assumed, and only by ``find_changed_learners``, which reads the reports one after
 the other (no two readers with the same token set different filters at once).
 
+Moodle accepts a filter the report does not have and ignores it (the call still answers ``true``): a report
+without its "Time completed" or "Last access" filter would make every night read everyone. A row outside the
+since-filter therefore stops the run, naming the report and the filter the administrator must add.
+
 A report's dates are to the minute in the token user's time zone (``moodle_provider.report_builder``). PSIber
 keeps days only (an attempt's date and a completion's day), and the day of a time does not change when its seconds
 are dropped, so the report's times give the same days as the per-user calls' exact ones.
@@ -25,6 +29,8 @@ from moodle_provider.report_builder import (
     ENROLMENT_RESULTS,
     USER_ACCESS,
     EnrolmentResult,
+    ReportLayout,
+    ReportShapeError,
     UserAccess,
     read_report_rows,
 )
@@ -32,6 +38,7 @@ from moodle_provider.report_builder import (
 _DATE_RANGE = 3  # Report Builder's date filter operator "Range": from (inclusive, seconds) to (0: no end)
 TIME_COMPLETED = "completion:timecompleted"
 LAST_ACCESS = "user:lastaccess"
+_MINUTE = 60  # a report's times are cut to the minute: one up to 59 s before ``since`` may still be at or after it
 
 
 def since_filter(field: str, since: int) -> dict[str, int]:
@@ -41,17 +48,30 @@ def since_filter(field: str, since: int) -> dict[str, int]:
 
 def read_enrolments(hook: MoodleHook, report_id: int, since: int, zone: ZoneInfo) -> list[EnrolmentResult]:
     """Every enrolment of the report (``since`` 0), or those completed at or after ``since``."""
-    if since:
-        hook.set_report_filters(report_id, since_filter(TIME_COMPLETED, since))
-    else:
+    if not since:
         hook.reset_report_filters(report_id)
-    return read_report_rows(hook, report_id, ENROLMENT_RESULTS, zone=zone)
+        return read_report_rows(hook, report_id, ENROLMENT_RESULTS, zone=zone)
+    hook.set_report_filters(report_id, since_filter(TIME_COMPLETED, since))
+    rows = read_report_rows(hook, report_id, ENROLMENT_RESULTS, zone=zone)
+    _check_filtered(report_id, ENROLMENT_RESULTS, "Time completed", since, (row.timecompleted for row in rows))
+    return rows
 
 
 def read_active_users(hook: MoodleHook, report_id: int, since: int, zone: ZoneInfo) -> list[UserAccess]:
     """The users of the report whose last access is at or after ``since``."""
     hook.set_report_filters(report_id, since_filter(LAST_ACCESS, since))
-    return read_report_rows(hook, report_id, USER_ACCESS, zone=zone)
+    rows = read_report_rows(hook, report_id, USER_ACCESS, zone=zone)
+    _check_filtered(report_id, USER_ACCESS, "Last access", since, (row.lastaccess for row in rows))
+    return rows
+
+
+def _check_filtered(report_id: int, layout: ReportLayout, name: str, since: int, times: Iterable[int | None]) -> None:
+    """Every row must be within the since-filter, else the report lacks it (Moodle ignored it without a word)."""
+    if any(when is None or when + _MINUTE <= since for when in times):
+        raise ReportShapeError(
+            f"custom report {report_id} ({layout.name}) lists rows outside the filter '{name}' from {since} that the "
+            f"run set, so it has no such filter: add the filter '{name}' to the report (its Filters tab; README: "
+            "Report Builder reports)", wsfunction="core_reportbuilder_set_filters")
 
 
 def completion_entries(rows: Iterable[EnrolmentResult], course_ids: dict[str, int],

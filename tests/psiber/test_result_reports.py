@@ -81,7 +81,7 @@ def test_a_full_read_clears_the_filters_first_and_a_night_sets_its_since_before_
     [full] = read_enrolments(site, 1, 0, LONDON)  # type: ignore[arg-type]
     assert site.calls == [("reset", 1), ("page", 1, 0)]
     assert (full.userid, full.completed, full.timecompleted, full.grade) == (4, True, 1795809180, 72.5)
-    site.calls.clear()
+    site = ReportSite([[*row[:8], "Sunday, 6 December 2026, 7:00 PM", "72.50"]])
     read_enrolments(site, 1, 1796496726, LONDON)  # type: ignore[arg-type]
     assert site.calls == [("set", 1, since_filter(TIME_COMPLETED, 1796496726)), ("page", 1, 0)]
 
@@ -103,3 +103,20 @@ def test_results_come_from_a_report_only_when_the_enrolment_results_report_is_co
     assert not results_from_report(integration())
     with pytest.raises(ValidationError, match="enrolment_result"):
         integration(moodle_reports={"enrolment_result": 7})
+
+
+def test_a_report_without_the_since_filter_stops_the_night_naming_the_filter_to_add():
+    import pytest
+
+    from moodle_provider.report_builder import ReportShapeError
+
+    london_minute = "Sunday, 6 December 2026, 6:52 PM"  # 1796496720: 6 s before 'since', the minute it is in
+    users = ReportSite([[link(4), "emp00001", "EE00001", london_minute]])
+    assert [row.userid for row in read_active_users(users, 3, 1796496726, LONDON)] == [4]  # type: ignore[arg-type]
+    ignored = ReportSite([[link(4), "emp00001", "EE00001", "Saturday, 5 December 2026, 6:51 PM"],
+                          [link(5), "emp00002", "EE00002", ""]])
+    with pytest.raises(ReportShapeError, match=r"custom report 3 \(user access\) .* add the filter 'Last access'"):
+        read_active_users(ignored, 3, 1796496726, LONDON)  # type: ignore[arg-type]
+    row = ["C001", "HR-C001", link(4), "emp00001", "EE00001", "e@example.com", "", "", "", ""]
+    with pytest.raises(ReportShapeError, match="add the filter 'Time completed'"):
+        read_enrolments(ReportSite([row]), 1, 1796496726, LONDON)  # type: ignore[arg-type]
