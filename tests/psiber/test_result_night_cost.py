@@ -7,12 +7,13 @@ import json
 from collections import Counter
 from math import ceil
 
-from result_sites import add_result_reports, company_site, sync_results
+from result_sites import company_site, sync_results
 from sqlalchemy import create_engine
 
 from factories import MOODLE_TOKEN, integration
 from moodle_provider.hooks.moodle import MoodleHook
 from moodle_stand_in import MoodleStandIn
+from moodle_stand_in.reportbuilder import add_recipe_reports
 from psiber.demo_company import seed_demo_company
 
 NOW = 1_796_032_800
@@ -29,7 +30,7 @@ def night_calls(tmp_path, monkeypatch, employees: int) -> tuple[Counter, Counter
     with MoodleStandIn(MOODLE_TOKEN) as moodle:
         monkeypatch.setenv("AIRFLOW_CONN_MOODLE", json.dumps({"conn_type": "moodle", "host": moodle.base_url,
                                                               "password": MOODLE_TOKEN}))
-        settings = integration(moodle_reports=add_result_reports(moodle), courses={
+        settings = integration(moodle_reports=add_recipe_reports(moodle), courses={
             "custom_field_matches": [{"moodle_field": "passrate", "psiber_element": "min_pass_rate"}]})
         courses = company_site(moodle, engine, settings, employees, NOW - 3 * DAY)
         hook = MoodleHook("moodle", backoff_seconds=0.01)

@@ -9,12 +9,12 @@ Johannesburg stays on its day.
 from __future__ import annotations
 
 import pytest
-from result_sites import add_result_reports, sync_results
+from result_sites import sync_results
 from sqlalchemy import create_engine, text
 
 from factories import integration
 from moodle_provider.hooks.moodle import MoodleHook
-from moodle_stand_in.reportbuilder import start_completion
+from moodle_stand_in.reportbuilder import add_recipe_reports, start_completion
 from psiber.demo_company import seed_demo_company
 from psiber.psiber_db import upsert_user_links
 
@@ -74,7 +74,8 @@ def site(moodle):
     moodle.set_grade(courses["ENDED"], users["sipho"], 40, dategraded=NOW - 9 * DAY)
     moodle.complete(courses["ONB-1"], users["zanele"], timecompleted=NOW - 3 * DAY)
     start_completion(moodle, courses["DRV-101"], users["sipho"])
-    reports = add_result_reports(moodle, token_user_zone="Europe/London")
+    reports = add_recipe_reports(moodle)
+    moodle.users[moodle.token_user_id]["timezone"] = "Europe/London"  # the report's dates in London time
     return moodle, courses, users, reports
 
 
