@@ -27,6 +27,14 @@ def test_a_problem_names_its_record_and_fills_the_reason_from_the_row():
     assert result.invalid_share == pytest.approx(2 / 3)
 
 
+@pytest.mark.parametrize("dtype", ["str", object])
+def test_blanks_of_any_whitespace_are_missing_in_text_columns_and_in_columns_mixing_text_with_numbers(dtype):
+    frame = pd.DataFrame({"code": ["A", "B", "C", "D"], "name": ["x", "\t \n", "", " y "]}).astype({"name": dtype})
+    assert [p.record for p in validate_frame(frame, _rules, "code", "owner X").invalid] == ["B", "C"]
+    mixed = pd.DataFrame({"code": ["A", "B", "C"], "name": [7, "   ", 2.5]}, dtype=object)
+    assert [p.record for p in validate_frame(mixed, _rules, "code", "owner X").invalid] == ["B"]
+
+
 def test_a_rule_on_a_column_the_frame_lacks_is_an_error():
     with pytest.raises(ValueError, match="name"):
         validate_frame(pd.DataFrame({"code": ["A"]}), _rules, "code", "owner X")
