@@ -23,7 +23,7 @@ Set-up (test controls, called with the site's lock held or before it serves; eac
                id=None, created=None) -> dict
         # columns: column keys, or {"column": key, "heading": text} for a renamed one; sorting: column keys,
         # ascending, in priority order (none: no ORDER BY, rows in the tables' order); conditions: conditiondata
-        # (None: the datasource's default, enrolment status Active for participants); audience: "all" or the
+        # (None: the datasource's default: enrolment status Active / user not suspended); audience: "all" or the
         # usernames of manually added users
     add_recipe_reports(site) -> {"enrolment_results": id, "user_access": id}   # the README's two, token user in UTC
     start_completion(site, courseid, userid)   # a course_completions row without a completion time ("No")
@@ -52,7 +52,9 @@ HEADINGS = {"course:idnumber": "Course ID number", "course:shortname": "Course s
             "completion:timecompleted": "Time completed", "completion:grade": "Grade", "user:lastaccess": "Last access"}
 COLUMNS = {"participants": set(HEADINGS) - {"user:lastaccess"},
            "users": {"user:fullnamewithlink", "user:username", "user:idnumber", "user:email", "user:lastaccess"}}
-DEFAULT_CONDITIONS = {"participants": {"enrolment:status_operator": 1, "enrolment:status_value": 0}, "users": {}}
+# "Include default setup": the participants' active enrolments, the users who are not suspended (boolean_select 2 = No)
+DEFAULT_CONDITIONS = {"participants": {"enrolment:status_operator": 1, "enrolment:status_value": 0},
+                      "users": {"user:suspended_operator": 2}}
 DATE_FIELDS = {"enrolment:timestarted", "completion:timecompleted", "user:lastaccess"}
 TEXT_FIELDS = {"course:idnumber", "course:shortname", "course:fullname", "user:username", "user:idnumber",
                "user:email", "user:fullname"}

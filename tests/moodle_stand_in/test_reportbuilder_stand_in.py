@@ -111,6 +111,11 @@ def test_filter_values_of_a_filter_the_report_lacks_are_ignored(site):
     assert usernames(site, report) == ["admin", "alice", "bob", "carol"]
 
 
+def test_the_default_setup_leaves_suspended_users_out_of_the_users_source(site):
+    site.users[4]["suspended"] = 1  # alice
+    assert usernames(site, access_report(site, sorting=["user:username"])) == ["admin", "bob", "carol"]
+
+
 def test_a_column_the_datasource_lacks_is_refused_at_set_up():
     with pytest.raises(ValueError, match="no column 'completion:grade'"):
         add_report(MoodleStandIn("token"), "Access", "users", ["completion:grade"])
