@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+import pandas as pd
 from sqlalchemy import Engine
 
 from psiber.config import OWNER_PSIBER_HR, Integration
@@ -30,8 +31,7 @@ def extract_employees_of_run(integration: Integration, engine: Engine, run_dir: 
         return extract_employees(integration, engine, run_dir)
     everyone = select_employees(engine, None)
     found = everyone[everyone["employee_number"].map(normalised_key).isin(list(matching(listed)))]
-    covered = found["known_payroll_code"].isna() | found["payroll_code"].isin(
-        [] if integration.payrolls == "all" else list(integration.payrolls)) | (integration.payrolls == "all")
+    covered = found["known_payroll_code"].isna() | found["payroll_code"].isin(_covered_payrolls(integration, found))
     employees = found[covered].reset_index(drop=True)
     write_frame(run_dir / EMPLOYEES, employees)
     outcomes = [Outcome(row.employee_number, "out_of_scope", f"listed to sync now, but on payroll "
@@ -41,3 +41,8 @@ def extract_employees_of_run(integration: Integration, engine: Engine, run_dir: 
     write_outcomes(run_dir / EXTRACTED, outcomes, {"users": {"extracted": len(employees)}})
     log.info("Targeted run: extracted %d of the %d listed employees", len(employees), len(listed))
     return {"extracted": len(employees), "listed": len(listed), "not_synced": len(outcomes)}
+
+
+def _covered_payrolls(integration: Integration, found: pd.DataFrame) -> list[str]:
+    """The payroll codes the integration covers, of those ``found``: all of them with ``payrolls: all``."""
+    return list(found["payroll_code"] if integration.payrolls == "all" else integration.payrolls)
