@@ -2,7 +2,8 @@
 kind of integration (``sync_common.integration_kinds.registered_kinds``: each source system's ``kind.py``).
 
 Pages come from ``sync_common.report_pages`` (mounted on the API server under /sync-report);
-each checks the caller's right to read the DAG, since Airflow shows plugin tabs to everyone.
+each checks the caller's right to read the DAG, since Airflow shows plugin tabs to everyone. The navigation view's
+frame follows the address bar (``/plugin/sync-reports/<page's path>``), which is each page's address to bookmark.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from airflow.plugins_manager import AirflowPlugin
 
 from sync_common.integration_kinds import registered_kinds
-from sync_common.report_pages import URL_PREFIX, report_app
+from sync_common.report_pages import NAV_ROUTE, URL_PREFIX, report_app
 
 app = report_app(registered_kinds())
 
@@ -27,5 +28,5 @@ class SyncReportPlugin(AirflowPlugin):
          "url_route": "course-status"},
         {"name": "Record history", "href": f"{URL_PREFIX}/dags/{{DAG_ID}}/records", "destination": "dag",
          "url_route": "record-history"},
-        {"name": "Sync reports", "href": f"{URL_PREFIX}/", "destination": "nav", "url_route": "sync-reports"},
+        {"name": "Sync reports", "href": f"{URL_PREFIX}/", "destination": "nav", "url_route": NAV_ROUTE},
     ]
