@@ -31,8 +31,9 @@ class TargetedRecordsError(PermanentStepError):
 
 
 def targeted_param(keys: str) -> Param:
-    """The trigger-form field: ``keys`` says what to type, e.g. "employee numbers"."""
-    return Param([], type="array", items={"type": "string"}, title="Sync only these records",
+    """The trigger-form field (a text area, one key a line; null when emptied in the form): ``keys`` says what to
+    type, e.g. "employee numbers"."""
+    return Param([], type=["null", "array"], items={"type": "string"}, title="Sync only these records",
                  description=f"Sync now only these {keys}, one a line (or separated by commas); everything else "
                  "is left as it is. Empty: the whole integration, as every night.")
 

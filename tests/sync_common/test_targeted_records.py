@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowSkipException, ParamValidationError
 
 from sync_common.targeted_records import (
     PARAM,
@@ -60,7 +60,10 @@ def test_a_whole_run_runs_every_task_and_a_targeted_run_skips_those_for_whole_ru
         skip_in_targeted_run({PARAM: ["EE00013"]}, "waits")
 
 
-def test_the_trigger_form_shows_a_list_of_text_empty_by_default():
+def test_the_trigger_form_shows_a_list_of_text_empty_by_default_and_takes_it_emptied():
     param = targeted_param("employee numbers")
-    assert param.value == [] and param.schema["type"] == "array" and param.schema["items"] == {"type": "string"}
+    assert param.value == [] and param.schema["items"] == {"type": "string"}
     assert "employee numbers" in param.description
+    assert param.resolve(None) is None and param.resolve(["EE00013"]) == ["EE00013"]
+    with pytest.raises(ParamValidationError):
+        param.resolve([13])
