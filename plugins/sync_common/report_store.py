@@ -222,7 +222,7 @@ class OutcomeFilter:
         return {"flow": self.flow, "action": self.action, "owner": self.owner,
                 "owner_first": f"{owner}{OWNER_SEPARATOR}%", "owner_last": f"%{OWNER_SEPARATOR}{owner}",
                 "owner_inside": f"%{OWNER_SEPARATOR}{owner}{OWNER_SEPARATOR}%",
-                "pattern": f"%{_like_escaped(self.search.strip().lower())}%"}
+                "search": self.search.strip(), "pattern": f"%{_like_escaped(self.search.strip().lower())}%"}
 
 
 def _like_escaped(text: str) -> str:
