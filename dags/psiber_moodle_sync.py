@@ -47,7 +47,7 @@ def wire(run: IntegrationRun) -> None:
 
     def whole_runs_only() -> None:
         skip_in_targeted_run(run.params(), "syncs the listed employees' accounts only: courses, custom fields, "
-                             "results and ESS wait for the next whole run")
+                             "results and ESS wait for the next whole run", syncs_listed="users" in flows)
 
     @step
     def check_moodle_site() -> dict:

@@ -88,9 +88,14 @@ def as_triggered(params: Mapping[str, Any]) -> list[str]:
         return [str(value) for value in (given if isinstance(given, list) else [given])]
 
 
-def skip_in_targeted_run(params: Mapping[str, Any], what: str) -> None:
+def skip_in_targeted_run(params: Mapping[str, Any], what: str, syncs_listed: bool = True) -> None:
     """Skip a task a targeted run does not run (``what``: why it waits for a whole run), e.g. reading everyone's
-    results."""
+    results. ``syncs_listed``: the integration has a flow that syncs the listed records; without one a targeted
+    run would do nothing at all, and stops saying so."""
     listed = targeted_records(params)
+    if listed and not syncs_listed:
+        raise TargetedRecordsError(f"{PARAM} lists records to sync now ({', '.join(listed)}), but this integration "
+                                   f"has no flow that syncs such records: trigger it without {PARAM} (owner: "
+                                   f"{OWNER_TRIGGER})")
     if listed:
         raise AirflowSkipException(f"a targeted run ({', '.join(listed)}) {what}")

@@ -60,6 +60,13 @@ def test_a_whole_run_runs_every_task_and_a_targeted_run_skips_those_for_whole_ru
         skip_in_targeted_run({PARAM: ["EE00013"]}, "waits")
 
 
+def test_a_targeted_run_of_an_integration_that_syncs_no_such_records_stops_saying_so():
+    skip_in_targeted_run({PARAM: []}, "waits", syncs_listed=False)
+    with pytest.raises(TargetedRecordsError, match="has no flow that syncs such records: trigger it without "
+                                                   "sync_only"):
+        skip_in_targeted_run({PARAM: ["EE00013"]}, "waits", syncs_listed=False)
+
+
 def test_the_trigger_form_shows_a_list_of_text_empty_by_default_and_takes_it_emptied():
     param = targeted_param("employee numbers")
     assert param.value == [] and param.schema["items"] == {"type": "string"}
