@@ -99,7 +99,7 @@ def find_changed_learners(integration: Integration, hook: MoodleHook, engine: En
     from_report = results_from_report(integration)
     if from_report and full:
         active = []  # the report lists every enrolment
-    elif zone and reports and reports.user_access:
+    elif zone and reports and reports.user_access and watermark:  # a full read asks everyone's last access
         linked = set(user_ids)
         active = sorted({row.userid for row in read_active_users(hook, reports.user_access, watermark, zone)
                          if row.userid in linked})

@@ -120,3 +120,38 @@ def test_a_report_without_the_since_filter_stops_the_night_naming_the_filter_to_
     row = ["C001", "HR-C001", link(4), "emp00001", "EE00001", "e@example.com", "", "", "", ""]
     with pytest.raises(ReportShapeError, match="add the filter 'Time completed'"):
         read_enrolments(ReportSite([row]), 1, 1796496726, LONDON)  # type: ignore[arg-type]
+
+
+def test_with_only_the_user_access_report_a_full_read_looks_everyone_up_and_a_night_asks_the_report(moodle, tmp_path):
+    from sqlalchemy import create_engine
+
+    from factories import integration
+    from moodle_provider.hooks.moodle import MoodleHook
+    from moodle_stand_in.reportbuilder import add_recipe_reports
+    from psiber import result_sync
+    from psiber.demo_company import seed_demo_company
+    from psiber.psiber_db import save_results, upsert_user_links
+    from sync_common.run_files import write_json
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'psiber.db'}")
+    seed_demo_company(engine, employees=20)
+    settings = integration(moodle_reports={"user_access": add_recipe_reports(moodle)["user_access"]})
+    seen, unseen = (moodle.add_user(username=f"{name}@example.com", email=f"{name}@example.com")["id"]
+                    for name in ("seen", "unseen"))
+    moodle.touch(seen, 1_796_000_000)
+    upsert_user_links(engine, settings.key, [(1, seen, "seen@example.com"), (2, unseen, "unseen@example.com")])
+    write_json(tmp_path / "moodle_courses.json", [])
+    hook = MoodleHook("moodle", backoff_seconds=0.01)
+
+    def read(now: int) -> tuple[dict, list[str]]:
+        start = len(moodle.calls)
+        found = result_sync.find_changed_learners(settings, hook, engine, tmp_path, full=False, now=now)
+        return found, [name for name, _ in moodle.calls[start:]]
+
+    full, calls = read(1_796_000_100)
+    assert full["full"] and full["active"] == 1 and "core_reportbuilder_set_filters" not in calls
+    save_results(engine, settings.key, [], [], synced_until=1_796_000_100 - 3600, full_sync_at=1_796_000_100)
+    night, calls = read(1_796_000_200)
+    assert not night["full"] and night["active"] == 1
+    assert calls.count("core_user_get_users_by_field") == 1  # the token user's time zone only
+    assert calls[-2:] == ["core_reportbuilder_set_filters", "core_reportbuilder_retrieve_report"]
