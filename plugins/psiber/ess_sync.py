@@ -47,6 +47,7 @@ from psiber.ess_enrolments import (
     SUSPENDED_ENROLMENT,
     Decision,
     Request,
+    RequestPlan,
     decision_notification,
     decision_outcome,
     moodle_refusal,
@@ -158,10 +159,10 @@ def notify_ess_assessments(integration: Integration, engine: Engine, run_dir: Ru
     notifications = assessment_notifications(changes, students, courses, integration.zone)
     with integration_write_lock(engine, integration.key, holder):
         save_assessments(engine, integration.key, changes.to_store, notifications)
-    numbers = {int(e["employee_id"]): e["employee_number"] for e in _employees(run_dir)}
     texts: dict[int, list[str]] = {}
     for n in notifications:
         texts.setdefault(n.employee_id, []).append(f"{n.course_code}: {n.text}")
+    numbers = {int(e["employee_id"]): e["employee_number"] for e in _employees(run_dir)} if texts else {}
     write_outcomes(run_dir / NOTIFIED, [  # one line per employee, however many notifications
         Outcome(numbers.get(employee_id) or f"PSIber employee row {employee_id}", "notified", " ".join(told),
                 flow=FLOW) for employee_id, told in sorted(texts.items())])
@@ -204,13 +205,20 @@ def enrol_ess_requests(integration: Integration, hook: MoodleHook, engine: Engin
         return _enrol(integration, hook, engine, run_dir)
 
 
-def _enrol(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: RunPath) -> dict:
-    requests = select_pending_requests(engine, integration.key)
-    employees = _employees(run_dir)
+def _plan(integration: Integration, engine: Engine, run_dir: RunPath, requests: list[Request]) -> RequestPlan:
+    """The requests' plan, from this run's offers, links and the users flow's outcomes: read only when some request
+    is pending, so a night without one reads none of the population."""
+    if not requests:
+        return RequestPlan()
     offers = WantedOffers.by_employee(read_json(run_dir / OFFERS))
     links = select_user_links(engine, integration.key)
-    plan = plan_requests(requests, offers, {int(r.employee_id): int(r.moodle_user_id) for r in links.itertuples()},
-                         integration.ess.approval_required, _no_account_reasons(run_dir, employees))
+    return plan_requests(requests, offers, {int(r.employee_id): int(r.moodle_user_id) for r in links.itertuples()},
+                         integration.ess.approval_required, _no_account_reasons(run_dir, _employees(run_dir)))
+
+
+def _enrol(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: RunPath) -> dict:
+    requests = select_pending_requests(engine, integration.key)
+    plan = _plan(integration, engine, run_dir, requests)
     decisions = list(plan.decisions)
     pairs: dict[tuple[int, int], list[Request]] = {}
     for request, user_id in plan.to_enrol:

@@ -19,7 +19,7 @@ from psiber.demo_company import seed_demo_company
 from psiber.preflight import preflight
 from psiber.psiber_db import select_employees, select_user_links, upsert_user_links
 from sync_common.database import sql
-from sync_common.run_files import read_json, write_frame
+from sync_common.run_files import read_json, write_frame, write_json
 from sync_common.task_failures import fail_fast_unless_transient
 
 
@@ -86,6 +86,19 @@ def test_enrolments_go_in_batches_within_max_input_vars_and_none_is_lost(moodle,
     assert set(moodle.enrolments[night.open]) == set(night.users.values())
     fail_fast_unless_transient(ess_sync.record_ess_requests)(night.settings, night.engine, tmp_path, "run-1")
     assert set(night.states().values()) == {("enrolled", "enrolled in Moodle as student")}
+
+
+def test_a_night_without_requests_reads_none_of_the_population(moodle, tmp_path):
+    """No pending request, no assessment to announce: neither the run's employees nor its offers are read (they
+    were, every night)."""
+    night = Night(moodle, tmp_path)
+    (tmp_path / "employees.parquet").unlink()
+    (tmp_path / "outcomes" / "ess.offer.json").unlink()
+    assert night.enrol() == {"requested": 0, "enrolled": 0, "refused": 0, "awaiting_approval": 0}
+    assert read_json(tmp_path / "outcomes" / "ess.enrol.json")["outcomes"] == []
+    assert moodle.calls == []
+    write_json(tmp_path / "ess_assessments.json", {"new": [], "changed": [], "to_store": [], "students": {}})
+    assert ess_sync.notify_ess_assessments(night.settings, night.engine, tmp_path, "run-1")["notifications"] == 0
 
 
 def test_a_refused_enrolment_is_isolated_and_its_batch_mates_enrolled(moodle, tmp_path):
