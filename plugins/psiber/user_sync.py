@@ -393,7 +393,8 @@ def _apply(integration: Integration, hook: MoodleHook, run_dir: RunPath, passwor
 
     sender = _Refusals(hook, outcomes, refused, source)
     earlier, earlier_answer = already_created(plan["creates"])
-    pending = [item for item in plan["creates"] if item not in earlier]
+    adopted_earlier = {item["username"] for item in earlier}  # a retried first load: thousands on each side
+    pending = [item for item in plan["creates"] if item["username"] not in adopted_earlier]
     max_items, max_vars = integration.users.batch_size, integration.moodle_max_input_vars
     planned = [(item["employee_number"], "users") for item in plan["updates"] + plan["creates"]]
     try:  # updates first: suspending leavers matters more than creating newcomers
