@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 
@@ -308,6 +309,42 @@ def _planned_grades(grades: list[dict], completions: list[dict], learners: dict)
             or (since is not None and int(total.get("gradedategraded") or 0) > since)]
 
 
+@dataclass
+class _Checks:
+    """What validating the read batches said."""
+
+    grade_warnings: list[dict]
+    completion_warnings: list[dict]
+    invalid: list[Outcome]
+    shares: list[tuple[int, int, str]]  # (invalid, checked, what) for the invalid-share guard
+
+
+def _checked_reads(run_dir: RunPath, learners: dict,
+                   label: Callable[[int, int], str | None]) -> tuple[list[dict], list[dict], _Checks]:
+    """The grades and completions a plan is made of, validated (the rejected ones left out), and what the
+    validation said; GX's frames are let go when this returns."""
+    now = learners["started"]
+    completions, completion_warnings = _batches(run_dir, "completions", "completions")
+    completions = list({(int(row["courseid"]), int(row["userid"])): row for row in completions}.values())
+    grades, grade_warnings = _batches(run_dir, "grades", "grades")
+    grades_read = len(grades)  # the guard weighs the bad grades against all Moodle answered, as before
+    grades = [without_empty_range(total) for total in _planned_grades(grades, completions, learners)]
+    grade_check, bad_grade_pairs = _rejected_pairs(grades, GRADE_COLUMNS, validate_course_grades, label, now)
+    completion_check, bad_completion_pairs = _rejected_pairs(completions, COMPLETION_COLUMNS, validate_completions,
+                                                             label, now)
+    excluded = bad_grade_pairs | bad_completion_pairs
+
+    def kept(rows: list[dict]) -> list[dict]:
+        return [row for row in rows if (int(row["courseid"]), int(row["userid"])) not in excluded]
+
+    return kept(grades), kept(completions), _Checks(
+        grade_warnings=grade_warnings, completion_warnings=completion_warnings,
+        invalid=invalid_outcomes(((p.record, p.reasons, p.owner)
+                                  for p in grade_check.invalid + completion_check.invalid), flow="results"),
+        shares=[(len(grade_check.invalid), grades_read, "course grades"),
+                (len(completion_check.invalid), completion_check.checked, "course completions")])
+
+
 def plan_result_changes(integration: Integration, engine: Engine, run_dir: RunPath) -> dict:
     """Validate the results read, then decide attempts and completions (pure planning)."""
     learners = read_json(run_dir / LEARNERS)
@@ -328,39 +365,24 @@ def plan_result_changes(integration: Integration, engine: Engine, run_dir: RunPa
         course, link = courses.get(course_id), links.get(user_id)
         return f"{link[1]} / {course['course_code']}" if course and link else None
 
-    completions, completion_warnings = _batches(run_dir, "completions", "completions")
-    completions = list({(int(row["courseid"]), int(row["userid"])): row for row in completions}.values())
-    grades, grade_warnings = _batches(run_dir, "grades", "grades")
-    grades_read = len(grades)  # the guard weighs the bad grades against all Moodle answered, as before
-    grades = [without_empty_range(total) for total in _planned_grades(grades, completions, learners)]
+    grades, completions, checks = _checked_reads(run_dir, learners, label)
     now = learners["started"]
-    grade_check, bad_grade_pairs = _rejected_pairs(grades, GRADE_COLUMNS, validate_course_grades, label, now)
-    completion_check, bad_completion_pairs = _rejected_pairs(completions, COMPLETION_COLUMNS, validate_completions,
-                                                             label, now)
-    excluded = bad_grade_pairs | bad_completion_pairs
-    invalid = invalid_outcomes(((p.record, p.reasons, p.owner) for p in grade_check.invalid + completion_check.invalid),
-                               flow="results")
-
-    def kept(rows: list[dict]) -> list[dict]:
-        return [row for row in rows if (int(row["courseid"]), int(row["userid"])) not in excluded]
-
     plan = plan_results(
-        integration_key=integration.key, links=links, courses=courses, grades=kept(grades),
-        completions=kept(completions),
+        integration_key=integration.key, links=links, courses=courses, grades=grades, completions=completions,
         changed_since=learners["watermark"], pass_result=integration.pass_result,
         fail_result=integration.fail_result, sync_date=datetime.fromtimestamp(now, integration.zone).date(), now=now,
         zone=integration.zone,
     )
+    del grades, completions  # the plan is written next: its reads need no memory meanwhile
     write_json(run_dir / PLAN, {
-        "reads_complete": not (grade_warnings or invalid),
+        "reads_complete": not (checks.grade_warnings or checks.invalid),
         "attempts": plan.attempts, "completions": plan.completions, "in_progress": plan.in_progress,
-        "outcomes": grade_warnings + completion_warnings + [o.to_dict() for o in invalid + plan.outcomes],
+        "outcomes": checks.grade_warnings + checks.completion_warnings
+        + [o.to_dict() for o in checks.invalid + plan.outcomes],
     })
-    for invalid_rows, checked, what in ((grade_check.invalid, grades_read, "course grades"),
-                                        (completion_check.invalid, completion_check.checked, "course completions")):
-        check_invalid_share(len(invalid_rows), checked, integration.safety.max_invalid_share, what,
-                            OWNER_MOODLE_ADMIN)
-    return {"attempts": len(plan.attempts), "in_progress": plan.in_progress, "invalid": len(invalid)}
+    for bad, checked, what in checks.shares:
+        check_invalid_share(bad, checked, integration.safety.max_invalid_share, what, OWNER_MOODLE_ADMIN)
+    return {"attempts": len(plan.attempts), "in_progress": plan.in_progress, "invalid": len(checks.invalid)}
 
 
 def load_results(integration: Integration, engine: Engine, run_dir: RunPath) -> dict:
