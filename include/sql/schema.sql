@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS moodle_user_link (
     moodle_user_id   INTEGER      NOT NULL,
     moodle_username  VARCHAR(254) NOT NULL,
     linked_at        TIMESTAMP    NOT NULL,
+    synced_fingerprint VARCHAR(64),  -- the employee as Moodle last confirmed it (user_plan.synced_fingerprint)
     PRIMARY KEY (integration_name, employee_id)
 );
 

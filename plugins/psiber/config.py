@@ -186,6 +186,9 @@ class UserSync(StrictSettings):
     without case): anything else is a record HR must fix, never guessed to be inactive.
     A record Moodle refused is not sent again until its PSIber data changes, the run is
     triggered with ``retry_refused=true``, or ``retry_refused_after_days`` have passed.
+    A night reads the Moodle accounts of employees who changed; every ``full_sync_every_days`` (or when the run is
+    triggered with ``full_users_sync=true``) it reads every linked account, for what an administrator changed in
+    Moodle.
     """
 
     active_statuses: tuple[Annotated[str, Field(min_length=1)], ...] = ("Active",)
@@ -193,6 +196,7 @@ class UserSync(StrictSettings):
         "Terminated", "Resigned", "Retired", "Dismissed", "Deceased", "Inactive")
     departed_employees: DepartedEmployees = DepartedEmployees.suspend
     retry_refused_after_days: Annotated[int, Field(ge=1)] = 7
+    full_sync_every_days: Annotated[int, Field(ge=1)] = 7
     extended_username_chars: bool = False
     new_user_passwords: NewUserPasswords = NewUserPasswords()
     profile_field_matches: tuple[ProfileFieldMatch, ...] = ()

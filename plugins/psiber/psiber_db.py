@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
 import pandas as pd
-from sqlalchemy import Engine, bindparam, text
+from sqlalchemy import Engine, bindparam, inspect, text
 
 from sync_common.database import sql, statements
 
@@ -14,10 +14,14 @@ _KEYS_PER_QUERY = 500  # bound parameters per look-up, well under SQLite's limit
 
 
 def create_schema(engine: Engine) -> None:
-    """Create the tables the integration reads and writes, if missing (idempotent)."""
+    """Create the tables the integration reads and writes, if missing, and add columns newer than a table
+    (idempotent)."""
     with engine.begin() as connection:
         for statement in statements("schema") + statements("ess_schema") + statements("write_lock_schema"):
             connection.execute(text(statement))
+    if "synced_fingerprint" not in {column["name"] for column in inspect(engine).get_columns("moodle_user_link")}:
+        with engine.begin() as connection:
+            connection.execute(text(sql("user_link_add_fingerprint")))
 
 
 def select_employees(engine: Engine, payrolls: Iterable[str] | None) -> pd.DataFrame:
@@ -57,6 +61,23 @@ def upsert_user_links(engine: Engine, integration_name: str, links: Iterable[tup
             connection.execute(text(sql("delete_moved_user_link")), changed)
             connection.execute(text(sql("upsert_user_link")), changed)
     return len(changed)
+
+
+def save_link_fingerprints(engine: Engine, integration_name: str, fingerprints: dict[int, str | None],
+                           full_read_at: int | None = None) -> None:
+    """Remember per link what Moodle last confirmed of the employee (None: read it again), only where it changed,
+    and when a full read of the linked accounts was last planned and applied (watermark ``users_full``)."""
+    with engine.begin() as connection:
+        stored = {int(row.employee_id): row.synced_fingerprint for row in connection.execute(
+            text(sql("select_user_links")), {"integration_name": integration_name})}
+        changed = [{"integration_name": integration_name, "employee_id": int(employee_id),
+                    "synced_fingerprint": value} for employee_id, value in fingerprints.items()
+                   if int(employee_id) in stored and stored[int(employee_id)] != value]
+        if changed:
+            connection.execute(text(sql("update_user_link_fingerprint")), changed)
+        if full_read_at is not None:
+            connection.execute(text(sql("upsert_watermark")), {"integration_name": integration_name,
+                                                                "flow": "users_full", "synced_until": full_read_at})
 
 
 def delete_user_links(engine: Engine, integration_name: str, employee_ids: Iterable[int]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -15,6 +15,8 @@ from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
 from sync_common.refusals import fingerprint as fingerprint_of
 
 _PLAIN_FIELDS = ("username", "email", "firstname", "lastname", "idnumber")
+# What a departed employee's link holds once their account is suspended: not read again until a full read.
+DEPARTED = "departed"
 # Keys of plan entries that are ours, not Moodle's: removed before a write is sent.
 PLAN_ONLY_KEYS = ("employee_id", "employee_number", "action", "changed", "reason")
 
@@ -26,7 +28,10 @@ class UserPlan:
     ``creates`` hold create_users entries (plus ``employee_id``); ``updates`` hold
     update_users entries with only the changed fields (plus ``employee_id`` and ``action``).
     ``links`` are (employee_id, moodle_user_id, username) for users that already exist; ``unlinks`` the
-    employee ids whose linked account an administrator deleted in Moodle.
+    employee ids whose linked account an administrator deleted in Moodle. ``synced`` holds, per employee whose
+    account was read, the fingerprint its link is to keep (``synced_fingerprint``, or ``DEPARTED``) once Moodle
+    holds it (as read, or once it confirms this plan's write), or None: Moodle differs and this run leaves it so
+    (conflict, quarantine), so it is read again.
     """
 
     creates: list[dict] = field(default_factory=list)
@@ -35,6 +40,7 @@ class UserPlan:
     unlinks: list[int] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     active_matched: int = 0
+    synced: dict[int, str | None] = field(default_factory=dict)
 
     @property
     def suspensions(self) -> int:
@@ -75,6 +81,42 @@ def fingerprint(entry: dict) -> str:
     return fingerprint_of(entry, PLAN_ONLY_KEYS)
 
 
+def synced_fingerprint(target: dict) -> str:
+    """What the plan compares with Moodle of a target (fields, profile fields, suspension), as a short hash: a link
+    holding its target's fingerprint is not read on a quiet night (``accounts_to_read``)."""
+    return fingerprint_of({**{name: str(target.get(name, "")) for name in _PLAIN_FIELDS},
+                           "customfields": {str(k): str(v) for k, v in dict(target.get("customfields") or {}).items()},
+                           "suspended": bool(target.get("suspended"))})
+
+
+def accounts_to_read(targets: Iterable[dict], links: pd.DataFrame, extracted: Iterable[int], full: bool,
+                     source: EmployeeSource = PSIBER) -> tuple[list[int], list[int]]:
+    """The linked Moodle accounts to look up by id, and the employees whose account is left unread (as synced).
+
+    A full read reads every linked account (an administrator's edits in Moodle show only so), and a targeted run
+    every account of its listed employees. Otherwise only what may need a write: a target whose fingerprint is not
+    the one its link holds (changed in the source, never confirmed, refused), and a departed employee whose
+    account was not seen suspended. Unchanged people are neither read nor written.
+    """
+    wanted = {int(target["employee_id"]): synced_fingerprint(target) for target in targets}
+    left = set(map(int, extracted))
+    read: set[int] = set()
+    unread: list[int] = []
+    for row in links.itertuples():
+        employee_id, held = int(row.employee_id), getattr(row, "synced_fingerprint", None)
+        if not source.syncs(row.employee_number) and employee_id not in wanted:
+            continue
+        if employee_id in wanted:
+            settled = held == wanted[employee_id]
+        else:
+            settled = employee_id in left or held == DEPARTED  # extracted but invalid: nothing to write
+        if full or source.listed or not settled:
+            read.add(int(row.moodle_user_id))
+        elif employee_id in wanted:
+            unread.append(employee_id)
+    return sorted(read), sorted(unread)
+
+
 def _users_by(users: Iterable[dict], *fields: str) -> dict[str, list[dict]]:
     """Moodle users under each normalised value of ``fields`` (several users may share one)."""
     found: dict[str, list[dict]] = {}
@@ -90,8 +132,8 @@ def _accounts(users: Iterable[dict]) -> str:
     return " and ".join(f"#{user['id']}" for user in users)
 
 
-def look_ups_needed(targets: Iterable[dict], links: pd.DataFrame, linked_users: Mapping[int, dict]
-                    ) -> dict[str, list[str]]:
+def look_ups_needed(targets: Iterable[dict], links: pd.DataFrame, linked_users: Mapping[int, dict],
+                    unread: Collection[int] = ()) -> dict[str, list[str]]:
     """The values to look up in Moodle, beyond the linked accounts (``linked_users``, by id), so that
     ``plan_user_changes`` decides as it would with every target looked up by every field.
 
@@ -101,12 +143,14 @@ def look_ups_needed(targets: Iterable[dict], links: pd.DataFrame, linked_users: 
     linked account exists is never matched again: only a username or e-mail it is to change is
     checked (is it another account's?), so only that value is looked up. A quiet night needs none.
     E-mails are asked both as written and in the source's letter case: Moodle's look-up by e-mail is
-    case-sensitive on some databases.
+    case-sensitive on some databases. A target left ``unread`` (as synced: ``accounts_to_read``) needs none.
     """
     live = {user_id: user for user_id, user in linked_users.items() if not is_deleted_account(user)}
     account_of = {int(row.employee_id): live.get(int(row.moodle_user_id)) for row in links.itertuples()}
     wanted: dict[str, set[str]] = {"idnumber": set(), "username": set(), "email": set()}
     for target in targets:
+        if int(target["employee_id"]) in unread:
+            continue
         account = account_of.get(int(target["employee_id"]))
         if account is None:
             wanted["idnumber"].add(target["idnumber"])
@@ -126,6 +170,7 @@ def plan_user_changes(
     refusals: Mapping[int, dict] | None = None,
     departed: str = "suspend",
     source: EmployeeSource = PSIBER,
+    unread: Collection[int] = (),
 ) -> UserPlan:
     """Decide create / update / suspend / unsuspend / unchanged for every target user, one outcome each.
 
@@ -143,6 +188,7 @@ def plan_user_changes(
     (``is_deleted_account``) is dropped and the employee matched again or given a new account, with a
     warning naming the deleted account. Outcomes name ``source`` as where a record is corrected and its owner; a
     targeted run's source (``EmployeeSource.listed``) lets only its listed employees be taken for leavers.
+    A linked target left ``unread`` (``accounts_to_read``: as last synced) is unchanged, as Moodle held it then.
     """
     users = {int(user["id"]): user for user in moodle_users}
     deleted = {user_id for user_id, user in users.items() if is_deleted_account(user)}
@@ -154,9 +200,12 @@ def plan_user_changes(
 
     plan = UserPlan()
 
-    def write(kind: str, target: dict, entry: dict) -> None:
+    def write(kind: str, target: dict, entry: dict, complete: bool = True) -> None:
+        """Plan a create or update (``complete``: Moodle then holds the whole target), unless it is quarantined."""
         refusal = refusals.get(int(target["employee_id"]))
-        if refusal is not None and refusal["fingerprint"] == fingerprint(entry):
+        quarantine = refusal is not None and refusal["fingerprint"] == fingerprint(entry)
+        plan.synced[int(target["employee_id"])] = synced_fingerprint(target) if complete and not quarantine else None
+        if refusal is not None and quarantine:
             plan.outcomes.append(Outcome(
                 target["employee_number"], "quarantined",
                 f"not sent again: Moodle refused it on {str(refusal['refused_at'])[:10]} ({refusal['reason']}); it is "
@@ -175,6 +224,11 @@ def plan_user_changes(
                 linked_id, "the employee is matched again by ID number, username and e-mail, or given a new "
                 "account (this record's other line)"), OWNER_MOODLE_ADMIN))
         linked = users.get(linked_id)
+        if linked is None and linked_id not in deleted and target["employee_id"] in unread:
+            plan.links.append((target["employee_id"], linked_id, target["username"]))
+            plan.active_matched += not target["suspended"]
+            plan.outcomes.append(Outcome(employee, "unchanged"))
+            continue
         holders = [u for key in (target["username"], target["email"])
                    for u in by_login.get(normalised_key(key) or "", [])]
         holders = list({int(u["id"]): u for u in holders}.values())
@@ -231,11 +285,12 @@ def plan_user_changes(
         if changes:
             write("update", target, {"employee_id": target["employee_id"], "employee_number": employee,
                                      "action": "conflict" if note else action, "id": int(user["id"]),
-                                     "changed": sorted(changes), **({"reason": note} if note else {}), **changes})
-        elif note:
-            plan.outcomes.append(Outcome(employee, "conflict", note, f"{OWNER_MOODLE_ADMIN} / {source.owner}"))
+                                     "changed": sorted(changes), **({"reason": note} if note else {}), **changes},
+                  complete=not note)
         else:
-            plan.outcomes.append(Outcome(employee, "unchanged"))
+            plan.synced[int(target["employee_id"])] = None if note else synced_fingerprint(target)
+            plan.outcomes.append(Outcome(employee, "conflict", note, f"{OWNER_MOODLE_ADMIN} / {source.owner}")
+                                 if note else Outcome(employee, "unchanged"))
 
     _plan_departed(plan, users, links, set(extracted_employee_ids), departed, source)
     plan.unlinks += sorted({int(row.employee_id) for row in links.itertuples()
@@ -259,8 +314,10 @@ def _plan_departed(plan: UserPlan, users: dict[int, dict], links: pd.DataFrame, 
     for row in links.itertuples():
         employee_id, user_id = int(row.employee_id), int(row.moodle_user_id)
         user = users.get(user_id)
-        if employee_id in extracted or user is None or user_id in matched_now or user.get("suspended") \
-                or not source.syncs(row.employee_number):
+        if employee_id in extracted or user is None or user_id in matched_now or not source.syncs(row.employee_number):
+            continue
+        if user.get("suspended"):
+            plan.synced[employee_id] = DEPARTED  # seen suspended: not read again until a full read
             continue
         exists = bool(getattr(row, "employee_exists", 1))
         record = row.employee_number if exists else source.gone_record.format(employee_id=employee_id)
@@ -270,6 +327,7 @@ def _plan_departed(plan: UserPlan, users: dict[int, dict], links: pd.DataFrame, 
                                                             "(users.departed_employees: keep)"))
             continue
         plan.active_matched += 1
+        plan.synced[employee_id] = DEPARTED
         plan.updates.append({"employee_id": employee_id, "employee_number": record,
                              "action": "suspended", "id": user_id,
                              "changed": ["suspended"], "suspended": 1, "reason": why})

@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,14 +28,17 @@ from psiber.employee_validation import PSIBER, validate_employees
 from psiber.psiber_db import (
     count_employees_by_payroll,
     delete_user_links,
+    save_link_fingerprints,
     save_refusals,
     select_employees,
     select_refusals,
     select_user_links,
+    select_watermark,
     upsert_user_links,
 )
 from psiber.user_plan import (
     PLAN_ONLY_KEYS,
+    accounts_to_read,
     check_suspend_guard,
     fingerprint,
     look_ups_needed,
@@ -68,6 +72,9 @@ log = logging.getLogger(__name__)
 EMPLOYEES = "employees.parquet"
 EXTRACTED, VALIDATED, TRANSFORMED, PLAN, APPLIED = (
     step_file(f"users.{step}") for step in ("extract", "validate", "transform", "plan", "apply"))
+# Which linked accounts the Moodle look-up read: a full read (and when it started), and the employees left unread.
+USERS_READ = "moodle_users_read.json"
+USERS_FULL = "users_full"  # the watermark of the last full read of the linked accounts
 
 
 def extract_employees(integration: Integration, engine: Engine, run_dir: RunPath) -> dict:
@@ -110,26 +117,36 @@ def transform_employees(integration: Integration, run_dir: RunPath, source: Empl
 _LOOKED_UP_BY = ("employee_id", "idnumber", "username", "email", "email_as_given")
 
 
-def extract_moodle_users(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: RunPath) -> dict:
-    """Read only the Moodle users that concern this extract: the linked accounts by id, then by ID number,
-    username and e-mail only what the plan needs (``look_ups_needed``): a quiet night asks for the linked
-    accounts alone.
+def extract_moodle_users(integration: Integration, hook: MoodleHook, engine: Engine, run_dir: RunPath,
+                         full: bool = False, source: EmployeeSource = PSIBER, now: int | None = None) -> dict:
+    """Read only the Moodle users that concern this extract: by id the linked accounts that may need a write
+    (``accounts_to_read``: every one on a full read, else those whose employee changed since Moodle last
+    confirmed it, or left), then by ID number, username and e-mail only what the plan needs
+    (``look_ups_needed``): a quiet night asks for nothing.
 
-    Each look-up's answer is kept as it comes (``read_progress``), so the task's retry after a
-    flaky night asks Moodle only for the look-ups still missing."""
+    A full read comes every ``users.full_sync_every_days`` (or when ``full``), for what an administrator changed
+    in Moodle; a targeted run reads its listed employees' accounts. Each look-up's answer is kept as it comes
+    (``read_progress``), so the task's retry after a flaky night asks Moodle only for the look-ups still missing."""
+    started = int(time.time()) if now is None else now
+    full = not source.listed and (full or started - select_watermark(engine, integration.key, USERS_FULL)
+                                  >= integration.users.full_sync_every_days * 86_400)
     targets = read_json(run_dir / "target_users.json")
     links = select_user_links(engine, integration.key)
     write_frame(run_dir / "user_links.parquet", links)
     write_frame(run_dir / "refusals.parquet", select_refusals(engine, integration.key))
-    linked = {"id": sorted({int(value) for value in links["moodle_user_id"]})}
+    extracted = [] if full else read_frame(run_dir / EMPLOYEES)["employee_id"].astype(int)
+    read, unread = accounts_to_read(targets, links, extracted, full, source)
     asked_for = [sorted((int(row.employee_id), int(row.moodle_user_id)) for row in links.itertuples()),
-                 [[target[name] for name in _LOOKED_UP_BY] for target in targets]]
+                 [[target[name] for name in _LOOKED_UP_BY] for target in targets], read]
     stamp = hashlib.sha256(json.dumps(asked_for).encode()).hexdigest()
     with ReadProgress(run_dir, "moodle-users", stamp) as progress:
-        users = _look_up(integration, hook, progress, linked)
-        users |= _look_up(integration, hook, progress, look_ups_needed(targets, links, users))
+        users = _look_up(integration, hook, progress, {"id": read})
+        users |= _look_up(integration, hook, progress, look_ups_needed(targets, links, users, set(unread)))
         write_json(run_dir / "moodle_users.json", list(users.values()))
         progress.discard()
+    write_json(run_dir / USERS_READ, {"full": full, "started": started, "unread": unread})
+    log.info("Read %d of %d linked Moodle accounts (%s)", len(read), len(links), "full read" if full else
+             "those whose employee changed or left")
     return {"moodle_users": len(users)}
 
 
@@ -168,10 +185,11 @@ def plan_users(integration: Integration, run_dir: RunPath, allow_mass_suspension
         refusals={} if retry_refused else _quarantined(integration, read_frame(run_dir / "refusals.parquet"), now),
         departed=integration.users.departed_employees,
         source=source,
+        unread=_unread(run_dir),
     )
     write_json(run_dir / PLAN, {
         "creates": plan.creates, "updates": plan.updates, "links": plan.links, "unlinks": plan.unlinks,
-        "outcomes": [outcome.to_dict() for outcome in plan.outcomes],
+        "outcomes": [outcome.to_dict() for outcome in plan.outcomes], "synced": plan.synced,
     })
     if not allow_mass_suspension:
         check_suspend_guard(plan, integration.safety.max_suspend_share, integration.safety.min_users_for_suspend_guard,
@@ -180,6 +198,11 @@ def plan_users(integration: Integration, run_dir: RunPath, allow_mass_suspension
               "linked": len(plan.links), "quarantined": sum(o.action == "quarantined" for o in plan.outcomes)}
     log.info("Plan: %s", counts)
     return counts
+
+
+def _unread(run_dir: RunPath) -> set[int]:
+    """The linked employees the Moodle look-up left unread (as synced); none from a look-up made before it said."""
+    return set(read_json(run_dir / USERS_READ)["unread"]) if (run_dir / USERS_READ).exists() else set()
 
 
 def _quarantined(integration: Integration, refusals: pd.DataFrame, now: datetime | None) -> dict[int, dict]:
@@ -317,6 +340,7 @@ def _apply(integration: Integration, hook: MoodleHook, run_dir: RunPath, passwor
     outcomes: list[Outcome] = []
     refused: list[dict] = []
     unlinked: list[int] = []
+    written: list[int] = []  # employees whose account Moodle confirmed holds the plan's whole write
     extra = _new_user_password_fields(integration, password)
 
     def already_created(batch: Sequence[dict]) -> tuple[list[dict], list[dict]]:
@@ -338,6 +362,7 @@ def _apply(integration: Integration, hook: MoodleHook, run_dir: RunPath, passwor
         for item in batch:
             if item["username"] in ids:
                 created.append((item["employee_id"], ids[item["username"]], item["username"]))
+                written.extend([] if item["username"] in adopted else [item["employee_id"]])
                 sender.streak.accepted()
                 outcomes.append(Outcome(item["employee_number"], "adopted", ADOPTED) if item["username"] in adopted
                                 else Outcome(item["employee_number"], "created"))
@@ -363,6 +388,7 @@ def _apply(integration: Integration, hook: MoodleHook, run_dir: RunPath, passwor
                 sender.refusal(item, warned[item["id"]].get("warningcode"), warned[item["id"]]["message"])
             else:
                 sender.streak.accepted()
+                written.append(item["employee_id"])
                 outcomes.append(Outcome(item["employee_number"], item["action"],
                                         item.get("reason") or f"changed: {', '.join(item['changed'])}",
                                         f"{OWNER_MOODLE_ADMIN} / {source.owner}" if item["action"] == "conflict"
@@ -409,11 +435,22 @@ def _apply(integration: Integration, hook: MoodleHook, run_dir: RunPath, passwor
                 sender.send(batch, create, adopt)
     finally:  # what was written is recorded even when the step stops half-way
         write_json(run_dir / APPLIED, {"created_links": created, "refused": refused, "unlinked": unlinked,
-                                       "outcomes": [outcome.to_dict() for outcome in outcomes]})
+                                       "written": written, "outcomes": [outcome.to_dict() for outcome in outcomes]})
     counts = Counter(outcome.action for outcome in outcomes)
     log.info("Applied: %s, %d Moodle calls", dict(counts), hook.calls_made)
     return {"created": counts["created"], "adopted": counts["adopted"],
             "failed": counts["failed"] + counts["conflict"], "moodle_calls": hook.calls_made}
+
+
+def _confirmed(run_dir: RunPath, plan: dict, applied: dict) -> tuple[dict[int, str | None], int | None]:
+    """What each read account is now known to hold (``UserPlan.synced``; a planned write Moodle did not confirm
+    is read again next night), and the full read's start when this run read every linked account."""
+    writes = {int(item["employee_id"]) for item in plan["updates"] + plan["creates"]}
+    confirmed = set(applied.get("written", []))
+    fingerprints = {int(employee_id): value if int(employee_id) not in writes or int(employee_id) in confirmed
+                    else None for employee_id, value in plan.get("synced", {}).items()}
+    read = read_json(run_dir / USERS_READ) if (run_dir / USERS_READ).exists() else {"full": False}
+    return fingerprints, read["started"] if read["full"] else None
 
 
 ADOPTED = ("Moodle already had this account with its username and ID number (an earlier attempt, another run, "
@@ -438,4 +475,5 @@ def record_user_links(integration: Integration, engine: Engine, run_dir: RunPath
         delete_user_links(engine, integration.key, unlinks)
         written = upsert_user_links(engine, integration.key, links)
         save_refusals(engine, integration.key, applied["refused"], accepted)
+        save_link_fingerprints(engine, integration.key, *_confirmed(run_dir, plan, applied))
     return {"links": len(links), "written": written, "refused": len(refused)}
