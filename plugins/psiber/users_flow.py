@@ -28,6 +28,9 @@ def users_flow_params() -> dict[str, Param]:
                                        description="Let this run suspend more users than the guard allows."),
         "retry_refused": Param(False, type="boolean",
                                description="Send again the records Moodle refused, though unchanged."),
+        "full_users_sync": Param(False, type="boolean",
+                                 description="Read every linked Moodle account, not only those of employees who "
+                                             "changed (as every users.full_sync_every_days)."),
         PARAM: targeted_param("employee numbers"),
     }
 
@@ -66,7 +69,8 @@ def wire_users_flow(run: IntegrationRun, source: EmployeeSource, checked, extrac
     def extract_moodle_users() -> dict:
         from psiber import user_sync
 
-        return user_sync.extract_moodle_users(integration, moodle(), database(), run_dir())
+        return user_sync.extract_moodle_users(integration, moodle(), database(), run_dir(),
+                                              bool(run.params().get("full_users_sync")), run_source())
 
     @step
     def plan_user_changes() -> dict:
