@@ -91,14 +91,18 @@ def synced_fingerprint(target: dict) -> str:
 
 def accounts_to_read(targets: Iterable[dict], links: pd.DataFrame, extracted: Iterable[int], full: bool,
                      source: EmployeeSource = PSIBER) -> tuple[list[int], list[int]]:
-    """The linked Moodle accounts to look up by id, and the employees whose account is left unread (as synced).
+    """The linked Moodle accounts to look up by id, and the targets left unread (linked: as synced; not linked and
+    inactive: no account to make, nor looked for).
 
     A full read reads every linked account (an administrator's edits in Moodle show only so), and a targeted run
     every account of its listed employees. Otherwise only what may need a write: a target whose fingerprint is not
     the one its link holds (changed in the source, never confirmed, refused), and a departed employee whose
-    account was not seen suspended. Unchanged people are neither read nor written.
+    account was not seen suspended. Unchanged people are neither read nor written, and an inactive employee
+    without an account is looked for (an account an administrator made by hand) on a full read only.
     """
+    targets = list(targets)
     wanted = {int(target["employee_id"]): synced_fingerprint(target) for target in targets}
+    linked = {int(employee_id) for employee_id in links["employee_id"]}
     left = set(map(int, extracted))
     read: set[int] = set()
     unread: list[int] = []
@@ -114,6 +118,9 @@ def accounts_to_read(targets: Iterable[dict], links: pd.DataFrame, extracted: It
             read.add(int(row.moodle_user_id))
         elif employee_id in wanted:
             unread.append(employee_id)
+    if not (full or source.listed):
+        unread += [int(target["employee_id"]) for target in targets
+                   if target.get("suspended") and int(target["employee_id"]) not in linked]
     return sorted(read), sorted(unread)
 
 
@@ -143,7 +150,7 @@ def look_ups_needed(targets: Iterable[dict], links: pd.DataFrame, linked_users: 
     linked account exists is never matched again: only a username or e-mail it is to change is
     checked (is it another account's?), so only that value is looked up. A quiet night needs none.
     E-mails are asked both as written and in the source's letter case: Moodle's look-up by e-mail is
-    case-sensitive on some databases. A target left ``unread`` (as synced: ``accounts_to_read``) needs none.
+    case-sensitive on some databases. A target left ``unread`` (``accounts_to_read``) needs none.
     """
     live = {user_id: user for user_id, user in linked_users.items() if not is_deleted_account(user)}
     account_of = {int(row.employee_id): live.get(int(row.moodle_user_id)) for row in links.itertuples()}
@@ -188,7 +195,8 @@ def plan_user_changes(
     (``is_deleted_account``) is dropped and the employee matched again or given a new account, with a
     warning naming the deleted account. Outcomes name ``source`` as where a record is corrected and its owner; a
     targeted run's source (``EmployeeSource.listed``) lets only its listed employees be taken for leavers.
-    A linked target left ``unread`` (``accounts_to_read``: as last synced) is unchanged, as Moodle held it then.
+    A linked target left ``unread`` (``accounts_to_read``: as last synced) is unchanged, as Moodle held it then; an
+    unlinked one, not looked for, is matched with what was read.
     """
     users = {int(user["id"]): user for user in moodle_users}
     deleted = {user_id for user_id, user in users.items() if is_deleted_account(user)}
@@ -224,7 +232,7 @@ def plan_user_changes(
                 linked_id, "the employee is matched again by ID number, username and e-mail, or given a new "
                 "account (this record's other line)"), OWNER_MOODLE_ADMIN))
         linked = users.get(linked_id)
-        if linked is None and linked_id not in deleted and target["employee_id"] in unread:
+        if linked is None and linked_id != -1 and linked_id not in deleted and target["employee_id"] in unread:
             plan.links.append((target["employee_id"], linked_id, target["username"]))
             plan.active_matched += not target["suspended"]
             plan.outcomes.append(Outcome(employee, "unchanged"))
