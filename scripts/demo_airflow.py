@@ -115,6 +115,9 @@ class DemoAirflow:
             "AIRFLOW__API__PORT": str(self.port),
             "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt_secret"],
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            # A worker's calls to the API server wait 30 s, not 5: on 2 busy cores the first runs' tasks, started
+            # together, timed out (httpx.ReadTimeout) at their start and failed the demo's scheduled run.
+            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
             "MOODLE_SYNC_DATA_DIR": str(self.home / "runs"),
             "PSIBER_MOODLE_INTEGRATIONS": str(self.home / "psiber_integrations"),
             # The mail server's Connection (no secret in it) in the environment, not the metadata database: the
