@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from sqlalchemy import Engine, text
 
 from hr_file.config import HrFileIntegration
+from psiber.psiber_db import add_link_fingerprint
 from sync_common.database import sql, statements
 from sync_common.validation import normalised_key
 
@@ -27,6 +28,7 @@ def create_schema(engine: Engine) -> None:
     with engine.begin() as connection:
         for statement in statements("schema") + statements("write_lock_schema"):
             connection.execute(text(statement))
+    add_link_fingerprint(engine)
 
 
 def employee_ids(engine: Engine, integration: HrFileIntegration, numbers: Iterable[str]) -> dict[str, int]:

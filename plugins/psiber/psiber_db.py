@@ -19,6 +19,11 @@ def create_schema(engine: Engine) -> None:
     with engine.begin() as connection:
         for statement in statements("schema") + statements("ess_schema") + statements("write_lock_schema"):
             connection.execute(text(statement))
+    add_link_fingerprint(engine)
+
+
+def add_link_fingerprint(engine: Engine) -> None:
+    """Add the links' ``synced_fingerprint`` to a link table made before it (idempotent)."""
     if "synced_fingerprint" not in {column["name"] for column in inspect(engine).get_columns("moodle_user_link")}:
         with engine.begin() as connection:
             connection.execute(text(sql("user_link_add_fingerprint")))

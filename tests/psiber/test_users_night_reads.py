@@ -11,8 +11,9 @@ from factories import integration
 from moodle_provider.hooks.moodle import MoodleHook
 from psiber import user_sync
 from psiber.demo_company import seed_demo_company
-from psiber.psiber_db import select_user_links
+from psiber.psiber_db import create_schema, select_user_links
 from psiber.targeted_extract import extract_employees_of_run
+from psiber.user_plan import accounts_to_read
 from sync_common.run_files import read_json
 
 DAY = 86_400
@@ -136,3 +137,19 @@ def test_a_targeted_run_reads_only_its_listed_employees_accounts(moodle, tmp_pat
     moodle.calls.clear()
     user_sync.extract_moodle_users(settings, hook(), engine, run_dir, source=source, now=start + DAY)
     assert [params["values"] for name, params in moodle.calls] == [[str(accounts[listed])]]
+
+
+def test_a_link_table_made_before_fingerprints_gets_the_column_and_its_first_night_reads_every_account(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'psiber.db'}")
+    with engine.begin() as connection:
+        connection.execute(text(
+            "CREATE TABLE moodle_user_link (integration_name VARCHAR(80) NOT NULL, employee_id INTEGER NOT NULL, "
+            "moodle_user_id INTEGER NOT NULL, moodle_username VARCHAR(254) NOT NULL, linked_at TIMESTAMP NOT NULL, "
+            "PRIMARY KEY (integration_name, employee_id))"))
+        connection.execute(text("INSERT INTO moodle_user_link VALUES ('demo', 1, 7, 'thabo', '2026-01-01')"))
+    create_schema(engine)
+    create_schema(engine)  # idempotent
+    links = select_user_links(engine, "demo")
+    assert list(links["synced_fingerprint"]) == [None]
+    assert accounts_to_read([], links, [1], full=False) == ([], [])
+    assert accounts_to_read([{"employee_id": 1}], links, [1], full=False) == ([7], [])
