@@ -289,7 +289,8 @@ class DemoAirflow:
             self.processes[component] = subprocess.Popen(
                 [str(VENV_BIN / "airflow"), component], env=self.environment(), stdout=output,
                 stderr=subprocess.STDOUT, start_new_session=True)
-        self.wait_until_ready()
+            if component == "api-server":  # first: a task that starts before it listens fails (connection refused)
+                self.wait_until_ready()
         if self.fab:
             self.fab_support_user()
 
