@@ -27,7 +27,7 @@ from psiber.result_sync import LEARNERS, LOADED
 from psiber.result_sync import PLAN as RESULT_PLAN
 from psiber.user_sync import EMPLOYEES
 from sync_common.moodle_rules import SITE_FORMAT
-from sync_common.report_store import CourseReads, Pair, course_learners_by_pair
+from sync_common.report_store import CourseReads, Pair, course_learners_of, stored_course_learner_keys
 from sync_common.run_files import RunPath, read_frame, read_json, sorted_files
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
@@ -127,8 +127,32 @@ def course_learners_of_run(integration: Integration, engine: Engine, summary: di
     reads = read_run(run_dir, integration.zone, integration.pass_result, grades_complete)
     if reads is None:
         return CourseReads()
-    upserts, removed = merge_learners(course_learners_by_pair(engine, integration.key), reads, summary["run_id"])
+    course_ids, user_ids = rows_to_merge(reads, *stored_course_learner_keys(engine, integration.key))
+    existing = course_learners_of(engine, integration.key, course_ids, user_ids)
+    upserts, removed = merge_learners(existing, reads, summary["run_id"])
     return CourseReads(upserts, removed, listed_courses(reads))
+
+
+def rows_to_merge(reads: RunReads, stored_courses: list[dict], stored_users: list[dict]) -> tuple[set[int], set[int]]:
+    """The courses and users whose stored rows ``merge_learners`` may change: those the run read learners of, and
+    those whose stored rows it would change without reading them (course gone or renamed, user unlinked,
+    renumbered or renamed). A quiet night that reads few courses so loads few rows, and merges as if it loaded all.
+    ``stored_*``: ``stored_course_learner_keys``."""
+    course_ids = {course for course, _ in (*reads.grades, *reads.completions, *reads.results)}
+    course_ids |= reads.fully_read_courses
+    for row in stored_courses:
+        course_id = int(row["moodle_course_id"])
+        read = reads.courses.get(course_id)
+        if read is None or (row["min_code"], row["min_name"]) != read or (row["max_code"], row["max_name"]) != read:
+            course_ids.add(course_id)
+    user_ids = set()
+    for row in stored_users:
+        user_id = int(row["moodle_user_id"])
+        number, name = reads.learners.get(user_id), reads.names.get(user_id)
+        if (number is None or not row["min_number"] == row["max_number"] == number
+                or (name is not None and not row["min_name"] == row["max_name"] == name)):
+            user_ids.add(user_id)
+    return course_ids, user_ids
 
 
 def listed_courses(reads: RunReads) -> list[dict]:

@@ -6,9 +6,11 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 import pandas as pd
+from sqlalchemy import create_engine
 
-from psiber.course_status import RunReads, merge_learners, read_run
-from sync_common.report_store import learner_status
+from psiber.course_status import RunReads, merge_learners, read_run, rows_to_merge
+from sync_common import report_store
+from sync_common.report_store import CourseReads, learner_status
 from sync_common.run_files import write_frame, write_json
 
 ZONE = ZoneInfo("Africa/Johannesburg")
@@ -90,3 +92,46 @@ def test_the_run_files_of_the_results_flow_are_read_as_they_are_written(tmp_path
     assert read_run(tmp_path, ZONE, "Competent", grade_reads_complete=False).fully_read_courses == set()
     (tmp_path / "learners.json").unlink()
     assert read_run(tmp_path, ZONE, "Competent", grade_reads_complete=True) is None
+
+
+def _stored(tmp_path, rows: dict):
+    """A report store holding the learner rows ``rows`` (pair → row), as an earlier run saved them."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'reports.db'}")
+    report_store.create_report_schema(engine)
+    summary = {"run_id": "run1", "started_at": "2026-11-20T01:00:00+00:00", "finished_at": "2026-11-20T01:05:00+00:00",
+               "complete": True, "moodle_calls": 0, "counts": {}, "tasks": [], "outcomes": []}
+    report_store.save_run_report(engine, "driver_training", "psiber_moodle_sync", summary, keep_days=30,
+                                 learners=CourseReads(list(rows.values()), []))
+    return engine
+
+
+def _merged_from_store(engine, night: RunReads):
+    """A night's merge over the rows it loads (``rows_to_merge``), and how many rows it loaded."""
+    course_ids, user_ids = rows_to_merge(night, *report_store.stored_course_learner_keys(engine, "driver_training"))
+    loaded = report_store.course_learners_of(engine, "driver_training", course_ids, user_ids)
+    return merge_learners(loaded, night, "run2"), len(loaded)
+
+
+def test_a_quiet_night_loads_only_the_rows_of_what_it_read_and_merges_as_over_every_row(tmp_path):
+    everyone = {user: f"EE{user:03}" for user in range(1, 21)}
+    courses = {course: (f"C-{course}", f"Course {course}") for course in range(1, 11)}
+    first, _ = merge_learners({}, reads(courses=courses, learners=everyone, names={},
+                                        grades={(c, u): 50.0 for c in courses for u in everyone}), "run1")
+    engine = _stored(tmp_path, {(row["moodle_course_id"], row["moodle_user_id"]): row for row in first})
+    stored = report_store.course_learners_by_pair(engine, "driver_training")
+    assert len(stored) == 200
+    quiet = reads(courses=courses, learners=everyone, names={}, grades={(3, 4): 80.0},
+                  completions={(3, 4): (True, date(2026, 11, 19))})
+    (upserts, removed), loaded = _merged_from_store(engine, quiet)
+    assert loaded == 20  # course 3's learners, not all 200 rows
+    assert (upserts, removed) == merge_learners(stored, quiet, "run2")
+    assert [(row["moodle_course_id"], row["moodle_user_id"], row["grade"]) for row in upserts] == [(3, 4, 80.0)]
+    # what a night changes without reading it: a course gone or renamed, a user unlinked, renumbered or renamed
+    changed = reads(courses={**{c: courses[c] for c in courses if c != 9}, 2: ("C-2", "Course two")},
+                    learners={**{u: everyone[u] for u in everyone if u != 7}, 5: "EE105"}, names={6: "Di Six"},
+                    grades={(3, 4): 80.0})
+    (upserts, removed), loaded = _merged_from_store(engine, changed)
+    assert (upserts, removed) == merge_learners(stored, changed, "run2")
+    assert loaded == 20 * 3 + 10 * 3 - 3 * 3  # courses 2, 3 and 9, users 5, 6 and 7
+    assert set(removed) == {(9, u) for u in everyone} | {(c, 7) for c in courses}
+
