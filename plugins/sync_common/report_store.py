@@ -200,11 +200,6 @@ def _rows(engine: Engine, query, params: dict) -> list[dict]:
         return [dict(zip(keys, row, strict=True)) for row in result]
 
 
-def course_learners_by_pair(engine: Engine, integration_key: str) -> dict[Pair, dict]:
-    rows = _rows(engine, text(sql("report_select_course_learners_all")), {"integration_name": integration_key})
-    return _by_pair(rows)
-
-
 def course_learners_of(engine: Engine, integration_key: str, course_ids: Iterable[int],
                        user_ids: Iterable[int]) -> dict[Pair, dict]:
     """The stored learner rows of the courses ``course_ids`` and of the users ``user_ids``, by pair (one id a bound

@@ -118,7 +118,7 @@ def test_a_quiet_night_loads_only_the_rows_of_what_it_read_and_merges_as_over_ev
     first, _ = merge_learners({}, reads(courses=courses, learners=everyone, names={},
                                         grades={(c, u): 50.0 for c in courses for u in everyone}), "run1")
     engine = _stored(tmp_path, {(row["moodle_course_id"], row["moodle_user_id"]): row for row in first})
-    stored = report_store.course_learners_by_pair(engine, "driver_training")
+    stored = report_store.course_learners_of(engine, "driver_training", courses, everyone)
     assert len(stored) == 200
     quiet = reads(courses=courses, learners=everyone, names={}, grades={(3, 4): 80.0},
                   completions={(3, 4): (True, date(2026, 11, 19))})

@@ -138,10 +138,10 @@ def test_course_learners_round_trip_and_count_per_course(psiber):
             for r in learners] == [("EE001", "Ann Smith", 82.5), ("EE002", "Bo Dlamini", 40.0),
                                    ("EE003", "Cy Naidoo", None)]
     assert str(learners[0]["result_on"])[:10] == "2026-11-19"
-    by_pair = report_store.course_learners_by_pair(engine, KEY)
+    by_pair = report_store.course_learners_of(engine, KEY, [7, 8], [1, 2, 3])
     assert set(by_pair) == {(7, 1), (7, 2), (7, 3), (8, 3)}
     save_run_report(engine, KEY, DAG_ID, summary(), keep_days=30, learners=CourseReads([], [(8, 3)]))
-    assert set(report_store.course_learners_by_pair(engine, KEY)) == {(7, 1), (7, 2), (7, 3)}
+    assert set(report_store.course_learners_of(engine, KEY, [7, 8], [1, 2, 3])) == {(7, 1), (7, 2), (7, 3)}
 
 
 def failure(task="check_moodle_site", error="Moodle unreachable", owner="Moodle administrator / IT (network)"):

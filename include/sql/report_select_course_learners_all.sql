@@ -1,5 +1,0 @@
--- Every learner row of an integration, for a run to merge what it read into.
-SELECT moodle_course_id, moodle_user_id, course_code, course_name, employee_number, learner_name, completed,
-       completed_on, grade, result, passed, result_on, run_id
-  FROM sync_course_learner
- WHERE integration_name = :integration_name
