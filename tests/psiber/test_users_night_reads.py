@@ -4,8 +4,10 @@ employee's, on a full-read night (every ``users.full_sync_every_days``, or asked
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
-from sqlalchemy import create_engine, text
+import pytest
+from sqlalchemy import Engine, create_engine, text
 
 from factories import integration
 from moodle_provider.hooks.moodle import MoodleHook
@@ -50,6 +52,26 @@ def account_of(engine, settings) -> dict[str, int]:
             .itertuples()}
 
 
+@dataclass
+class FirstNight:
+    """A company of 30 whose first night made its Moodle accounts."""
+
+    engine: Engine
+    settings: object
+    start: int
+    accounts: dict[str, int]
+
+
+@pytest.fixture
+def first_night(moodle, tmp_path) -> FirstNight:
+    engine = create_engine(f"sqlite:///{tmp_path / 'psiber.db'}")
+    seed_demo_company(engine, employees=30)
+    settings = integration(safety={"max_invalid_share": 0.5})
+    start = int(time.time())
+    night(moodle, settings, engine, tmp_path / "night1", now=start)
+    return FirstNight(engine, settings, start, account_of(engine, settings))
+
+
 def test_a_quiet_night_reads_no_account_a_change_reads_its_own_and_a_full_read_reads_all(moodle, tmp_path):
     engine = create_engine(f"sqlite:///{tmp_path / 'psiber.db'}")
     seed_demo_company(engine, employees=30)
@@ -92,13 +114,9 @@ def test_a_quiet_night_reads_no_account_a_change_reads_its_own_and_a_full_read_r
     assert ids == sorted(accounts.values())  # asked for (full_users_sync)
 
 
-def test_a_write_moodle_did_not_confirm_is_read_again_the_next_night(moodle, tmp_path):
-    engine = create_engine(f"sqlite:///{tmp_path / 'psiber.db'}")
-    seed_demo_company(engine, employees=30)
-    settings = integration(safety={"max_invalid_share": 0.5})
-    start = int(time.time())
-    night(moodle, settings, engine, tmp_path / "night1", now=start)
-    accounts = account_of(engine, settings)
+def test_a_write_moodle_did_not_confirm_is_read_again_the_next_night(moodle, tmp_path, first_night):
+    engine, settings, start, accounts = (first_night.engine, first_night.settings, first_night.start,
+                                         first_night.accounts)
     renamed = sorted(accounts)[0]
     with engine.begin() as connection:
         connection.execute(text("UPDATE employee SET surname = 'Renamed' WHERE employee_number = :n"), {"n": renamed})
@@ -120,13 +138,9 @@ def test_a_write_moodle_did_not_confirm_is_read_again_the_next_night(moodle, tmp
     assert ids == []
 
 
-def test_a_targeted_run_reads_only_its_listed_employees_accounts(moodle, tmp_path):
-    engine = create_engine(f"sqlite:///{tmp_path / 'psiber.db'}")
-    seed_demo_company(engine, employees=30)
-    settings = integration(safety={"max_invalid_share": 0.5})
-    start = int(time.time())
-    night(moodle, settings, engine, tmp_path / "night1", now=start)
-    accounts = account_of(engine, settings)
+def test_a_targeted_run_reads_only_its_listed_employees_accounts(moodle, tmp_path, first_night):
+    engine, settings, start, accounts = (first_night.engine, first_night.settings, first_night.start,
+                                         first_night.accounts)
     listed = sorted(accounts)[3]
     run_dir = tmp_path / "targeted"
     run_dir.mkdir()
