@@ -23,8 +23,7 @@ from psiber.config import Integration
 from psiber.course_plan import course_code
 from psiber.course_sync import MOODLE_COURSES
 from psiber.result_plan import grade_percent
-from psiber.result_sync import LEARNERS, LOADED
-from psiber.result_sync import PLAN as RESULT_PLAN
+from psiber.result_sync import LEARNERS, LOADED, planned_attempts
 from psiber.user_sync import EMPLOYEES
 from sync_common.moodle_rules import SITE_FORMAT
 from sync_common.report_store import CourseReads, Pair, course_learners_of, stored_course_learner_keys
@@ -110,7 +109,7 @@ def read_run(run_dir: RunPath, zone: ZoneInfo, pass_result: str, grade_reads_com
                 bool(entry["completed"]), datetime.fromtimestamp(int(when), zone).date() if when else None)
     if (run_dir / LOADED).exists():
         course_of_code = {code: course_id for course_id, (code, _) in reads.courses.items()}
-        for attempt in read_json(run_dir / RESULT_PLAN)["attempts"]:
+        for attempt in planned_attempts(run_dir):
             course_id = course_of_code.get(attempt["course_code"])
             user_id = user_of_employee.get(int(attempt["employee_id"]))
             if course_id is not None and user_id is not None:

@@ -149,32 +149,50 @@ def select_moodle_completions(engine: Engine, integration_name: str,
 
 def save_results(engine: Engine, integration_name: str, attempts: list[dict], completions: list[dict],
                  synced_until: int, full_sync_at: int | None = None) -> tuple[list[str], int]:
-    """Write attempts and completions and move the watermark, all or nothing.
+    """``save_result_parts`` of a plan in one part."""
+    return save_result_parts(engine, integration_name, [(attempts, completions)], synced_until, full_sync_at)
+
+
+def save_result_parts(engine: Engine, integration_name: str, parts: Iterable[tuple[list[dict], list[dict]]],
+                      synced_until: int, full_sync_at: int | None = None) -> tuple[list[str], int]:
+    """Write attempts and completions, part by part (each an (attempts, completions) pair, taken as the writing
+    reaches it, so a plan of any size needs the memory of one part), and move the watermark, all or nothing.
 
     A completion changes only with a new attempt: a result read again (perhaps with a less
     precise date, when Moodle's completion time is not re-read) leaves it as it was.
     Returns (keys of the attempts that were new, number of changed completions).
     """
     now = _now()
-    planned = {attempt["attempt_key"]: attempt for attempt in attempts}
+    new_attempts: list[str] = []
+    changed_completions = 0
+    upsert_completion = text(sql("upsert_course_completion"))
     with engine.begin() as connection:
-        recorded = _attempt_keys_held(connection, list(planned))
-        new_attempts = [key for key in planned if key not in recorded]
-        if new_attempts:
-            connection.execute(text(sql("insert_course_attempt")), [
-                {key: planned[attempt_key][key] for key in ("attempt_key", "employee_id", "course_code",
-                                                            "attempt_date", "result", "grade")} | {"recorded_at": now}
-                for attempt_key in new_attempts])
-        new_keys = set(new_attempts)
-        upsert_completion = text(sql("upsert_course_completion"))
-        changed_completions = sum(connection.execute(upsert_completion, {
-            key: completion[key] for key in ("employee_id", "course_code", "completed_on", "result")
-        } | {"updated_at": now}).rowcount for completion in completions if completion["attempt_key"] in new_keys)
+        for attempts, completions in parts:
+            inserted = _insert_new_attempts(connection, attempts, now)
+            new_keys = set(inserted)
+            changed_completions += sum(connection.execute(upsert_completion, {
+                key: completion[key] for key in ("employee_id", "course_code", "completed_on", "result")
+            } | {"updated_at": now}).rowcount for completion in completions if completion["attempt_key"] in new_keys)
+            new_attempts += inserted
         marks = {"results": synced_until} | ({"results_full": full_sync_at} if full_sync_at else {})
         for flow, until in marks.items():
             connection.execute(text(sql("upsert_watermark")), {"integration_name": integration_name, "flow": flow,
                                                                 "synced_until": until})
     return new_attempts, changed_completions
+
+
+def _insert_new_attempts(connection, attempts: list[dict], now: datetime) -> list[str]:
+    """Insert the attempts whose key is not held yet (an earlier part's included: the same transaction holds them);
+    their keys, in plan order."""
+    planned = {attempt["attempt_key"]: attempt for attempt in attempts}
+    recorded = _attempt_keys_held(connection, list(planned))
+    new_keys = [key for key in planned if key not in recorded]
+    if new_keys:
+        connection.execute(text(sql("insert_course_attempt")), [
+            {key: planned[attempt_key][key] for key in ("attempt_key", "employee_id", "course_code",
+                                                        "attempt_date", "result", "grade")} | {"recorded_at": now}
+            for attempt_key in new_keys])
+    return new_keys
 
 
 def select_refusals(engine: Engine, integration_name: str) -> pd.DataFrame:

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 
@@ -34,7 +35,7 @@ from psiber.course_plan import NO_COMPLETION_CRITERIA, OWNER_TRAINING_ADMIN
 from psiber.course_sync import MOODLE_COURSES
 from psiber.moodle_validation import COMPLETION_COLUMNS, GRADE_COLUMNS, validate_completions, validate_course_grades
 from psiber.psiber_db import (
-    save_results,
+    save_result_parts,
     select_courses,
     select_moodle_completions,
     select_picklists,
@@ -66,6 +67,11 @@ LINKED_USERS = "linked_users.json"
 # leave behind (outcomes and counts; the plan's attempts and completions).
 LEARNERS = "learners.json"
 PLAN, LOADED = step_file("results.plan"), step_file("results.load")
+# The plan's attempts and completions, a part per group of courses (``PLAN`` lists them, with the outcomes).
+PLAN_PARTS = "results_plan"
+# Grade and completion rows validated and planned at once. At 20,000 employees × 600 courses the step's peak was
+# 403 MiB and 8 s of CPU with this budget, 428 MiB with twice as many rows and 387 MiB, 13 s with half.
+ROWS_PER_GROUP = 20_000
 # The completions the enrolment-results report lists, among the per-user completion reads' batches.
 REPORTED_COMPLETIONS = "completions/report.json"
 
@@ -315,38 +321,108 @@ class _Checks:
 
     grade_warnings: list[dict]
     completion_warnings: list[dict]
-    invalid: list[Outcome]
-    shares: list[tuple[int, int, str]]  # (invalid, checked, what) for the invalid-share guard
+    grades_invalid: list[Outcome] = field(default_factory=list)
+    completions_invalid: list[Outcome] = field(default_factory=list)
+    grades_read: int = 0  # the guard weighs the bad grades against all Moodle answered
+    completions_checked: int = 0
+
+    @property
+    def invalid(self) -> list[Outcome]:
+        return self.grades_invalid + self.completions_invalid
+
+    def guard(self, limit: float) -> None:
+        """Stop the run when too many of the rows read are bad (after the plan listing them is written)."""
+        check_invalid_share(len(self.grades_invalid), self.grades_read, limit, "course grades", OWNER_MOODLE_ADMIN)
+        check_invalid_share(len(self.completions_invalid), self.completions_checked, limit, "course completions",
+                            OWNER_MOODLE_ADMIN)
 
 
-def _checked_reads(run_dir: RunPath, learners: dict,
-                   label: Callable[[int, int], str | None]) -> tuple[list[dict], list[dict], _Checks]:
-    """The grades and completions a plan is made of, validated (the rejected ones left out), and what the
-    validation said; GX's frames are let go when this returns."""
+def _checked_reads(grades: list[dict], completions: list[dict], learners: dict,
+                   label: Callable[[int, int], str | None], checks: _Checks) -> tuple[list[dict], list[dict]]:
+    """One group's grades and completions a plan is made of, validated (the rejected ones left out and added to
+    ``checks``); GX's frames are let go when this returns."""
     now = learners["started"]
-    completions, completion_warnings = _batches(run_dir, "completions", "completions")
     completions = list({(int(row["courseid"]), int(row["userid"])): row for row in completions}.values())
-    grades, grade_warnings = _batches(run_dir, "grades", "grades")
-    grades_read = len(grades)  # the guard weighs the bad grades against all Moodle answered, as before
+    checks.grades_read += len(grades)
     grades = [without_empty_range(total) for total in _planned_grades(grades, completions, learners)]
     grade_check, bad_grade_pairs = _rejected_pairs(grades, GRADE_COLUMNS, validate_course_grades, label, now)
     completion_check, bad_completion_pairs = _rejected_pairs(completions, COMPLETION_COLUMNS, validate_completions,
                                                              label, now)
+    checks.grades_invalid += invalid_outcomes(((p.record, p.reasons, p.owner) for p in grade_check.invalid),
+                                              flow="results")
+    checks.completions_invalid += invalid_outcomes(((p.record, p.reasons, p.owner) for p in completion_check.invalid),
+                                                   flow="results")
+    checks.completions_checked += completion_check.checked
     excluded = bad_grade_pairs | bad_completion_pairs
 
     def kept(rows: list[dict]) -> list[dict]:
         return [row for row in rows if (int(row["courseid"]), int(row["userid"])) not in excluded]
 
-    return kept(grades), kept(completions), _Checks(
-        grade_warnings=grade_warnings, completion_warnings=completion_warnings,
-        invalid=invalid_outcomes(((p.record, p.reasons, p.owner)
-                                  for p in grade_check.invalid + completion_check.invalid), flow="results"),
-        shares=[(len(grade_check.invalid), grades_read, "course grades"),
-                (len(completion_check.invalid), completion_check.checked, "course completions")])
+    return kept(grades), kept(completions)
+
+
+@dataclass
+class _ReadFiles:
+    """The read batches' files, how many rows each course has in them, and their warnings once per record."""
+
+    grade_files: list[RunPath]
+    completion_files: list[RunPath]
+    grade_files_of: dict[int, set[int]]  # course id → positions in grade_files
+    rows_of: Counter[int]  # course id → its grade and completion rows
+    checks: _Checks
+
+
+def _read_files(run_dir: RunPath) -> _ReadFiles:
+    """Every batch file read once, one at a time, for what the groups of courses need to know of it."""
+    grade_files, completion_files = sorted_files(run_dir / "grades", "*.json"), sorted_files(
+        run_dir / "completions", "*.json")
+    grade_files_of: dict[int, set[int]] = {}
+    rows_of: Counter[int] = Counter()
+    warnings: tuple[dict[str, dict], dict[str, dict]] = ({}, {})
+    for files, key, seen in ((grade_files, "grades", warnings[0]), (completion_files, "completions", warnings[1])):
+        for position, path in enumerate(files):
+            batch = read_json(path)
+            for row in batch[key]:
+                rows_of[int(row["courseid"])] += 1
+                if key == "grades":
+                    grade_files_of.setdefault(int(row["courseid"]), set()).add(position)
+            seen.update({outcome["record"]: outcome for outcome in batch["outcomes"]})
+    return _ReadFiles(grade_files, completion_files, grade_files_of, rows_of,
+                      _Checks(list(warnings[0].values()), list(warnings[1].values())))
+
+
+def course_groups(rows_of: Mapping[int, int], budget: int) -> list[list[int]]:
+    """Course ids in ascending order, cut into groups of at most ``budget`` rows (a larger course alone)."""
+    groups: list[list[int]] = []
+    held = budget
+    for course_id in sorted(rows_of):
+        if held + rows_of[course_id] > budget:
+            groups.append([])
+            held = 0
+        groups[-1].append(course_id)
+        held += rows_of[course_id]
+    return groups
+
+
+def _group_rows(files: _ReadFiles, course_ids: list[int]) -> tuple[list[dict], list[dict]]:
+    """The grade and completion rows of these courses, in the order the batch files hold them."""
+    wanted = set(course_ids)
+    positions = sorted({p for course_id in course_ids for p in files.grade_files_of.get(course_id, ())})
+    grades = [row for p in positions for row in read_json(files.grade_files[p])["grades"]
+              if int(row["courseid"]) in wanted]
+    completions = [row for path in files.completion_files for row in read_json(path)["completions"]
+                   if int(row["courseid"]) in wanted]
+    return grades, completions
 
 
 def plan_result_changes(integration: Integration, engine: Engine, run_dir: RunPath) -> dict:
-    """Validate the results read, then decide attempts and completions (pure planning)."""
+    """Validate the results read, then decide attempts and completions (pure planning).
+
+    One group of courses at a time (``ROWS_PER_GROUP`` rows read), each planned into a part of the plan, so the
+    step's memory does not grow with the number of learners. Every rule looks at one row and the plan at one
+    (course, user) pair, so the groups make the plan one whole read would; the invalid-share guard weighs the
+    whole read's totals.
+    """
     learners = read_json(run_dir / LEARNERS)
     results = select_picklists(engine).get("result", set())
     missing = [value for value in (integration.pass_result, integration.fail_result) if value not in results]
@@ -365,46 +441,73 @@ def plan_result_changes(integration: Integration, engine: Engine, run_dir: RunPa
         course, link = courses.get(course_id), links.get(user_id)
         return f"{link[1]} / {course['course_code']}" if course and link else None
 
-    grades, completions, checks = _checked_reads(run_dir, learners, label)
+    files = _read_files(run_dir)
+    checks = files.checks
     now = learners["started"]
-    plan = plan_results(
-        integration_key=integration.key, links=links, courses=courses, grades=grades, completions=completions,
-        changed_since=learners["watermark"], pass_result=integration.pass_result,
-        fail_result=integration.fail_result, sync_date=datetime.fromtimestamp(now, integration.zone).date(), now=now,
-        zone=integration.zone,
-    )
-    del grades, completions  # the plan is written next: its reads need no memory meanwhile
+    folder = owned_folder(run_dir / PLAN_PARTS)
+    parts: list[str] = []
+    skipped: list[dict] = []
+    planned = in_progress = 0
+    for course_ids in course_groups(files.rows_of, ROWS_PER_GROUP):
+        grades, completions = _checked_reads(*_group_rows(files, course_ids), learners, label, checks)
+        plan = plan_results(
+            integration_key=integration.key, links=links, courses=courses, grades=grades, completions=completions,
+            changed_since=learners["watermark"], pass_result=integration.pass_result,
+            fail_result=integration.fail_result, sync_date=datetime.fromtimestamp(now, integration.zone).date(),
+            now=now, zone=integration.zone,
+        )
+        del grades, completions  # the part is written next: its reads need no memory meanwhile
+        if plan.attempts:
+            parts.append(f"part-{len(parts) + 1:05d}.json")
+            write_json(folder / parts[-1], {"attempts": plan.attempts, "completions": plan.completions})
+        planned += len(plan.attempts)
+        in_progress += plan.in_progress
+        skipped += [o.to_dict() for o in plan.outcomes]
     write_json(run_dir / PLAN, {
-        "reads_complete": not (checks.grade_warnings or checks.invalid),
-        "attempts": plan.attempts, "completions": plan.completions, "in_progress": plan.in_progress,
-        "outcomes": checks.grade_warnings + checks.completion_warnings
-        + [o.to_dict() for o in checks.invalid + plan.outcomes],
+        "reads_complete": not (checks.grade_warnings or checks.invalid), "parts": parts, "in_progress": in_progress,
+        "outcomes": checks.grade_warnings + checks.completion_warnings + [o.to_dict() for o in checks.invalid]
+        + skipped,
     })
-    for bad, checked, what in checks.shares:
-        check_invalid_share(bad, checked, integration.safety.max_invalid_share, what, OWNER_MOODLE_ADMIN)
-    return {"attempts": len(plan.attempts), "in_progress": plan.in_progress, "invalid": len(checks.invalid)}
+    checks.guard(integration.safety.max_invalid_share)
+    return {"attempts": planned, "in_progress": in_progress, "invalid": len(checks.invalid)}
+
+
+def plan_parts(run_dir: RunPath) -> Iterator[dict]:
+    """The plan's parts ({attempts, completions}), one at a time."""
+    for name in read_json(run_dir / PLAN)["parts"]:
+        yield read_json(run_dir / PLAN_PARTS / name)
+
+
+def planned_attempts(run_dir: RunPath) -> Iterator[dict]:
+    """Every attempt the plan holds, part by part."""
+    for part in plan_parts(run_dir):
+        yield from part["attempts"]
 
 
 def load_results(integration: Integration, engine: Engine, run_dir: RunPath) -> dict:
     """Write attempts and completions, then move the watermark to (just before) this run's start.
 
     When part of Moodle's answers could not be used (a course's grades unreadable, rejected
-    rows), the watermark stays where it was, so the next run asks about them again.
+    rows), the watermark stays where it was, so the next run asks about them again. The plan's parts
+    are written one after the other in one transaction: all of them or none.
     """
     plan = read_json(run_dir / PLAN)
     learners = read_json(run_dir / LEARNERS)
     complete = plan["reads_complete"]
     until = learners["started"] - WATERMARK_OVERLAP_SECONDS if complete else learners["stored_watermark"]
-    new, changed = save_results(engine, integration.key, plan["attempts"], plan["completions"], until,
-                                full_sync_at=learners["started"] if learners["full"] and complete else None)
+    new, changed = save_result_parts(engine, integration.key,
+                                     ((part["attempts"], part["completions"]) for part in plan_parts(run_dir)), until,
+                                     full_sync_at=learners["started"] if learners["full"] and complete else None)
     new_keys = set(new)
-    outcomes = [
-        Outcome(attempt["record"], "recorded",
+    planned, outcomes = 0, []
+    for attempt in planned_attempts(run_dir):
+        planned += 1
+        if attempt["attempt_key"] in new_keys:
+            outcomes.append(Outcome(
+                attempt["record"], "recorded",
                 f"{attempt['result']}, grade {attempt['grade'] if attempt['grade'] is not None else 'none'}, "
-                f"on {attempt['attempt_date']}", flow="results")
-        for attempt in plan["attempts"] if attempt["attempt_key"] in new_keys
-    ]
-    counts = {"new_attempts": len(new), "already_recorded": len(plan["attempts"]) - len(new),
+                f"on {attempt['attempt_date']}", flow="results").to_dict())
+    counts = {"new_attempts": len(new), "already_recorded": planned - len(new),
               "completions_changed": changed, "in_progress": plan["in_progress"]}
     write_outcomes(run_dir / LOADED, outcomes, {"results": counts})
     log.info("Results: %s", counts)

@@ -84,7 +84,7 @@ def test_results_with_bad_grades_or_future_completions_are_invalid_and_make_no_a
         {"courseid": 5, "userid": 102, "completed": True, "timecompleted": NOW + 86_400}]})
     result_sync.plan_result_changes(SETTINGS, engine, tmp_path)
     plan = read_json(tmp_path / "outcomes/results.plan.json")
-    assert [a["record"] for a in plan["attempts"]] == ["EE00001 / DRV-101"]
+    assert [a["record"] for a in result_sync.planned_attempts(tmp_path)] == ["EE00001 / DRV-101"]
     assert sorted((o["record"], o["reason"]) for o in plan["outcomes"] if o["action"] == "invalid") == [
         ("EE00002 / DRV-101", "grade 150 is outside its range 0–100"),
         ("EE00003 / DRV-101", "completion time is in the future")]
@@ -196,8 +196,8 @@ def test_full_result_reads_come_by_themselves_and_an_incomplete_read_holds_the_w
     from psiber.psiber_db import select_watermark, upsert_user_links
 
     def load(reads_complete: bool) -> None:
-        write_json(tmp_path / "outcomes/results.plan.json", {"reads_complete": reads_complete, "attempts": [],
-                                                   "completions": [], "in_progress": 0, "outcomes": []})
+        write_json(tmp_path / "outcomes/results.plan.json", {"reads_complete": reads_complete, "parts": [],
+                                                                             "in_progress": 0, "outcomes": []})
         result_sync.load_results(SETTINGS, engine, tmp_path)
 
     write_json(tmp_path / "moodle_courses.json", [])
@@ -287,8 +287,8 @@ def test_results_as_a_live_site_answers_them(engine, tmp_path, recording, change
     site, users = live_site(grades)
     counts = sync_live_results(engine, tmp_path, site, users)
     plan = read_json(tmp_path / "outcomes/results.plan.json")
-    assert [(a["record"], a["result"], a["grade"], a["attempt_date"]) for a in plan["attempts"]] == [
-        ("EE00001 / CTG", *expected, "2026-08-30")]  # completed on 1788086400
+    assert [(a["record"], a["result"], a["grade"], a["attempt_date"]) for a in result_sync.planned_attempts(tmp_path)
+            ] == [("EE00001 / CTG", *expected, "2026-08-30")]  # completed on 1788086400
     assert [(o["record"], o["action"], o["reason"]) for o in plan["outcomes"]] == [
         ("CT-NOCRIT", "warning", "Course completion criteria not defined: completion tracking is on but has no "
                                  "criteria, so nobody can complete it")]
@@ -324,7 +324,7 @@ def test_a_completion_status_a_live_site_refuses_is_one_warning_and_the_run_goes
     counts = sync_live_results(engine, tmp_path, site, users)
     plan = read_json(tmp_path / "outcomes/results.plan.json")
     sync_day = datetime.fromtimestamp(NOW, UTC).date().isoformat()  # 2026-11-30
-    assert [(a["record"], a["result"], a["attempt_date"]) for a in plan["attempts"]] == [
+    assert [(a["record"], a["result"], a["attempt_date"]) for a in result_sync.planned_attempts(tmp_path)] == [
         ("EE00001 / CTG", "Competent", "2026-11-23" if graded else sync_day)]  # graded at 1795433117
     assert (record, "warning", reason) in [(o["record"], o["action"], o["reason"]) for o in plan["outcomes"]]
     assert counts["new_attempts"] == 1
@@ -390,7 +390,7 @@ def test_courses_and_results_from_a_stand_in_that_answers_like_a_live_site(engin
     assert {code: rate if rate is None else float(rate) for code, rate in rates.items()} == {
         "DRV-101": 70.0, "HS-1": 60.0, "ONB-1": None}
     plan = read_json(tmp_path / "outcomes/results.plan.json")
-    assert [(a["record"], a["result"], a["grade"]) for a in plan["attempts"]] == [
+    assert [(a["record"], a["result"], a["grade"]) for a in result_sync.planned_attempts(tmp_path)] == [
         ("EE00001 / DRV-101", "Not Yet Competent", 45.0), ("EE00001 / HS-1", "Competent", None)]
     assert [o for o in plan["outcomes"] if o["action"] == "invalid"] == [] and plan["reads_complete"]
     assert counts["new_attempts"] == 2
@@ -420,8 +420,7 @@ def test_an_override_that_kept_its_0_100_range_in_a_course_without_grade_items_i
         upsert_user_links(engine, LIVE.key, [(1, zanele, "zanele@example.com")])
         sync_stand_in_results(MoodleHook("moodle", backoff_seconds=0.01), engine, tmp_path)
 
-    plan = read_json(tmp_path / "outcomes/results.plan.json")
-    assert [(a["record"], a["result"], a["grade"]) for a in plan["attempts"]] == [
+    assert [(a["record"], a["result"], a["grade"]) for a in result_sync.planned_attempts(tmp_path)] == [
         ("EE00001 / NOGRADE-1", result, 72.5)]
 
 
@@ -463,4 +462,4 @@ def test_a_night_checks_only_the_grades_it_plans_and_weighs_a_bad_one_against_ev
     result_sync.plan_result_changes(SETTINGS, engine, tmp_path)
     plan = read_json(tmp_path / "outcomes/results.plan.json")
     assert [(o["record"], o["action"]) for o in plan["outcomes"]] == [("EE00001 / DRV-101", "invalid")]
-    assert plan["attempts"] == []
+    assert plan["parts"] == []

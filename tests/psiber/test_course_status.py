@@ -78,7 +78,8 @@ def test_the_run_files_of_the_results_flow_are_read_as_they_are_written(tmp_path
     (tmp_path / "completions").mkdir()
     write_json(tmp_path / "completions" / "users-11.json", {"completions": [
         {"courseid": 7, "userid": 11, "completed": True, "timecompleted": 1795125600}], "outcomes": []})
-    write_json(tmp_path / "outcomes/results.plan.json", {"attempts": [
+    write_json(tmp_path / "outcomes/results.plan.json", {"parts": ["part-00001.json"]})
+    write_json(tmp_path / "results_plan/part-00001.json", {"completions": [], "attempts": [
         {"employee_id": 101, "course_code": "DRV-101", "result": "Competent", "grade": 82.0,
          "attempt_date": "2026-11-20"}]})
     write_json(tmp_path / "outcomes/results.load.json", {"counts": {}, "outcomes": []})
