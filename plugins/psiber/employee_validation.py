@@ -18,7 +18,7 @@ from sync_common.moodle_rules import (
     MOODLE_IDNUMBER_LENGTH,
     MOODLE_TEXT_LENGTH,
 )
-from sync_common.validation import normalised_key, rule, validate_frame
+from sync_common.validation import normalised_key, normalised_keys, rule, validate_frame
 
 if TYPE_CHECKING:
     from great_expectations.expectations import Expectation
@@ -150,7 +150,7 @@ def validate_employees(employees: pd.DataFrame, known_statuses: Iterable[str],
         raise ValueError(f"employee frame lacks columns: {', '.join(missing)}")
 
     statuses = frozenset(key for status in known_statuses if (key := normalised_key(status)))
-    keys = {f"{column}_key": employees[column].map(normalised_key) for column in _KEYED}
+    keys = {f"{column}_key": normalised_keys(employees[column]) for column in _KEYED}
     keyed = employees.assign(**keys)
     result = validate_frame(keyed, lambda: _employee_rules(statuses, source), "employee_number", source.owner,
                             unnamed=source.unnamed)

@@ -192,3 +192,16 @@ def test_statuses_and_employee_numbers_are_compared_as_moodle_will_see_them():
         (" E007", (DUPLICATE_NUMBER.format(employee_number=" E007"),)),
         ("e007 ", (DUPLICATE_NUMBER.format(employee_number="e007 "),))]
     assert list(result.valid.columns) == list(frame.columns)
+
+
+def test_an_extract_longer_than_a_chunk_gets_the_verdict_of_one_run(monkeypatch):
+    from sync_common import validation
+
+    frame = table(employee(1), employee(2, surname=None), employee(3, employee_number=" e005"), employee(4),
+                  employee(5), employee(6, email="not-an-address", employment_status="Retired"), employee(7))
+    whole = validate_employees(frame, STATUSES)
+    monkeypatch.setattr(validation, "CHUNK_ROWS", 2)
+    chunked = validate_employees(frame, STATUSES)
+    assert chunked.invalid == whole.invalid
+    assert [r.employee_id for r in whole.invalid] == [2, 3, 5, 6]
+    pd.testing.assert_frame_equal(chunked.valid, whole.valid)
