@@ -108,10 +108,11 @@ def rule_courses(rule: EssOffer, courses: list[dict], categories: list[dict]) ->
     return chosen, problems
 
 
-def in_scope(employee: dict, active_statuses: Iterable[str]) -> bool:
-    """Active employees on a payroll PSIber knows (an unknown payroll is an invalid record of the users flow)."""
+def in_scope(employee: dict, active: set[str]) -> bool:
+    """Active employees (``active``: the active statuses, folded) on a payroll PSIber knows (an unknown payroll is
+    an invalid record of the users flow)."""
     return bool(employee.get("known_payroll_code")) and \
-        str(employee.get("employment_status") or "").strip().casefold() in _folded(active_statuses)
+        str(employee.get("employment_status") or "").strip().casefold() in active
 
 
 def rule_employees(rule: EssOffer, employees: list[dict]) -> list[dict]:
@@ -126,7 +127,8 @@ def wanted_offers(integration: Integration, employees: list[dict], courses: list
                   categories: list[dict]) -> tuple[WantedOffers, list[Outcome]]:
     """Every active employee's offered courses, and a warning per rule part that matches nothing on the
     site (a misspelt category or field offers nothing, silently otherwise)."""
-    eligible = [e for e in employees if in_scope(e, integration.users.active_statuses)]
+    active = _folded(integration.users.active_statuses)
+    eligible = [e for e in employees if in_scope(e, active)]
     rules_of: dict[int, list[int]] = {int(e["employee_id"]): [] for e in eligible}
     offered: dict[int, Offer] = {}
     rule_course_ids: list[set[int]] = []

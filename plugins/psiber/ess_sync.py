@@ -56,6 +56,7 @@ from psiber.ess_enrolments import (
 from psiber.ess_offers import FLOW, WantedOffers, offer_outcomes, wanted_offers
 from psiber.psiber_db import delete_user_links, select_user_links
 from psiber.user_sync import EMPLOYEES
+from sync_common.frames import frame_records
 from sync_common.moodle_batches import chunks, input_var_batches, send_isolating
 from sync_common.moodle_rules import DELETED_ACCOUNT_ERROR, deleted_account_reason
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
@@ -74,8 +75,13 @@ OFFERS, NOTIFIED, ENROLMENTS = (step_file(f"ess.{step}") for step in ("offer", "
 USERS_PROBLEMS = ("invalid", "conflict", "failed", "quarantined", "skipped")
 
 
+# The extract's columns ESS reads: who an employee is, and what the offer rules and the scope match on.
+_EMPLOYEE_COLUMNS = ("employee_id", "employee_number", "known_payroll_code", "employment_status", "payroll_code",
+                     "employment_type")
+
+
 def _employees(run_dir: RunPath) -> list[dict]:
-    return read_frame(run_dir / EMPLOYEES).to_dict("records")
+    return frame_records(read_frame(run_dir / EMPLOYEES, _EMPLOYEE_COLUMNS))
 
 
 def _course_names(run_dir: RunPath) -> dict[int, tuple[str, str]]:

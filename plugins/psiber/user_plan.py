@@ -9,6 +9,7 @@ import pandas as pd
 
 from psiber.employee_validation import PSIBER, normalised_key
 from sync_common.employee_source import EmployeeSource
+from sync_common.frames import frame_records
 from sync_common.mass_change import MassChangeGuardTripped, excessive_share
 from sync_common.moodle_rules import deleted_account_reason, is_deleted_account
 from sync_common.outcomes import OWNER_MOODLE_ADMIN, Outcome
@@ -223,7 +224,7 @@ def plan_user_changes(
         else:
             (plan.creates if kind == "create" else plan.updates).append(entry)
 
-    for target in targets.to_dict("records"):
+    for target in frame_records(targets):
         employee = target["employee_number"]
         linked_id = linked_user_of.get(target["employee_id"], -1)
         if linked_id in deleted:

@@ -47,6 +47,7 @@ from psiber.user_plan import (
 )
 from psiber.user_transform import build_target_users
 from sync_common.employee_source import EmployeeSource
+from sync_common.frames import frame_records
 from sync_common.invalid_records import check_invalid_share, invalid_outcomes
 from sync_common.moodle_batches import (
     LOOKUP_CHUNK,
@@ -108,7 +109,7 @@ def validate_extracted_employees(integration: Integration, run_dir: RunPath, sou
 
 def transform_employees(integration: Integration, run_dir: RunPath, source: EmployeeSource = PSIBER) -> dict:
     targets, outcomes = build_target_users(read_frame(run_dir / "valid_employees.parquet"), integration, source)
-    write_json(run_dir / "target_users.json", targets.to_dict("records"))
+    write_json(run_dir / "target_users.json", frame_records(targets))
     write_outcomes(run_dir / TRANSFORMED, outcomes)
     return {"targets": len(targets), "conflicts": sum(o.action == "conflict" for o in outcomes),
             "warnings": sum(o.action == "warning" for o in outcomes)}
@@ -207,7 +208,7 @@ def _unread(run_dir: RunPath) -> set[int]:
 
 def _quarantined(integration: Integration, refusals: pd.DataFrame, now: datetime | None) -> dict[int, dict]:
     """Refusals still in quarantine (``sync_common.refusals.quarantined``), by employee id, as the plan takes them."""
-    held = quarantined([{**row, "record_key": row["employee_id"]} for row in refusals.to_dict("records")],
+    held = quarantined([{**row, "record_key": row["employee_id"]} for row in frame_records(refusals)],
                        integration.users.retry_refused_after_days, now)
     return {int(employee_id): {"fingerprint": row["fingerprint"], "reason": row["reason"], "owner": row["owner"],
                                "refused_at": row["first_refused_at"]} for employee_id, row in held.items()}

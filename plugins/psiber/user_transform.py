@@ -9,6 +9,7 @@ import pandas as pd
 from psiber.config import Integration
 from psiber.employee_validation import MOODLE_TEXT_LENGTH, PSIBER
 from sync_common.employee_source import EmployeeSource
+from sync_common.frames import frame_records
 from sync_common.outcomes import Outcome
 
 _SPACES = re.compile(r"\s+")
@@ -44,7 +45,7 @@ def build_target_users(employees: pd.DataFrame, integration: Integration,
     active = {status.casefold() for status in settings.active_statuses}
     rows: list[dict] = []
     outcomes: list[Outcome] = []
-    for record in employees.to_dict("records"):
+    for record in frame_records(employees):
         number = _text(record["employee_number"])
         real_address = _text(record.get("email"))
         address = real_address or pseudo_email(
@@ -100,7 +101,7 @@ def build_target_users(employees: pd.DataFrame, integration: Integration,
                  "idnumber", "suspended", "customfields", "pseudo_email"],
     )
     shared = targets["email"].duplicated(keep=False)
-    for record in targets[shared].to_dict("records"):
+    for record in frame_records(targets[shared]):
         others = targets[(targets["email"] == record["email"]) & (targets["employee_id"] != record["employee_id"])]
         outcomes.append(
             Outcome(

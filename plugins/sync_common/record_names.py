@@ -15,7 +15,7 @@ def names_in_run_file(path: RunPath, key: str, parts: Sequence[str]) -> dict[str
     left; {} when the run did not get as far as extracting."""
     if not path.exists():
         return {}
-    frame = read_frame(path)
+    frame = read_frame(path, [key, *parts])
     names = {}
     for row in frame[[key, *parts]].itertuples(index=False):
         record, *words = (str(value).strip() if isinstance(value, str | int) else "" for value in row)

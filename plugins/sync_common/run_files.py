@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 from airflow.sdk import ObjectStoragePath
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import pandas as pd
 
 DATA_DIR_VARIABLE = "MOODLE_SYNC_DATA_DIR"
@@ -108,10 +110,13 @@ def write_frame(path: RunPath, frame: pd.DataFrame) -> RunPath:
     return _write(path, frame.to_parquet(index=False))
 
 
-def read_frame(path: RunPath) -> pd.DataFrame:
+def read_frame(path: RunPath, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """A frame a step left, all its columns or only ``columns`` (a step reading a few columns of every employee
+    need not hold the others)."""
     import pandas as pd  # here, not at the top: the DAG files import this module when parsed
 
-    frame = pd.read_parquet(path if isinstance(path, Path) else io.BytesIO(path.read_bytes()))
+    frame = pd.read_parquet(path if isinstance(path, Path) else io.BytesIO(path.read_bytes()),
+                            columns=None if columns is None else list(columns))
     return frame.astype({column: "object" for column in frame.columns if column != "employee_id"})
 
 
