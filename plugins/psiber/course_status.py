@@ -12,6 +12,7 @@ with why (``not_counted``). The sync report stores the rows (``sync_common.repor
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -93,28 +94,37 @@ def read_run(run_dir: RunPath, zone: ZoneInfo, pass_result: str, grade_reads_com
             user_id = user_of_employee.get(int(row.employee_id))
             if user_id is not None:
                 reads.names[user_id] = " ".join(str(part) for part in (row.first_name, row.surname) if part)
+    # One object per id and per value read, however many rows hold it: ~100,000 rows name 20,000 users and a few
+    # thousand (completed, day) and (result, passed, day, grade) values at 20,000 employees.
+    shared: dict = {}
+
+    def one(value):
+        return shared.setdefault((type(value), value), value)
+
+    # The completions first: their largest file is read whole, so it is read while little else is held.
+    for path in sorted_files(run_dir / "completions", "*.json"):
+        for entry in read_json(path)["completions"]:
+            when = entry.get("timecompleted")
+            reads.completions[(one(int(entry["courseid"])), one(int(entry["userid"])))] = one(
+                (bool(entry["completed"]), datetime.fromtimestamp(int(when), zone).date() if when else None))
     unreadable = set()
     for path in sorted_files(run_dir / "grades", "*.json"):
         batch = read_json(path)
         for grade in batch["grades"]:
-            reads.grades[(int(grade["courseid"]), int(grade["userid"]))] = grade_percent(
+            reads.grades[(one(int(grade["courseid"])), one(int(grade["userid"])))] = grade_percent(
                 grade.get("graderaw"), grade.get("grademin"), grade.get("grademax"))
         unreadable |= {outcome["record"] for outcome in batch["outcomes"]}
     if grade_reads_complete:
         reads.fully_read_courses = {int(c) for c in learners["course_ids"] if f"Moodle course #{c}" not in unreadable}
-    for path in sorted_files(run_dir / "completions", "*.json"):
-        for entry in read_json(path)["completions"]:
-            when = entry.get("timecompleted")
-            reads.completions[(int(entry["courseid"]), int(entry["userid"]))] = (
-                bool(entry["completed"]), datetime.fromtimestamp(int(when), zone).date() if when else None)
     if (run_dir / LOADED).exists():
         course_of_code = {code: course_id for course_id, (code, _) in reads.courses.items()}
         for attempt in planned_attempts(run_dir):
             course_id = course_of_code.get(attempt["course_code"])
             user_id = user_of_employee.get(int(attempt["employee_id"]))
             if course_id is not None and user_id is not None:
-                reads.results[(course_id, user_id)] = (attempt["result"], int(attempt["result"] == pass_result),
-                                       _day(attempt["attempt_date"]), attempt["grade"])
+                reads.results[(one(course_id), one(user_id))] = one((
+                    attempt["result"], int(attempt["result"] == pass_result), _day(attempt["attempt_date"]),
+                    attempt["grade"]))
     return reads
 
 
@@ -161,22 +171,29 @@ def listed_courses(reads: RunReads) -> list[dict]:
             for course_id, (code, name) in sorted(reads.courses.items())]
 
 
-def merge_learners(existing: dict[Pair, dict], reads: RunReads, run_id: str) -> tuple[list[dict], list[Pair]]:
-    """Rows to write (new or changed) and pairs to delete, after merging this run's reads.
+def merge_learners(existing: dict[Pair, dict], reads: RunReads, run_id: str) -> tuple[Iterator[dict], list[Pair]]:
+    """Rows to write (new or changed, made one at a time as the report store writes them: a first load makes
+    120,000 at 20,000 employees) and pairs to delete, after merging this run's reads.
 
     A pair leaves when its course left Moodle, its user is no longer linked, or a course read
     in full no longer lists it (nor did the learner's own enrolment read).
     """
-    upserts, removed = [], []
-    for pair in sorted(set(existing) | set(reads.grades) | set(reads.completions) | set(reads.results)):
-        course_id, user_id = pair
-        gone = (course_id not in reads.courses or user_id not in reads.learners
-                or (course_id in reads.fully_read_courses and pair not in reads.grades
-                    and pair not in reads.completions))
-        if gone:
-            if pair in existing:
-                removed.append(pair)
+    pairs = sorted(set(existing) | set(reads.grades) | set(reads.completions) | set(reads.results))
+    removed = [pair for pair in pairs if pair in existing and _gone(pair, reads)]
+    return _upserts(pairs, existing, reads, run_id), removed
+
+
+def _gone(pair: Pair, reads: RunReads) -> bool:
+    course_id, user_id = pair
+    return (course_id not in reads.courses or user_id not in reads.learners
+            or (course_id in reads.fully_read_courses and pair not in reads.grades and pair not in reads.completions))
+
+
+def _upserts(pairs: list[Pair], existing: dict[Pair, dict], reads: RunReads, run_id: str) -> Iterator[dict]:
+    for pair in pairs:
+        if _gone(pair, reads):
             continue
+        course_id, user_id = pair
         before = existing.get(pair, {})
         row = {"completed": 0, "completed_on": None, "grade": None, "result": None, "passed": None,
                "result_on": None, **before}
@@ -197,8 +214,7 @@ def merge_learners(existing: dict[Pair, dict], reads: RunReads, run_id: str) -> 
                 row["completed_on"] = row["result_on"]
         values, stored = tuple(map(row.get, _COMPARED)), tuple(map(before.get, _COMPARED))
         if not before or (values != stored and not all(map(_same, values, stored))):  # equal: most, on a quiet night
-            upserts.append({**row, "run_id": run_id})
-    return upserts, removed
+            yield {**row, "run_id": run_id}
 
 
 def _same(value, stored) -> bool:

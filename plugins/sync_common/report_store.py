@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, bindparam, inspect, text
@@ -26,16 +27,19 @@ OWNER_SEPARATOR = " / "  # between the owners of one record ("Moodle administrat
 
 Pair = tuple[int, int]  # (Moodle course id, Moodle user id): one row of the course status
 MAX_NAME = 250  # the name column's width
+# Rows sent to the database in one statement: outcomes and learner rows are made and written this many at a time,
+# never all at once (a first load at 20,000 employees has ~100,000 outcomes and 120,000 learner rows).
+ROWS_PER_WRITE = 5_000
 
 
 @dataclass(frozen=True)
 class CourseReads:
-    """What a summarised run read for the course status: learner rows to write (new or changed), (course, user)
-    pairs to delete, and every course it read (``moodle_course_id``, ``course_code``, ``course_name`` and
-    ``not_counted``: why the course's learners are left out of the totals, '' when they count); ``courses`` None:
-    the run read no course, and the courses stored stand."""
+    """What a summarised run read for the course status: learner rows to write (new or changed; gone through once,
+    as they are written), (course, user) pairs to delete, and every course it read (``moodle_course_id``,
+    ``course_code``, ``course_name`` and ``not_counted``: why the course's learners are left out of the totals, ''
+    when they count); ``courses`` None: the run read no course, and the courses stored stand."""
 
-    upserts: list[dict] = field(default_factory=list)
+    upserts: Iterable[dict] = ()
     removed: list[Pair] = field(default_factory=list)
     courses: list[dict] | None = None
 
@@ -105,7 +109,7 @@ def save_run_report(engine: Engine, integration_key: str, dag_id: str, summary: 
     """
     names = names or {}
     keys = {"integration_name": integration_key, "run_id": summary["run_id"]}
-    outcomes = summary["outcomes"]
+    outcomes = summary["outcomes"]  # a list, or the steps' files read again (``StepOutcomes``): gone through twice
     finished = _utc(summary["finished_at"])
     assert finished is not None, "a summary is written when its run finished"
     started = _utc(summary.get("started_at"))
@@ -141,12 +145,12 @@ def save_run_report(engine: Engine, integration_key: str, dag_id: str, summary: 
         _insert_many(connection, "report_insert_task", [
             {**keys, "task_id": task["task_id"], "map_index": _map_index(task), "state": str(task["state"]),
              "duration": task.get("duration")} for task in summary.get("tasks", [])])
-        _insert_many(connection, "report_insert_outcome", [
+        _insert_chunks(connection, "report_insert_outcome", (
             {**keys, "position": n, "flow": o["flow"], "action": o["action"], "problem": int(is_problem(o["action"])),
              "record": None if o["record"] is None else str(o["record"])[:MAX_REPORT_TEXT],
              "reason": o.get("reason") or "", "owner": o.get("owner") or "", "changed_fields": changed_fields(o),
              "name": name_of(o["record"], names)[:MAX_NAME]}
-            for n, o in enumerate(outcomes)])
+            for n, o in enumerate(outcomes)))
         _save_course_reads(connection, integration_key, summary["run_id"], finished, learners)
         cutoff = finished - timedelta(days=keep_days)
         for statement in statements("report_prune"):
@@ -158,8 +162,8 @@ def _save_course_reads(connection: Connection, integration_key: str, run_id: str
     """The learner rows a run changed, and the courses it read (replacing those read before), read at the end of
     the try that read them: a cleared run that reads results again moves the read time on."""
     now = datetime.now(UTC).replace(tzinfo=None)
-    _insert_many(connection, "report_upsert_course_learner",
-                 [{**row, "integration_name": integration_key, "updated_at": now} for row in reads.upserts])
+    _insert_chunks(connection, "report_upsert_course_learner",
+                   ({**row, "integration_name": integration_key, "updated_at": now} for row in reads.upserts))
     _insert_many(connection, "report_delete_course_learner", [
         {"integration_name": integration_key, "moodle_course_id": course, "moodle_user_id": user}
         for course, user in reads.removed])
@@ -189,6 +193,13 @@ def _map_index(task: dict) -> int:
 def _insert_many(connection: Connection, name: str, rows: list[dict]) -> None:
     if rows:
         connection.execute(text(sql(name)), rows)
+
+
+def _insert_chunks(connection: Connection, name: str, rows: Iterable[dict]) -> None:
+    """``rows`` made and written ``ROWS_PER_WRITE`` at a time."""
+    statement, found = text(sql(name)), iter(rows)
+    while chunk := list(islice(found, ROWS_PER_WRITE)):
+        connection.execute(statement, chunk)
 
 
 def _rows(engine: Engine, query, params: dict) -> list[dict]:

@@ -1,5 +1,6 @@
 """The run summary: counts and every record-level outcome, gathered from what the run's steps left behind
-(``step_outputs``), whatever the source system.
+(``step_outputs``), whatever the source system. Its outcomes are read again from the steps' files whenever gone
+through (``StepOutcomes``), not held: a first load leaves ~100,000.
 
 Counts are generic over actions: every (flow, action) an outcome carries is counted, so a
 flow that starts reporting a new action needs no change here. ``ACTION_ORDER`` only says in
@@ -54,7 +55,7 @@ def is_problem(action: str) -> bool:
     return action in PROBLEM_ACTIONS
 
 
-def count_actions(flows: list[str], outcomes: list[dict], counted: Mapping[str, Iterable[str]] | None = None,
+def count_actions(flows: list[str], outcomes: Iterable[dict], counted: Mapping[str, Iterable[str]] | None = None,
                   given: Mapping[str, Mapping[str, int]] | None = None) -> dict[str, dict[str, int]]:
     """Per flow (``flows`` in their order, then any other an outcome names), each action's count: the flow's
     ``counted`` actions (0 when none), every other one found, and the counts the steps ``given`` beside their
@@ -113,7 +114,8 @@ def _task_name(task: dict) -> str:
 
 
 def write_run_summary(summary: dict, run_dir: RunPath) -> RunPath:
-    path = write_json(run_dir / "summary.json", summary)
+    # summary.json holds every outcome, for whoever reads the run's files (notifications); held while written only.
+    path = write_json(run_dir / "summary.json", {**summary, "outcomes": list(summary["outcomes"])})
     for flow, counts in summary["counts"].items():
         log.info("Run summary of '%s', %s: %s", summary["integration"], flow,
                  ", ".join(f"{action} {count}" for action, count in counts.items()))

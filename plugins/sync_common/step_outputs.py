@@ -10,7 +10,7 @@ other file of the run; each flow names its files once, in its own module (``step
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from sync_common.outcomes import Outcome
 from sync_common.run_files import RunPath, read_json, sorted_files, write_json
@@ -33,17 +33,31 @@ def write_outcomes(path: RunPath, outcomes: Iterable[Outcome | dict],
         **more, "outcomes": rows, "counts": {flow: dict(actions) for flow, actions in (counts or {}).items()}})
 
 
-def read_outcomes(run_dir: RunPath) -> tuple[list[dict], dict[str, dict[str, int]]]:
-    """Every step's outcomes (in the order of the steps' names) and their counts added up per flow and action."""
+class StepOutcomes:
+    """Every step's outcomes (in the order of the steps' names), read again file by file each time they are gone
+    through: a first load leaves ~100,000, which the summary and the report go through without holding them all."""
+
+    def __init__(self, paths: list[RunPath], count: int) -> None:
+        self._paths, self._count = paths, count
+
+    def __iter__(self) -> Iterator[dict]:
+        for path in self._paths:
+            yield from read_json(path)["outcomes"]
+
+    def __len__(self) -> int:
+        return self._count
+
+
+def read_outcomes(run_dir: RunPath) -> tuple[StepOutcomes, dict[str, dict[str, int]]]:
+    """Every step's outcomes (read again when gone through) and their counts added up per flow and action."""
     folder = run_dir / FOLDER
-    outcomes: list[dict] = []
+    paths = sorted_files(folder, "*.json") if folder.exists() else []
     counts: dict[str, dict[str, int]] = {}
-    if not folder.exists():
-        return outcomes, counts
-    for path in sorted_files(folder, "*.json"):
+    found = 0
+    for path in paths:
         saved = read_json(path)
-        outcomes += saved["outcomes"]
+        found += len(saved["outcomes"])
         for flow, actions in saved.get("counts", {}).items():
             for action, number in actions.items():
                 counts.setdefault(flow, {})[action] = counts.get(flow, {}).get(action, 0) + int(number)
-    return outcomes, counts
+    return StepOutcomes(paths, found), counts

@@ -16,6 +16,12 @@ from sync_common.run_files import write_frame, write_json
 ZONE = ZoneInfo("Africa/Johannesburg")
 
 
+def merged(existing: dict, night: RunReads, run_id: str) -> tuple[list[dict], list]:
+    """``merge_learners``' rows to write, made all at once, and its pairs to delete."""
+    upserts, removed = merge_learners(existing, night, run_id)
+    return list(upserts), removed
+
+
 def reads(**more) -> RunReads:
     base = RunReads(courses={7: ("DRV-101", "Defensive Driving"), 8: ("HS-101", "Fire Safety")},
                     learners={1: "EE001", 2: "EE002"}, names={1: "Ann Smith", 2: "Bo Dlamini"})
@@ -25,7 +31,7 @@ def reads(**more) -> RunReads:
 
 
 def test_a_night_merges_grades_completions_and_verdicts_into_learner_rows():
-    first, removed = merge_learners({}, reads(
+    first, removed = merged({}, reads(
         grades={(7, 1): 82.5, (7, 2): None}, fully_read_courses={7, 8},
         completions={(7, 1): (True, date(2026, 11, 19)), (7, 2): (False, None)},
         results={(7, 1): ("Competent", 1, date(2026, 11, 19), 82.5)}), "run1")
@@ -43,22 +49,22 @@ def test_what_a_night_did_not_read_is_kept_and_unchanged_rows_are_not_rewritten(
                      "completed": 1, "completed_on": "2026-11-19", "grade": 82.5, "result": "Competent", "passed": 1,
                      "result_on": "2026-11-19", "run_id": "run1"}}
     # The next night: the grade report still lists the learner (same grade), no completion read (not active).
-    upserts, removed = merge_learners(kept, reads(grades={(7, 1): 82.5}, fully_read_courses={7, 8},
+    upserts, removed = merged(kept, reads(grades={(7, 1): 82.5}, fully_read_courses={7, 8},
                                                   names={}), "run2")
     assert upserts == [] and removed == []
-    upserts, _ = merge_learners(kept, reads(grades={(7, 1): 90.0}, fully_read_courses={7, 8}), "run3")
+    upserts, _ = merged(kept, reads(grades={(7, 1): 90.0}, fully_read_courses={7, 8}), "run3")
     assert [(r["grade"], r["result"], r["completed"], r["run_id"]) for r in upserts] == [(90.0, "Competent", 1, "run3")]
 
 
 def test_learners_leave_with_their_enrolment_their_link_or_their_course():
     row = {"course_code": "X", "course_name": "", "employee_number": "", "learner_name": "", "completed": 0}
     kept = {(7, 1): row, (7, 2): row, (9, 1): row, (8, 3): row}
-    upserts, removed = merge_learners(kept, reads(grades={(7, 2): None}, fully_read_courses={7}), "run2")
+    upserts, removed = merged(kept, reads(grades={(7, 2): None}, fully_read_courses={7}), "run2")
     # (7, 1): course 7 read in full without them; (9, 1): course 9 left Moodle; (8, 3): user 3 no longer linked
     assert sorted(removed) == [(7, 1), (8, 3), (9, 1)]
     assert [(r["moodle_course_id"], r["moodle_user_id"]) for r in upserts] == [(7, 2)]
     # A course whose grades could not all be read proves nothing about who left it.
-    _, removed = merge_learners({(7, 1): row}, reads(grades={}, fully_read_courses=set()), "run3")
+    _, removed = merged({(7, 1): row}, reads(grades={}, fully_read_courses=set()), "run3")
     assert removed == []
 
 
@@ -110,13 +116,13 @@ def _merged_from_store(engine, night: RunReads):
     """A night's merge over the rows it loads (``rows_to_merge``), and how many rows it loaded."""
     course_ids, user_ids = rows_to_merge(night, *report_store.stored_course_learner_keys(engine, "driver_training"))
     loaded = report_store.course_learners_of(engine, "driver_training", course_ids, user_ids)
-    return merge_learners(loaded, night, "run2"), len(loaded)
+    return merged(loaded, night, "run2"), len(loaded)
 
 
 def test_a_quiet_night_loads_only_the_rows_of_what_it_read_and_merges_as_over_every_row(tmp_path):
     everyone = {user: f"EE{user:03}" for user in range(1, 21)}
     courses = {course: (f"C-{course}", f"Course {course}") for course in range(1, 11)}
-    first, _ = merge_learners({}, reads(courses=courses, learners=everyone, names={},
+    first, _ = merged({}, reads(courses=courses, learners=everyone, names={},
                                         grades={(c, u): 50.0 for c in courses for u in everyone}), "run1")
     engine = _stored(tmp_path, {(row["moodle_course_id"], row["moodle_user_id"]): row for row in first})
     stored = report_store.course_learners_of(engine, "driver_training", courses, everyone)
@@ -125,14 +131,14 @@ def test_a_quiet_night_loads_only_the_rows_of_what_it_read_and_merges_as_over_ev
                   completions={(3, 4): (True, date(2026, 11, 19))})
     (upserts, removed), loaded = _merged_from_store(engine, quiet)
     assert loaded == 20  # course 3's learners, not all 200 rows
-    assert (upserts, removed) == merge_learners(stored, quiet, "run2")
+    assert (upserts, removed) == merged(stored, quiet, "run2")
     assert [(row["moodle_course_id"], row["moodle_user_id"], row["grade"]) for row in upserts] == [(3, 4, 80.0)]
     # what a night changes without reading it: a course gone or renamed, a user unlinked, renumbered or renamed
     changed = reads(courses={**{c: courses[c] for c in courses if c != 9}, 2: ("C-2", "Course two")},
                     learners={**{u: everyone[u] for u in everyone if u != 7}, 5: "EE105"}, names={6: "Di Six"},
                     grades={(3, 4): 80.0})
     (upserts, removed), loaded = _merged_from_store(engine, changed)
-    assert (upserts, removed) == merge_learners(stored, changed, "run2")
+    assert (upserts, removed) == merged(stored, changed, "run2")
     assert loaded == 20 * 3 + 10 * 3 - 3 * 3  # courses 2, 3 and 9, users 5, 6 and 7
     assert set(removed) == {(9, u) for u in everyone} | {(c, 7) for c in courses}
 

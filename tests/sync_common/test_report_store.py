@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import inspect, text
+from sqlalchemy import event, inspect, text
 
 from sync_common import report_store
 from sync_common.report_store import CourseReads, OutcomeFilter, save_run_report
+from sync_common.step_outputs import read_outcomes, step_file, write_outcomes
 
 KEY = "driver_training"
 DAG_ID = "psiber_moodle_driver_training"
@@ -311,3 +312,36 @@ def test_report_tables_made_before_names_and_targeted_runs_get_the_columns(psibe
     assert report_store.run(engine, KEY, summary()["run_id"])["targeted"] == "EE001"
     found, _ = report_store.outcomes(engine, KEY, summary()["run_id"], OutcomeFilter(search="ee001"))
     assert [o["name"] for o in found] == ["Ann"]
+
+
+def test_outcomes_and_learner_rows_reach_the_store_a_chunk_at_a_time_and_read_back_as_if_written_at_once(
+        psiber, tmp_path, monkeypatch):
+    engine, _ = psiber
+    steps = [[outcome(f"EE{n:03}", "created") for n in range(3)],
+             [outcome(f"EE{n:03}", "failed", "refused", "Moodle administrator") for n in range(3, 5)]]
+    for n, listed in enumerate(steps):
+        write_outcomes(tmp_path / step_file(f"users.step{n}"), listed)
+    learner = {"moodle_course_id": 7, "course_code": "DRV-101", "course_name": "Defensive Driving",
+               "learner_name": "", "completed": 0, "completed_on": None, "grade": None, "result": None,
+               "passed": None, "result_on": None, "run_id": "r1"}
+    rows = [{**learner, "moodle_user_id": user, "employee_number": f"EE{user:03}"} for user in range(5)]
+    save_run_report(engine, KEY, DAG_ID, summary("whole", outcomes=[o for listed in steps for o in listed]),
+                    keep_days=30)
+    monkeypatch.setattr(report_store, "ROWS_PER_WRITE", 2)
+    sent: list[tuple[str, int]] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def count(connection, cursor, statement, parameters, context, executemany):
+        sent.append((statement.split("(")[0].strip(), len(parameters) if executemany else 1))
+
+    read, _ = read_outcomes(tmp_path)
+    save_run_report(engine, KEY, DAG_ID, summary("chunked", outcomes=read), keep_days=30,
+                    learners=CourseReads(row for row in rows))
+    event.remove(engine, "before_cursor_execute", count)
+    assert [n for statement, n in sent if statement == "INSERT INTO sync_report_outcome"] == [2, 2, 1]
+    assert [n for statement, n in sent if statement == "INSERT INTO sync_course_learner"] == [2, 2, 1]
+    whole, chunked = (report_store.outcomes(engine, KEY, run_id, OutcomeFilter()) for run_id in ("whole", "chunked"))
+    assert chunked == whole and whole[1] == 5
+    assert report_store.run(engine, KEY, "chunked")["problems"] == 2
+    assert [r["employee_number"] for r in report_store.course_learners(engine, KEY, 7)] == [
+        f"EE{user:03}" for user in range(5)]
