@@ -10,6 +10,7 @@ parsed.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,6 +26,7 @@ from sync_common.moodle_calls import call_recording_callbacks, counted
 from sync_common.notifications import run_callbacks
 from sync_common.run_files import RunPath, run_directory
 from sync_common.task_failures import fail_fast_unless_transient, retry_args
+from sync_common.task_memory import allocate_arrow_from_the_system
 
 START_DATE = datetime(2026, 1, 1)
 
@@ -33,10 +35,15 @@ def step(python_callable: Callable | None = None, /, **task_args: Any):
     """``@step`` or ``@step(trigger_rule=...)``: a step of a flow as a TaskFlow task. Its XCom is its return value
     alone (``multiple_outputs`` off: a returned dict's keys are not pushed one by one as well, each one more call
     to Airflow's API and row in its database), and a failure retrying cannot mend fails at once
-    (``fail_fast_unless_transient``)."""
+    (``fail_fast_unless_transient``). pyarrow allocates from the C library in its process (``task_memory``)."""
 
     def decorate(function: Callable):
-        return task(multiple_outputs=False, **task_args)(fail_fast_unless_transient(function))
+        @functools.wraps(function)
+        def in_task_process(*args: Any, **kwargs: Any):
+            allocate_arrow_from_the_system()
+            return function(*args, **kwargs)
+
+        return task(multiple_outputs=False, **task_args)(fail_fast_unless_transient(in_task_process))
 
     return decorate if python_callable is None else decorate(python_callable)
 
