@@ -145,7 +145,7 @@ def save_run_report(engine: Engine, integration_key: str, dag_id: str, summary: 
         _insert_many(connection, "report_insert_task", [
             {**keys, "task_id": task["task_id"], "map_index": _map_index(task), "state": str(task["state"]),
              "duration": task.get("duration")} for task in summary.get("tasks", [])])
-        _insert_chunks(connection, "report_insert_outcome", (
+        _insert_many(connection, "report_insert_outcome", (
             {**keys, "position": n, "flow": o["flow"], "action": o["action"], "problem": int(is_problem(o["action"])),
              "record": None if o["record"] is None else str(o["record"])[:MAX_REPORT_TEXT],
              "reason": o.get("reason") or "", "owner": o.get("owner") or "", "changed_fields": changed_fields(o),
@@ -162,7 +162,7 @@ def _save_course_reads(connection: Connection, integration_key: str, run_id: str
     """The learner rows a run changed, and the courses it read (replacing those read before), read at the end of
     the try that read them: a cleared run that reads results again moves the read time on."""
     now = datetime.now(UTC).replace(tzinfo=None)
-    _insert_chunks(connection, "report_upsert_course_learner",
+    _insert_many(connection, "report_upsert_course_learner",
                    ({**row, "integration_name": integration_key, "updated_at": now} for row in reads.upserts))
     _insert_many(connection, "report_delete_course_learner", [
         {"integration_name": integration_key, "moodle_course_id": course, "moodle_user_id": user}
@@ -190,13 +190,8 @@ def _map_index(task: dict) -> int:
     return -1 if task.get("map_index") is None else int(task["map_index"])
 
 
-def _insert_many(connection: Connection, name: str, rows: list[dict]) -> None:
-    if rows:
-        connection.execute(text(sql(name)), rows)
-
-
-def _insert_chunks(connection: Connection, name: str, rows: Iterable[dict]) -> None:
-    """``rows`` made and written ``ROWS_PER_WRITE`` at a time."""
+def _insert_many(connection: Connection, name: str, rows: Iterable[dict]) -> None:
+    """``rows`` made and written ``ROWS_PER_WRITE`` at a time (none: no statement)."""
     statement, found = text(sql(name)), iter(rows)
     while chunk := list(islice(found, ROWS_PER_WRITE)):
         connection.execute(statement, chunk)

@@ -114,8 +114,10 @@ def _task_name(task: dict) -> str:
 
 
 def write_run_summary(summary: dict, run_dir: RunPath) -> RunPath:
-    # summary.json holds every outcome, for whoever reads the run's files (notifications); held while written only.
-    path = write_json(run_dir / "summary.json", {**summary, "outcomes": list(summary["outcomes"])})
+    # summary.json holds every outcome, for whoever reads the run's files (notifications): held while written and
+    # logged only.
+    outcomes = list(summary["outcomes"])
+    path = write_json(run_dir / "summary.json", {**summary, "outcomes": outcomes})
     for flow, counts in summary["counts"].items():
         log.info("Run summary of '%s', %s: %s", summary["integration"], flow,
                  ", ".join(f"{action} {count}" for action, count in counts.items()))
@@ -128,7 +130,7 @@ def write_run_summary(summary: dict, run_dir: RunPath) -> RunPath:
     not_run = [name for name in summary["unfinished_tasks"] if name not in summary["failed_tasks"]]
     if not_run:
         log.warning("Tasks that did not run because a task before them failed: %s", ", ".join(not_run))
-    for outcome in summary["outcomes"]:
+    for outcome in outcomes:
         if is_problem(outcome["action"]):
             log.warning("%s: %s: %s — %s (owner: %s)", outcome["flow"], outcome["record"], outcome["action"],
                         outcome["reason"], outcome["owner"] or "n/a")
