@@ -147,12 +147,6 @@ def select_moodle_completions(engine: Engine, integration_name: str,
                                                        "employee_ids": employee_ids[start:start + _KEYS_PER_QUERY]})}
 
 
-def save_results(engine: Engine, integration_name: str, attempts: list[dict], completions: list[dict],
-                 synced_until: int, full_sync_at: int | None = None) -> tuple[list[str], int]:
-    """``save_result_parts`` of a plan in one part."""
-    return save_result_parts(engine, integration_name, [(attempts, completions)], synced_until, full_sync_at)
-
-
 def save_result_parts(engine: Engine, integration_name: str, parts: Iterable[tuple[list[dict], list[dict]]],
                       synced_until: int, full_sync_at: int | None = None) -> tuple[list[str], int]:
     """Write attempts and completions, part by part (each an (attempts, completions) pair, taken as the writing

@@ -158,7 +158,7 @@ def test_a_refused_completion_time_is_a_warning_and_the_completion_still_counts(
 def test_a_result_read_again_with_a_vaguer_date_leaves_the_completion_date_alone(engine, tmp_path):
     from datetime import date
 
-    from psiber.psiber_db import save_results
+    from psiber.psiber_db import save_result_parts
 
     write_courses(tmp_path, course(5, "DRV-101"))
     course_sync.plan_courses(SETTINGS, engine, tmp_path)
@@ -170,8 +170,8 @@ def test_a_result_read_again_with_a_vaguer_date_leaves_the_completion_date_alone
         return [attempt], [{"attempt_key": attempt["attempt_key"], "employee_id": 1, "course_code": "DRV-101",
                             "completed_on": day, "result": "Competent"}]
 
-    assert save_results(engine, "k", *result(date(2026, 11, 3)), synced_until=1)[1] == 1
-    assert save_results(engine, "k", *result(date(2026, 11, 23)), synced_until=2) == ([], 0)
+    assert save_result_parts(engine, "k", [result(date(2026, 11, 3))], synced_until=1)[1] == 1
+    assert save_result_parts(engine, "k", [result(date(2026, 11, 23))], synced_until=2) == ([], 0)
     stored = engine.connect().execute(text("SELECT completed_on FROM course_completion")).scalar_one()
     assert str(stored).startswith("2026-11-03")
 
@@ -427,18 +427,18 @@ def test_an_override_that_kept_its_0_100_range_in_a_course_without_grade_items_i
 def test_a_completion_read_asks_psiber_only_for_its_own_learners_completions(engine, tmp_path):
     from datetime import date
 
-    from psiber.psiber_db import save_results, select_moodle_completions
+    from psiber.psiber_db import save_result_parts, select_moodle_completions
 
     write_courses(tmp_path, course(5, "DRV-101"))
     course_sync.plan_courses(SETTINGS, engine, tmp_path)
     course_sync.load_courses(SETTINGS, engine, tmp_path)
     for employee in (1, 2):
         key = f"moodle:{SETTINGS.key}:5:{employee}:pass:None"
-        save_results(engine, SETTINGS.key, [
+        save_result_parts(engine, SETTINGS.key, [([
             {"attempt_key": key, "employee_id": employee, "course_code": "DRV-101", "attempt_date": date(2026, 11, 3),
              "result": "Competent", "grade": None}], [
             {"attempt_key": key, "employee_id": employee, "course_code": "DRV-101", "completed_on": date(2026, 11, 3),
-             "result": "Competent"}], synced_until=1)
+             "result": "Competent"}])], synced_until=1)
     assert select_moodle_completions(engine, SETTINGS.key, [1, 3]) == {(1, 5)}
 
 

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from sqlalchemy import event, text
 
 from psiber.demo_company import seed_demo_company
-from psiber.psiber_db import save_courses, save_refusals, save_results, upsert_user_links
+from psiber.psiber_db import save_courses, save_refusals, save_result_parts, upsert_user_links
 
 KEY = "driver_training"
 
@@ -60,10 +60,10 @@ def test_results_synced_again_add_nothing_and_refusals_are_forgotten_only_where_
                  "attempt_date": "2026-11-20", "result": "Competent", "grade": 80} for employee in (a, b)]
     completions = [{"attempt_key": attempt["attempt_key"], "employee_id": attempt["employee_id"],
                     "course_code": "C1", "completed_on": "2026-11-20", "result": "Competent"} for attempt in attempts]
-    assert save_results(engine, KEY, attempts, completions, synced_until=100) == ([a["attempt_key"]
-                                                                                   for a in attempts], 2)
+    assert save_result_parts(engine, KEY, [(attempts, completions)], synced_until=100) == (
+        [a["attempt_key"] for a in attempts], 2)
     with statements_run(engine) as verbs:
-        assert save_results(engine, KEY, attempts + attempts[:1], completions, synced_until=200) == ([], 0)
+        assert save_result_parts(engine, KEY, [(attempts + attempts[:1], completions)], synced_until=200) == ([], 0)
     assert "INSERT" not in verbs[:-1]  # only the watermark's upsert writes
 
     save_refusals(engine, KEY, [{"employee_id": a, "fingerprint": "f", "reason": "refused", "owner": "HR"}], [])

@@ -130,7 +130,7 @@ def test_with_only_the_user_access_report_a_full_read_looks_everyone_up_and_a_ni
     from moodle_stand_in.reportbuilder import add_recipe_reports
     from psiber import result_sync
     from psiber.demo_company import seed_demo_company
-    from psiber.psiber_db import save_results, upsert_user_links
+    from psiber.psiber_db import save_result_parts, upsert_user_links
     from sync_common.run_files import write_json
 
     engine = create_engine(f"sqlite:///{tmp_path / 'psiber.db'}")
@@ -150,7 +150,7 @@ def test_with_only_the_user_access_report_a_full_read_looks_everyone_up_and_a_ni
 
     full, calls = read(1_796_000_100)
     assert full["full"] and full["active"] == 1 and "core_reportbuilder_set_filters" not in calls
-    save_results(engine, settings.key, [], [], synced_until=1_796_000_100 - 3600, full_sync_at=1_796_000_100)
+    save_result_parts(engine, settings.key, [([], [])], synced_until=1_796_000_100 - 3600, full_sync_at=1_796_000_100)
     night, calls = read(1_796_000_200)
     assert not night["full"] and night["active"] == 1
     assert calls.count("core_user_get_users_by_field") == 1  # the token user's time zone only
