@@ -15,7 +15,7 @@ from sync_common.moodle_rules import (
     MOODLE_IDNUMBER_LENGTH,
     MOODLE_TEXT_LENGTH,
 )
-from sync_common.validation import FrameValidation, normalised_key, rule, validate_frame
+from sync_common.validation import FrameValidation, normalised_keys, rule, validate_frame
 
 if TYPE_CHECKING:
     from great_expectations.expectations import Expectation
@@ -48,7 +48,7 @@ def _rules_for_external_id(x, of: str) -> list[Expectation]:
 
 
 def _with_id_key(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.assign(id_key=frame["external_id"].map(normalised_key))
+    return frame.assign(id_key=normalised_keys(frame["external_id"]))
 
 
 def _rules_for_text(x, fields: dict[str, str]) -> list[Expectation]:
