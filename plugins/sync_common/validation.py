@@ -8,12 +8,12 @@ serves every frame: each frame only declares its rules, its record label and who
 fix a bad record.
 
 Memory stays bounded however long the frame: GX copies the frame it is handed once per rule
-(each map metric filters it), so a frame longer than ``CHUNK_ROWS`` is validated in parts. The
-rules that judge a row by itself (``_ROW_WISE``) run chunk by chunk; every other rule (a
-uniqueness check compares each row with all others) runs once over the whole frame, handed only
-the columns it reads. GX is always handed only the columns its rules read, and its text checks
-keep their strings out of pyarrow (see ``_failed_positions``). A frame that fits in one chunk is a
-single run, as each run costs a GX suite's fixed overhead.
+(each map metric filters it), so the rules that judge a row by itself (``_ROW_WISE``) run at most
+``CHUNK_ROWS`` rows at a time. A uniqueness check compares each row with all others: it is handed
+only the rows whose value is repeated (a frame without repeats needs no run). GX is always handed
+only the columns its rules read, and its text checks keep their strings out of pyarrow (see
+``_failed_positions``). Rows a caller knows met the rules unchanged (``checked_before``) skip the
+row-wise rules: a quiet night, where nothing changed, runs no GX suite at all.
 
 GX runs fully in memory: an ephemeral context with in-memory stores, no data-docs
 site (the default ephemeral context would reserve a temporary directory for one) and
@@ -60,8 +60,8 @@ _RESULT_FORMAT = {"result_format": "COMPLETE"}
 _COLUMN_ARGUMENTS = ("column", "column_A", "column_B")
 
 # Rows GX is handed at once for the row-wise rules. Each run costs GX's fixed overhead (~0.15 s CPU for the
-# employee rules), so a chunk holds a quiet night's whole extract (10,000 employees: one run, as before chunking);
-# beyond it a run's copies no longer grow with the frame.
+# employee rules), so a chunk holds 10,000 employees' changed rows in one run; beyond it a run's copies no longer
+# grow with the frame.
 CHUNK_ROWS = 10_000
 
 # GX expectations whose verdict on a row reads that row alone (their row_condition too), so they can run on any
@@ -75,6 +75,7 @@ _ROW_WISE = frozenset({
     "expect_column_value_lengths_to_be_between",
     "expect_column_pair_values_a_to_be_greater_than_b",
 })
+_UNIQUE = "expect_column_values_to_be_unique"
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,7 @@ def validate_frame(
     owner: str,
     *,
     unnamed: str = "",
+    checked_before: np.ndarray | None = None,
 ) -> FrameValidation:
     """Split a frame into valid rows and problems, one per bad row with all its reasons.
 
@@ -140,7 +142,9 @@ def validate_frame(
     expectation can belong to only one suite and an empty frame then needs no GX at all.
     A problem's record is the row's ``record_column`` or, when that is missing, the
     ``unnamed`` template filled from the row (e.g. "Moodle course #{id}"). Blank strings
-    count as missing for the checks only.
+    count as missing for the checks only. ``checked_before`` (a boolean per row): rows that met these rules
+    unchanged before, which the row-wise rules then skip; the rules that compare rows still see every row, so a
+    quiet night's settled rows cost no GX run at all.
     """
     if len(frame) == 0:
         return FrameValidation(valid=frame.copy(), invalid=(), checked=0, rejected=frame.copy())
@@ -152,7 +156,7 @@ def validate_frame(
     if missing:
         raise ValueError(f"frame lacks columns: {', '.join(missing)}")
 
-    failed = _failed_positions(frame, expectations)
+    failed = _failed_positions(frame, expectations, checked_before)
     positions = sorted(failed)
     invalid = []
     # Only the columns a problem's name and reasons read, of only the failing rows: a bad extract fails every row,
@@ -209,14 +213,15 @@ def _shown(value: Any) -> Any:
     return value
 
 
-def _blank_to_missing(frame: pd.DataFrame, first: int = 0) -> pd.DataFrame:
-    """Copy with whitespace-only strings turned into nulls and a positional index starting at ``first``.
+def _blank_to_missing(frame: pd.DataFrame, positions: np.ndarray | None = None) -> pd.DataFrame:
+    """Copy with whitespace-only strings turned into nulls, indexed by ``positions`` (the rows' positions in the
+    whole frame; 0..n-1 when not given).
 
     Sources export empty fields as "" or spaces; GX's not-null checks only see real
     nulls (and its unique check would call two blanks duplicates), so blanks are
     normalised here rather than duplicated as regexes per rule.
     """
-    frame = frame.set_axis(pd.RangeIndex(first, first + len(frame)))
+    frame = frame.set_axis(pd.RangeIndex(len(frame)) if positions is None else pd.Index(positions))
     for column in frame.select_dtypes(include=["object", "string"]).columns:
         blank = _blanks(frame[column])
         if blank.any():
@@ -249,8 +254,10 @@ def _context() -> EphemeralDataContext:
     return gx.get_context(mode="ephemeral", project_config=config)
 
 
-def _failed_positions(frame: pd.DataFrame, expectations: list[Expectation]) -> dict[int, list[str]]:
-    """Run the rules over the frame; return row position -> reason templates.
+def _failed_positions(frame: pd.DataFrame, expectations: list[Expectation],
+                      checked_before: np.ndarray | None = None) -> dict[int, list[str]]:
+    """Run the rules over the frame (``_runs``: which rules over which rows); return row position -> reason
+    templates.
 
     One GX context and batch definition, and one suite per kind of rule, serve every run. Each run is handed only
     the columns its rules read, of only its rows, blanks turned into nulls, indexed by position in the frame.
@@ -260,6 +267,9 @@ def _failed_positions(frame: pd.DataFrame, expectations: list[Expectation]) -> d
     the strings GX is handed and gives the same answers (pandas runs a pattern through Python's ``re`` wherever
     pyarrow's RE2 would answer otherwise).
     """
+    runs = _runs(frame, expectations, checked_before)
+    if not runs:
+        return {}
     import great_expectations as gx
 
     batches = (
@@ -270,26 +280,41 @@ def _failed_positions(frame: pd.DataFrame, expectations: list[Expectation]) -> d
     )
     failed: dict[int, list[str]] = {}
     with pd.option_context("mode.string_storage", "python"):
-        for number, (rules, row_ranges) in enumerate(_runs(len(frame), expectations)):
+        for number, (rules, row_sets) in enumerate(runs):
             suite = gx.ExpectationSuite(name=f"moodle_sync_{number}", expectations=rules)
             columns = sorted(set().union(*(_read_columns(e, frame.columns) for e in rules)))
-            for rows in row_ranges:
-                part = _blank_to_missing(frame.iloc[rows][columns], first=rows.start)
+            for rows in row_sets:
+                part = _blank_to_missing(frame.iloc[rows][columns], rows)
                 for position, reasons in _suite_failures(batches, part, suite).items():
                     failed.setdefault(position, []).extend(reasons)
     return failed
 
 
-def _runs(rows: int, expectations: list[Expectation]) -> list[tuple[list[Expectation], list[slice]]]:
-    """Which rules run over which rows: all of them over a frame of one chunk, else the row-wise ones chunk by
-    chunk and the others once over the whole frame."""
-    every_row = [slice(0, rows)]
-    if rows <= CHUNK_ROWS:
-        return [(expectations, every_row)]
-    chunks = [slice(start, start + CHUNK_ROWS) for start in range(0, rows, CHUNK_ROWS)]
+def _runs(frame: pd.DataFrame, expectations: list[Expectation],
+          checked_before: np.ndarray | None) -> list[tuple[list[Expectation], list[np.ndarray]]]:
+    """Which rules run over which rows (positions), with GX's verdict on every row as if all ran over the whole
+    frame: the row-wise rules over the rows not ``checked_before``, ``CHUNK_ROWS`` at a time; a uniqueness rule
+    over the rows whose value its column holds more than once (no other row can break it, and a frame without
+    repeats needs no run); any other rule over every row. A run with no rows is left out."""
+    every_row = np.arange(len(frame))
+    to_check = every_row if checked_before is None else np.flatnonzero(~np.asarray(checked_before, dtype=bool))
+    runs: list[tuple[list[Expectation], list[np.ndarray]]] = []
     row_wise = [e for e in expectations if e.expectation_type in _ROW_WISE]
-    whole = [e for e in expectations if e.expectation_type not in _ROW_WISE]
-    return [(rules, ranges) for rules, ranges in ((whole, every_row), (row_wise, chunks)) if rules]
+    if row_wise and len(to_check):
+        runs.append((row_wise, [to_check[start:start + CHUNK_ROWS] for start in range(0, len(to_check), CHUNK_ROWS)]))
+    for expectation in expectations:
+        if expectation.expectation_type == _UNIQUE:
+            repeated = _repeated_positions(frame[expectation.configuration.kwargs["column"]])
+            runs += [([expectation], [repeated])] if len(repeated) else []
+    whole = [e for e in expectations if e.expectation_type not in _ROW_WISE | {_UNIQUE}]
+    return runs + ([(whole, [every_row])] if whole else [])
+
+
+def _repeated_positions(values: pd.Series) -> np.ndarray:
+    """Positions of the values (blanks as missing, as GX sees them; missing ones skipped, as GX skips them) held by
+    more than one row."""
+    seen = _blank_to_missing(values.to_frame()).iloc[:, 0]
+    return np.flatnonzero((seen.notna() & seen.duplicated(keep=False)).to_numpy(dtype=bool))
 
 
 def _suite_failures(batches: BatchDefinition, frame: pd.DataFrame, suite: ExpectationSuite) -> dict[int, list[str]]:

@@ -1,5 +1,5 @@
-"""A frame longer than a chunk: row-wise rules run chunk by chunk, rules comparing rows see every row, and the
-verdict is the one a single run would give."""
+"""A frame longer than a chunk: row-wise rules run chunk by chunk, a uniqueness rule sees the rows whose value
+repeats, rows checked before skip the row-wise rules, and the verdict is the one a single run would give."""
 
 import pandas as pd
 import pytest
@@ -68,8 +68,8 @@ def test_a_duplicate_split_across_two_chunks_is_caught_in_both_rows(monkeypatch)
                                                            ("c ", ("code c  is used twice", "no e-mail and no phone"))]
 
 
-@pytest.mark.parametrize("chunk_rows", [3, 4, 11])
-def test_gx_sees_no_more_rows_than_a_chunk_for_row_wise_rules_and_every_row_for_the_others(monkeypatch, chunk_rows):
+def _spied_runs(monkeypatch) -> list[tuple[set[str], list[int], set[str]]]:
+    """Each GX run's kinds of rule, row positions and columns, as the validation hands them to GX."""
     runs = []
     run_suite = validation._suite_failures
 
@@ -77,18 +77,42 @@ def test_gx_sees_no_more_rows_than_a_chunk_for_row_wise_rules_and_every_row_for_
         runs.append(({e.expectation_type for e in suite.expectations}, list(frame.index), set(frame.columns)))
         return run_suite(batches, frame, suite)
 
-    monkeypatch.setattr(validation, "CHUNK_ROWS", chunk_rows)
     monkeypatch.setattr(validation, "_suite_failures", spy)
+    return runs
+
+
+@pytest.mark.parametrize("chunk_rows", [3, 4, 11])
+def test_gx_sees_no_more_rows_than_a_chunk_for_row_wise_rules_and_the_repeated_keys_for_uniqueness(monkeypatch,
+                                                                                                   chunk_rows):
+    runs = _spied_runs(monkeypatch)
+    monkeypatch.setattr(validation, "CHUNK_ROWS", chunk_rows)
     _verdict(_frame())
     unique = "expect_column_values_to_be_unique"
-    if chunk_rows >= 11:
-        assert [rows for _, rows, _ in runs] == [list(range(11))]
-        return
-    assert [(rows, columns) for kinds, rows, columns in runs if unique in kinds] == [(list(range(11)), {"code_key"})]
+    assert [(rows, columns) for kinds, rows, columns in runs if unique in kinds] == [([2, 3], {"code_key"})]
     row_wise = [rows for kinds, rows, _ in runs if unique not in kinds]
     assert [position for rows in row_wise for position in rows] == list(range(11))
     assert max(map(len, row_wise)) == chunk_rows
-    assert all(columns <= {"name", "email", "phone", "start", "end"} for _, _, columns in runs[1:])
+    assert all(columns <= {"name", "email", "phone", "start", "end"} for kinds, _, columns in runs
+               if unique not in kinds)
+
+
+def test_rows_checked_before_skip_the_row_wise_rules_and_still_break_uniqueness(monkeypatch):
+    """Rows 0-5 met the rules unchanged before (row 1's blank name and row 4's dates would fail now: their verdict
+    stands as given); row 2 shares its key with row 3, which is checked now, so both are reported."""
+    runs = _spied_runs(monkeypatch)
+    checked = pd.Series([True] * 6 + [False] * 5).to_numpy()
+    verdict = validate_frame(_frame(), _rules, "code", "owner X", unnamed="row with name {name}",
+                             checked_before=checked)
+    assert [p.record for p in verdict.invalid] == ["C", "c ", "G", "row with name Hal"]
+    assert sorted(rows for _, rows, _ in runs) == [[2, 3], [6, 7, 8, 9, 10]]
+    assert verdict.checked == 11 and len(verdict.valid) == 7
+
+
+def test_a_frame_checked_before_without_repeated_keys_runs_no_gx_at_all(monkeypatch):
+    runs = _spied_runs(monkeypatch)
+    frame = _frame().drop(index=13)  # "c ", whose key repeats C's
+    verdict = validate_frame(frame, _rules, "code", "owner X", checked_before=[True] * len(frame))
+    assert runs == [] and verdict.invalid == () and len(verdict.valid) == len(frame)
 
 
 def test_gx_runs_store_text_in_python_strings_not_in_pyarrow_whose_pool_keeps_the_memory(monkeypatch):
@@ -102,5 +126,5 @@ def test_gx_runs_store_text_in_python_strings_not_in_pyarrow_whose_pool_keeps_th
 
     monkeypatch.setattr(validation, "_suite_failures", spy)
     assert [p.record for p in _verdict(_frame()).invalid][:2] == ["B", "C"]
-    assert storages == ["python"]
+    assert storages == ["python", "python"]  # the row-wise rules, then uniqueness over the repeated keys
     assert pd.Series(["x"], dtype=object).astype(str).array.dtype.storage == "pyarrow"
