@@ -12,7 +12,7 @@ else a default folder) and the settings field naming the Connection of the datab
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
@@ -38,7 +38,8 @@ class IntegrationKind:
     fixes one; ``report_conn_field`` is the settings field holding the Connection id of the database its runs
     write their reports into; ``record_label`` says what a report's records are named by (the search box's
     label); ``course_status`` whether its runs read course results (the course status tab); ``record_names`` reads
-    a run's directory for the names shown beside its records' keys (``sync_common.record_names``; None: none)."""
+    a run's directory for the names shown beside its records' keys, of the keys asked for
+    (``sync_common.record_names``; None: none)."""
 
     label: str
     dag_prefix: str
@@ -51,7 +52,7 @@ class IntegrationKind:
     record_label: str
     course_status: bool = False
     counted_actions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    record_names: Callable[[Any], Mapping[str, str]] | None = None
+    record_names: Callable[[Any, Collection[str]], Mapping[str, str]] | None = None
 
     def folder(self) -> Path:
         return Path(os.environ.get(self.folder_variable, self.default_folder))

@@ -5,17 +5,21 @@ number is kept."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from sync_common.run_files import RunPath, read_frame
 
 
-def names_in_run_file(path: RunPath, key: str, parts: Sequence[str]) -> dict[str, str]:
+def names_in_run_file(path: RunPath, key: str, parts: Sequence[str],
+                      wanted: Collection[str] | None = None) -> dict[str, str]:
     """Record key (lower case) → name (the ``parts`` columns joined) of each row of a run file the source's extract
-    left; {} when the run did not get as far as extracting."""
+    left, of the ``wanted`` keys only when given (``named_keys``: a run's report names its records, not everyone
+    extracted); {} when the run did not get as far as extracting."""
     if not path.exists():
         return {}
     frame = read_frame(path, [key, *parts])
+    if wanted is not None:
+        frame = frame[frame[key].astype(str).str.strip().str.lower().isin(list(wanted)).to_numpy(dtype=bool)]
     names = {}
     for row in frame[[key, *parts]].itertuples(index=False):
         record, *words = (str(value).strip() if isinstance(value, str | int) else "" for value in row)
@@ -23,6 +27,16 @@ def names_in_run_file(path: RunPath, key: str, parts: Sequence[str]) -> dict[str
         if record and name:
             names[record.lower()] = name
     return names
+
+
+def named_keys(records: Iterable[str | None]) -> set[str]:
+    """The keys ``name_of`` looks the names of these records up by."""
+    keys = set()
+    for record in records:
+        if record:
+            wanted = record.strip().lower()
+            keys |= {wanted, wanted.split(" ", 1)[0].rstrip(",")}
+    return keys
 
 
 def name_of(record: str | None, names: Mapping[str, str]) -> str:

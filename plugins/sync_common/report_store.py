@@ -8,7 +8,7 @@ Airflow UI plugin can read it from any machine. SQL lives in ``include/sql/repor
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine, bindparam, inspect, text
 
 from sync_common.database import sql, statements
-from sync_common.record_names import name_of
+from sync_common.record_names import name_of, named_keys
 from sync_common.run_files import RunPath
 from sync_common.run_summary import action_rank, is_problem
 
@@ -176,13 +176,14 @@ def _save_course_reads(connection: Connection, integration_key: str, run_id: str
 
 def write_run_report(integration: Integration, engine: Engine, dag_id: str, summary: dict, run_dir: RunPath,
                      course_learners: CourseLearners | None = None,
-                     record_names: Callable[[RunPath], Mapping[str, str]] | None = None) -> None:
+                     record_names: Callable[[RunPath, Collection[str]], Mapping[str, str]] | None = None) -> None:
     """The report of a summarised run, with the course status ``course_learners`` reads from the run (None: the
     integration's runs read no results) and the names ``record_names`` reads from it for its records (None: no
     names)."""
     create_report_schema(engine)
     learners = CourseReads() if course_learners is None else course_learners(integration, engine, summary, run_dir)
-    names = {} if record_names is None else record_names(run_dir)
+    names = {} if record_names is None else record_names(
+        run_dir, named_keys(outcome["record"] for outcome in summary["outcomes"]))
     save_run_report(engine, integration.key, dag_id, summary, integration.keep_reports_days, learners, names)
 
 

@@ -3,7 +3,7 @@ directories, whatever the source system."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 
 from airflow.sdk import get_current_context
 from sqlalchemy import Engine
@@ -16,7 +16,7 @@ from sync_common.run_summary import build_run_summary, small_summary, write_run_
 def summarize_run(integration, engine: Engine, run_dir: RunPath, course_learners: CourseLearners | None = None,
                   preview: bool = False, counted_actions: Mapping[str, Iterable[str]] | None = None,
                   targeted_records: Iterable[str] = (),
-                  record_names: Callable[[RunPath], Mapping[str, str]] | None = None) -> dict:
+                  record_names: Callable[[RunPath, Collection[str]], Mapping[str, str]] | None = None) -> dict:
     """Summarise the run from what its steps left behind and its other tasks' states, save its report in
     ``engine`` (the integration's own database), push the small summary to XCom, and fail when a task did not
     finish, so that the run shows as failed. ``integration``: its settings (name, key, reported flows,

@@ -6,7 +6,7 @@ import pandas as pd
 
 from psiber.record_names import employee_names
 from school.record_names import people_names
-from sync_common.record_names import name_of, names_in_run_file
+from sync_common.record_names import name_of, named_keys, names_in_run_file
 from sync_common.run_files import write_frame
 
 
@@ -17,6 +17,16 @@ def test_names_are_read_by_key_from_a_run_file_and_rows_without_a_key_or_name_ar
     assert names_in_run_file(tmp_path / "people.parquet", "key", ("first", "last")) == {
         "ee001": "Ann Smith", "ee002": "Bo", "ee004": "Zulu"}
     assert names_in_run_file(tmp_path / "missing.parquet", "key", ("first",)) == {}  # the extract did not run
+
+
+def test_only_the_names_of_the_records_a_report_lists_are_read(tmp_path):
+    write_frame(tmp_path / "people.parquet", pd.DataFrame({
+        "key": ["EE001", " ee002 ", "EE003", "EE004"], "first": ["Ann", "Bo", "Cas", "Dee"]}, dtype=object))
+    wanted = named_keys(["EE002 / DRV-101", "ee004, export.csv line 3", None, ""])
+    assert wanted == {"ee002 / drv-101", "ee002", "ee004, export.csv line 3", "ee004"}
+    names = names_in_run_file(tmp_path / "people.parquet", "key", ("first",), wanted)
+    assert names == {"ee002": "Bo", "ee004": "Dee"}
+    assert [name_of(record, names) for record in ("EE002 / DRV-101", "EE004, export.csv line 3")] == ["Bo", "Dee"]
 
 
 def test_a_record_named_after_a_person_gets_their_name():
