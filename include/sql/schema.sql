@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS moodle_user_link (
     moodle_username  VARCHAR(254) NOT NULL,
     linked_at        TIMESTAMP    NOT NULL,
     synced_fingerprint VARCHAR(64),  -- the employee as Moodle last confirmed it (user_plan.synced_fingerprint)
+    source_fingerprint VARCHAR(64),  -- the source row that account was synced from (user_plan.source_fingerprints)
     PRIMARY KEY (integration_name, employee_id)
 );
 

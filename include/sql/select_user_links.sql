@@ -5,7 +5,8 @@ SELECT l.employee_id,
        CASE WHEN e.employee_id IS NULL THEN 0 ELSE 1 END AS employee_exists,
        l.moodle_user_id,
        l.moodle_username,
-       l.synced_fingerprint
+       l.synced_fingerprint,
+       l.source_fingerprint
   FROM moodle_user_link l
   LEFT JOIN employee e ON e.employee_id = l.employee_id
  WHERE l.integration_name = :integration_name

@@ -7,6 +7,8 @@ ON CONFLICT (integration_name, employee_id) DO UPDATE
        moodle_username = excluded.moodle_username,
        linked_at = excluded.linked_at,
        synced_fingerprint = CASE WHEN moodle_user_link.moodle_user_id = excluded.moodle_user_id
-                                 THEN moodle_user_link.synced_fingerprint END
+                                 THEN moodle_user_link.synced_fingerprint END,
+       source_fingerprint = CASE WHEN moodle_user_link.moodle_user_id = excluded.moodle_user_id
+                                 THEN moodle_user_link.source_fingerprint END
  WHERE moodle_user_link.moodle_user_id <> excluded.moodle_user_id
     OR moodle_user_link.moodle_username <> excluded.moodle_username

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from psiber.config import OWNER_PSIBER_HR
@@ -132,7 +133,7 @@ def _employee_rules(known_statuses: frozenset[str], source: EmployeeSource) -> l
 
 
 def validate_employees(employees: pd.DataFrame, known_statuses: Iterable[str],
-                       source: EmployeeSource = PSIBER) -> EmployeeValidation:
+                       source: EmployeeSource = PSIBER, checked_before: np.ndarray | None = None) -> EmployeeValidation:
     """Split an extract into rows that can be synced to Moodle and records HR must fix.
 
     ``valid`` keeps the original rows (values, columns and index order untouched);
@@ -141,7 +142,8 @@ def validate_employees(employees: pd.DataFrame, known_statuses: Iterable[str],
     integration's active and inactive employment statuses: any other is a typo to fix,
     never silently "inactive". A record without employee number is named as ``source`` says; its reasons name
     ``source`` as where it is corrected and its owner as who corrects it; with a ``source_location`` column, its
-    name says where it stands in the source too.
+    name says where it stands in the source too. ``checked_before``: the rows that met the rules unchanged before
+    (``sync_common.validation.validate_frame``).
     """
     if len(employees) == 0:
         return EmployeeValidation(valid=employees.copy(), invalid=(), checked=0)
@@ -153,7 +155,7 @@ def validate_employees(employees: pd.DataFrame, known_statuses: Iterable[str],
     keys = {f"{column}_key": normalised_keys(employees[column]) for column in _KEYED}
     keyed = employees.assign(**keys)
     result = validate_frame(keyed, lambda: _employee_rules(statuses, source), "employee_number", source.owner,
-                            unnamed=source.unnamed)
+                            unnamed=source.unnamed, checked_before=checked_before)
     invalid = tuple(
         InvalidRecord(
             employee_id=int(employee_id),

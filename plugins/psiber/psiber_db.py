@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 
 import pandas as pd
@@ -22,11 +22,18 @@ def create_schema(engine: Engine) -> None:
     add_link_fingerprint(engine)
 
 
+# Columns newer than the link table, and the SQL file that adds each to a table made before it.
+_LATER_LINK_COLUMNS = {"synced_fingerprint": "user_link_add_fingerprint",
+                       "source_fingerprint": "user_link_add_source_fingerprint"}
+
+
 def add_link_fingerprint(engine: Engine) -> None:
-    """Add the links' ``synced_fingerprint`` to a link table made before it (idempotent)."""
-    if "synced_fingerprint" not in {column["name"] for column in inspect(engine).get_columns("moodle_user_link")}:
-        with engine.begin() as connection:
-            connection.execute(text(sql("user_link_add_fingerprint")))
+    """Add the links' fingerprints to a link table made before them (idempotent)."""
+    present = {column["name"] for column in inspect(engine).get_columns("moodle_user_link")}
+    for column, adding in _LATER_LINK_COLUMNS.items():
+        if column not in present:
+            with engine.begin() as connection:
+                connection.execute(text(sql(adding)))
 
 
 def select_employees(engine: Engine, payrolls: Iterable[str] | None) -> pd.DataFrame:
@@ -55,9 +62,10 @@ def upsert_user_links(engine: Engine, integration_name: str, links: Iterable[tup
     """Write the employee ↔ Moodle user links that are new or changed (a quiet night writes none);
     returns how many."""
     now = _now()
+    links = list(links)
     with engine.begin() as connection:
-        stored = {int(row.employee_id): (int(row.moodle_user_id), row.moodle_username) for row in connection.execute(
-            text(sql("select_user_links")), {"integration_name": integration_name})}
+        stored = {int(row.employee_id): (int(row.moodle_user_id), row.moodle_username) for row in _links_of(
+            connection, integration_name, [employee_id for employee_id, _, _ in links])}
         changed = [{"integration_name": integration_name, "employee_id": int(employee_id),
                     "moodle_user_id": int(moodle_user_id), "moodle_username": username, "linked_at": now}
                    for employee_id, moodle_user_id, username in links
@@ -69,20 +77,33 @@ def upsert_user_links(engine: Engine, integration_name: str, links: Iterable[tup
 
 
 def save_link_fingerprints(engine: Engine, integration_name: str, fingerprints: dict[int, str | None],
-                           full_read_at: int | None = None) -> None:
-    """Remember per link what Moodle last confirmed of the employee (None: read it again), only where it changed,
-    and when a full read of the linked accounts was last planned and applied (watermark ``users_full``)."""
+                           full_read_at: int | None = None, sources: Mapping[int, str | None] | None = None) -> None:
+    """Remember per link what Moodle last confirmed of the employee (None: read it again) and the source row it was
+    synced from (``sources``; None, or no entry: none, so the row is checked again), only where they changed, and
+    when a full read of the linked accounts was last planned and applied (watermark ``users_full``)."""
+    sources = sources or {}
     with engine.begin() as connection:
-        stored = {int(row.employee_id): row.synced_fingerprint for row in connection.execute(
-            text(sql("select_user_links")), {"integration_name": integration_name})}
-        changed = [{"integration_name": integration_name, "employee_id": int(employee_id),
-                    "synced_fingerprint": value} for employee_id, value in fingerprints.items()
-                   if int(employee_id) in stored and stored[int(employee_id)] != value]
+        stored = {int(row.employee_id): (row.synced_fingerprint, row.source_fingerprint)
+                  for row in _links_of(connection, integration_name, list(fingerprints))}
+        wanted = {int(employee_id): (value, sources.get(int(employee_id)) if value else None)
+                  for employee_id, value in fingerprints.items()}
+        changed = [{"integration_name": integration_name, "employee_id": employee_id, "synced_fingerprint": synced,
+                    "source_fingerprint": source} for employee_id, (synced, source) in wanted.items()
+                   if employee_id in stored and stored[employee_id] != (synced, source)]
         if changed:
             connection.execute(text(sql("update_user_link_fingerprint")), changed)
         if full_read_at is not None:
             connection.execute(text(sql("upsert_watermark")), {"integration_name": integration_name,
                                                                 "flow": "users_full", "synced_until": full_read_at})
+
+
+def _links_of(connection, integration_name: str, employee_ids: list[int]) -> list:
+    """The stored links of these employees (a quiet night writes few: it reads no others)."""
+    query = text(sql("select_user_links_of")).bindparams(bindparam("employee_ids", expanding=True))
+    ids = sorted({int(employee_id) for employee_id in employee_ids})
+    return [row for start in range(0, len(ids), _KEYS_PER_QUERY)
+            for row in connection.execute(query, {"integration_name": integration_name,
+                                                  "employee_ids": ids[start:start + _KEYS_PER_QUERY]})]
 
 
 def delete_user_links(engine: Engine, integration_name: str, employee_ids: Iterable[int]) -> None:

@@ -9,7 +9,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from psiber.config import OWNER_PSIBER_HR, Integration
-from psiber.psiber_db import select_employees
+from psiber.psiber_db import add_link_fingerprint, select_employees
 from psiber.user_sync import EMPLOYEES, EXTRACTED, extract_employees
 from sync_common.outcomes import Outcome
 from sync_common.run_files import RunPath, write_frame
@@ -26,7 +26,10 @@ def extract_employees_of_run(integration: Integration, engine: Engine, run_dir: 
     the ``listed`` ones: a listed number PSIber does not have is a warning for PSIber HR, and a listed employee
     on a payroll the integration does not cover is out of scope (its linked account is suspended as every night
     would: the plan takes it for a leaver). The listed are picked from every payroll's employees, the query
-    the whole run's extract makes, so that both read the same columns."""
+    the whole run's extract makes, so that both read the same columns.
+
+    A link table made before the links' fingerprints gets them here, before any step reads the links."""
+    add_link_fingerprint(engine)
     if not listed:
         return extract_employees(integration, engine, run_dir)
     everyone = select_employees(engine, None)

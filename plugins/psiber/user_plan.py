@@ -30,9 +30,9 @@ class UserPlan:
     update_users entries with only the changed fields (plus ``employee_id`` and ``action``).
     ``links`` are (employee_id, moodle_user_id, username) for users that already exist; ``unlinks`` the
     employee ids whose linked account an administrator deleted in Moodle. ``synced`` holds, per employee whose
-    account was read, the fingerprint its link is to keep (``synced_fingerprint``, or ``DEPARTED``) once Moodle
-    holds it (as read, or once it confirms this plan's write), or None: Moodle differs and this run leaves it so
-    (conflict, quarantine), so it is read again.
+    account was read (or left unread as its link holds it), the fingerprint its link is to keep
+    (``synced_fingerprint``, or ``DEPARTED``) once Moodle holds it (as read, or once it confirms this plan's
+    write), or None: Moodle differs and this run leaves it so (conflict, quarantine), so it is read again.
     """
 
     creates: list[dict] = field(default_factory=list)
@@ -90,6 +90,23 @@ def synced_fingerprint(target: dict) -> str:
                            "suspended": bool(target.get("suspended"))})
 
 
+def settled_employees(employee_ids: Iterable[int], fingerprints: Iterable[str], links: pd.DataFrame) -> dict[int, str]:
+    """The employees whose source row (``fingerprints``: ``sync_common.frames.row_fingerprints``, one per id) is the
+    one their linked account was last synced from while Moodle held its target: employee id → the linked username.
+
+    Nothing of theirs can need a write but what an administrator changed in Moodle, which a full read looks at: the
+    users flow neither validates (row by row), transforms, reads nor plans them. A departed employee's link, and one
+    whose account Moodle did not confirm, holds no source row.
+    """
+    rows = dict(zip(map(int, employee_ids), fingerprints, strict=True))
+    if "source_fingerprint" not in links.columns:
+        return {}
+    return {int(employee_id): username for employee_id, username, source, synced in zip(
+                links["employee_id"].tolist(), links["moodle_username"].tolist(), links["source_fingerprint"].tolist(),
+                links["synced_fingerprint"].tolist(), strict=True)
+            if source and synced and synced != DEPARTED and rows.get(int(employee_id)) == source}
+
+
 def accounts_to_read(targets: Iterable[dict], links: pd.DataFrame, extracted: Iterable[int], full: bool,
                      source: EmployeeSource = PSIBER) -> tuple[list[int], list[int]]:
     """The linked Moodle accounts to look up by id, and the targets left unread (linked: as synced; not linked and
@@ -107,6 +124,9 @@ def accounts_to_read(targets: Iterable[dict], links: pd.DataFrame, extracted: It
     left = set(map(int, extracted))
     read: set[int] = set()
     unread: list[int] = []
+    if not (full or source.listed):  # an extracted employee with no target (settled, invalid) needs no read
+        ids = links["employee_id"].astype(int)
+        links = links[(ids.isin(list(wanted)) | ~ids.isin(left)).to_numpy(dtype=bool)]
     for row in links.itertuples():
         employee_id, held = int(row.employee_id), getattr(row, "synced_fingerprint", None)
         if not source.syncs(row.employee_number) and employee_id not in wanted:
@@ -204,7 +224,8 @@ def plan_user_changes(
     users = {user_id: user for user_id, user in users.items() if user_id not in deleted}
     by_idnumber = _users_by(users.values(), "idnumber")
     by_login = _users_by(users.values(), "username", "email")
-    linked_user_of = {int(row.employee_id): int(row.moodle_user_id) for row in links.itertuples()}
+    linked_user_of = dict(zip(map(int, links["employee_id"].tolist()), map(int, links["moodle_user_id"].tolist()),
+                              strict=True))
     refusals = refusals or {}
 
     plan = UserPlan()
@@ -236,6 +257,7 @@ def plan_user_changes(
         if linked is None and linked_id != -1 and linked_id not in deleted and target["employee_id"] in unread:
             plan.links.append((target["employee_id"], linked_id, target["username"]))
             plan.active_matched += not target["suspended"]
+            plan.synced[int(target["employee_id"])] = synced_fingerprint(target)  # as held: its source row is kept
             plan.outcomes.append(Outcome(employee, "unchanged"))
             continue
         holders = [u for key in (target["username"], target["email"])
@@ -302,9 +324,9 @@ def plan_user_changes(
                                  if note else Outcome(employee, "unchanged"))
 
     _plan_departed(plan, users, links, set(extracted_employee_ids), departed, source)
-    plan.unlinks += sorted({int(row.employee_id) for row in links.itertuples()
-                            if int(row.moodle_user_id) in deleted and source.syncs(row.employee_number)}
-                           - set(plan.unlinks))
+    of_deleted = links[links["moodle_user_id"].astype(int).isin(deleted).to_numpy(dtype=bool)]
+    plan.unlinks += sorted({int(row.employee_id) for row in of_deleted.itertuples()
+                            if source.syncs(row.employee_number)} - set(plan.unlinks))
     return plan
 
 
@@ -320,7 +342,8 @@ def _plan_departed(plan: UserPlan, users: dict[int, dict], links: pd.DataFrame, 
     """Linked employees who left the extract: suspend their active account (or keep it, and say so). A targeted
     run's extract holds its listed employees only: no other is taken for a leaver."""
     matched_now = {user_id for _, user_id, _ in plan.links}  # e.g. a transfer: new employee row, same number
-    for row in links.itertuples():
+    left = links[~links["employee_id"].astype(int).isin(extracted).to_numpy(dtype=bool)]
+    for row in left.itertuples():
         employee_id, user_id = int(row.employee_id), int(row.moodle_user_id)
         user = users.get(user_id)
         if employee_id in extracted or user is None or user_id in matched_now or not source.syncs(row.employee_number):

@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 from moodle_provider.exceptions import MoodleRequestError
 from moodle_provider.hooks.moodle import MoodleHook
 from psiber.config import CONFIG_OWNER, Integration, PasswordPolicy
-from psiber.employee_validation import PSIBER, validate_employees
+from psiber.employee_validation import COLUMNS, PSIBER, validate_employees
 from psiber.psiber_db import (
     count_employees_by_payroll,
     delete_user_links,
@@ -44,10 +44,11 @@ from psiber.user_plan import (
     look_ups_needed,
     new_account_entry,
     plan_user_changes,
+    settled_employees,
 )
-from psiber.user_transform import build_target_users
+from psiber.user_transform import build_target_users, is_active, rows_to_transform
 from sync_common.employee_source import EmployeeSource
-from sync_common.frames import frame_records
+from sync_common.frames import frame_records, row_fingerprints
 from sync_common.invalid_records import check_invalid_share, invalid_outcomes
 from sync_common.moodle_batches import (
     LOOKUP_CHUNK,
@@ -76,6 +77,9 @@ EXTRACTED, VALIDATED, TRANSFORMED, PLAN, APPLIED = (
 # Which linked accounts the Moodle look-up read: a full read (and when it started), and the employees left unread.
 USERS_READ = "moodle_users_read.json"
 USERS_FULL = "users_full"  # the watermark of the last full read of the linked accounts
+# What the validation decided for the users flow's later steps (a full read or not, the settled employees), and how
+# many settled employees the transform left out (how many of them active), for the plan's counts and guard.
+SCOPE, SETTLED = "users_scope.json", "settled_users.json"
 
 
 def extract_employees(integration: Integration, engine: Engine, run_dir: RunPath) -> dict:
@@ -96,22 +100,73 @@ def extract_employees(integration: Integration, engine: Engine, run_dir: RunPath
     return {"extracted": len(employees), "out_of_scope": out_of_scope, "missing_payrolls": len(missing)}
 
 
-def validate_extracted_employees(integration: Integration, run_dir: RunPath, source: EmployeeSource = PSIBER) -> dict:
-    """Keep the valid employees; report the others one by one; stop if too many are bad."""
-    result = validate_employees(read_frame(run_dir / EMPLOYEES), integration.users.known_statuses, source)
-    write_frame(run_dir / "valid_employees.parquet", result.valid)
+def validate_extracted_employees(integration: Integration, run_dir: RunPath, source: EmployeeSource = PSIBER,
+                                 engine: Engine | None = None, full: bool = False, now: int | None = None) -> dict:
+    """Keep the valid employees; report the others one by one; stop if too many are bad.
+
+    With the integration's database (``engine``), decide whether this run reads every linked account (``full``:
+    asked for, or due every ``users.full_sync_every_days``) and which employees are settled
+    (``user_plan.settled_employees``): on a night that is not a full read, their rows skip the row-wise rules (met
+    unchanged before; the rules comparing rows still see them) and the users flow's later steps. Both are kept in
+    ``SCOPE`` for those steps."""
+    employees = read_frame(run_dir / EMPLOYEES)
+    fingerprints = row_fingerprints(employees[[c for c in COLUMNS if c in employees.columns]],
+                                    _row_salt(integration, source))
+    settled: dict[int, str] = {}
+    if engine is not None:
+        full = _full_read_due(integration, engine, full, source, now)
+        if not full and not source.listed:
+            settled = settled_employees(employees["employee_id"], fingerprints, select_user_links(engine,
+                                                                                                   integration.key))
+    checked_before = employees["employee_id"].astype(int).isin(settled).to_numpy(dtype=bool)
+    result = validate_employees(employees, integration.users.known_statuses, source, checked_before)
+    valid = result.valid.assign(source_fingerprint=[fingerprints[position] for position in
+                                                    employees.index.get_indexer(result.valid.index)])
+    write_frame(run_dir / "valid_employees.parquet", valid)
+    kept = set(valid["employee_id"].astype(int))
+    if engine is not None:
+        write_json(run_dir / SCOPE, {"full": full, "settled": {str(employee_id): username for employee_id, username
+                                                                in settled.items() if employee_id in kept}})
     invalid = invalid_outcomes(((r.record, r.reasons, r.owner) for r in result.invalid), flow="users")
     write_outcomes(run_dir / VALIDATED, invalid)
     check_invalid_share(len(invalid), result.checked, integration.safety.max_invalid_share, "employees",
                         source.owner)
-    return {"checked": result.checked, "invalid": len(invalid)}
+    return {"checked": result.checked, "invalid": len(invalid), "settled": len(settled)}
+
+
+def _row_salt(integration: Integration, source: EmployeeSource) -> str:
+    """What, beside an employee's row, decides its verdict and its target: a change of it settles no one."""
+    return json.dumps([integration.users.model_dump(mode="json"), integration.pseudo_email_domain, source.name],
+                      sort_keys=True)
+
+
+def _full_read_due(integration: Integration, engine: Engine, asked: bool, source: EmployeeSource,
+                   now: int | None) -> bool:
+    """Whether this run reads every linked account: asked for, or ``users.full_sync_every_days`` after the last full
+    read (a targeted run never does)."""
+    started = int(time.time()) if now is None else now
+    return not source.listed and (asked or started - select_watermark(engine, integration.key, USERS_FULL)
+                                  >= integration.users.full_sync_every_days * 86_400)
+
+
+def _scope(run_dir: RunPath) -> dict:
+    """The validation's decisions (``SCOPE``): none taken (no settled employees) when it ran without a database."""
+    return read_json(run_dir / SCOPE) if (run_dir / SCOPE).exists() else {"settled": {}}
 
 
 def transform_employees(integration: Integration, run_dir: RunPath, source: EmployeeSource = PSIBER) -> dict:
-    targets, outcomes = build_target_users(read_frame(run_dir / "valid_employees.parquet"), integration, source)
+    """The target users of the employees that are not settled (``SCOPE``); the settled ones are counted in
+    ``SETTLED`` (how many, how many of them active), for the plan."""
+    valid = read_frame(run_dir / "valid_employees.parquet")
+    settled = {int(employee_id): username for employee_id, username in _scope(run_dir)["settled"].items()}
+    built = rows_to_transform(valid, settled, integration.pseudo_email_domain)
+    targets, outcomes = build_target_users(valid[built], integration, source)
+    kept = valid[~built]
     write_json(run_dir / "target_users.json", frame_records(targets))
+    write_json(run_dir / SETTLED, {"settled": len(kept),
+                                   "active": int(is_active(kept["employment_status"], integration).sum())})
     write_outcomes(run_dir / TRANSFORMED, outcomes)
-    return {"targets": len(targets), "conflicts": sum(o.action == "conflict" for o in outcomes),
+    return {"targets": len(targets), "settled": len(kept), "conflicts": sum(o.action == "conflict" for o in outcomes),
             "warnings": sum(o.action == "warning" for o in outcomes)}
 
 
@@ -126,11 +181,12 @@ def extract_moodle_users(integration: Integration, hook: MoodleHook, engine: Eng
     (``look_ups_needed``): a quiet night asks for nothing.
 
     A full read comes every ``users.full_sync_every_days`` (or when ``full``), for what an administrator changed
-    in Moodle; a targeted run reads its listed employees' accounts. Each look-up's answer is kept as it comes
+    in Moodle, as the validation decided (``SCOPE``); a targeted run reads its listed employees' accounts.
+    Settled employees have no target: their accounts are not read. Each look-up's answer is kept as it comes
     (``read_progress``), so the task's retry after a flaky night asks Moodle only for the look-ups still missing."""
     started = int(time.time()) if now is None else now
-    full = not source.listed and (full or started - select_watermark(engine, integration.key, USERS_FULL)
-                                  >= integration.users.full_sync_every_days * 86_400)
+    scope = _scope(run_dir)
+    full = scope["full"] if "full" in scope else _full_read_due(integration, engine, full, source, started)
     targets = read_json(run_dir / "target_users.json")
     links = select_user_links(engine, integration.key)
     write_frame(run_dir / "user_links.parquet", links)
@@ -188,17 +244,31 @@ def plan_users(integration: Integration, run_dir: RunPath, allow_mass_suspension
         source=source,
         unread=_unread(run_dir),
     )
+    settled = read_json(run_dir / SETTLED) if (run_dir / SETTLED).exists() else {"settled": 0, "active": 0}
+    plan.active_matched += settled["active"]
+    unchanged = settled["settled"] + sum(outcome.action == "unchanged" for outcome in plan.outcomes)
     write_json(run_dir / PLAN, {
         "creates": plan.creates, "updates": plan.updates, "links": plan.links, "unlinks": plan.unlinks,
         "outcomes": [outcome.to_dict() for outcome in plan.outcomes], "synced": plan.synced,
+        "sources": _source_rows(targets, plan.synced), "counts": {"users": {"unchanged": unchanged}},
     })
     if not allow_mass_suspension:
         check_suspend_guard(plan, integration.safety.max_suspend_share, integration.safety.min_users_for_suspend_guard,
                             source)
     counts = {"create": len(plan.creates), "update": len(plan.updates), "suspend": plan.suspensions,
-              "linked": len(plan.links), "quarantined": sum(o.action == "quarantined" for o in plan.outcomes)}
+              "linked": len(plan.links), "quarantined": sum(o.action == "quarantined" for o in plan.outcomes),
+              "unchanged": unchanged}
     log.info("Plan: %s", counts)
     return counts
+
+
+def _source_rows(targets: pd.DataFrame, synced: dict[int, str | None]) -> dict[int, str]:
+    """The source row (``source_fingerprint``) of each employee the plan leaves in sync, for its link to keep."""
+    if "source_fingerprint" not in targets.columns:
+        return {}
+    return {int(employee_id): row for employee_id, row in zip(targets["employee_id"].tolist(),
+                                                              targets["source_fingerprint"].tolist(), strict=True)
+            if row and synced.get(int(employee_id))}
 
 
 def _unread(run_dir: RunPath) -> set[int]:
@@ -476,5 +546,6 @@ def record_user_links(integration: Integration, engine: Engine, run_dir: RunPath
         delete_user_links(engine, integration.key, unlinks)
         written = upsert_user_links(engine, integration.key, links)
         save_refusals(engine, integration.key, applied["refused"], accepted)
-        save_link_fingerprints(engine, integration.key, *_confirmed(run_dir, plan, applied))
+        save_link_fingerprints(engine, integration.key, *_confirmed(run_dir, plan, applied),
+                               sources={int(employee): row for employee, row in plan.get("sources", {}).items()})
     return {"links": len(links), "written": written, "refused": len(refused)}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 from psiber.config import Integration
@@ -22,6 +24,29 @@ def pseudo_email(id_or_passport: str, employee_number: str, domain: str) -> str:
     return f"{_SPACES.sub('', id_or_passport)}{_SPACES.sub('', employee_number)}@{domain}"
 
 
+def _address(record: dict, domain: str) -> tuple[str, str]:
+    """An employee's address as given (its e-mail, else its pseudo e-mail) and its real e-mail ('' when none)."""
+    real_address = _text(record.get("email"))
+    return real_address or pseudo_email(_text(record.get("id_number")) or _text(record.get("passport_number")),
+                                        _text(record["employee_number"]), domain), real_address
+
+
+def rows_to_transform(employees: pd.DataFrame, settled: Mapping[int, str], domain: str) -> np.ndarray:
+    """Which valid employees get a target this run (a boolean per row): all but the settled ones (employee id →
+    their linked username: ``user_plan.settled_employees``), unless another employee's address is now a settled
+    one's username, so that both are checked for a shared address."""
+    is_settled = employees["employee_id"].astype(int).isin(list(settled)).to_numpy(dtype=bool)
+    taken = {_address(record, domain)[0].lower() for record in frame_records(employees[~is_settled])}
+    clashing = {employee_id for employee_id, username in settled.items() if username in taken}
+    return ~is_settled | employees["employee_id"].astype(int).isin(clashing).to_numpy(dtype=bool)
+
+
+def is_active(statuses: pd.Series, integration: Integration) -> np.ndarray:
+    """Whether each employment status is one of the integration's active statuses (a target's ``suspended``)."""
+    active = {status.casefold() for status in integration.users.active_statuses}
+    return np.array([_text(status).casefold() in active for status in statuses], dtype=bool)
+
+
 def _text(value) -> str:
     if isinstance(value, str):  # most values, and never missing: pd.isna is the slow part of a 10,000-row run
         return value.strip()
@@ -34,7 +59,7 @@ def build_target_users(employees: pd.DataFrame, integration: Integration,
 
     Returns one row per employee that can have a Moodle account (columns: employee_id,
     employee_number, username, email, email_as_given, firstname, lastname, idnumber,
-    suspended, customfields, pseudo_email; ``email_as_given`` keeps the source's letter case,
+    suspended, customfields, pseudo_email, source_fingerprint; ``email_as_given`` keeps the source's letter case,
     because Moodle's e-mail look-up is case-sensitive on some databases) and the record-level
     outcomes found on the way: an address Moodle cannot take as a username is invalid (one
     such value would make Moodle refuse a whole look-up), employees sharing an e-mail are
@@ -47,12 +72,7 @@ def build_target_users(employees: pd.DataFrame, integration: Integration,
     outcomes: list[Outcome] = []
     for record in frame_records(employees):
         number = _text(record["employee_number"])
-        real_address = _text(record.get("email"))
-        address = real_address or pseudo_email(
-            _text(record.get("id_number")) or _text(record.get("passport_number")),
-            number,
-            integration.pseudo_email_domain,
-        )
+        address, real_address = _address(record, integration.pseudo_email_domain)
         if len(address) > MOODLE_TEXT_LENGTH:
             outcomes.append(Outcome(
                 number, "invalid", f"the pseudo e-mail (ID/passport + employee number) would be longer than Moodle's "
@@ -67,6 +87,7 @@ def build_target_users(employees: pd.DataFrame, integration: Integration,
                 source.owner))
             continue
         customfields: dict[str, str] = {}
+        warned = False  # a warning is given again each night: the row is not taken as settled
         for match in settings.profile_field_matches:
             value = _text(record.get(match.element))
             if match.menu_options is not None and value and value not in match.menu_options:
@@ -78,6 +99,7 @@ def build_target_users(employees: pd.DataFrame, integration: Integration,
                         source.owner,
                     )
                 )
+                warned = True
                 continue
             customfields[match.moodle_field] = value
         rows.append(
@@ -93,12 +115,13 @@ def build_target_users(employees: pd.DataFrame, integration: Integration,
                 "suspended": _text(record["employment_status"]).casefold() not in active,
                 "customfields": customfields,
                 "pseudo_email": not real_address,
+                "source_fingerprint": None if warned else record.get("source_fingerprint"),
             }
         )
     targets = pd.DataFrame(
         rows,
         columns=["employee_id", "employee_number", "username", "email", "email_as_given", "firstname", "lastname",
-                 "idnumber", "suspended", "customfields", "pseudo_email"],
+                 "idnumber", "suspended", "customfields", "pseudo_email", "source_fingerprint"],
     )
     shared = targets["email"].duplicated(keep=False)
     for record in frame_records(targets[shared]):

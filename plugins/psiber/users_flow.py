@@ -57,7 +57,8 @@ def wire_users_flow(run: IntegrationRun, source: EmployeeSource, checked, extrac
 
         of_run = run_source()
         settings = _without_invalid_share_guard(integration) if of_run.listed else integration
-        return user_sync.validate_extracted_employees(settings, run_dir(), of_run)
+        return user_sync.validate_extracted_employees(settings, run_dir(), of_run, database(),
+                                                      bool(run.params().get("full_users_sync")))
 
     @step
     def transform_employees() -> dict:

@@ -99,7 +99,9 @@ def test_the_export_becomes_accounts_a_second_run_changes_nothing_and_a_changed_
     assert second["state"] == "success"
     assert [name for name, _ in hr_run.moodle.calls[calls:] if is_write(name)] == []  # nothing written
     assert second["counts"]["users"]["created"] == second["counts"]["users"]["updated"] == 0
-    assert set(outcomes(second, "unchanged")) == set(outcomes(first, "created"))
+    assert second["counts"]["users"]["unchanged"] == len(outcomes(first, "created"))
+    # Counted, not listed, but for the row whose profile-field warning is given again each night (never settled).
+    assert set(outcomes(second, "unchanged")) == set(outcomes(second, "warning")) == {"HR0009"}
     assert count(hr_run.engine, "moodle_user_link") == 10 and count(hr_run.engine, "employee") == 15
 
     rows = hr_run.export.read_text().splitlines()

@@ -1,5 +1,7 @@
 """Which linked Moodle accounts a night of the users flow reads: on a quiet night none, after a change the changed
-employee's, on a full-read night (every ``users.full_sync_every_days``, or asked) all of them."""
+employee's, on a full-read night (every ``users.full_sync_every_days``, or asked) all of them; and which employees
+it takes as settled (their row unchanged since their account was synced), which it neither checks row by row nor
+plans."""
 
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from psiber.demo_company import seed_demo_company
 from psiber.psiber_db import create_schema, select_user_links
 from psiber.targeted_extract import extract_employees_of_run
 from psiber.user_plan import accounts_to_read
-from sync_common.run_files import read_json
+from sync_common import validation
+from sync_common.run_files import read_frame, read_json
 
 DAY = 86_400
 
@@ -31,7 +34,7 @@ def night(moodle, settings, engine, run_dir, **extract) -> tuple[list[dict], lis
     run_dir.mkdir()
     moodle.calls.clear()
     user_sync.extract_employees(settings, engine, run_dir)
-    user_sync.validate_extracted_employees(settings, run_dir)
+    user_sync.validate_extracted_employees(settings, run_dir, engine=engine, **extract)
     user_sync.transform_employees(settings, run_dir)
     user_sync.extract_moodle_users(settings, hook(), engine, run_dir, **extract)
     asked = [params for name, params in moodle.calls if name == "core_user_get_users_by_field"]
@@ -84,7 +87,8 @@ def test_a_quiet_night_reads_no_account_a_change_reads_its_own_and_a_full_read_r
     quiet, ids, others = night(moodle, settings, engine, tmp_path / "night2", now=start + DAY)
     assert ids == [] and not set(others.get("idnumber", [])) & set(accounts)  # only employees without an account
     unlinked = others
-    assert sum(o["action"] == "unchanged" for o in quiet) == len(accounts)
+    assert read_json(tmp_path / "night2" / user_sync.PLAN)["counts"]["users"]["unchanged"] == len(accounts)
+    assert not [o for o in quiet if o["action"] == "unchanged"]  # counted, not listed: settled, never planned
 
     renamed, leaver = sorted(accounts)[:2]
     with engine.begin() as connection:
@@ -167,3 +171,102 @@ def test_a_link_table_made_before_fingerprints_gets_the_column_and_its_first_nig
     assert list(links["synced_fingerprint"]) == [None]
     assert accounts_to_read([], links, [1], full=False) == ([], [])
     assert accounts_to_read([{"employee_id": 1}], links, [1], full=False) == ([7], [])
+
+
+def settled(run_dir) -> set[str]:
+    """The employee numbers a night took as settled (validated before, unchanged, as their accounts hold them)."""
+    numbers = {int(row.employee_id): row.employee_number for row in
+               read_frame(run_dir / user_sync.EMPLOYEES).itertuples()}
+    return {numbers[int(employee_id)] for employee_id in read_json(run_dir / user_sync.SCOPE)["settled"]}
+
+
+def copy_employee(engine, number: str, new_id: int, **changes) -> None:
+    """A new PSIber employee made from another's row, with ``changes``."""
+    with engine.begin() as connection:
+        row = dict(connection.execute(text("SELECT * FROM employee WHERE employee_number = :n"), {"n": number})
+                   .mappings().one())
+        row |= {"employee_id": new_id, "employee_number": f"NEW{new_id}", **changes}
+        connection.execute(text(f"INSERT INTO employee ({', '.join(row)}) VALUES ({', '.join(':' + c for c in row)})"),
+                           row)
+
+
+def test_a_quiet_night_takes_every_synced_employee_as_settled_and_gx_sees_only_the_others(moodle, tmp_path,
+                                                                                          first_night, monkeypatch):
+    engine, settings, start, accounts = (first_night.engine, first_night.settings, first_night.start,
+                                         first_night.accounts)
+    handed = []
+    run_suite = validation._suite_failures
+    monkeypatch.setattr(validation, "_suite_failures",
+                        lambda batches, frame, suite: handed.extend(frame.index) or run_suite(batches, frame, suite))
+    outcomes, ids, _ = night(moodle, settings, engine, tmp_path / "night2", now=start + DAY)
+    run_dir = tmp_path / "night2"
+    extracted = read_frame(run_dir / user_sync.EMPLOYEES)
+    assert settled(run_dir) == set(accounts) and ids == []
+    assert len(handed) == len(extracted) - len(accounts)  # the row-wise rules: the others only
+    targets = {target["employee_number"] for target in read_json(run_dir / "target_users.json")}
+    assert not targets & set(accounts)
+    plan = read_json(run_dir / user_sync.PLAN)
+    assert plan["counts"]["users"]["unchanged"] == len(accounts) and plan["links"] == []
+    assert not [o for o in outcomes if o["record"] in accounts]
+
+
+def test_a_changed_row_is_checked_and_planned_again_then_settled_once_synced(moodle, tmp_path, first_night):
+    engine, settings, start, accounts = (first_night.engine, first_night.settings, first_night.start,
+                                         first_night.accounts)
+    renamed, regendered = sorted(accounts)[:2]  # a field sent to Moodle, and one no profile field takes
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE employee SET surname = 'Renamed' WHERE employee_number = :n"), {"n": renamed})
+        connection.execute(text("UPDATE employee SET gender = 'Other' WHERE employee_number = :n"), {"n": regendered})
+    outcomes, ids, _ = night(moodle, settings, engine, tmp_path / "night2", now=start + DAY)
+    assert settled(tmp_path / "night2") == set(accounts) - {renamed, regendered}
+    assert ids == [accounts[renamed]]  # the other one's account holds its target already: not read
+    assert {(o["record"], o["action"]) for o in outcomes if o["record"] in (renamed, regendered)} == {
+        (renamed, "updated"), (regendered, "unchanged")}
+    night(moodle, settings, engine, tmp_path / "night3", now=start + 2 * DAY)
+    assert settled(tmp_path / "night3") == set(accounts)
+
+
+def test_a_settings_change_settles_no_one_that_night(moodle, tmp_path, first_night):
+    engine, settings, start, accounts = (first_night.engine, first_night.settings, first_night.start,
+                                         first_night.accounts)
+    changed = settings.model_copy(update={"users": settings.users.model_copy(
+        update={"inactive_statuses": (*settings.users.inactive_statuses, "Sabbatical")})})
+    outcomes, ids, _ = night(moodle, changed, engine, tmp_path / "night2", now=start + DAY)
+    assert settled(tmp_path / "night2") == set() and ids == []  # checked again; their accounts hold their targets
+    assert read_json(tmp_path / "night2" / user_sync.PLAN)["counts"]["users"]["unchanged"] == len(accounts)
+    night(moodle, changed, engine, tmp_path / "night3", now=start + 2 * DAY)
+    assert settled(tmp_path / "night3") == set(accounts)
+
+
+def test_a_new_employee_sharing_a_settled_ones_number_or_e_mail_unsettles_both(moodle, tmp_path, first_night):
+    engine, settings, start, accounts = (first_night.engine, first_night.settings, first_night.start,
+                                         first_night.accounts)
+    same_email, same_number = sorted(accounts)[:2]
+    address = moodle.users[accounts[same_email]]["email"]
+    copy_employee(engine, same_email, 9001, email=address.upper())
+    copy_employee(engine, same_number, 9002, employee_number=f" {same_number.lower()} ",
+                  email="someone.else@example.com")
+    outcomes, _, _ = night(moodle, settings, engine, tmp_path / "night2", now=start + DAY)
+    assert settled(tmp_path / "night2") == set(accounts) - {same_number}  # the validation's: no longer valid
+    assert read_json(tmp_path / "night2" / user_sync.SETTLED)["settled"] == len(accounts) - 2  # and the transform's
+    shared = read_json(tmp_path / "night2" / user_sync.TRANSFORMED)["outcomes"]
+    assert {(same_email, "conflict"), ("NEW9001", "conflict")} <= {(o["record"], o["action"]) for o in shared}
+    assert not [o for o in outcomes if o["record"] in (same_email, "NEW9001")]
+    invalid = read_json(tmp_path / "night2" / user_sync.VALIDATED)["outcomes"]
+    assert {o["record"].strip().casefold() for o in invalid
+            if "more than one employee" in " ".join([o["reason"]])} == {same_number.casefold()}
+    assert moodle.users[accounts[same_email]]["email"] == address  # nothing written to either account
+
+
+def test_a_link_table_made_before_the_source_rows_gets_their_column_at_the_extract(moodle, tmp_path, first_night):
+    engine, settings, start = first_night.engine, first_night.settings, first_night.start
+    with engine.begin() as connection:
+        connection.execute(text("ALTER TABLE moodle_user_link DROP COLUMN source_fingerprint"))
+    run_dir = tmp_path / "upgraded"
+    run_dir.mkdir()
+    extract_employees_of_run(settings, engine, run_dir, ())
+    assert "source_fingerprint" in select_user_links(engine, settings.key).columns
+    night(moodle, settings, engine, tmp_path / "night2", now=start + DAY)
+    assert settled(tmp_path / "night2") == set()  # no source row was kept: every row is checked once
+    night(moodle, settings, engine, tmp_path / "night3", now=start + 2 * DAY)
+    assert settled(tmp_path / "night3") == set(first_night.accounts)
