@@ -25,7 +25,7 @@ from psiber.course_plan import course_code
 from psiber.course_sync import MOODLE_COURSES
 from psiber.result_plan import grade_percent
 from psiber.result_sync import LEARNERS, LOADED, planned_attempts
-from psiber.user_sync import EMPLOYEES
+from psiber.user_sync import EMPLOYEES, SCOPE
 from sync_common.moodle_rules import SITE_FORMAT
 from sync_common.report_store import CourseReads, Pair, course_learners_of, stored_course_learner_keys
 from sync_common.run_files import RunPath, read_frame, read_json, sorted_files
@@ -42,7 +42,8 @@ class RunReads:
     courses: dict[int, tuple[str, str]] = field(default_factory=dict)  # course id → (code, name)
     not_counted: dict[int, str] = field(default_factory=dict)  # course id → why the totals leave its learners out
     learners: dict[int, str] = field(default_factory=dict)  # linked Moodle user id → employee number
-    names: dict[int, str] = field(default_factory=dict)  # Moodle user id → name, when the run extracted it
+    # Moodle user id → name, when the run extracted it: of the learners whose rows it may write (``_names``)
+    names: dict[int, str] = field(default_factory=dict)
     grades: dict[Pair, float | None] = field(default_factory=dict)
     fully_read_courses: set[int] = field(default_factory=set)  # their grade report is the whole enrolment list
     completions: dict[Pair, tuple[bool, date | None]] = field(default_factory=dict)
@@ -88,12 +89,6 @@ def read_run(run_dir: RunPath, zone: ZoneInfo, pass_result: str, grade_reads_com
     for user_id, (employee_id, number) in learners["links"].items():
         reads.learners[int(user_id)] = str(number)
         user_of_employee[int(employee_id)] = int(user_id)
-    employees = run_dir / EMPLOYEES
-    if employees.exists():
-        for row in read_frame(employees).itertuples():
-            user_id = user_of_employee.get(int(row.employee_id))
-            if user_id is not None:
-                reads.names[user_id] = " ".join(str(part) for part in (row.first_name, row.surname) if part)
     # One object per id and per value read, however many rows hold it: ~100,000 rows name 20,000 users and a few
     # thousand (completed, day) and (result, passed, day, grade) values at 20,000 employees.
     shared: dict = {}
@@ -125,7 +120,27 @@ def read_run(run_dir: RunPath, zone: ZoneInfo, pass_result: str, grade_reads_com
                 reads.results[(one(course_id), one(user_id))] = one((
                     attempt["result"], int(attempt["result"] == pass_result), _day(attempt["attempt_date"]),
                     attempt["grade"]))
+    reads.names = _names(run_dir, user_of_employee, {user for _, user in (*reads.grades, *reads.completions,
+                                                                          *reads.results)})
     return reads
+
+
+def _names(run_dir: RunPath, user_of_employee: dict[int, int], read: set[int]) -> dict[int, str]:
+    """Moodle user id → name, from the run's extract, of the learners whose rows this run may write: those it read,
+    and every employee the users flow did not take as settled (``user_sync.SCOPE``: their row, name included, is
+    the one their course status was last written with)."""
+    employees = run_dir / EMPLOYEES
+    if not employees.exists():
+        return {}
+    settled = {int(employee_id) for employee_id in read_json(run_dir / SCOPE)["settled"]} \
+        if (run_dir / SCOPE).exists() else set()
+    wanted = [employee_id for employee_id, user_id in user_of_employee.items()
+              if employee_id not in settled or user_id in read]
+    frame = read_frame(employees, ["employee_id", "first_name", "surname"])
+    frame = frame[frame["employee_id"].astype(int).isin(wanted).to_numpy(dtype=bool)]
+    return {user_of_employee[int(employee_id)]: " ".join(str(part) for part in (first, last) if part)
+            for employee_id, first, last in zip(frame["employee_id"].tolist(), frame["first_name"].tolist(),
+                                                frame["surname"].tolist(), strict=True)}
 
 
 def course_learners_of_run(integration: Integration, engine: Engine, summary: dict, run_dir: RunPath) -> CourseReads:

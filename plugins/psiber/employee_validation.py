@@ -132,6 +132,16 @@ def _employee_rules(known_statuses: frozenset[str], source: EmployeeSource) -> l
     return rules
 
 
+def _keys(values: pd.Series, checked_before: np.ndarray | None) -> pd.Series:
+    """The normalised keys of a column, left out (None) for the rows checked before: only the row-wise rules, which
+    skip those rows, read them (employee numbers, which every row's uniqueness compares, are all made)."""
+    if checked_before is None:
+        return normalised_keys(values)
+    return pd.Series([None if checked else normalised_key(value)
+                      for value, checked in zip(values.tolist(), np.asarray(checked_before, dtype=bool), strict=True)],
+                     index=values.index, dtype=object)
+
+
 def validate_employees(employees: pd.DataFrame, known_statuses: Iterable[str],
                        source: EmployeeSource = PSIBER, checked_before: np.ndarray | None = None) -> EmployeeValidation:
     """Split an extract into rows that can be synced to Moodle and records HR must fix.
@@ -152,7 +162,8 @@ def validate_employees(employees: pd.DataFrame, known_statuses: Iterable[str],
         raise ValueError(f"employee frame lacks columns: {', '.join(missing)}")
 
     statuses = frozenset(key for status in known_statuses if (key := normalised_key(status)))
-    keys = {f"{column}_key": normalised_keys(employees[column]) for column in _KEYED}
+    keys = {f"{column}_key": _keys(employees[column], None if column == "employee_number" else checked_before)
+            for column in _KEYED}
     keyed = employees.assign(**keys)
     result = validate_frame(keyed, lambda: _employee_rules(statuses, source), "employee_number", source.owner,
                             unnamed=source.unnamed, checked_before=checked_before)

@@ -97,6 +97,10 @@ def test_the_run_files_of_the_results_flow_are_read_as_they_are_written(tmp_path
     assert found.completions == {(7, 11): (True, date(2026, 11, 20))}  # 1795125600 = 20 Nov 00:00 in Johannesburg
     assert found.results == {(7, 11): ("Competent", 1, date(2026, 11, 20), 82.0)}
     assert read_run(tmp_path, ZONE, "Competent", grade_reads_complete=False).fully_read_courses == set()
+    # Both employees settled (their row, name included, as when their status was last written): only the learner
+    # this run read is named.
+    write_json(tmp_path / "users_scope.json", {"full": False, "settled": {"101": "ann@x.test", "102": "bo@x.test"}})
+    assert read_run(tmp_path, ZONE, "Competent", grade_reads_complete=True).names == {11: "Ann Smith"}
     (tmp_path / "learners.json").unlink()
     assert read_run(tmp_path, ZONE, "Competent", grade_reads_complete=True) is None
 
