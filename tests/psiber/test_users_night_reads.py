@@ -270,3 +270,19 @@ def test_a_link_table_made_before_the_source_rows_gets_their_column_at_the_extra
     assert settled(tmp_path / "night2") == set()  # no source row was kept: every row is checked once
     night(moodle, settings, engine, tmp_path / "night3", now=start + 2 * DAY)
     assert settled(tmp_path / "night3") == set(first_night.accounts)
+
+
+def test_the_suspension_guard_weighs_the_settled_active_users_too(moodle, tmp_path, first_night):
+    """Three of the linked employees leave: measured against every active matched user (the settled ones
+    included) that is under a 25% limit; against the three alone it would be all of them."""
+    engine, start, accounts = first_night.engine, first_night.start, first_night.accounts
+    settings = first_night.settings.model_copy(update={"safety": first_night.settings.safety.model_copy(
+        update={"max_suspend_share": 0.25, "min_users_for_suspend_guard": 0})})
+    leavers = sorted(accounts)[:3]
+    with engine.begin() as connection:
+        for number in leavers:
+            connection.execute(text("UPDATE employee SET employment_status = 'Terminated' WHERE employee_number = :n"),
+                               {"n": number})
+    outcomes, _, _ = night(moodle, settings, engine, tmp_path / "night2", now=start + DAY)
+    assert len(accounts) > 12 and settled(tmp_path / "night2") == set(accounts) - set(leavers)
+    assert sorted(o["record"] for o in outcomes if o["action"] == "suspended") == leavers
