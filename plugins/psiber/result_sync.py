@@ -125,7 +125,9 @@ def find_changed_learners(integration: Integration, hook: MoodleHook, engine: En
     write_json(run_dir / LEARNERS, {
         "started": started, "watermark": watermark, "stored_watermark": stored, "full": full, "active": active,
         "course_ids": [int(c["id"]) for c in moodle_courses], "from_report": from_report,
-        "links": {int(row.moodle_user_id): [int(row.employee_id), row.employee_number] for row in links.itertuples()},
+        "links": {int(user_id): [int(employee_id), number] for user_id, employee_id, number in zip(
+            links["moodle_user_id"].tolist(), links["employee_id"].tolist(), links["employee_number"].tolist(),
+            strict=True)},
     })
     write_json(run_dir / LINKED_USERS, {"started": started, "user_ids": user_ids})
     log.info("%d of %d linked Moodle users active since %s", len(active), len(user_ids),
@@ -136,7 +138,8 @@ def find_changed_learners(integration: Integration, hook: MoodleHook, engine: En
 def _drop_times_held(entries: list[dict], integration: Integration, engine: Engine, links: pd.DataFrame) -> None:
     """As the per-user reads do, a completion PSIber holds is not dated again by Moodle's completion time (a regrade
     of it is dated by its grading time)."""
-    employee_of = {int(row.moodle_user_id): int(row.employee_id) for row in links.itertuples()}
+    employee_of = dict(zip(map(int, links["moodle_user_id"].tolist()), map(int, links["employee_id"].tolist()),
+                           strict=True))
     employees = sorted({employee_of[int(e["userid"])] for e in entries if e["completed"]})
     held = select_moodle_completions(engine, integration.key, employees)
     for entry in entries:

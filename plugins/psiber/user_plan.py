@@ -174,7 +174,8 @@ def look_ups_needed(targets: Iterable[dict], links: pd.DataFrame, linked_users: 
     case-sensitive on some databases. A target left ``unread`` (``accounts_to_read``) needs none.
     """
     live = {user_id: user for user_id, user in linked_users.items() if not is_deleted_account(user)}
-    account_of = {int(row.employee_id): live.get(int(row.moodle_user_id)) for row in links.itertuples()}
+    account_of = {int(employee_id): live.get(int(user_id)) for employee_id, user_id in
+                  zip(links["employee_id"].tolist(), links["moodle_user_id"].tolist(), strict=True)}
     wanted: dict[str, set[str]] = {"idnumber": set(), "username": set(), "email": set()}
     for target in targets:
         if int(target["employee_id"]) in unread:

@@ -193,7 +193,8 @@ def extract_moodle_users(integration: Integration, hook: MoodleHook, engine: Eng
     write_frame(run_dir / "refusals.parquet", select_refusals(engine, integration.key))
     extracted = [] if full else read_frame(run_dir / EMPLOYEES)["employee_id"].astype(int)
     read, unread = accounts_to_read(targets, links, extracted, full, source)
-    asked_for = [sorted((int(row.employee_id), int(row.moodle_user_id)) for row in links.itertuples()),
+    asked_for = [sorted(zip(map(int, links["employee_id"].tolist()), map(int, links["moodle_user_id"].tolist()),
+                            strict=True)),
                  [[target[name] for name in _LOOKED_UP_BY] for target in targets], read]
     stamp = hashlib.sha256(json.dumps(asked_for).encode()).hexdigest()
     with ReadProgress(run_dir, "moodle-users", stamp) as progress:

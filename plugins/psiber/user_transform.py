@@ -43,8 +43,9 @@ def rows_to_transform(employees: pd.DataFrame, settled: Mapping[int, str], domai
 
 def is_active(statuses: pd.Series, integration: Integration) -> np.ndarray:
     """Whether each employment status is one of the integration's active statuses (a target's ``suspended``)."""
-    active = {status.casefold() for status in integration.users.active_statuses}
-    return np.array([_text(status).casefold() in active for status in statuses], dtype=bool)
+    active = [status.casefold() for status in integration.users.active_statuses]
+    folded = statuses.map(_text, na_action=None).str.casefold() if len(statuses) else statuses
+    return folded.isin(active).to_numpy(dtype=bool)
 
 
 def _text(value) -> str:

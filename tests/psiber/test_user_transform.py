@@ -1,5 +1,7 @@
+import pandas as pd
+
 from factories import employee, employees, integration
-from psiber.user_transform import build_target_users, pseudo_email
+from psiber.user_transform import build_target_users, is_active, pseudo_email
 
 
 def test_pseudo_email_matches_the_seed_example():
@@ -73,3 +75,9 @@ def test_an_address_moodle_cannot_take_as_username_is_invalid_unless_extended_ch
     assert "pseudo e-mail (ID/passport + employee number) has characters" in outcomes[2].reason
     extended, _ = build_target_users(rows, integration(users={"extended_username_chars": True}))
     assert len(extended) == 4
+
+
+def test_a_status_is_active_as_the_transform_reads_it_trimmed_in_any_case():
+    statuses = pd.Series([" Active", "ACTIVE ", None, "Terminated", float("nan")], dtype=object)
+    assert is_active(statuses, integration()).tolist() == [True, True, False, False, False]
+    assert is_active(pd.Series([], dtype=object), integration()).tolist() == []
