@@ -13,7 +13,7 @@ Memory stays bounded however long the frame: GX copies the frame it is handed on
 only the rows whose value is repeated (a frame without repeats needs no run). GX is always handed
 only the columns its rules read, and its text checks keep their strings out of pyarrow (see
 ``_failed_positions``). Rows a caller knows met the rules unchanged (``checked_before``) skip the
-row-wise rules: a quiet night, where nothing changed, runs no GX suite at all.
+row-wise rules: a quiet night hands GX only the rows that changed or never met them.
 
 GX runs fully in memory: an ephemeral context with in-memory stores, no data-docs
 site (the default ephemeral context would reserve a temporary directory for one) and
@@ -143,8 +143,8 @@ def validate_frame(
     A problem's record is the row's ``record_column`` or, when that is missing, the
     ``unnamed`` template filled from the row (e.g. "Moodle course #{id}"). Blank strings
     count as missing for the checks only. ``checked_before`` (a boolean per row): rows that met these rules
-    unchanged before, which the row-wise rules then skip; the rules that compare rows still see every row, so a
-    quiet night's settled rows cost no GX run at all.
+    unchanged before, which the row-wise rules then skip; the rules that compare rows still see every row (those
+    with repeated values), so a frame of such rows without repeats costs no GX run at all.
     """
     if len(frame) == 0:
         return FrameValidation(valid=frame.copy(), invalid=(), checked=0, rejected=frame.copy())
