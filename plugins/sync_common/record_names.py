@@ -29,20 +29,21 @@ def names_in_run_file(path: RunPath, key: str, parts: Sequence[str],
     return names
 
 
+def _keys_of(record: str) -> tuple[str, str]:
+    """The keys a record's name is looked up by: the record, then the record it is named after: 'EE001 / DRV-101',
+    'S-1 in SUB-8' and 'EE001, line 3' are EE001's and S-1's (the record history's rule: the key, then a space)."""
+    wanted = record.strip().lower()
+    return wanted, wanted.split(" ", 1)[0].rstrip(",")
+
+
 def named_keys(records: Iterable[str | None]) -> set[str]:
     """The keys ``name_of`` looks the names of these records up by."""
-    keys = set()
-    for record in records:
-        if record:
-            wanted = record.strip().lower()
-            keys |= {wanted, wanted.split(" ", 1)[0].rstrip(",")}
-    return keys
+    return {key for record in records if record for key in _keys_of(record)}
 
 
 def name_of(record: str | None, names: Mapping[str, str]) -> str:
-    """The name of a record, or of the record it is named after: 'EE001 / DRV-101', 'S-1 in SUB-8' and
-    'EE001, line 3' are EE001's and S-1's (the record history's rule: the key, then a space)."""
+    """The name of a record, or of the record it is named after (``_keys_of``)."""
     if not record or not names:
         return ""
-    wanted = record.strip().lower()
-    return names.get(wanted) or names.get(wanted.split(" ", 1)[0].rstrip(","), "")
+    whole, named_after = _keys_of(record)
+    return names.get(whole) or names.get(named_after, "")
