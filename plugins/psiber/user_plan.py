@@ -131,10 +131,7 @@ def accounts_to_read(targets: Iterable[dict], links: pd.DataFrame, extracted: It
         employee_id, held = int(row.employee_id), getattr(row, "synced_fingerprint", None)
         if not source.syncs(row.employee_number) and employee_id not in wanted:
             continue
-        if employee_id in wanted:
-            settled = held == wanted[employee_id]
-        else:
-            settled = employee_id in left or held == DEPARTED  # extracted but invalid: nothing to write
+        settled = held == wanted[employee_id] if employee_id in wanted else held == DEPARTED
         if full or source.listed or not settled:
             read.add(int(row.moodle_user_id))
         elif employee_id in wanted:
@@ -347,7 +344,7 @@ def _plan_departed(plan: UserPlan, users: dict[int, dict], links: pd.DataFrame, 
     for row in left.itertuples():
         employee_id, user_id = int(row.employee_id), int(row.moodle_user_id)
         user = users.get(user_id)
-        if employee_id in extracted or user is None or user_id in matched_now or not source.syncs(row.employee_number):
+        if user is None or user_id in matched_now or not source.syncs(row.employee_number):
             continue
         if user.get("suspended"):
             plan.synced[employee_id] = DEPARTED  # seen suspended: not read again until a full read

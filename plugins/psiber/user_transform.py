@@ -43,9 +43,8 @@ def rows_to_transform(employees: pd.DataFrame, settled: Mapping[int, str], domai
 
 def is_active(statuses: pd.Series, integration: Integration) -> np.ndarray:
     """Whether each employment status is one of the integration's active statuses (a target's ``suspended``)."""
-    active = [status.casefold() for status in integration.users.active_statuses]
-    folded = statuses.map(_text, na_action=None).str.casefold() if len(statuses) else statuses
-    return folded.isin(active).to_numpy(dtype=bool)
+    active = {status.casefold() for status in integration.users.active_statuses}
+    return np.array([_text(status).casefold() in active for status in statuses], dtype=bool)
 
 
 def _text(value) -> str:
@@ -68,10 +67,10 @@ def build_target_users(employees: pd.DataFrame, integration: Integration,
     warnings and are left out of the user. Outcomes name ``source`` as where a record is corrected and its owner.
     """
     settings = integration.users
-    active = {status.casefold() for status in settings.active_statuses}
     rows: list[dict] = []
     outcomes: list[Outcome] = []
-    for record in frame_records(employees):
+    for record, active in zip(frame_records(employees), is_active(employees["employment_status"], integration),
+                              strict=True):
         number = _text(record["employee_number"])
         address, real_address = _address(record, integration.pseudo_email_domain)
         if len(address) > MOODLE_TEXT_LENGTH:
@@ -113,7 +112,7 @@ def build_target_users(employees: pd.DataFrame, integration: Integration,
                 "firstname": _text(record["first_name"]),
                 "lastname": _text(record["surname"]),
                 "idnumber": number,
-                "suspended": _text(record["employment_status"]).casefold() not in active,
+                "suspended": not active,
                 "customfields": customfields,
                 "pseudo_email": not real_address,
                 "source_fingerprint": None if warned else record.get("source_fingerprint"),
