@@ -3,35 +3,58 @@
 -- is_read, and files enrolment requests (approving them first when the integration requires it).
 -- Portable DDL: runs unchanged on SQLite and PostgreSQL. Statements are separated by ";" at line end.
 
--- The Moodle courses offered to each employee. A row stays when the offer ends (offered 0), so that
--- a course offered again (hidden and shown, a rule changed back) is never announced twice.
-CREATE TABLE IF NOT EXISTS ess_offered_course (
+-- Offers are kept by group, so that they grow with employees plus courses, not with their product: employees
+-- the same offer rules match are offered the same courses, a group. A group is named by the fingerprint of its
+-- courses, codes and names, so it never changes: a course added, renamed or hidden makes another group. Only the
+-- groups some employee holds now are kept (the flow deletes the others as it writes).
+CREATE TABLE IF NOT EXISTS ess_offer_group (
     integration_name VARCHAR(80)  NOT NULL,
-    employee_id      INTEGER      NOT NULL,
+    offer_group      VARCHAR(64)  NOT NULL,
     moodle_course_id INTEGER      NOT NULL,
     course_code      VARCHAR(255) NOT NULL,
     course_name      VARCHAR(255) NOT NULL,
-    offered          INTEGER      NOT NULL,
-    first_offered_at TIMESTAMP    NOT NULL,
-    updated_at       TIMESTAMP    NOT NULL,
-    PRIMARY KEY (integration_name, employee_id, moodle_course_id)
+    PRIMARY KEY (integration_name, offer_group, moodle_course_id)
 );
 
-CREATE INDEX IF NOT EXISTS ess_offered_course_employee_idx ON ess_offered_course (employee_id, offered);
--- An integration's current offers, as a refresh that compares every employee reads them.
-CREATE INDEX IF NOT EXISTS ess_offered_course_current_idx ON ess_offered_course (integration_name, offered);
+-- The Moodle course ids ever offered to an employee, as sets that employees with the same history share (named by
+-- their fingerprint): a course is announced the first time it is offered to an employee, never again, so one
+-- hidden and shown again, or a rule changed back, is offered again silently. Only the sets some employee holds
+-- are kept.
+CREATE TABLE IF NOT EXISTS ess_offered_ever (
+    integration_name VARCHAR(80) NOT NULL,
+    course_set       VARCHAR(64) NOT NULL,
+    moodle_course_id INTEGER     NOT NULL,
+    PRIMARY KEY (integration_name, course_set, moodle_course_id)
+);
 
--- Each employee's offers as the flow last wrote them (a fingerprint of the courses, codes and names offered), so
--- that a night compares the offers of the employees whose offers change alone, not every offer. No row for an
--- integration: the next refresh compares every current offer.
-CREATE TABLE IF NOT EXISTS ess_offer_fingerprint (
+-- Every employee the flow has offered courses to: their group now (NULL: offered nothing now, having been
+-- offered courses before) and the set of the courses ever offered to them.
+CREATE TABLE IF NOT EXISTS ess_employee_offer (
     integration_name VARCHAR(80) NOT NULL,
     employee_id      INTEGER     NOT NULL,
-    fingerprint      VARCHAR(64) NOT NULL,
+    offer_group      VARCHAR(64),
+    offered_ever     VARCHAR(64) NOT NULL,
+    first_offered_at TIMESTAMP   NOT NULL,
+    updated_at       TIMESTAMP   NOT NULL,
     PRIMARY KEY (integration_name, employee_id)
 );
 
--- What ESS tells an employee. kind: new_course, new_assessment, assessment_changed, enrolment_outcome.
+CREATE INDEX IF NOT EXISTS ess_employee_offer_group_idx ON ess_employee_offer (integration_name, offer_group);
+
+-- What ESS shows: each employee's offered Moodle courses now, one row per employee and course.
+DROP VIEW IF EXISTS ess_current_offer;
+CREATE VIEW ess_current_offer AS
+SELECT e.integration_name, e.employee_id, g.moodle_course_id, g.course_code, g.course_name
+  FROM ess_employee_offer e
+  JOIN ess_offer_group g ON g.integration_name = e.integration_name AND g.offer_group = e.offer_group;
+
+-- Superseded by the tables above (one row per employee and course offered): their rows are not carried over, so
+-- the first refresh after the change tells each employee of their offers once more.
+DROP TABLE IF EXISTS ess_offered_course;
+DROP TABLE IF EXISTS ess_offer_fingerprint;
+
+-- What ESS tells an employee. kind: new_course, courses_offered (many courses at once: moodle_course_id 0 and
+-- course_code ''), new_assessment, assessment_changed, enrolment_outcome.
 -- notification_key makes each notification once only, whatever re-runs.
 CREATE TABLE IF NOT EXISTS ess_notification (
     integration_name VARCHAR(80)   NOT NULL,

@@ -4,20 +4,17 @@ of its changes (a notification without its offer, a decided request without its 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import TypeVar
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, bindparam, text
 
 from psiber.ess_assessments import Assessment
 from psiber.ess_enrolments import Decision, Request
-from psiber.ess_notifications import Notification, new_course
-from psiber.ess_offers import Offer, WantedOffers
+from psiber.ess_notifications import Notification
+from psiber.ess_offers import HeldOffers, Offer, WantedOffers, changed_employees, plan_offer_changes
 from sync_common.database import sql, statements
-
-T = TypeVar("T")
-CHANGES_PER_FETCH = 10_000
+from sync_common.outcomes import Outcome
 
 
 def _now() -> datetime:
@@ -44,55 +41,53 @@ def _insert_notifications(connection: Connection, integration_name: str, notific
 
 
 def refresh_offers(engine: Engine, integration_name: str, wanted: WantedOffers,
-                   told: Callable[[Iterable[tuple[int, str, str]]], T]) -> T:
-    """Bring the integration's offers to ``wanted``, the database finding what changes: the offers of the
-    employees whose offers change since the last refresh (their fingerprints, ``ess_offer_fingerprint``) are
-    compared, this run's offers going in as groups (employees × courses, joined there), and only the changed
-    offers are written or come back, so no night holds an object per offer and a quiet night compares none.
-    ``told`` gets the changes employees are told of as they are read, (employee id, change, course code) by
-    employee and change, and what it returns is returned."""
-    now = _now()
-    fingerprints = wanted.fingerprints()
+                   numbers: dict[int, str]) -> list[Outcome]:
+    """Bring the integration's offers to ``wanted``: only the employees whose group changed since the last
+    refresh are planned (``ess_offers.plan_offer_changes``) and written, with the groups and sets of courses
+    ever offered they name, so a quiet night writes nothing and a first night writes a row per employee and a
+    group's courses once. The outcomes employees are told of are returned."""
+    groups_now = wanted.employee_groups_now()
     with engine.begin() as connection:
-        held: dict[int, str] = {int(employee): fingerprint for employee, fingerprint in connection.execute(
-            text(sql("ess_select_offer_fingerprints")), {"integration_name": integration_name})}
-        compared = sorted({e for e, fingerprint in fingerprints.items() if held.get(e) != fingerprint}
-                          | (held.keys() - fingerprints.keys()))
-        if not compared:
-            return told(())
-        params = {"integration_name": integration_name, "now": now, "everyone": int(not held)}
-        _run(connection, "ess_offer_diff_drop", params)
-        _run(connection, "ess_offer_diff_tables", params)
-        _execute_many(connection, "ess_insert_wanted_course", [_wanted_course(o) for o in wanted.courses.values()])
-        _execute_many(connection, "ess_insert_wanted_group_course", [
-            {"offer_group": group, "moodle_course_id": course_id}
-            for group, course_ids in enumerate(wanted.groups) for course_id in course_ids])
-        _execute_many(connection, "ess_insert_compared_employee", [{"employee_id": e} for e in compared])
-        _execute_many(connection, "ess_insert_wanted_employee", [
-            {"employee_id": e, "offer_group": wanted.employee_groups[e]} for e in compared
-            if e in wanted.employee_groups])
-        _run(connection, "ess_offer_diff_analyze", params)
-        _run(connection, "ess_find_ended_or_renamed_offers", params)
-        _run(connection, "ess_find_started_offers", params)
-        changes = connection.execute(text(sql("ess_select_offer_changes")).execution_options(
-            stream_results=True, yield_per=CHANGES_PER_FETCH))
-        result = told(tuple(row) for row in changes)
-        _run(connection, "ess_apply_offer_changes", params)
-        _run(connection, "ess_offer_diff_drop", params)
-        _execute_many(connection, "ess_upsert_offer_fingerprint", [
-            {"integration_name": integration_name, "employee_id": e, "fingerprint": fingerprints[e]}
-            for e in compared if e in fingerprints])
-        _execute_many(connection, "ess_delete_offer_fingerprint", [
-            {"integration_name": integration_name, "employee_id": e} for e in compared if e not in fingerprints])
-    return result
+        held = {int(employee): HeldOffers(group, ever) for employee, group, ever in connection.execute(
+            text(sql("ess_select_employee_offers")), {"integration_name": integration_name})}
+        changed = changed_employees(groups_now, held)
+        if not changed:
+            return []
+        before = [held[e] for e in changed if e in held]
+        held_groups: dict[str, dict[int, Offer]] = {}
+        for group, course_id, code, name in _named(connection, "ess_select_offer_groups", integration_name,
+                                                   "offer_groups", {h.offer_group for h in before}):
+            held_groups.setdefault(group, {})[int(course_id)] = Offer(int(course_id), code, name)
+        held_ever: dict[str, set[int]] = {}
+        for course_set, course_id in _named(connection, "ess_select_offered_ever", integration_name, "course_sets",
+                                            {h.offered_ever for h in before}):
+            held_ever.setdefault(course_set, set()).add(int(course_id))
+        plan = plan_offer_changes(wanted, changed, groups_now, held, held_groups,
+                                  {name: frozenset(ids) for name, ids in held_ever.items()}, numbers)
+        now = _now()
+        row = {"integration_name": integration_name, "now": now}
+        _execute_many(connection, "ess_insert_offer_group", [
+            {**row, "offer_group": group, "moodle_course_id": o.moodle_course_id, "course_code": o.course_code,
+             "course_name": o.course_name} for group, offers in plan.groups.items() for o in offers])
+        _execute_many(connection, "ess_insert_offered_ever", [
+            {**row, "course_set": course_set, "moodle_course_id": course_id}
+            for course_set, course_ids in plan.ever_sets.items() for course_id in course_ids])
+        _execute_many(connection, "ess_upsert_employee_offer", [
+            {**row, "employee_id": employee, "offer_group": group, "offered_ever": ever}
+            for employee, group, ever in plan.employees])
+        _insert_notifications(connection, integration_name, plan.notifications, now)
+        _run(connection, "ess_delete_unheld_offer_sets", row)
+    return plan.outcomes
 
 
-def _wanted_course(offer: Offer) -> dict:
-    """A course offered, with its announcement: the same for every employee (the database adds who)."""
-    announcement = new_course(0, offer.moodle_course_id, offer.course_code, offer.course_name)
-    return {"moodle_course_id": offer.moodle_course_id, "course_code": offer.course_code,
-            "course_name": offer.course_name, "notification_key": announcement.key,
-            "notification_kind": announcement.kind, "notification_text": announcement.text[:1000]}
+def _named(connection: Connection, name: str, integration_name: str, names_param: str, names: set) -> list[tuple]:
+    """The rows of a query over the named groups or sets (none named: no query)."""
+    names.discard(None)
+    if not names:
+        return []
+    query = text(sql(name)).bindparams(bindparam(names_param, expanding=True))
+    return [tuple(row) for row in connection.execute(query, {"integration_name": integration_name,
+                                                             names_param: sorted(names)})]
 
 
 def _run(connection: Connection, name: str, params: dict) -> None:

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, tzinfo
 
 NEW_COURSE = "new_course"
+COURSES_OFFERED = "courses_offered"
 NEW_ASSESSMENT = "new_assessment"
 ASSESSMENT_CHANGED = "assessment_changed"
 ENROLMENT_OUTCOME = "enrolment_outcome"
@@ -33,6 +34,12 @@ class Notification:
 def new_course(employee_id: int, course_id: int, code: str, name: str) -> Notification:
     return Notification(employee_id, f"{NEW_COURSE}:{course_id}", NEW_COURSE, course_id, code,
                         f"New course for you: {name} ({code}). You can ask to enrol in ESS.")
+
+
+def courses_offered(employee_id: int, count: int, offered_ever: str) -> Notification:
+    """Many courses offered at once, told once: keyed by the set of courses ever offered to the employee after."""
+    return Notification(employee_id, f"{COURSES_OFFERED}:{offered_ever}", COURSES_OFFERED, 0, "",
+                        f"{count} new courses are offered to you: see them in ESS, where you can ask to enrol.")
 
 
 def when(timestamp: int, zone: tzinfo) -> str:

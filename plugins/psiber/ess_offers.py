@@ -2,10 +2,11 @@
 
 Pure functions over plain records: the integration's offer rules, Moodle's courses and categories
 as the courses flow read them (no Moodle call of its own), the employees of the users flow's
-extract, and the offer changes PSIber's database finds against what it holds (``ess_db``: the
-offers are too many to compare one by one here). A course is announced the first time it is
-offered to an employee, never again: an offer that ends keeps its row, so a course hidden and
-shown again (or a rule changed back) is offered again silently.
+extract, and what PSIber holds (``ess_db``). Offers are planned and kept by group (employees the
+same rules match are offered the same courses), so a night's work follows the employees and the
+courses, not their product. A course is announced the first time it is offered to an employee,
+never again: the courses ever offered to each employee are kept, so a course hidden and shown
+again (or a rule changed back) is offered again silently.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import groupby
-from operator import itemgetter
 
 from psiber.config import CONFIG_OWNER, EssOffer, Integration
 from psiber.course_plan import _plain, course_code, real_courses
+from psiber.ess_notifications import Notification, courses_offered, new_course
 from sync_common.outcomes import Outcome
 
 FLOW = "ess"
@@ -28,6 +28,10 @@ OFFER_CHANGES = {
     "offered_again": "offered again (announced before, so not again)",
     "withdrawn": "no longer offered (course hidden or gone, outside the offer rules, or the employee no longer active)",
 }
+# An employee offered more courses than this at once (their first offers, a rule widened) is told once, with how
+# many, rather than once per course.
+ANNOUNCED_ONE_BY_ONE = 5
+LISTED_CODES = 10  # course codes a report line names; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -53,13 +57,17 @@ class WantedOffers:
     def count(self) -> int:
         return sum(len(self.groups[group]) for group in self.employee_groups.values())
 
-    def fingerprints(self) -> dict[int, str]:
-        """Each employee's offers as a fingerprint of the courses, codes and names offered (one per group): what a
-        refresh compares with the last one's to find the employees whose offers change."""
-        of_group = [hashlib.sha256(json.dumps([[course_id, self.courses[course_id].course_code,
-                                                self.courses[course_id].course_name] for course_id in group])
-                                   .encode()).hexdigest() for group in self.groups]
-        return {employee: of_group[group] for employee, group in self.employee_groups.items()}
+    def employee_groups_now(self) -> dict[int, str]:
+        """The fingerprint of each employee's group (its courses, codes and names), for the employees offered a
+        course: what a refresh compares with what PSIber holds."""
+        of_group = {index: hashlib.sha256(json.dumps([[course_id, self.courses[course_id].course_code,
+                                                      self.courses[course_id].course_name] for course_id in group])
+                                         .encode()).hexdigest() for index, group in enumerate(self.groups) if group}
+        return {employee: of_group[group] for employee, group in self.employee_groups.items() if group in of_group}
+
+    def offers_of(self, employee_id: int) -> dict[int, Offer]:
+        group = self.employee_groups.get(employee_id)
+        return {} if group is None else {course_id: self.courses[course_id] for course_id in self.groups[group]}
 
     def run_file(self) -> dict:
         return {"offer_groups": self.groups, "employee_offer_groups": self.employee_groups}
@@ -152,10 +160,92 @@ def wanted_offers(integration: Integration, employees: list[dict], courses: list
     return WantedOffers(offered, list(group_of), employee_groups), warnings
 
 
-def offer_outcomes(changes: Iterable[tuple[int, str, str]], numbers: dict[int, str]) -> list[Outcome]:
-    """One outcome per employee and kind of change, naming the courses: ``changes`` are (employee id,
-    change, course code), ordered by employee and change (a first night offers every course to
-    everyone: one report line per employee, not per offer)."""
-    return [Outcome(numbers.get(employee_id) or f"PSIber employee row {employee_id}", change,
-                    f"{', '.join(code for _, _, code in rows)}: {OFFER_CHANGES[change]}", flow=FLOW)
-            for (employee_id, change), rows in groupby(changes, key=itemgetter(0, 1))]
+@dataclass(frozen=True)
+class HeldOffers:
+    """What PSIber holds of an employee's offers: their group now (None: offered nothing now) and the set of the
+    courses ever offered to them, both by fingerprint."""
+
+    offer_group: str | None
+    offered_ever: str
+
+
+def changed_employees(groups_now: dict[int, str], held: dict[int, HeldOffers]) -> list[int]:
+    """The employees whose offers change: their group now is not the one PSIber holds (a new employee offered a
+    course, one offered nothing any more, a course added, hidden or renamed in their group)."""
+    return sorted(e for e in groups_now.keys() | held.keys()
+                  if groups_now.get(e) != (held[e].offer_group if e in held else None))
+
+
+def course_set_fingerprint(course_ids: Iterable[int]) -> str:
+    return hashlib.sha256(json.dumps(sorted(course_ids)).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class OfferChanges:
+    """A refresh's writes: each changed employee's row (employee id, group, set of courses ever offered), the
+    groups and sets those rows name, the notifications, and one outcome per employee and kind of change."""
+
+    employees: list[tuple[int, str | None, str]]
+    groups: dict[str, list[Offer]]
+    ever_sets: dict[str, frozenset[int]]
+    notifications: list[Notification]
+    outcomes: list[Outcome]
+
+
+@dataclass(frozen=True)
+class _Change:
+    """What a change of group does to the employees who make it (the same for each of them)."""
+
+    started: list[Offer]
+    reasons: list[tuple[str, str]]
+    offered_ever: str
+    ever_ids: frozenset[int]
+
+
+def _listed(offers: list[Offer]) -> str:
+    codes = ", ".join(offer.course_code for offer in offers[:LISTED_CODES])
+    return codes if len(offers) <= LISTED_CODES else f"{codes} and {len(offers) - LISTED_CODES} more"
+
+
+def _change(before: dict[int, Offer], ever: frozenset[int], after: dict[int, Offer]) -> _Change:
+    started = [after[c] for c in sorted(after.keys() - ever)]
+    by_change = {"offered": started, "offered_again": [after[c] for c in sorted((after.keys() - before.keys()) & ever)],
+                 "withdrawn": [before[c] for c in sorted(before.keys() - after.keys())]}
+    ever_ids = ever | after.keys()
+    return _Change(started, [(change, f"{_listed(offers)}: {OFFER_CHANGES[change]}")
+                             for change, offers in by_change.items() if offers],
+                   course_set_fingerprint(ever_ids), frozenset(ever_ids))
+
+
+def plan_offer_changes(wanted: WantedOffers, changed: list[int], groups_now: dict[int, str],
+                       held: dict[int, HeldOffers],
+                       held_groups: dict[str, dict[int, Offer]], held_ever: dict[str, frozenset[int]],
+                       numbers: dict[int, str]) -> OfferChanges:
+    """The writes that bring PSIber's offers to ``wanted``, for the employees whose group changed (``changed``,
+    from :func:`changed_employees`). ``held_groups`` and ``held_ever``: the courses of the groups and sets those
+    employees hold. Employees who make the same change (a first night: everyone of a group) share one computation,
+    so the work follows the employees and the groups, not employees × courses; an employee offered many new
+    courses at once gets one notification."""
+    changes: dict[tuple[str | None, str, str | None], _Change] = {}
+    plan = OfferChanges([], {}, {}, [], [])
+    for employee in changed:
+        before = held.get(employee, HeldOffers(None, ""))
+        group = groups_now.get(employee)
+        key = (before.offer_group, before.offered_ever, group)
+        if key not in changes:
+            after = wanted.offers_of(employee) if group else {}
+            changes[key] = _change(held_groups.get(before.offer_group or "", {}),
+                                   held_ever.get(before.offered_ever, frozenset()), after)
+            if group:
+                plan.groups[group] = list(after.values())
+            plan.ever_sets[changes[key].offered_ever] = changes[key].ever_ids
+        change = changes[key]
+        plan.employees.append((employee, group, change.offered_ever))
+        record = numbers.get(employee) or f"PSIber employee row {employee}"
+        plan.outcomes.extend(Outcome(record, action, reason, flow=FLOW) for action, reason in change.reasons)
+        if len(change.started) > ANNOUNCED_ONE_BY_ONE:
+            plan.notifications.append(courses_offered(employee, len(change.started), change.offered_ever))
+        else:
+            plan.notifications.extend(new_course(employee, offer.moodle_course_id, offer.course_code,
+                                                 offer.course_name) for offer in change.started)
+    return plan

@@ -53,7 +53,7 @@ from psiber.ess_enrolments import (
     moodle_refusal,
     plan_requests,
 )
-from psiber.ess_offers import FLOW, WantedOffers, offer_outcomes, wanted_offers
+from psiber.ess_offers import FLOW, WantedOffers, wanted_offers
 from psiber.psiber_db import delete_user_links, select_user_links
 from psiber.user_sync import EMPLOYEES
 from sync_common.frames import frame_records
@@ -103,7 +103,7 @@ def refresh_ess_offers(integration: Integration, engine: Engine, run_dir: RunPat
                                      read_json(run_dir / MOODLE_CATEGORIES))
     numbers = {int(e["employee_id"]): e["employee_number"] for e in employees}
     with integration_write_lock(engine, integration.key, holder):
-        outcomes = refresh_offers(engine, integration.key, wanted, partial(offer_outcomes, numbers=numbers))
+        outcomes = refresh_offers(engine, integration.key, wanted, numbers)
     write_outcomes(run_dir / OFFERS, warnings + outcomes, **wanted.run_file())
     counts = Counter(outcome.action for outcome in outcomes)
     log.info("ESS offers: %d employees, %d offers; %s", len(wanted.employee_groups), wanted.count, dict(counts))

@@ -162,9 +162,9 @@ def test_requests_are_enrolled_or_refused_with_reasons_and_a_second_night_change
     assert set(moodle.enrolments.get(courses["ESS-POPIA"], {})) == set()
 
     counts = first["counts"]["ess"]
-    offered_to = scalar(engine, "SELECT COUNT(DISTINCT employee_id) FROM ess_offered_course")
+    offered_to = scalar(engine, "SELECT COUNT(DISTINCT employee_id) FROM ess_current_offer")
     assert offered_to >= len(people["active"]) and counts["offered"] == offered_to  # one line per employee
-    assert scalar(engine, "SELECT COUNT(*) FROM ess_offered_course WHERE offered = 1") == 2 * offered_to
+    assert scalar(engine, "SELECT COUNT(*) FROM ess_current_offer") == 2 * offered_to
     assert ess_outcomes(first, "offered")[f"EE{newcomer:05d}"] == \
         "ESS-EXCEL, ESS-POPIA: offered in ESS, the employee notified"
     assert (counts["requested"], counts["enrolled"], counts["refused"]) == (8, 3, 5)
@@ -209,8 +209,9 @@ def test_requests_are_enrolled_or_refused_with_reasons_and_a_second_night_change
     assert kinds["new_assessment:quiz:3"] == "new_assessment"
     assert "new_assessment:assign:1" not in kinds  # announced before this employee was a student
     assert kinds[f"assessment_changed:assign:1:{now + 27 * DAY}"] == "assessment_changed"
-    assert scalar(engine, "SELECT COUNT(*) FROM ess_offered_course WHERE offered = 0 AND moodle_course_id = :c",
-                  c=courses["ESS-POPIA"]) == third["counts"]["ess"]["withdrawn"] == offered_to
+    assert scalar(engine, "SELECT COUNT(*) FROM ess_current_offer WHERE moodle_course_id = :c",
+                  c=courses["ESS-POPIA"]) == 0
+    assert third["counts"]["ess"]["withdrawn"] == offered_to
 
     moodle.update_course(courses["ESS-POPIA"], visible=1)  # shown again: offered again, never announced twice
     before = scalar(engine, "SELECT COUNT(*) FROM ess_notification WHERE kind = 'new_course'")

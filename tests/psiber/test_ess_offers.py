@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from factories import integration
+from psiber import ess_offers
 from psiber.ess_offers import WantedOffers, wanted_offers
 
 CATEGORIES = [
@@ -137,3 +138,21 @@ def test_a_custom_field_that_is_not_a_checkbox_is_a_warning():
 def test_bad_ess_settings_are_refused(settings, message):
     with pytest.raises(ValidationError, match=message):
         integration(**settings)
+
+
+def test_employees_who_make_the_same_change_are_planned_once(monkeypatch):
+    """1,000 employees in two groups of 200 courses, on a first night: two changes worked out, 400 group courses to
+    write and a row and one notification per employee, not 200,000 of each."""
+    worked_out = []
+    real_change = ess_offers._change
+    monkeypatch.setattr(ess_offers, "_change", lambda *args: worked_out.append(args) or real_change(*args))
+    courses = {n: ess_offers.Offer(n, f"C{n:03d}", f"Course {n}") for n in range(400)}
+    wanted = WantedOffers(courses, [tuple(range(200)), tuple(range(200, 400))],
+                          {employee: employee % 2 for employee in range(1_000)})
+    groups_now = wanted.employee_groups_now()
+    changed = ess_offers.changed_employees(groups_now, {})
+    plan = ess_offers.plan_offer_changes(wanted, changed, groups_now, {}, {}, {}, {})
+    assert len(worked_out) == 2
+    assert sum(len(offers) for offers in plan.groups.values()) == 400 and len(plan.ever_sets) == 2
+    assert len(plan.employees) == len(plan.notifications) == len(plan.outcomes) == 1_000
+    assert {n.kind for n in plan.notifications} == {"courses_offered"}

@@ -1,1 +1,0 @@
-INSERT INTO ess_compared_employee (employee_id) VALUES (:employee_id)

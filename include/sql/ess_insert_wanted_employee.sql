@@ -1,1 +1,0 @@
-INSERT INTO ess_wanted_employee (employee_id, offer_group) VALUES (:employee_id, :offer_group)
