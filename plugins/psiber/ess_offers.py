@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -55,7 +56,8 @@ class WantedOffers:
 
     @property
     def count(self) -> int:
-        return sum(len(self.groups[group]) for group in self.employee_groups.values())
+        return sum(len(self.groups[group]) * employees for group, employees in Counter(self.employee_groups.values())
+                   .items())
 
     def employee_groups_now(self) -> dict[int, str]:
         """The fingerprint of each employee's group (its courses, codes and names), for the employees offered a
