@@ -56,16 +56,16 @@ def refresh_offers(engine: Engine, integration_name: str, wanted: WantedOffers,
         before = [held[e] for e in changed if e in held]
         held_groups: dict[str, dict[int, Offer]] = {}
         for group, course_id, code, name in _named(connection, "ess_select_offer_groups", integration_name,
-                                                   "offer_groups", {h.offer_group for h in before}):
+                                                   "offer_groups", (h.offer_group for h in before)):
             held_groups.setdefault(group, {})[int(course_id)] = Offer(int(course_id), code, name)
         held_ever: dict[str, set[int]] = {}
         for course_set, course_id in _named(connection, "ess_select_offered_ever", integration_name, "course_sets",
-                                            {h.offered_ever for h in before}):
+                                            (h.offered_ever for h in before)):
             held_ever.setdefault(course_set, set()).add(int(course_id))
         plan = plan_offer_changes(wanted, changed, groups_now, held, held_groups,
                                   {name: frozenset(ids) for name, ids in held_ever.items()}, numbers)
         now = _now()
-        row = {"integration_name": integration_name, "now": now}
+        row = {"integration_name": integration_name}
         _execute_many(connection, "ess_insert_offer_group", [
             {**row, "offer_group": group, "moodle_course_id": o.moodle_course_id, "course_code": o.course_code,
              "course_name": o.course_name} for group, offers in plan.groups.items() for o in offers])
@@ -73,21 +73,22 @@ def refresh_offers(engine: Engine, integration_name: str, wanted: WantedOffers,
             {**row, "course_set": course_set, "moodle_course_id": course_id}
             for course_set, course_ids in plan.ever_sets.items() for course_id in course_ids])
         _execute_many(connection, "ess_upsert_employee_offer", [
-            {**row, "employee_id": employee, "offer_group": group, "offered_ever": ever}
+            {**row, "now": now, "employee_id": employee, "offer_group": group, "offered_ever": ever}
             for employee, group, ever in plan.employees])
         _insert_notifications(connection, integration_name, plan.notifications, now)
         _run(connection, "ess_delete_unheld_offer_sets", row)
     return plan.outcomes
 
 
-def _named(connection: Connection, name: str, integration_name: str, names_param: str, names: set) -> list[tuple]:
+def _named(connection: Connection, name: str, integration_name: str, names_param: str,
+           names: Iterable[str | None]) -> list[tuple]:
     """The rows of a query over the named groups or sets (none named: no query)."""
-    names.discard(None)
-    if not names:
+    wanted = sorted({n for n in names if n is not None})
+    if not wanted:
         return []
     query = text(sql(name)).bindparams(bindparam(names_param, expanding=True))
     return [tuple(row) for row in connection.execute(query, {"integration_name": integration_name,
-                                                             names_param: sorted(names)})]
+                                                             names_param: wanted})]
 
 
 def _run(connection: Connection, name: str, params: dict) -> None:
