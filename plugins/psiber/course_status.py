@@ -25,7 +25,7 @@ from psiber.course_plan import course_code
 from psiber.course_sync import MOODLE_COURSES
 from psiber.result_plan import grade_percent
 from psiber.result_sync import LEARNERS, LOADED, planned_attempts
-from psiber.user_sync import EMPLOYEES, SCOPE
+from psiber.user_sync import EMPLOYEES, settled_of_run
 from sync_common.moodle_rules import SITE_FORMAT
 from sync_common.report_store import CourseReads, Pair, course_learners_of, stored_course_learner_keys
 from sync_common.run_files import RunPath, read_frame, read_json, sorted_files
@@ -127,13 +127,12 @@ def read_run(run_dir: RunPath, zone: ZoneInfo, pass_result: str, grade_reads_com
 
 def _names(run_dir: RunPath, user_of_employee: dict[int, int], read: set[int]) -> dict[int, str]:
     """Moodle user id → name, from the run's extract, of the learners whose rows this run may write: those it read,
-    and every employee the users flow did not take as settled (``user_sync.SCOPE``: their row, name included, is
-    the one their course status was last written with)."""
+    and every employee the users flow did not take as settled (``user_sync.settled_of_run``: their row, name
+    included, is the one their course status was last written with)."""
     employees = run_dir / EMPLOYEES
     if not employees.exists():
         return {}
-    settled = {int(employee_id) for employee_id in read_json(run_dir / SCOPE)["settled"]} \
-        if (run_dir / SCOPE).exists() else set()
+    settled = settled_of_run(run_dir)
     wanted = [employee_id for employee_id, user_id in user_of_employee.items()
               if employee_id not in settled or user_id in read]
     frame = read_frame(employees, ["employee_id", "first_name", "surname"])

@@ -7,13 +7,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, bindparam, text
+from sqlalchemy import Connection, Engine, text
 
 from psiber.ess_assessments import Assessment
 from psiber.ess_enrolments import Decision, Request
 from psiber.ess_notifications import Notification
 from psiber.ess_offers import HeldOffers, Offer, WantedOffers, changed_employees, plan_offer_changes
-from sync_common.database import sql, statements
+from sync_common.database import rows_of_keys, sql, statements
 from sync_common.outcomes import Outcome
 
 
@@ -83,12 +83,9 @@ def refresh_offers(engine: Engine, integration_name: str, wanted: WantedOffers,
 def _named(connection: Connection, name: str, integration_name: str, names_param: str,
            names: Iterable[str | None]) -> list[tuple]:
     """The rows of a query over the named groups or sets (none named: no query)."""
-    wanted = sorted({n for n in names if n is not None})
-    if not wanted:
-        return []
-    query = text(sql(name)).bindparams(bindparam(names_param, expanding=True))
-    return [tuple(row) for row in connection.execute(query, {"integration_name": integration_name,
-                                                             names_param: wanted})]
+    return [tuple(row) for row in rows_of_keys(connection, name, names_param,
+                                               sorted({n for n in names if n is not None}),
+                                               {"integration_name": integration_name})]
 
 
 def _run(connection: Connection, name: str, params: dict) -> None:

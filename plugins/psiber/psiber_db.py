@@ -8,9 +8,7 @@ from datetime import UTC, date, datetime
 import pandas as pd
 from sqlalchemy import Engine, bindparam, inspect, text
 
-from sync_common.database import sql, statements
-
-_KEYS_PER_QUERY = 500  # bound parameters per look-up, well under SQLite's limit
+from sync_common.database import rows_of_keys, sql, statements
 
 
 def create_schema(engine: Engine) -> None:
@@ -99,11 +97,9 @@ def save_link_fingerprints(engine: Engine, integration_name: str, fingerprints: 
 
 def _links_of(connection, integration_name: str, employee_ids: list[int]) -> list:
     """The stored links of these employees (a quiet night writes few: it reads no others)."""
-    query = text(sql("select_user_links_of")).bindparams(bindparam("employee_ids", expanding=True))
-    ids = sorted({int(employee_id) for employee_id in employee_ids})
-    return [row for start in range(0, len(ids), _KEYS_PER_QUERY)
-            for row in connection.execute(query, {"integration_name": integration_name,
-                                                  "employee_ids": ids[start:start + _KEYS_PER_QUERY]})]
+    return list(rows_of_keys(connection, "select_user_links_of", "employee_ids",
+                             sorted({int(employee_id) for employee_id in employee_ids}),
+                             {"integration_name": integration_name}))
 
 
 def delete_user_links(engine: Engine, integration_name: str, employee_ids: Iterable[int]) -> None:
@@ -160,12 +156,10 @@ def select_watermark(engine: Engine, integration_name: str, flow: str) -> int:
 def select_moodle_completions(engine: Engine, integration_name: str,
                               employee_ids: list[int]) -> set[tuple[int, int]]:
     """(employee, Moodle course) pairs of these employees whose Moodle completion PSIber holds."""
-    query = text(sql("select_moodle_completions")).bindparams(bindparam("employee_ids", expanding=True))
     with engine.connect() as connection:
-        return {(int(row.employee_id), int(row.moodle_course_id))
-                for start in range(0, len(employee_ids), _KEYS_PER_QUERY)
-                for row in connection.execute(query, {"integration_name": integration_name,
-                                                       "employee_ids": employee_ids[start:start + _KEYS_PER_QUERY]})}
+        return {(int(row.employee_id), int(row.moodle_course_id)) for row in rows_of_keys(
+            connection, "select_moodle_completions", "employee_ids", employee_ids,
+            {"integration_name": integration_name})}
 
 
 def save_result_parts(engine: Engine, integration_name: str, parts: Iterable[tuple[list[dict], list[dict]]],
@@ -233,6 +227,4 @@ def save_refusals(engine: Engine, integration_name: str, refused: Iterable[dict]
 
 
 def _attempt_keys_held(connection, keys: list[str]) -> set[str]:
-    query = text(sql("select_attempt_keys")).bindparams(bindparam("attempt_keys", expanding=True))
-    return {row.attempt_key for start in range(0, len(keys), _KEYS_PER_QUERY)
-            for row in connection.execute(query, {"attempt_keys": keys[start:start + _KEYS_PER_QUERY]})}
+    return {row.attempt_key for row in rows_of_keys(connection, "select_attempt_keys", "attempt_keys", keys)}

@@ -98,9 +98,9 @@ def settled_employees(employee_ids: Iterable[int], fingerprints: Iterable[str], 
     users flow neither validates (row by row), transforms, reads nor plans them. A departed employee's link, and one
     whose account Moodle did not confirm, holds no source row.
     """
-    rows = dict(zip(map(int, employee_ids), fingerprints, strict=True))
     if "source_fingerprint" not in links.columns:
         return {}
+    rows = dict(zip(map(int, employee_ids), fingerprints, strict=True))
     return {int(employee_id): username for employee_id, username, source, synced in zip(
                 links["employee_id"].tolist(), links["moodle_username"].tolist(), links["source_fingerprint"].tolist(),
                 links["synced_fingerprint"].tolist(), strict=True)

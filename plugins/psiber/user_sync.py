@@ -154,11 +154,16 @@ def _scope(run_dir: RunPath) -> dict:
     return read_json(run_dir / SCOPE) if (run_dir / SCOPE).exists() else {"settled": {}}
 
 
+def settled_of_run(run_dir: RunPath) -> dict[int, str]:
+    """The employees the run's validation took as settled (``SCOPE``): employee id → their linked username."""
+    return {int(employee_id): username for employee_id, username in _scope(run_dir)["settled"].items()}
+
+
 def transform_employees(integration: Integration, run_dir: RunPath, source: EmployeeSource = PSIBER) -> dict:
     """The target users of the employees that are not settled (``SCOPE``); the settled ones are counted in
     ``SETTLED`` (how many, how many of them active), for the plan."""
     valid = read_frame(run_dir / "valid_employees.parquet")
-    settled = {int(employee_id): username for employee_id, username in _scope(run_dir)["settled"].items()}
+    settled = settled_of_run(run_dir)
     built = rows_to_transform(valid, settled, integration.pseudo_email_domain)
     targets, outcomes = build_target_users(valid[built], integration, source)
     kept = valid[~built]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Connection, Engine, Row, bindparam, create_engine, text
 from sqlalchemy.engine import URL
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "include" / "sql"
@@ -21,6 +22,18 @@ def sql(name: str) -> str:
 def statements(name: str) -> list[str]:
     """The statements of a SQL file whose statements end with ';' at a line end (schema files)."""
     return [part.strip() for part in sql(name).split(";\n") if part.strip()]
+
+
+KEYS_PER_QUERY = 500  # keys bound per IN list, well under SQLite's limit of bound parameters
+
+
+def rows_of_keys(connection: Connection, name: str, keys_param: str, keys: Sequence,
+                 params: Mapping | None = None) -> Iterator[Row]:
+    """The rows the SQL file ``name`` answers for these keys (its ``IN :keys_param``), ``KEYS_PER_QUERY`` keys a
+    query, so that any number of keys stays within the database's bound-parameter limit (no keys: no query)."""
+    query = text(sql(name)).bindparams(bindparam(keys_param, expanding=True))
+    for start in range(0, len(keys), KEYS_PER_QUERY):
+        yield from connection.execute(query, {**(params or {}), keys_param: list(keys[start:start + KEYS_PER_QUERY])})
 
 
 def engine_from_connection(conn_id: str) -> Engine:
